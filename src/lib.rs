@@ -1,0 +1,8 @@
+//! Signal guest SDK: lets an unauthenticated browser guest obtain an end-to-end encrypted
+//! LiveKit meeting key from a participant over the Signal protocol.
+//!
+//! - [`signal`]: the Signal v3 protocol engine (pure Rust, no I/O).
+
+#![forbid(unsafe_code)]
+
+pub mod signal;

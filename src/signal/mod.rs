@@ -1,0 +1,26 @@
+//! The Signal v3 protocol: keys, XEdDSA, X3DH, Double Ratchet, session records and
+//! libsignal's wire format. Pure Rust: no I/O, no clock, randomness passed in.
+
+mod error;
+pub mod fingerprint;
+pub mod keys;
+mod ratchet;
+mod record;
+mod session;
+mod store;
+mod wire;
+mod x3dh;
+mod xeddsa;
+
+pub use error::SignalError;
+pub use keys::{KeyPair, PrivateKey, PublicKey, PUBLIC_KEY_LEN, SIGNATURE_LEN};
+pub use record::RECORD_FORMAT_VERSION;
+pub use session::{
+    PendingPreKey, SessionRecord, SessionState, ARCHIVED_STATES_MAX, MAX_FORWARD_JUMPS,
+    MAX_MESSAGE_KEYS, MAX_RECEIVER_CHAINS,
+};
+pub use store::{
+    OneTimePreKey, ProtocolStore, PublicKeys, PublicSignedPreKey, SignedPreKey, REGISTRATION_ID_MAX,
+};
+pub use wire::{CiphertextMessage, PreKeySignalMessage, SignalMessage, PREKEY_TYPE, WHISPER_TYPE};
+pub use x3dh::PreKeyBundle;

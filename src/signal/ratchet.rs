@@ -1,0 +1,157 @@
+//! Double Ratchet key derivation with libsignal's labels.
+
+use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use super::error::SignalError;
+use super::keys::{PrivateKey, PublicKey};
+
+const ROOT_INFO: &[u8] = b"WhisperRatchet";
+const MESSAGE_KEYS_INFO: &[u8] = b"WhisperMessageKeys";
+const MESSAGE_KEY_SEED: u8 = 0x01;
+const CHAIN_KEY_SEED: u8 = 0x02;
+
+pub(crate) fn hkdf_sha256<const N: usize>(salt: Option<&[u8]>, ikm: &[u8], info: &[u8]) -> [u8; N] {
+    let mut okm = [0u8; N];
+    Hkdf::<Sha256>::new(salt, ikm)
+        .expand(info, &mut okm)
+        .expect("output length is far below HKDF's limit");
+    okm
+}
+
+fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct RootKey(pub(crate) [u8; 32]);
+
+impl RootKey {
+    /// One DH ratchet step: mixes `DH(ours, theirs)` into the root key.
+    pub fn create_chain(
+        &self,
+        their_ratchet_key: &PublicKey,
+        our_ratchet_key: &PrivateKey,
+    ) -> Result<(RootKey, ChainKey), SignalError> {
+        let shared = our_ratchet_key.agree(their_ratchet_key)?;
+        let mut derived: [u8; 64] = hkdf_sha256(Some(&self.0), shared.as_bytes(), ROOT_INFO);
+        let result = split_root_and_chain(&derived);
+        derived.zeroize();
+        Ok(result)
+    }
+}
+
+pub(crate) fn split_root_and_chain(derived: &[u8; 64]) -> (RootKey, ChainKey) {
+    let mut root = [0u8; 32];
+    let mut chain = [0u8; 32];
+    root.copy_from_slice(&derived[..32]);
+    chain.copy_from_slice(&derived[32..]);
+    (RootKey(root), ChainKey { key: chain, index: 0 })
+}
+
+/// A symmetric-ratchet chain key and its position.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct ChainKey {
+    pub(crate) key: [u8; 32],
+    pub(crate) index: u32,
+}
+
+impl ChainKey {
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    pub fn next(&self) -> ChainKey {
+        ChainKey { key: hmac_sha256(&self.key, &[CHAIN_KEY_SEED]), index: self.index + 1 }
+    }
+
+    pub fn message_keys(&self) -> MessageKeys {
+        let mut seed = hmac_sha256(&self.key, &[MESSAGE_KEY_SEED]);
+        let keys = MessageKeys::derive(&seed, self.index);
+        seed.zeroize();
+        keys
+    }
+}
+
+/// Per-message AES-256-CBC key, HMAC key and IV.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct MessageKeys {
+    pub(crate) cipher_key: [u8; 32],
+    pub(crate) mac_key: [u8; 32],
+    pub(crate) iv: [u8; 16],
+    pub(crate) counter: u32,
+}
+
+impl MessageKeys {
+    fn derive(seed: &[u8; 32], counter: u32) -> Self {
+        let mut okm: [u8; 80] = hkdf_sha256(None, seed, MESSAGE_KEYS_INFO);
+        let mut keys = MessageKeys { cipher_key: [0; 32], mac_key: [0; 32], iv: [0; 16], counter };
+        keys.cipher_key.copy_from_slice(&okm[..32]);
+        keys.mac_key.copy_from_slice(&okm[32..64]);
+        keys.iv.copy_from_slice(&okm[64..]);
+        okm.zeroize();
+        keys
+    }
+}
+
+pub(crate) fn aes_cbc_encrypt(keys: &MessageKeys, plaintext: &[u8]) -> Vec<u8> {
+    use cbc::cipher::{block_padding::Pkcs7, BlockEncryptMut, KeyIvInit};
+    cbc::Encryptor::<aes::Aes256>::new((&keys.cipher_key).into(), (&keys.iv).into())
+        .encrypt_padded_vec_mut::<Pkcs7>(plaintext)
+}
+
+pub(crate) fn aes_cbc_decrypt(keys: &MessageKeys, ciphertext: &[u8]) -> Result<Vec<u8>, SignalError> {
+    use cbc::cipher::{block_padding::Pkcs7, BlockDecryptMut, KeyIvInit};
+    if ciphertext.is_empty() || ciphertext.len() % 16 != 0 {
+        return Err(SignalError::InvalidMessage("ciphertext is not whole AES blocks"));
+    }
+    cbc::Decryptor::<aes::Aes256>::new((&keys.cipher_key).into(), (&keys.iv).into())
+        .decrypt_padded_vec_mut::<Pkcs7>(ciphertext)
+        .map_err(|_| SignalError::InvalidMessage("bad padding"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_steps_are_distinct_and_deterministic() {
+        let chain = ChainKey { key: [1; 32], index: 0 };
+        let next = chain.next();
+        assert_eq!(next.index(), 1);
+        assert_ne!(next.key, chain.key);
+        assert_eq!(chain.next().key, next.key);
+        let (k0, k1) = (chain.message_keys(), next.message_keys());
+        assert_ne!(k0.cipher_key, k1.cipher_key);
+        assert_eq!(k1.counter, 1);
+    }
+
+    #[test]
+    fn hkdf_matches_rfc5869_case_1() {
+        let ikm = [0x0bu8; 22];
+        let salt: Vec<u8> = (0x00..=0x0c).collect();
+        let info: Vec<u8> = (0xf0..=0xf9).collect();
+        let okm: [u8; 42] = hkdf_sha256(Some(&salt), &ikm, &info);
+        assert_eq!(
+            hex::encode(okm),
+            "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"
+        );
+    }
+
+    #[test]
+    fn cbc_round_trip_and_padding_errors() {
+        let keys = ChainKey { key: [3; 32], index: 0 }.message_keys();
+        for len in [0usize, 1, 15, 16, 17, 100] {
+            let pt = vec![0xaa; len];
+            let ct = aes_cbc_encrypt(&keys, &pt);
+            assert_eq!(ct.len(), (len / 16 + 1) * 16);
+            assert_eq!(aes_cbc_decrypt(&keys, &ct).unwrap(), pt);
+        }
+        assert!(aes_cbc_decrypt(&keys, &[0u8; 15]).is_err());
+        assert!(aes_cbc_decrypt(&keys, &[]).is_err());
+    }
+}

@@ -1,0 +1,301 @@
+//! Session states (one Double Ratchet each) and session records (a current state plus
+//! archived ones, so that crossing or repeated session set-ups still decrypt).
+
+use rand_core::CryptoRngCore;
+
+use super::error::SignalError;
+use super::keys::{KeyPair, PublicKey};
+use super::ratchet::{aes_cbc_decrypt, aes_cbc_encrypt, ChainKey, MessageKeys, RootKey};
+use super::wire::{CiphertextMessage, PreKeySignalMessage, SignalMessage};
+
+/// Limits as in libsignal (`consts.rs`).
+pub const MAX_FORWARD_JUMPS: u32 = 25_000;
+pub const MAX_MESSAGE_KEYS: usize = 2_000;
+pub const MAX_RECEIVER_CHAINS: usize = 5;
+pub const ARCHIVED_STATES_MAX: usize = 40;
+
+/// X3DH parameters an initiator repeats in every message until the first reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingPreKey {
+    pub pre_key_id: Option<u32>,
+    pub signed_pre_key_id: u32,
+    pub base_key: PublicKey,
+}
+
+#[derive(Clone)]
+pub(crate) struct SenderChain {
+    pub(crate) ratchet: KeyPair,
+    pub(crate) chain_key: ChainKey,
+}
+
+#[derive(Clone)]
+pub(crate) struct ReceiverChain {
+    pub(crate) ratchet_key: PublicKey,
+    pub(crate) chain_key: ChainKey,
+    /// Keys of skipped messages, oldest first.
+    pub(crate) skipped: Vec<MessageKeys>,
+}
+
+/// One Double Ratchet session with one remote device.
+#[derive(Clone)]
+pub struct SessionState {
+    pub(crate) local_identity: PublicKey,
+    pub(crate) remote_identity: PublicKey,
+    pub(crate) local_registration_id: u32,
+    pub(crate) remote_registration_id: u32,
+    pub(crate) root_key: RootKey,
+    pub(crate) sender_chain: SenderChain,
+    /// Oldest first; at most [`MAX_RECEIVER_CHAINS`].
+    pub(crate) receiver_chains: Vec<ReceiverChain>,
+    pub(crate) previous_counter: u32,
+    pub(crate) pending_pre_key: Option<PendingPreKey>,
+    /// The initiator's X3DH base key: identifies the session set-up this state came from.
+    pub(crate) base_key: PublicKey,
+}
+
+impl core::fmt::Debug for SessionState {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SessionState")
+            .field("remote_identity", &self.remote_identity)
+            .field("base_key", &self.base_key)
+            .field("sending_index", &self.sender_chain.chain_key.index())
+            .field("receiver_chains", &self.receiver_chains.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionState {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        local_identity: PublicKey,
+        remote_identity: PublicKey,
+        local_registration_id: u32,
+        remote_registration_id: u32,
+        root_key: RootKey,
+        sender_ratchet: KeyPair,
+        sender_chain_key: ChainKey,
+        base_key: PublicKey,
+    ) -> Self {
+        Self {
+            local_identity,
+            remote_identity,
+            local_registration_id,
+            remote_registration_id,
+            root_key,
+            sender_chain: SenderChain { ratchet: sender_ratchet, chain_key: sender_chain_key },
+            receiver_chains: Vec::new(),
+            previous_counter: 0,
+            pending_pre_key: None,
+            base_key,
+        }
+    }
+
+    pub fn remote_identity(&self) -> &PublicKey {
+        &self.remote_identity
+    }
+    pub fn remote_registration_id(&self) -> u32 {
+        self.remote_registration_id
+    }
+    pub fn base_key(&self) -> &PublicKey {
+        &self.base_key
+    }
+    /// Whether the initiator still waits for the peer's first reply.
+    pub fn pending_pre_key(&self) -> Option<&PendingPreKey> {
+        self.pending_pre_key.as_ref()
+    }
+
+    pub(crate) fn add_receiver_chain(&mut self, ratchet_key: PublicKey, chain_key: ChainKey) {
+        self.receiver_chains.push(ReceiverChain { ratchet_key, chain_key, skipped: Vec::new() });
+        if self.receiver_chains.len() > MAX_RECEIVER_CHAINS {
+            self.receiver_chains.remove(0);
+        }
+    }
+
+    fn receiver_chain_mut(&mut self, ratchet_key: &PublicKey) -> Option<&mut ReceiverChain> {
+        self.receiver_chains.iter_mut().find(|c| c.ratchet_key == *ratchet_key)
+    }
+
+    pub(crate) fn encrypt(&mut self, plaintext: &[u8]) -> Result<CiphertextMessage, SignalError> {
+        let chain_key = self.sender_chain.chain_key.clone();
+        let next = chain_key.index().checked_add(1).ok_or(SignalError::InvalidKey("chain exhausted"))?;
+        let keys = chain_key.message_keys();
+        let message = SignalMessage::new(
+            &keys.mac_key,
+            &self.local_identity,
+            &self.remote_identity,
+            self.sender_chain.ratchet.public,
+            keys.counter,
+            self.previous_counter,
+            aes_cbc_encrypt(&keys, plaintext),
+        );
+        let out = match &self.pending_pre_key {
+            Some(pending) => CiphertextMessage::PreKey(PreKeySignalMessage::new(
+                self.local_registration_id,
+                pending.pre_key_id,
+                pending.signed_pre_key_id,
+                pending.base_key,
+                self.local_identity,
+                message,
+            )),
+            None => CiphertextMessage::Whisper(message),
+        };
+        let advanced = chain_key.next();
+        debug_assert_eq!(advanced.index(), next);
+        self.sender_chain.chain_key = advanced;
+        Ok(out)
+    }
+
+    /// Decrypts in place. Callers work on a clone and keep it only on success.
+    pub(crate) fn decrypt(
+        &mut self,
+        message: &SignalMessage,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Vec<u8>, SignalError> {
+        let their_ratchet = *message.ratchet_key();
+        self.ensure_receiver_chain(&their_ratchet, rng)?;
+        let keys = self.take_message_keys(&their_ratchet, message.counter())?;
+        if !message.verify_mac(&keys.mac_key, &self.remote_identity, &self.local_identity) {
+            return Err(SignalError::BadMac);
+        }
+        let plaintext = aes_cbc_decrypt(&keys, message.ciphertext())?;
+        self.pending_pre_key = None;
+        Ok(plaintext)
+    }
+
+    /// A new ratchet key from the peer triggers a DH ratchet step: a receiving chain for
+    /// their key and a fresh sending chain of ours.
+    fn ensure_receiver_chain(
+        &mut self,
+        their_ratchet: &PublicKey,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<(), SignalError> {
+        if self.receiver_chain_mut(their_ratchet).is_some() {
+            return Ok(());
+        }
+        let (root, receiving) =
+            self.root_key.create_chain(their_ratchet, &self.sender_chain.ratchet.private)?;
+        let ours = KeyPair::generate(rng);
+        let (root, sending) = root.create_chain(their_ratchet, &ours.private)?;
+        self.root_key = root;
+        self.add_receiver_chain(*their_ratchet, receiving);
+        self.previous_counter = self.sender_chain.chain_key.index().saturating_sub(1);
+        self.sender_chain = SenderChain { ratchet: ours, chain_key: sending };
+        Ok(())
+    }
+
+    fn take_message_keys(
+        &mut self,
+        their_ratchet: &PublicKey,
+        counter: u32,
+    ) -> Result<MessageKeys, SignalError> {
+        let chain = self.receiver_chain_mut(their_ratchet).ok_or(SignalError::NoMatchingState)?;
+        let index = chain.chain_key.index();
+        if index > counter {
+            let found = chain.skipped.iter().position(|k| k.counter == counter);
+            return match found {
+                Some(pos) => Ok(chain.skipped.remove(pos)),
+                None => Err(SignalError::DuplicateMessage(counter)),
+            };
+        }
+        if counter - index > MAX_FORWARD_JUMPS || counter == u32::MAX {
+            return Err(SignalError::TooFarInFuture(counter - index));
+        }
+        let mut key = chain.chain_key.clone();
+        while key.index() < counter {
+            chain.skipped.push(key.message_keys());
+            key = key.next();
+        }
+        if chain.skipped.len() > MAX_MESSAGE_KEYS {
+            let excess = chain.skipped.len() - MAX_MESSAGE_KEYS;
+            chain.skipped.drain(..excess);
+        }
+        let keys = key.message_keys();
+        chain.chain_key = key.next();
+        Ok(keys)
+    }
+}
+
+/// All session states with one remote device: the current one and up to
+/// [`ARCHIVED_STATES_MAX`] archived ones, newest first.
+#[derive(Clone, Debug, Default)]
+pub struct SessionRecord {
+    pub(crate) current: Option<SessionState>,
+    pub(crate) previous: Vec<SessionState>,
+}
+
+impl SessionRecord {
+    pub fn current(&self) -> Option<&SessionState> {
+        self.current.as_ref()
+    }
+
+    pub fn archived_count(&self) -> usize {
+        self.previous.len()
+    }
+
+    /// Makes `state` current, archiving the previous current state.
+    pub fn promote_state(&mut self, state: SessionState) {
+        if let Some(old) = self.current.replace(state) {
+            self.previous.insert(0, old);
+            self.previous.truncate(ARCHIVED_STATES_MAX);
+        }
+    }
+
+    /// If a state was set up from `base_key` (a PreKey message we already processed),
+    /// makes it current and returns true.
+    pub(crate) fn promote_matching(&mut self, base_key: &PublicKey) -> bool {
+        if self.current.as_ref().is_some_and(|s| s.base_key == *base_key) {
+            return true;
+        }
+        match self.previous.iter().position(|s| s.base_key == *base_key) {
+            Some(pos) => {
+                let state = self.previous.remove(pos);
+                self.promote_state(state);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(crate) fn encrypt(&mut self, plaintext: &[u8]) -> Result<CiphertextMessage, SignalError> {
+        self.current.as_mut().ok_or(SignalError::NoMatchingState)?.encrypt(plaintext)
+    }
+
+    /// Tries the current state, then each archived one; a state that decrypts becomes
+    /// current. On failure nothing changes.
+    pub(crate) fn decrypt(
+        &mut self,
+        message: &SignalMessage,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Vec<u8>, SignalError> {
+        let mut first_error = None;
+        let mut duplicate = None;
+        let mut note = |e: SignalError| {
+            if matches!(e, SignalError::DuplicateMessage(_)) && duplicate.is_none() {
+                duplicate = Some(e.clone());
+            }
+            first_error.get_or_insert(e);
+        };
+        if let Some(current) = &self.current {
+            let mut trial = current.clone();
+            match trial.decrypt(message, rng) {
+                Ok(plaintext) => {
+                    self.current = Some(trial);
+                    return Ok(plaintext);
+                }
+                Err(e) => note(e),
+            }
+        }
+        for pos in 0..self.previous.len() {
+            let mut trial = self.previous[pos].clone();
+            match trial.decrypt(message, rng) {
+                Ok(plaintext) => {
+                    self.previous.remove(pos);
+                    self.promote_state(trial);
+                    return Ok(plaintext);
+                }
+                Err(e) => note(e),
+            }
+        }
+        Err(duplicate.or(first_error).unwrap_or(SignalError::NoMatchingState))
+    }
+}

@@ -1,0 +1,269 @@
+//! One local party's Signal state: identity, prekeys, sessions and trusted identities,
+//! with the operations that use them. Every operation either succeeds or leaves the store
+//! exactly as it was.
+
+use std::collections::BTreeMap;
+
+use rand_core::CryptoRngCore;
+
+use super::error::SignalError;
+use super::keys::{KeyPair, PublicKey, SIGNATURE_LEN};
+use super::session::SessionRecord;
+use super::wire::{CiphertextMessage, PreKeySignalMessage};
+use super::x3dh::{self, PreKeyBundle};
+
+/// libsignal's registration id range.
+pub const REGISTRATION_ID_MAX: u32 = 16380;
+
+#[derive(Clone, Debug)]
+pub struct SignedPreKey {
+    pub id: u32,
+    pub key_pair: KeyPair,
+    pub signature: [u8; SIGNATURE_LEN],
+}
+
+#[derive(Clone, Debug)]
+pub struct OneTimePreKey {
+    pub id: u32,
+    pub key_pair: KeyPair,
+}
+
+/// The public half of a signed prekey, as published.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicSignedPreKey {
+    pub id: u32,
+    pub public_key: PublicKey,
+    pub signature: [u8; SIGNATURE_LEN],
+}
+
+/// Everything a party publishes at registration: public halves only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicKeys {
+    pub identity_key: PublicKey,
+    pub registration_id: u32,
+    pub signed_pre_key: PublicSignedPreKey,
+    pub pre_keys: Vec<(u32, PublicKey)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ProtocolStore {
+    pub(crate) identity: KeyPair,
+    pub(crate) registration_id: u32,
+    pub(crate) signed_pre_keys: BTreeMap<u32, SignedPreKey>,
+    pub(crate) one_time_pre_keys: BTreeMap<u32, OneTimePreKey>,
+    pub(crate) sessions: BTreeMap<String, SessionRecord>,
+    pub(crate) known_identities: BTreeMap<String, PublicKey>,
+}
+
+/// A uniform integer in `1..=max` without modulo bias.
+fn random_in_range(rng: &mut impl CryptoRngCore, max: u32) -> u32 {
+    let zone = u32::MAX - (u32::MAX % max);
+    loop {
+        let v = rng.next_u32();
+        if v < zone {
+            return v % max + 1;
+        }
+    }
+}
+
+impl ProtocolStore {
+    /// A fresh identity with signed prekey 1 and one-time prekeys `1..=one_time_count`.
+    pub fn generate(rng: &mut impl CryptoRngCore, one_time_count: u32) -> Self {
+        let mut store = Self::with_identity(
+            KeyPair::generate(rng),
+            random_in_range(rng, REGISTRATION_ID_MAX),
+        );
+        store.add_signed_pre_key(1, rng);
+        store.add_one_time_pre_keys(1, one_time_count, rng);
+        store
+    }
+
+    pub fn with_identity(identity: KeyPair, registration_id: u32) -> Self {
+        Self {
+            identity,
+            registration_id,
+            signed_pre_keys: BTreeMap::new(),
+            one_time_pre_keys: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            known_identities: BTreeMap::new(),
+        }
+    }
+
+    pub fn add_signed_pre_key(&mut self, id: u32, rng: &mut impl CryptoRngCore) -> &SignedPreKey {
+        let key_pair = KeyPair::generate(rng);
+        let signature = self.identity.private.sign(&key_pair.public.serialize(), rng);
+        self.signed_pre_keys.insert(id, SignedPreKey { id, key_pair, signature });
+        &self.signed_pre_keys[&id]
+    }
+
+    /// Adds `count` one-time prekeys with ids from `first_id` (id 0 is skipped: peers read
+    /// it as "prekey 0", not "none").
+    pub fn add_one_time_pre_keys(&mut self, first_id: u32, count: u32, rng: &mut impl CryptoRngCore) {
+        let mut id = first_id.max(1);
+        for _ in 0..count {
+            self.one_time_pre_keys.insert(id, OneTimePreKey { id, key_pair: KeyPair::generate(rng) });
+            id = id.checked_add(1).unwrap_or(1);
+        }
+    }
+
+    pub fn identity_key(&self) -> PublicKey {
+        self.identity.public
+    }
+
+    pub fn registration_id(&self) -> u32 {
+        self.registration_id
+    }
+
+    pub fn one_time_pre_key_ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.one_time_pre_keys.keys().copied()
+    }
+
+    /// The newest signed prekey and all one-time prekeys, public halves only.
+    pub fn public_keys(&self) -> Option<PublicKeys> {
+        let (_, spk) = self.signed_pre_keys.last_key_value()?;
+        Some(PublicKeys {
+            identity_key: self.identity.public,
+            registration_id: self.registration_id,
+            signed_pre_key: PublicSignedPreKey {
+                id: spk.id,
+                public_key: spk.key_pair.public,
+                signature: spk.signature,
+            },
+            pre_keys: self.one_time_pre_keys.values().map(|k| (k.id, k.key_pair.public)).collect(),
+        })
+    }
+
+    /// A bundle for a peer, handing out (not removing) the lowest one-time prekey.
+    /// The server normally does this; useful for tests and local peers.
+    pub fn bundle(&self, device_id: u32, with_one_time: bool) -> Option<PreKeyBundle> {
+        let keys = self.public_keys()?;
+        Some(PreKeyBundle {
+            registration_id: keys.registration_id,
+            device_id,
+            identity_key: keys.identity_key,
+            signed_pre_key_id: keys.signed_pre_key.id,
+            signed_pre_key: keys.signed_pre_key.public_key,
+            signed_pre_key_signature: keys.signed_pre_key.signature,
+            pre_key: if with_one_time { keys.pre_keys.first().copied() } else { None },
+        })
+    }
+
+    pub fn session(&self, address: &str) -> Option<&SessionRecord> {
+        self.sessions.get(address)
+    }
+
+    pub fn has_session(&self, address: &str) -> bool {
+        self.sessions.get(address).is_some_and(|r| r.current().is_some())
+    }
+
+    pub fn known_identity(&self, address: &str) -> Option<&PublicKey> {
+        self.known_identities.get(address)
+    }
+
+    /// Trust on first use; a different key for a known address is refused.
+    fn check_trust(&self, address: &str, identity: &PublicKey) -> Result<(), SignalError> {
+        match self.known_identities.get(address) {
+            Some(known) if !known.ct_eq(identity) => {
+                Err(SignalError::UntrustedIdentity(address.to_owned()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Starts a session with `address` from its bundle (X3DH as initiator).
+    pub fn process_bundle(
+        &mut self,
+        address: &str,
+        bundle: &PreKeyBundle,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<(), SignalError> {
+        self.check_trust(address, &bundle.identity_key)?;
+        let state = x3dh::initiate(&self.identity, self.registration_id, bundle, rng)?;
+        self.sessions.entry(address.to_owned()).or_default().promote_state(state);
+        self.known_identities.insert(address.to_owned(), bundle.identity_key);
+        Ok(())
+    }
+
+    pub fn encrypt(&mut self, address: &str, plaintext: &[u8]) -> Result<CiphertextMessage, SignalError> {
+        let record = self
+            .sessions
+            .get_mut(address)
+            .filter(|r| r.current().is_some())
+            .ok_or_else(|| SignalError::NoSession(address.to_owned()))?;
+        let remote = *record.current().map(|s| s.remote_identity()).ok_or(SignalError::NoMatchingState)?;
+        match self.known_identities.get(address) {
+            Some(known) if known.ct_eq(&remote) => record.encrypt(plaintext),
+            _ => Err(SignalError::UntrustedIdentity(address.to_owned())),
+        }
+    }
+
+    /// Decrypts a message from `address`. PreKey messages may set up a new session state
+    /// (X3DH as responder) and consume the named one-time prekey.
+    pub fn decrypt(
+        &mut self,
+        address: &str,
+        message: &CiphertextMessage,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Vec<u8>, SignalError> {
+        match message {
+            CiphertextMessage::Whisper(m) => {
+                let mut record = self
+                    .sessions
+                    .get(address)
+                    .cloned()
+                    .ok_or_else(|| SignalError::NoSession(address.to_owned()))?;
+                let plaintext = record.decrypt(m, rng)?;
+                let remote = record.current().map(|s| *s.remote_identity());
+                self.check_trust(address, &remote.ok_or(SignalError::NoMatchingState)?)?;
+                self.sessions.insert(address.to_owned(), record);
+                Ok(plaintext)
+            }
+            CiphertextMessage::PreKey(m) => self.decrypt_pre_key(address, m, rng),
+        }
+    }
+
+    fn decrypt_pre_key(
+        &mut self,
+        address: &str,
+        message: &PreKeySignalMessage,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Vec<u8>, SignalError> {
+        self.check_trust(address, message.identity_key())?;
+        let mut record = self.sessions.get(address).cloned().unwrap_or_default();
+        let mut used_one_time = None;
+        if !record.promote_matching(message.base_key()) {
+            let signed = self
+                .signed_pre_keys
+                .get(&message.signed_pre_key_id())
+                .ok_or(SignalError::UnknownSignedPreKey(message.signed_pre_key_id()))?;
+            let one_time = match message.pre_key_id() {
+                Some(id) => Some(
+                    &self.one_time_pre_keys.get(&id).ok_or(SignalError::UnknownPreKey(id))?.key_pair,
+                ),
+                None => None,
+            };
+            let state = x3dh::respond(
+                &self.identity,
+                self.registration_id,
+                &signed.key_pair,
+                one_time,
+                message,
+            )?;
+            record.promote_state(state);
+            used_one_time = message.pre_key_id();
+        }
+        let plaintext = record.decrypt(message.message(), rng)?;
+        self.sessions.insert(address.to_owned(), record);
+        self.known_identities.insert(address.to_owned(), *message.identity_key());
+        if let Some(id) = used_one_time {
+            self.one_time_pre_keys.remove(&id);
+        }
+        Ok(plaintext)
+    }
+
+    /// Forgets the session and trusted identity of `address`.
+    pub fn forget(&mut self, address: &str) {
+        self.sessions.remove(address);
+        self.known_identities.remove(address);
+    }
+}

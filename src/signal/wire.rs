@@ -1,0 +1,347 @@
+//! libsignal's v3 ciphertext wire format: a version byte, a protobuf body and (for
+//! SignalMessage) an 8-byte truncated HMAC-SHA256.
+
+use hmac::{Hmac, Mac};
+use prost::Message;
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use super::error::SignalError;
+use super::keys::PublicKey;
+
+/// Version byte we send: message version 3, highest supported 3 (as libsignal_protocol_dart).
+pub const SEND_VERSION_BYTE: u8 = 0x33;
+pub const MESSAGE_VERSION: u8 = 3;
+pub const MAC_LEN: usize = 8;
+
+/// Wire value of `message_type` for a SignalMessage ("whisper").
+pub const WHISPER_TYPE: u8 = 2;
+/// Wire value of `message_type` for a PreKeySignalMessage.
+pub const PREKEY_TYPE: u8 = 3;
+
+#[derive(Clone, PartialEq, Message)]
+struct SignalMessageProto {
+    #[prost(bytes = "vec", optional, tag = "1")]
+    ratchet_key: Option<Vec<u8>>,
+    #[prost(uint32, optional, tag = "2")]
+    counter: Option<u32>,
+    #[prost(uint32, optional, tag = "3")]
+    previous_counter: Option<u32>,
+    #[prost(bytes = "vec", optional, tag = "4")]
+    ciphertext: Option<Vec<u8>>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct PreKeySignalMessageProto {
+    #[prost(uint32, optional, tag = "1")]
+    pre_key_id: Option<u32>,
+    #[prost(bytes = "vec", optional, tag = "2")]
+    base_key: Option<Vec<u8>>,
+    #[prost(bytes = "vec", optional, tag = "3")]
+    identity_key: Option<Vec<u8>>,
+    #[prost(bytes = "vec", optional, tag = "4")]
+    message: Option<Vec<u8>>,
+    #[prost(uint32, optional, tag = "5")]
+    registration_id: Option<u32>,
+    #[prost(uint32, optional, tag = "6")]
+    signed_pre_key_id: Option<u32>,
+}
+
+fn check_version(byte: u8) -> Result<(), SignalError> {
+    match byte >> 4 {
+        MESSAGE_VERSION => Ok(()),
+        other => Err(SignalError::UnsupportedVersion(other)),
+    }
+}
+
+fn required<T>(field: Option<T>, what: &'static str) -> Result<T, SignalError> {
+    field.ok_or(SignalError::InvalidMessage(what))
+}
+
+/// A Double Ratchet message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignalMessage {
+    ratchet_key: PublicKey,
+    counter: u32,
+    previous_counter: u32,
+    ciphertext: Vec<u8>,
+    serialized: Vec<u8>,
+}
+
+impl SignalMessage {
+    pub(crate) fn new(
+        mac_key: &[u8; 32],
+        sender_identity: &PublicKey,
+        receiver_identity: &PublicKey,
+        ratchet_key: PublicKey,
+        counter: u32,
+        previous_counter: u32,
+        ciphertext: Vec<u8>,
+    ) -> Self {
+        let proto = SignalMessageProto {
+            ratchet_key: Some(ratchet_key.serialize().to_vec()),
+            counter: Some(counter),
+            previous_counter: Some(previous_counter),
+            ciphertext: Some(ciphertext.clone()),
+        };
+        let mut serialized = Vec::with_capacity(1 + proto.encoded_len() + MAC_LEN);
+        serialized.push(SEND_VERSION_BYTE);
+        proto.encode_raw(&mut serialized);
+        let mac = compute_mac(mac_key, sender_identity, receiver_identity, &serialized);
+        serialized.extend_from_slice(&mac);
+        Self { ratchet_key, counter, previous_counter, ciphertext, serialized }
+    }
+
+    pub fn parse(bytes: &[u8]) -> Result<Self, SignalError> {
+        if bytes.len() < 1 + MAC_LEN {
+            return Err(SignalError::InvalidMessage("too short"));
+        }
+        check_version(bytes[0])?;
+        let body = &bytes[1..bytes.len() - MAC_LEN];
+        let proto = SignalMessageProto::decode(body)
+            .map_err(|_| SignalError::InvalidMessage("bad protobuf"))?;
+        let ratchet_key = PublicKey::from_bytes(&required(proto.ratchet_key, "no ratchet key")?)?;
+        Ok(Self {
+            ratchet_key,
+            counter: required(proto.counter, "no counter")?,
+            previous_counter: proto.previous_counter.unwrap_or(0),
+            ciphertext: required(proto.ciphertext, "no ciphertext")?,
+            serialized: bytes.to_vec(),
+        })
+    }
+
+    /// Checks the MAC over the message as received (including its version byte).
+    pub fn verify_mac(
+        &self,
+        mac_key: &[u8; 32],
+        sender_identity: &PublicKey,
+        receiver_identity: &PublicKey,
+    ) -> bool {
+        let (content, their_mac) = self.serialized.split_at(self.serialized.len() - MAC_LEN);
+        let ours = compute_mac(mac_key, sender_identity, receiver_identity, content);
+        ours.ct_eq(their_mac).into()
+    }
+
+    pub fn ratchet_key(&self) -> &PublicKey {
+        &self.ratchet_key
+    }
+    pub fn counter(&self) -> u32 {
+        self.counter
+    }
+    pub fn previous_counter(&self) -> u32 {
+        self.previous_counter
+    }
+    pub fn ciphertext(&self) -> &[u8] {
+        &self.ciphertext
+    }
+    pub fn serialized(&self) -> &[u8] {
+        &self.serialized
+    }
+}
+
+fn compute_mac(
+    mac_key: &[u8; 32],
+    sender_identity: &PublicKey,
+    receiver_identity: &PublicKey,
+    content: &[u8],
+) -> [u8; MAC_LEN] {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(mac_key).expect("HMAC takes any key length");
+    mac.update(&sender_identity.serialize());
+    mac.update(&receiver_identity.serialize());
+    mac.update(content);
+    let full = mac.finalize().into_bytes();
+    let mut out = [0u8; MAC_LEN];
+    out.copy_from_slice(&full[..MAC_LEN]);
+    out
+}
+
+/// The first message(s) of an initiator's session: X3DH parameters plus a SignalMessage.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreKeySignalMessage {
+    registration_id: u32,
+    pre_key_id: Option<u32>,
+    signed_pre_key_id: u32,
+    base_key: PublicKey,
+    identity_key: PublicKey,
+    message: SignalMessage,
+    serialized: Vec<u8>,
+}
+
+impl PreKeySignalMessage {
+    pub(crate) fn new(
+        registration_id: u32,
+        pre_key_id: Option<u32>,
+        signed_pre_key_id: u32,
+        base_key: PublicKey,
+        identity_key: PublicKey,
+        message: SignalMessage,
+    ) -> Self {
+        let proto = PreKeySignalMessageProto {
+            pre_key_id,
+            base_key: Some(base_key.serialize().to_vec()),
+            identity_key: Some(identity_key.serialize().to_vec()),
+            message: Some(message.serialized.clone()),
+            registration_id: Some(registration_id),
+            signed_pre_key_id: Some(signed_pre_key_id),
+        };
+        let mut serialized = Vec::with_capacity(1 + proto.encoded_len());
+        serialized.push(SEND_VERSION_BYTE);
+        proto.encode_raw(&mut serialized);
+        Self {
+            registration_id,
+            pre_key_id,
+            signed_pre_key_id,
+            base_key,
+            identity_key,
+            message,
+            serialized,
+        }
+    }
+
+    pub fn parse(bytes: &[u8]) -> Result<Self, SignalError> {
+        let (&version, body) = bytes.split_first().ok_or(SignalError::InvalidMessage("empty"))?;
+        check_version(version)?;
+        let proto = PreKeySignalMessageProto::decode(body)
+            .map_err(|_| SignalError::InvalidMessage("bad protobuf"))?;
+        let message = SignalMessage::parse(&required(proto.message, "no inner message")?)?;
+        Ok(Self {
+            registration_id: proto.registration_id.unwrap_or(0),
+            pre_key_id: proto.pre_key_id,
+            signed_pre_key_id: required(proto.signed_pre_key_id, "no signed prekey id")?,
+            base_key: PublicKey::from_bytes(&required(proto.base_key, "no base key")?)?,
+            identity_key: PublicKey::from_bytes(&required(proto.identity_key, "no identity key")?)?,
+            message,
+            serialized: bytes.to_vec(),
+        })
+    }
+
+    pub fn registration_id(&self) -> u32 {
+        self.registration_id
+    }
+    pub fn pre_key_id(&self) -> Option<u32> {
+        self.pre_key_id
+    }
+    pub fn signed_pre_key_id(&self) -> u32 {
+        self.signed_pre_key_id
+    }
+    pub fn base_key(&self) -> &PublicKey {
+        &self.base_key
+    }
+    pub fn identity_key(&self) -> &PublicKey {
+        &self.identity_key
+    }
+    pub fn message(&self) -> &SignalMessage {
+        &self.message
+    }
+    pub fn serialized(&self) -> &[u8] {
+        &self.serialized
+    }
+}
+
+/// Either kind of ciphertext a session produces or accepts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CiphertextMessage {
+    Whisper(SignalMessage),
+    PreKey(PreKeySignalMessage),
+}
+
+impl CiphertextMessage {
+    /// Parses `bytes` given the transport's `message_type`: 3 PreKey, 2 (or the TypeScript
+    /// port's 1) SignalMessage, `None` resolved by parsing. Type 0 (plaintext) is refused.
+    pub fn parse(message_type: Option<u32>, bytes: &[u8]) -> Result<Self, SignalError> {
+        match message_type {
+            Some(3) => PreKeySignalMessage::parse(bytes).map(Self::PreKey),
+            Some(1 | 2) => SignalMessage::parse(bytes).map(Self::Whisper),
+            Some(_) => Err(SignalError::InvalidMessage("unsupported message type")),
+            None => PreKeySignalMessage::parse(bytes)
+                .map(Self::PreKey)
+                .or_else(|_| SignalMessage::parse(bytes).map(Self::Whisper)),
+        }
+    }
+
+    /// The `message_type` to put on the wire.
+    pub fn message_type(&self) -> u8 {
+        match self {
+            Self::Whisper(_) => WHISPER_TYPE,
+            Self::PreKey(_) => PREKEY_TYPE,
+        }
+    }
+
+    pub fn serialized(&self) -> &[u8] {
+        match self {
+            Self::Whisper(m) => m.serialized(),
+            Self::PreKey(m) => m.serialized(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signal::keys::KeyPair;
+    use rand::rngs::OsRng;
+
+    fn sample() -> (SignalMessage, [u8; 32], PublicKey, PublicKey) {
+        let (a, b, r) = (
+            KeyPair::generate(&mut OsRng).public,
+            KeyPair::generate(&mut OsRng).public,
+            KeyPair::generate(&mut OsRng).public,
+        );
+        let mac_key = [9u8; 32];
+        (SignalMessage::new(&mac_key, &a, &b, r, 7, 3, vec![1, 2, 3]), mac_key, a, b)
+    }
+
+    #[test]
+    fn signal_message_round_trips_and_macs() {
+        let (msg, key, a, b) = sample();
+        assert_eq!(msg.serialized()[0], 0x33);
+        let parsed = SignalMessage::parse(msg.serialized()).unwrap();
+        assert_eq!(parsed, msg);
+        assert!(parsed.verify_mac(&key, &a, &b));
+        assert!(!parsed.verify_mac(&key, &b, &a), "direction is bound into the MAC");
+        assert!(!parsed.verify_mac(&[8u8; 32], &a, &b));
+    }
+
+    #[test]
+    fn version_nibble_is_checked_and_mac_covers_the_byte_as_received() {
+        let (msg, key, a, b) = sample();
+        let mut v34 = msg.serialized().to_vec();
+        v34[0] = 0x34;
+        let parsed = SignalMessage::parse(&v34).unwrap();
+        assert!(!parsed.verify_mac(&key, &a, &b), "MAC was computed over 0x33");
+        for bad in [0x23u8, 0x43, 0x03] {
+            let mut m = msg.serialized().to_vec();
+            m[0] = bad;
+            assert_eq!(SignalMessage::parse(&m), Err(SignalError::UnsupportedVersion(bad >> 4)));
+        }
+    }
+
+    #[test]
+    fn truncations_never_panic() {
+        let (msg, ..) = sample();
+        let bytes = msg.serialized();
+        for len in 0..bytes.len() {
+            let _ = SignalMessage::parse(&bytes[..len]);
+            let _ = CiphertextMessage::parse(None, &bytes[..len]);
+        }
+    }
+
+    #[test]
+    fn prekey_message_omits_absent_prekey_id() {
+        let (inner, ..) = sample();
+        let k = KeyPair::generate(&mut OsRng).public;
+        let with = PreKeySignalMessage::new(42, Some(5), 1, k, k, inner.clone());
+        let without = PreKeySignalMessage::new(42, None, 1, k, k, inner);
+        assert_eq!(PreKeySignalMessage::parse(with.serialized()).unwrap().pre_key_id(), Some(5));
+        let parsed = PreKeySignalMessage::parse(without.serialized()).unwrap();
+        assert_eq!(parsed.pre_key_id(), None);
+        // Field 1 (tag byte 0x08) must not appear at all.
+        assert!(!without.serialized()[1..].starts_with(&[0x08]));
+        assert_eq!(with.serialized()[1], 0x08);
+        assert!(matches!(
+            CiphertextMessage::parse(None, with.serialized()),
+            Ok(CiphertextMessage::PreKey(_))
+        ));
+        assert!(CiphertextMessage::parse(Some(0), with.serialized()).is_err());
+    }
+}
