@@ -3,7 +3,7 @@
 //   'ts'       = @privacyresearch/libsignal-protocol-typescript (TypeScript port)
 // All bytes in/out are Uint8Array. Remote addresses are plain names, always device id 1.
 // Identity trust: trust on first use; a changed identity for a known address is refused (throws).
-// Known official<->ts limits (asserted in peers.selftest.js): official writes version byte 0x34, which
+// Known official<->ts limits (asserted in peers.test.js): official writes version byte 0x34, which
 // the TS port rejects, so only ts->official messages work; and the TS port sends preKeyId=0 when the
 // bundle has no one-time prekey, which official then fails to find.
 

@@ -6,3 +6,6 @@
 #![forbid(unsafe_code)]
 
 pub mod signal;
+
+#[cfg(target_arch = "wasm32")]
+pub mod web;

@@ -236,7 +236,9 @@ impl ProtocolStore {
                 .signed_pre_keys
                 .get(&message.signed_pre_key_id())
                 .ok_or(SignalError::UnknownSignedPreKey(message.signed_pre_key_id()))?;
-            let one_time = match message.pre_key_id() {
+            // We never issue id 0, so 0 can only be the TypeScript port's way of writing
+            // "no one-time prekey" (it does so for bundles without one).
+            let one_time = match message.pre_key_id().filter(|&id| id != 0) {
                 Some(id) => Some(
                     &self.one_time_pre_keys.get(&id).ok_or(SignalError::UnknownPreKey(id))?.key_pair,
                 ),
@@ -250,7 +252,7 @@ impl ProtocolStore {
                 message,
             )?;
             record.promote_state(state);
-            used_one_time = message.pre_key_id();
+            used_one_time = message.pre_key_id().filter(|&id| id != 0);
         }
         let plaintext = record.decrypt(message.message(), rng)?;
         self.sessions.insert(address.to_owned(), record);

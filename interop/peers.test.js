@@ -1,4 +1,4 @@
-// Self-test for interop/peers.js.  Run: node --test interop/peers.selftest.js
+// Self-test for interop/peers.js.  Run: node --test interop/peers.test.js
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { PreKeySignalMessage, SignalMessage } from '@signalapp/libsignal-client';

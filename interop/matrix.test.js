@@ -1,0 +1,176 @@
+// Interop matrix: our wasm engine against official libsignal 0.72.1 and the TypeScript port
+// 0.0.16, S1–S3 in both roles, plus signatures, MAC tampering and safety numbers.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createPeer, fingerprint } from './peers.js';
+import { OursPeer, SignalParty } from './ours.js';
+
+const enc = (s) => new TextEncoder().encode(s);
+const dec = (b) => new TextDecoder().decode(b);
+const PEERS = ['official', 'ts'];
+
+/** Two named ends of a conversation; each addresses the other by the other's name. */
+function pair(a, aName, b, bName) {
+  const ends = { [aName]: { peer: a, other: bName }, [bName]: { peer: b, other: aName } };
+  return {
+    async send(from, text) {
+      const { peer, other } = ends[from];
+      return peer.encrypt(other, enc(text));
+    },
+    async recv(to, message) {
+      const { peer, other } = ends[to];
+      return dec(await peer.decrypt(other, message));
+    },
+    async roundTrip(from, to, text) {
+      const m = await this.send(from, text);
+      assert.equal(await this.recv(to, m), text, `${from} -> ${to}: ${text}`);
+      return m;
+    },
+  };
+}
+
+const setups = (kind) => [
+  // [label, initiator factory, responder factory]
+  ['ours as guest (initiator)', () => new OursPeer(), () => createPeer(kind)],
+  ['ours as participant (responder)', () => createPeer(kind), () => new OursPeer()],
+];
+
+for (const kind of PEERS) {
+  for (const [role, makeInitiator, makeResponder] of setups(kind)) {
+    for (const withOneTimePreKey of [true, false]) {
+      test(`S1 ${kind}: ${role}, ${withOneTimePreKey ? 'with' : 'without'} one-time prekey`, async () => {
+        const guest = await makeInitiator();
+        const participant = await makeResponder();
+        const c = pair(guest, 'guest', participant, 'participant');
+        await guest.processBundle('participant', participant.bundle({ withOneTimePreKey }));
+        const first = await c.send('guest', 'request 1');
+        const second = await c.send('guest', 'request 2');
+        assert.equal(first.type, 3);
+        assert.equal(second.type, 3, 'initiator keeps sending PreKey messages until a reply');
+        assert.equal(await c.recv('participant', second), 'request 2');
+        assert.equal(await c.recv('participant', first), 'request 1');
+        const reply = await c.roundTrip('participant', 'guest', 'reply');
+        assert.notEqual(reply.type, 3);
+        const next = await c.roundTrip('guest', 'participant', 'after reply');
+        assert.notEqual(next.type, 3, 'reply acknowledged the session');
+        const burst = [];
+        for (let i = 0; i < 3; i++) burst.push(await c.send('participant', `ooo ${i}`));
+        for (const i of [2, 0, 1]) assert.equal(await c.recv('guest', burst[i]), `ooo ${i}`);
+        await assert.rejects(c.recv('guest', burst[0]), 'replay is rejected');
+      });
+    }
+
+    test(`S2 ${kind}: ${role}, participant starts its own session while guest holds one`, async () => {
+      const guest = await makeInitiator();
+      const participant = await makeResponder();
+      const c = pair(guest, 'guest', participant, 'participant');
+      await guest.processBundle('participant', participant.bundle());
+      await c.roundTrip('guest', 'participant', 'key request');
+      const lateOld = await c.send('participant', 'late on the old session');
+      await participant.processBundle('guest', guest.bundle());
+      const own = await c.send('participant', 'answer on my own session');
+      assert.equal(own.type, 3);
+      assert.equal(await c.recv('guest', own), 'answer on my own session');
+      assert.equal(await c.recv('guest', lateOld), 'late on the old session');
+      for (let i = 0; i < 10; i++) {
+        const [from, to] = i % 2 ? ['participant', 'guest'] : ['guest', 'participant'];
+        await c.roundTrip(from, to, `converge ${i}`);
+      }
+    });
+
+    test(`S3 ${kind}: ${role}, simultaneous initiation then 6 alternating messages`, async () => {
+      const a = await makeInitiator();
+      const b = await makeResponder();
+      const c = pair(a, 'a', b, 'b');
+      await a.processBundle('b', b.bundle());
+      await b.processBundle('a', a.bundle());
+      const fromA = await c.send('a', 'a first');
+      const fromB = await c.send('b', 'b first');
+      assert.equal(fromA.type, 3);
+      assert.equal(fromB.type, 3);
+      assert.equal(await c.recv('b', fromA), 'a first');
+      assert.equal(await c.recv('a', fromB), 'b first');
+      for (let i = 0; i < 6; i++) {
+        const [from, to] = i % 2 ? ['b', 'a'] : ['a', 'b'];
+        await c.roundTrip(from, to, `alternate ${i}`);
+      }
+    });
+  }
+
+  test(`XEdDSA ${kind}: signatures verify both ways, tampering is rejected`, async () => {
+    const peer = await createPeer(kind);
+    const ours = new OursPeer();
+    const msg = peer.bundle().signedPreKey.publicKey;
+    const ourSig = ours.sign(msg);
+    const theirSig = peer.sign(msg);
+    assert.equal(peer.verify(ours.identityKey(), msg, ourSig), true, 'peer verifies ours');
+    assert.equal(SignalParty.verify(peer.identityKey(), msg, theirSig), true, 'we verify peer');
+    for (const sig of [ourSig, theirSig]) {
+      const bad = Uint8Array.from(sig);
+      bad[10] ^= 1;
+      assert.equal(peer.verify(ours.identityKey(), msg, bad), false);
+      assert.equal(SignalParty.verify(peer.identityKey(), msg, bad), false);
+    }
+    // Many keys: half of them have Edwards sign bit 1, which travels in the signature.
+    for (let i = 0; i < 16; i++) {
+      const p = await createPeer(kind, { oneTimePreKeyCount: 0 });
+      const s = p.sign(msg);
+      assert.equal(SignalParty.verify(p.identityKey(), msg, s), true);
+      const o = new OursPeer(0);
+      assert.equal(peer.verify(o.identityKey(), msg, o.sign(msg)), true);
+    }
+  });
+
+  test(`MAC ${kind}: a tampered message from the peer is rejected, the original still decrypts`, async () => {
+    const guest = new OursPeer();
+    const participant = await createPeer(kind);
+    const c = pair(guest, 'guest', participant, 'participant');
+    await guest.processBundle('participant', participant.bundle());
+    await c.roundTrip('guest', 'participant', 'hello');
+    const m = await c.send('participant', 'secret');
+    for (const index of [m.body.length - 1, m.body.length - 9, 5]) {
+      const bad = { type: m.type, body: Uint8Array.from(m.body) };
+      bad.body[index] ^= 0x01;
+      await assert.rejects(c.recv('guest', bad));
+    }
+    assert.equal(await c.recv('guest', m), 'secret');
+  });
+
+  test(`bundle ${kind}: a bad signed-prekey signature aborts X3DH on both sides`, async () => {
+    const peer = await createPeer(kind);
+    const ours = new OursPeer();
+    const theirs = peer.bundle();
+    theirs.signedPreKey.signature[0] ^= 1;
+    await assert.rejects(ours.processBundle('p', theirs));
+    assert.equal(await ours.hasSession('p'), false);
+    const mine = ours.bundle();
+    mine.signedPreKey.signature[0] ^= 1;
+    await assert.rejects(peer.processBundle('g', mine));
+  });
+}
+
+test('fingerprints equal official libsignal for the same keys and identifiers', async () => {
+  for (let i = 0; i < 5; i++) {
+    const a = new OursPeer(0);
+    const b = await createPeer('official', { oneTimePreKeyCount: 0 });
+    const aId = enc(`guest-${i}`);
+    const bId = enc(`+1555000${i}`);
+    const official = fingerprint(aId, a.identityKey(), bId, b.identityKey());
+    assert.match(official, /^\d{60}$/);
+    assert.equal(SignalParty.fingerprint(5200, aId, a.identityKey(), bId, b.identityKey()), official);
+    assert.equal(SignalParty.fingerprint(5200, bId, b.identityKey(), aId, a.identityKey()), official);
+  }
+});
+
+test('the wire version byte is 0x33 and official 0x34 is accepted', async () => {
+  const guest = new OursPeer();
+  const participant = await createPeer('official');
+  const c = pair(guest, 'guest', participant, 'participant');
+  await guest.processBundle('participant', participant.bundle());
+  const m = await c.send('guest', 'v');
+  assert.equal(m.body[0], 0x33);
+  await c.recv('participant', m);
+  const reply = await c.send('participant', 'w');
+  assert.equal(reply.body[0], 0x34);
+  assert.equal(await c.recv('guest', reply), 'w');
+});

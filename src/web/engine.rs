@@ -1,0 +1,145 @@
+//! The raw Signal engine for JavaScript, with the same shape as the test peers in
+//! `interop/peers.js`. Built only with the `interop` feature, for the interop suite.
+
+use js_sys::Object;
+use rand_core::OsRng;
+use wasm_bindgen::prelude::*;
+
+use super::js::{bytes, get, get_bytes, get_u32, set};
+use crate::signal::{
+    fingerprint, CiphertextMessage, PreKeyBundle, ProtocolStore, PublicKey, SignalError,
+};
+
+fn js_err(e: SignalError) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+fn public_key(obj: &JsValue, key: &str) -> Result<PublicKey, JsError> {
+    PublicKey::from_bytes(&get_bytes(obj, key)?).map_err(js_err)
+}
+
+/// One local Signal party: identity, prekeys, sessions.
+#[wasm_bindgen]
+pub struct SignalParty {
+    store: ProtocolStore,
+    handed_out: u32,
+}
+
+#[wasm_bindgen]
+impl SignalParty {
+    #[wasm_bindgen(constructor)]
+    pub fn new(one_time_pre_keys: u32) -> SignalParty {
+        SignalParty { store: ProtocolStore::generate(&mut OsRng, one_time_pre_keys), handed_out: 0 }
+    }
+
+    #[wasm_bindgen(js_name = identityKey)]
+    pub fn identity_key(&self) -> Vec<u8> {
+        self.store.identity_key().serialize().to_vec()
+    }
+
+    #[wasm_bindgen(getter, js_name = registrationId)]
+    pub fn registration_id(&self) -> u32 {
+        self.store.registration_id()
+    }
+
+    /// A bundle handing out the next unused one-time prekey (as a server would).
+    pub fn bundle(&mut self, with_one_time_pre_key: bool) -> Result<Object, JsError> {
+        let keys = self.store.public_keys().ok_or_else(|| JsError::new("no signed prekey"))?;
+        let out = Object::new();
+        set(&out, "registrationId", keys.registration_id);
+        set(&out, "deviceId", 1);
+        set(&out, "identityKey", bytes(&keys.identity_key.serialize()));
+        let spk = Object::new();
+        set(&spk, "id", keys.signed_pre_key.id);
+        set(&spk, "publicKey", bytes(&keys.signed_pre_key.public_key.serialize()));
+        set(&spk, "signature", bytes(&keys.signed_pre_key.signature));
+        set(&out, "signedPreKey", spk);
+        let next = keys.pre_keys.iter().find(|(id, _)| *id > self.handed_out);
+        match next.filter(|_| with_one_time_pre_key) {
+            Some((id, key)) => {
+                self.handed_out = *id;
+                let pk = Object::new();
+                set(&pk, "id", *id);
+                set(&pk, "publicKey", bytes(&key.serialize()));
+                set(&out, "preKey", pk);
+            }
+            None if with_one_time_pre_key => return Err(JsError::new("no unused one-time prekeys")),
+            None => set(&out, "preKey", JsValue::NULL),
+        }
+        Ok(out)
+    }
+
+    /// Starts a session from a bundle object of the shape `bundle()` returns.
+    #[wasm_bindgen(js_name = processBundle)]
+    pub fn process_bundle(&mut self, address: &str, bundle: JsValue) -> Result<(), JsError> {
+        let spk = get(&bundle, "signedPreKey")?;
+        let pk = get(&bundle, "preKey")?;
+        let pre_key = if pk.is_null() || pk.is_undefined() {
+            None
+        } else {
+            Some((get_u32(&pk, "id")?, public_key(&pk, "publicKey")?))
+        };
+        let signature = get_bytes(&spk, "signature")?
+            .try_into()
+            .map_err(|_| JsError::new("signature must be 64 bytes"))?;
+        let parsed = PreKeyBundle {
+            registration_id: get_u32(&bundle, "registrationId")?,
+            device_id: get_u32(&bundle, "deviceId")?,
+            identity_key: public_key(&bundle, "identityKey")?,
+            signed_pre_key_id: get_u32(&spk, "id")?,
+            signed_pre_key: public_key(&spk, "publicKey")?,
+            signed_pre_key_signature: signature,
+            pre_key,
+        };
+        self.store.process_bundle(address, &parsed, &mut OsRng).map_err(js_err)
+    }
+
+    /// `{ type: 2 | 3, body: Uint8Array }`
+    pub fn encrypt(&mut self, address: &str, plaintext: &[u8]) -> Result<Object, JsError> {
+        let message = self.store.encrypt(address, plaintext).map_err(js_err)?;
+        let out = Object::new();
+        set(&out, "type", message.message_type());
+        set(&out, "body", bytes(message.serialized()));
+        Ok(out)
+    }
+
+    pub fn decrypt(&mut self, address: &str, message_type: u32, body: &[u8]) -> Result<Vec<u8>, JsError> {
+        let message = CiphertextMessage::parse(Some(message_type), body).map_err(js_err)?;
+        self.store.decrypt(address, &message, &mut OsRng).map_err(js_err)
+    }
+
+    #[wasm_bindgen(js_name = hasSession)]
+    pub fn has_session(&self, address: &str) -> bool {
+        self.store.has_session(address)
+    }
+
+    pub fn sign(&self, message: &[u8]) -> Vec<u8> {
+        self.store.identity.private.sign(message, &mut OsRng).to_vec()
+    }
+
+    pub fn verify(public_key: &[u8], message: &[u8], signature: &[u8]) -> bool {
+        PublicKey::from_bytes(public_key).is_ok_and(|k| k.verify_signature(message, signature))
+    }
+
+    pub fn fingerprint(
+        iterations: u32,
+        local_id: &[u8],
+        local_key: &[u8],
+        remote_id: &[u8],
+        remote_key: &[u8],
+    ) -> Result<String, JsError> {
+        let local = PublicKey::from_bytes(local_key).map_err(js_err)?;
+        let remote = PublicKey::from_bytes(remote_key).map_err(js_err)?;
+        Ok(fingerprint::displayable_fingerprint(iterations, local_id, &local, remote_id, &remote))
+    }
+
+    pub fn serialize(&self) -> Vec<u8> {
+        self.store.to_bytes()
+    }
+
+    pub fn deserialize(bytes: &[u8]) -> Result<SignalParty, JsError> {
+        let store = ProtocolStore::from_bytes(bytes).map_err(js_err)?;
+        let handed_out = 0;
+        Ok(SignalParty { store, handed_out })
+    }
+}

@@ -1,0 +1,6 @@
+//! The only code that touches JavaScript: wasm-bindgen exports and browser APIs.
+
+mod js;
+
+#[cfg(feature = "interop")]
+pub mod engine;
