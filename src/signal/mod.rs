@@ -8,6 +8,7 @@ mod ratchet;
 mod record;
 mod session;
 mod store;
+mod vec_map;
 mod wire;
 mod x3dh;
 mod xeddsa;

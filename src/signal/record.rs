@@ -2,7 +2,6 @@
 //! then protobuf. The intermediate protobuf structs are zeroized on drop.
 
 use core::fmt;
-use std::collections::BTreeMap;
 
 use prost::Message;
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -309,10 +308,6 @@ fn record_from_proto(proto: &SessionRecordProto) -> Result<SessionRecord, Signal
     Ok(SessionRecord { current, previous: states })
 }
 
-fn empty_peer(address: &str) -> AddressedProto {
-    AddressedProto { address: address.to_owned(), identity_key: Vec::new(), session: None }
-}
-
 impl SessionRecord {
     pub fn to_bytes(&self) -> Vec<u8> {
         encode_versioned(&record_to_proto(self))
@@ -326,15 +321,17 @@ impl SessionRecord {
 impl ProtocolStore {
     /// Serializes the whole store (private keys included): for local storage only.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut peers: BTreeMap<&str, AddressedProto> = BTreeMap::new();
-        for (address, key) in &self.known_identities {
-            peers.entry(address).or_insert_with(|| empty_peer(address)).identity_key =
-                key.serialize().to_vec();
-        }
-        for (address, record) in &self.sessions {
-            peers.entry(address).or_insert_with(|| empty_peer(address)).session =
-                Some(record_to_proto(record));
-        }
+        // Every session has a known identity (set in the same operation), so one pass
+        // over identities covers all peers.
+        let peers = self
+            .known_identities
+            .iter()
+            .map(|(address, key)| AddressedProto {
+                address: address.clone(),
+                identity_key: key.serialize().to_vec(),
+                session: self.sessions.get(address).map(record_to_proto),
+            })
+            .collect::<Vec<_>>();
         let proto = StoreProto {
             identity_private: self.identity.private.expose_bytes().to_vec(),
             registration_id: self.registration_id,
@@ -356,7 +353,7 @@ impl ProtocolStore {
                     signature: Vec::new(),
                 })
                 .collect(),
-            peers: peers.into_values().collect(),
+            peers,
         };
         encode_versioned(&proto)
     }
@@ -379,9 +376,7 @@ impl ProtocolStore {
             store.one_time_pre_keys.insert(k.id, OneTimePreKey { id: k.id, key_pair: private(&k.private_key)? });
         }
         for peer in &proto.peers {
-            if !peer.identity_key.is_empty() {
-                store.known_identities.insert(peer.address.clone(), public(&peer.identity_key)?);
-            }
+            store.known_identities.insert(peer.address.clone(), public(&peer.identity_key)?);
             if let Some(session) = &peer.session {
                 store.sessions.insert(peer.address.clone(), record_from_proto(session)?);
             }

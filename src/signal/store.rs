@@ -2,13 +2,13 @@
 //! with the operations that use them. Every operation either succeeds or leaves the store
 //! exactly as it was.
 
-use std::collections::BTreeMap;
 
 use rand_core::CryptoRngCore;
 
 use super::error::SignalError;
 use super::keys::{KeyPair, PublicKey, SIGNATURE_LEN};
 use super::session::SessionRecord;
+use super::vec_map::VecMap;
 use super::wire::{CiphertextMessage, PreKeySignalMessage};
 use super::x3dh::{self, PreKeyBundle};
 
@@ -49,10 +49,10 @@ pub struct PublicKeys {
 pub struct ProtocolStore {
     pub(crate) identity: KeyPair,
     pub(crate) registration_id: u32,
-    pub(crate) signed_pre_keys: BTreeMap<u32, SignedPreKey>,
-    pub(crate) one_time_pre_keys: BTreeMap<u32, OneTimePreKey>,
-    pub(crate) sessions: BTreeMap<String, SessionRecord>,
-    pub(crate) known_identities: BTreeMap<String, PublicKey>,
+    pub(crate) signed_pre_keys: VecMap<u32, SignedPreKey>,
+    pub(crate) one_time_pre_keys: VecMap<u32, OneTimePreKey>,
+    pub(crate) sessions: VecMap<String, SessionRecord>,
+    pub(crate) known_identities: VecMap<String, PublicKey>,
 }
 
 /// A uniform integer in `1..=max` without modulo bias.
@@ -82,10 +82,10 @@ impl ProtocolStore {
         Self {
             identity,
             registration_id,
-            signed_pre_keys: BTreeMap::new(),
-            one_time_pre_keys: BTreeMap::new(),
-            sessions: BTreeMap::new(),
-            known_identities: BTreeMap::new(),
+            signed_pre_keys: VecMap::default(),
+            one_time_pre_keys: VecMap::default(),
+            sessions: VecMap::default(),
+            known_identities: VecMap::default(),
         }
     }
 
@@ -93,7 +93,7 @@ impl ProtocolStore {
         let key_pair = KeyPair::generate(rng);
         let signature = self.identity.private.sign(&key_pair.public.serialize(), rng);
         self.signed_pre_keys.insert(id, SignedPreKey { id, key_pair, signature });
-        &self.signed_pre_keys[&id]
+        self.signed_pre_keys.get(&id).expect("just inserted")
     }
 
     /// Adds `count` one-time prekeys with ids from `first_id` (id 0 is skipped: peers read
@@ -120,7 +120,7 @@ impl ProtocolStore {
 
     /// The newest signed prekey and all one-time prekeys, public halves only.
     pub fn public_keys(&self) -> Option<PublicKeys> {
-        let (_, spk) = self.signed_pre_keys.last_key_value()?;
+        let spk = self.signed_pre_keys.last_value()?;
         Some(PublicKeys {
             identity_key: self.identity.public,
             registration_id: self.registration_id,
@@ -179,22 +179,27 @@ impl ProtocolStore {
     ) -> Result<(), SignalError> {
         self.check_trust(address, &bundle.identity_key)?;
         let state = x3dh::initiate(&self.identity, self.registration_id, bundle, rng)?;
-        self.sessions.entry(address.to_owned()).or_default().promote_state(state);
+        let mut record = self.sessions.get(address).cloned().unwrap_or_default();
+        record.promote_state(state);
+        self.sessions.insert(address.to_owned(), record);
         self.known_identities.insert(address.to_owned(), bundle.identity_key);
         Ok(())
     }
 
     pub fn encrypt(&mut self, address: &str, plaintext: &[u8]) -> Result<CiphertextMessage, SignalError> {
-        let record = self
+        let mut record = self
             .sessions
-            .get_mut(address)
+            .get(address)
             .filter(|r| r.current().is_some())
+            .cloned()
             .ok_or_else(|| SignalError::NoSession(address.to_owned()))?;
         let remote = *record.current().map(|s| s.remote_identity()).ok_or(SignalError::NoMatchingState)?;
-        match self.known_identities.get(address) {
-            Some(known) if known.ct_eq(&remote) => record.encrypt(plaintext),
-            _ => Err(SignalError::UntrustedIdentity(address.to_owned())),
+        if !self.known_identities.get(address).is_some_and(|known| known.ct_eq(&remote)) {
+            return Err(SignalError::UntrustedIdentity(address.to_owned()));
         }
+        let message = record.encrypt(plaintext)?;
+        self.sessions.insert(address.to_owned(), record);
+        Ok(message)
     }
 
     /// Decrypts a message from `address`. PreKey messages may set up a new session state

@@ -5,7 +5,6 @@
 //! carrying the Edwards sign bit in the top bit of the signature, which official libsignal
 //! and the TypeScript port both set.
 
-use curve25519_dalek::constants::ED25519_BASEPOINT_TABLE;
 use curve25519_dalek::edwards::EdwardsPoint;
 use curve25519_dalek::montgomery::MontgomeryPoint;
 use curve25519_dalek::scalar::Scalar;
@@ -33,7 +32,7 @@ fn scalar_from_hash(parts: &[&[u8]]) -> Scalar {
 /// Signs `message` with the clamped X25519 scalar `private`, using 64 bytes of fresh `nonce`.
 pub(crate) fn sign(private: &[u8; 32], message: &[u8], nonce: &[u8; 64]) -> [u8; 64] {
     let mut a = Scalar::from_bytes_mod_order(*private);
-    let mut public = (&a * ED25519_BASEPOINT_TABLE).compress().to_bytes();
+    let mut public = EdwardsPoint::mul_base(&a).compress().to_bytes();
     if public[31] & 0x80 != 0 {
         a = -a;
         public[31] &= 0x7f;
@@ -41,7 +40,7 @@ pub(crate) fn sign(private: &[u8; 32], message: &[u8], nonce: &[u8; 64]) -> [u8;
     let mut a_bytes = a.to_bytes();
     let mut r = scalar_from_hash(&[&HASH1_PREFIX, &a_bytes, message, nonce]);
     a_bytes.zeroize();
-    let cap_r = (&r * ED25519_BASEPOINT_TABLE).compress().to_bytes();
+    let cap_r = EdwardsPoint::mul_base(&r).compress().to_bytes();
     let h = scalar_from_hash(&[&cap_r, &public, message]);
     let s = r + h * a;
     r.zeroize();
@@ -129,15 +128,15 @@ mod tests {
         let pair = loop {
             let pair = KeyPair::generate(&mut OsRng);
             let a = Scalar::from_bytes_mod_order(*pair.private.expose_bytes());
-            if (&a * ED25519_BASEPOINT_TABLE).compress().as_bytes()[31] & 0x80 != 0 {
+            if EdwardsPoint::mul_base(&a).compress().as_bytes()[31] & 0x80 != 0 {
                 break pair;
             }
         };
         let msg = b"hello";
         let a = Scalar::from_bytes_mod_order(*pair.private.expose_bytes());
-        let cap_a = (&a * ED25519_BASEPOINT_TABLE).compress();
+        let cap_a = EdwardsPoint::mul_base(&a).compress();
         let r = scalar_from_hash(&[&HASH1_PREFIX, pair.private.expose_bytes(), msg, &[7u8; 64]]);
-        let cap_r = (&r * ED25519_BASEPOINT_TABLE).compress();
+        let cap_r = EdwardsPoint::mul_base(&r).compress();
         let h = scalar_from_hash(&[cap_r.as_bytes(), cap_a.as_bytes(), msg]);
         let s = h * a + r;
         let mut sig = [0u8; 64];
