@@ -14,7 +14,8 @@ fn send(from: &mut ProtocolStore, to_addr: &str, text: &str) -> CiphertextMessag
 
 fn recv(to: &mut ProtocolStore, from_addr: &str, msg: &CiphertextMessage) -> String {
     // Always go through the wire form, as peers do.
-    let parsed = CiphertextMessage::parse(Some(msg.message_type().into()), msg.serialized()).unwrap();
+    let parsed =
+        CiphertextMessage::parse(Some(msg.message_type().into()), msg.serialized()).unwrap();
     String::from_utf8(to.decrypt(from_addr, &parsed, &mut OsRng).expect("decrypt")).unwrap()
 }
 
@@ -22,7 +23,9 @@ fn recv(to: &mut ProtocolStore, from_addr: &str, msg: &CiphertextMessage) -> Str
 fn started(with_one_time: bool) -> (ProtocolStore, ProtocolStore) {
     let mut alice = party();
     let bob = party();
-    alice.process_bundle("bob", &bob.bundle(1, with_one_time).unwrap(), &mut OsRng).unwrap();
+    alice
+        .process_bundle("bob", &bob.bundle(1, with_one_time).unwrap(), &mut OsRng)
+        .unwrap();
     (alice, bob)
 }
 
@@ -53,7 +56,9 @@ fn out_of_order_and_duplicates() {
     let (mut alice, mut bob) = started(true);
     let first = send(&mut alice, "bob", "hello");
     recv(&mut bob, "alice", &first);
-    let msgs: Vec<_> = (0..3).map(|i| send(&mut bob, "alice", &format!("m{i}"))).collect();
+    let msgs: Vec<_> = (0..3)
+        .map(|i| send(&mut bob, "alice", &format!("m{i}")))
+        .collect();
     for i in [2, 0, 1] {
         assert_eq!(recv(&mut alice, "bob", &msgs[i]), format!("m{i}"));
     }
@@ -86,17 +91,33 @@ fn s2_responder_accepts_peers_own_session_and_late_old_messages() {
     // then starts its own session from the guest's bundle.
     let mut guest = party();
     let mut participant = party();
-    guest.process_bundle("participant", &participant.bundle(1, true).unwrap(), &mut OsRng).unwrap();
-    recv(&mut participant, "guest", &send(&mut guest, "participant", "request"));
+    guest
+        .process_bundle(
+            "participant",
+            &participant.bundle(1, true).unwrap(),
+            &mut OsRng,
+        )
+        .unwrap();
+    recv(
+        &mut participant,
+        "guest",
+        &send(&mut guest, "participant", "request"),
+    );
     let late_old = send(&mut participant, "guest", "late on old state");
     participant
         .process_bundle("guest", &guest.bundle(1, true).unwrap(), &mut OsRng)
         .unwrap();
     let fresh = send(&mut participant, "guest", "answer on my session");
     assert_eq!(fresh.message_type(), 3);
-    assert_eq!(recv(&mut guest, "participant", &fresh), "answer on my session");
+    assert_eq!(
+        recv(&mut guest, "participant", &fresh),
+        "answer on my session"
+    );
     assert_eq!(guest.session("participant").unwrap().archived_count(), 1);
-    assert_eq!(recv(&mut guest, "participant", &late_old), "late on old state");
+    assert_eq!(
+        recv(&mut guest, "participant", &late_old),
+        "late on old state"
+    );
     for i in 0..10 {
         let (from, to, fa, ta) = if i % 2 == 0 {
             (&mut guest, &mut participant, "participant", "guest")
@@ -112,15 +133,20 @@ fn s2_responder_accepts_peers_own_session_and_late_old_messages() {
 fn s3_simultaneous_initiation_converges() {
     let mut a = party();
     let mut b = party();
-    a.process_bundle("b", &b.bundle(1, true).unwrap(), &mut OsRng).unwrap();
-    b.process_bundle("a", &a.bundle(1, true).unwrap(), &mut OsRng).unwrap();
+    a.process_bundle("b", &b.bundle(1, true).unwrap(), &mut OsRng)
+        .unwrap();
+    b.process_bundle("a", &a.bundle(1, true).unwrap(), &mut OsRng)
+        .unwrap();
     let from_a = send(&mut a, "b", "a first");
     let from_b = send(&mut b, "a", "b first");
     assert_eq!(recv(&mut b, "a", &from_a), "a first");
     assert_eq!(recv(&mut a, "b", &from_b), "b first");
     for i in 0..6 {
-        let (from, to, fa, ta) =
-            if i % 2 == 0 { (&mut a, &mut b, "b", "a") } else { (&mut b, &mut a, "a", "b") };
+        let (from, to, fa, ta) = if i % 2 == 0 {
+            (&mut a, &mut b, "b", "a")
+        } else {
+            (&mut b, &mut a, "a", "b")
+        };
         let m = send(from, fa, &format!("alt{i}"));
         assert_eq!(recv(to, ta, &m), format!("alt{i}"));
     }
@@ -133,12 +159,18 @@ fn bad_bundle_signature_is_refused_without_state_change() {
     let mut bundle = bob.bundle(1, true).unwrap();
     bundle.signed_pre_key_signature[5] ^= 1;
     let before = alice.to_bytes();
-    assert_eq!(alice.process_bundle("bob", &bundle, &mut OsRng), Err(SignalError::BadSignature));
+    assert_eq!(
+        alice.process_bundle("bob", &bundle, &mut OsRng),
+        Err(SignalError::BadSignature)
+    );
     assert_eq!(alice.to_bytes(), before);
     // A bundle signed by a different identity.
     let mut foreign = bob.bundle(1, true).unwrap();
     foreign.identity_key = party().identity_key();
-    assert_eq!(alice.process_bundle("bob", &foreign, &mut OsRng), Err(SignalError::BadSignature));
+    assert_eq!(
+        alice.process_bundle("bob", &foreign, &mut OsRng),
+        Err(SignalError::BadSignature)
+    );
     assert!(!alice.has_session("bob"));
 }
 
@@ -154,10 +186,15 @@ fn changed_identity_is_refused_both_ways() {
     assert_eq!(alice.to_bytes(), before);
     // Someone else claims to be alice towards bob.
     let mut fake_alice = party();
-    fake_alice.process_bundle("bob", &bob.bundle(1, true).unwrap(), &mut OsRng).unwrap();
+    fake_alice
+        .process_bundle("bob", &bob.bundle(1, true).unwrap(), &mut OsRng)
+        .unwrap();
     let m = send(&mut fake_alice, "bob", "i am alice");
     let before = bob.to_bytes();
-    assert!(matches!(bob.decrypt("alice", &m, &mut OsRng), Err(SignalError::UntrustedIdentity(_))));
+    assert!(matches!(
+        bob.decrypt("alice", &m, &mut OsRng),
+        Err(SignalError::UntrustedIdentity(_))
+    ));
     assert_eq!(bob.to_bytes(), before);
 }
 
@@ -184,7 +221,10 @@ fn every_bit_flip_and_truncation_is_rejected_without_state_change() {
     }
     for len in 0..wire.len() {
         if let Ok(parsed) = CiphertextMessage::parse(None, &wire[..len]) {
-            assert!(bob.decrypt("alice", &parsed, &mut OsRng).is_err(), "len {len}");
+            assert!(
+                bob.decrypt("alice", &parsed, &mut OsRng).is_err(),
+                "len {len}"
+            );
         }
         assert_eq!(bob.to_bytes(), before);
     }
@@ -201,7 +241,10 @@ fn only_the_version_low_nibble_flip_still_decrypts() {
     let mut bytes = m.serialized().to_vec();
     bytes[0] = 0x34;
     let parsed = CiphertextMessage::parse(Some(2), &bytes).unwrap();
-    assert_eq!(alice.decrypt("bob", &parsed, &mut OsRng), Err(SignalError::BadMac));
+    assert_eq!(
+        alice.decrypt("bob", &parsed, &mut OsRng),
+        Err(SignalError::BadMac)
+    );
     assert_eq!(recv(&mut alice, "bob", &m), "y");
 }
 
@@ -211,16 +254,26 @@ fn prekey_message_for_consumed_or_unknown_prekey() {
     let m = send(&mut alice, "bob", "first");
     assert_eq!(recv(&mut bob, "alice", &m), "first");
     // Same base key again: recognised, no prekey needed, but a replay of the inner message.
-    assert!(matches!(bob.decrypt("alice", &m, &mut OsRng), Err(SignalError::DuplicateMessage(0))));
+    assert!(matches!(
+        bob.decrypt("alice", &m, &mut OsRng),
+        Err(SignalError::DuplicateMessage(0))
+    ));
     // A second initiator using the same (now consumed) one-time prekey.
     let mut carol = party();
     let stale = bob.bundle(1, true).unwrap();
     let mut stale_used = stale.clone();
     stale_used.pre_key = Some((1, stale.pre_key.unwrap().1));
-    carol.process_bundle("bob", &stale_used, &mut OsRng).unwrap();
+    carol
+        .process_bundle("bob", &stale_used, &mut OsRng)
+        .unwrap();
     let before = bob.to_bytes();
-    let err = bob.decrypt("carol", &send(&mut carol, "bob", "hi"), &mut OsRng).unwrap_err();
-    assert!(matches!(err, SignalError::UnknownPreKey(1) | SignalError::BadMac), "{err:?}");
+    let err = bob
+        .decrypt("carol", &send(&mut carol, "bob", "hi"), &mut OsRng)
+        .unwrap_err();
+    assert!(
+        matches!(err, SignalError::UnknownPreKey(1) | SignalError::BadMac),
+        "{err:?}"
+    );
     assert_eq!(bob.to_bytes(), before);
 }
 
@@ -233,7 +286,9 @@ fn forward_jump_limit() {
         last = Some(send(&mut bob, "alice", "skip"));
     }
     let before = alice.to_bytes();
-    let err = alice.decrypt("bob", &last.unwrap(), &mut OsRng).unwrap_err();
+    let err = alice
+        .decrypt("bob", &last.unwrap(), &mut OsRng)
+        .unwrap_err();
     assert!(matches!(err, SignalError::TooFarInFuture(_)), "{err:?}");
     assert_eq!(alice.to_bytes(), before);
 }
@@ -242,7 +297,9 @@ fn forward_jump_limit() {
 fn skipped_keys_are_capped() {
     let (mut alice, mut bob) = started(false);
     recv(&mut bob, "alice", &send(&mut alice, "bob", "go"));
-    let msgs: Vec<_> = (0..MAX_MESSAGE_KEYS + 10).map(|_| send(&mut bob, "alice", "m")).collect();
+    let msgs: Vec<_> = (0..MAX_MESSAGE_KEYS + 10)
+        .map(|_| send(&mut bob, "alice", "m"))
+        .collect();
     recv(&mut alice, "bob", msgs.last().unwrap());
     // The oldest skipped keys were dropped, the newest kept.
     assert!(alice.decrypt("bob", &msgs[0], &mut OsRng).is_err());
@@ -254,9 +311,14 @@ fn archived_states_are_capped_at_forty() {
     let mut alice = party();
     let bob = ProtocolStore::generate(&mut OsRng, 60);
     for _ in 0..50 {
-        alice.process_bundle("bob", &bob.bundle(1, false).unwrap(), &mut OsRng).unwrap();
+        alice
+            .process_bundle("bob", &bob.bundle(1, false).unwrap(), &mut OsRng)
+            .unwrap();
     }
-    assert_eq!(alice.session("bob").unwrap().archived_count(), ARCHIVED_STATES_MAX);
+    assert_eq!(
+        alice.session("bob").unwrap().archived_count(),
+        ARCHIVED_STATES_MAX
+    );
 }
 
 #[test]
@@ -270,18 +332,33 @@ fn store_round_trips_exactly_and_keeps_working() {
     let mut restored = ProtocolStore::from_bytes(&bytes).unwrap();
     assert_eq!(restored.to_bytes(), bytes);
     assert_eq!(recv(&mut restored, "bob", &skipped), "skipped");
-    recv(&mut bob, "alice", &send(&mut restored, "bob", "after reload"));
+    recv(
+        &mut bob,
+        "alice",
+        &send(&mut restored, "bob", "after reload"),
+    );
     let record = restored.session("bob").unwrap();
-    assert_eq!(SessionRecord::from_bytes(&record.to_bytes()).unwrap().to_bytes(), record.to_bytes());
+    assert_eq!(
+        SessionRecord::from_bytes(&record.to_bytes())
+            .unwrap()
+            .to_bytes(),
+        record.to_bytes()
+    );
 }
 
 #[test]
 fn corrupt_records_are_typed_errors() {
     let bytes = party().to_bytes();
-    assert_eq!(ProtocolStore::from_bytes(&[]).unwrap_err(), SignalError::CorruptRecord("empty"));
+    assert_eq!(
+        ProtocolStore::from_bytes(&[]).unwrap_err(),
+        SignalError::CorruptRecord("empty")
+    );
     let mut wrong_version = bytes.clone();
     wrong_version[0] = 9;
-    assert_eq!(ProtocolStore::from_bytes(&wrong_version).unwrap_err(), SignalError::RecordVersion(9));
+    assert_eq!(
+        ProtocolStore::from_bytes(&wrong_version).unwrap_err(),
+        SignalError::RecordVersion(9)
+    );
     for len in 1..bytes.len() {
         let _ = ProtocolStore::from_bytes(&bytes[..len]);
     }

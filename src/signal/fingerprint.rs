@@ -19,7 +19,11 @@ fn identity_digest(iterations: u32, stable_id: &[u8], key: &PublicKey) -> [u8; 6
         .finalize()
         .into();
     for _ in 1..iterations {
-        digest = Sha512::new().chain_update(digest).chain_update(key).finalize().into();
+        digest = Sha512::new()
+            .chain_update(digest)
+            .chain_update(key)
+            .finalize()
+            .into();
     }
     digest
 }
@@ -60,13 +64,19 @@ mod tests {
 
     #[test]
     fn symmetric_and_sixty_digits() {
-        let (a, b) = (KeyPair::generate(&mut OsRng).public, KeyPair::generate(&mut OsRng).public);
+        let (a, b) = (
+            KeyPair::generate(&mut OsRng).public,
+            KeyPair::generate(&mut OsRng).public,
+        );
         let ab = displayable_fingerprint(DEFAULT_ITERATIONS, b"alice", &a, b"bob", &b);
         let ba = displayable_fingerprint(DEFAULT_ITERATIONS, b"bob", &b, b"alice", &a);
         assert_eq!(ab, ba);
         assert_eq!(ab.len(), 60);
         assert!(ab.bytes().all(|c| c.is_ascii_digit()));
         let other = KeyPair::generate(&mut OsRng).public;
-        assert_ne!(ab, displayable_fingerprint(DEFAULT_ITERATIONS, b"alice", &a, b"bob", &other));
+        assert_ne!(
+            ab,
+            displayable_fingerprint(DEFAULT_ITERATIONS, b"alice", &a, b"bob", &other)
+        );
     }
 }

@@ -152,13 +152,18 @@ impl KeyPair {
     }
 
     pub fn from_private(private: PrivateKey) -> Self {
-        Self { public: private.public_key(), private }
+        Self {
+            public: private.public_key(),
+            private,
+        }
     }
 }
 
 impl fmt::Debug for KeyPair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeyPair").field("public", &self.public).finish_non_exhaustive()
+        f.debug_struct("KeyPair")
+            .field("public", &self.public)
+            .finish_non_exhaustive()
     }
 }
 
@@ -173,11 +178,20 @@ mod tests {
         let wire = pair.public.serialize();
         assert_eq!(wire[0], 0x05);
         assert_eq!(PublicKey::from_bytes(&wire).unwrap(), pair.public);
-        assert_eq!(PublicKey::from_bytes(&wire[1..]), Err(SignalError::BadKeyLength(32)));
-        assert_eq!(PublicKey::from_bytes(&[]), Err(SignalError::BadKeyLength(0)));
+        assert_eq!(
+            PublicKey::from_bytes(&wire[1..]),
+            Err(SignalError::BadKeyLength(32))
+        );
+        assert_eq!(
+            PublicKey::from_bytes(&[]),
+            Err(SignalError::BadKeyLength(0))
+        );
         let mut wrong_type = wire;
         wrong_type[0] = 0x06;
-        assert_eq!(PublicKey::from_bytes(&wrong_type), Err(SignalError::BadKeyType(6)));
+        assert_eq!(
+            PublicKey::from_bytes(&wrong_type),
+            Err(SignalError::BadKeyType(6))
+        );
     }
 
     #[test]

@@ -50,7 +50,13 @@ pub(crate) fn split_root_and_chain(derived: &[u8; 64]) -> (RootKey, ChainKey) {
     let mut chain = [0u8; 32];
     root.copy_from_slice(&derived[..32]);
     chain.copy_from_slice(&derived[32..]);
-    (RootKey(root), ChainKey { key: chain, index: 0 })
+    (
+        RootKey(root),
+        ChainKey {
+            key: chain,
+            index: 0,
+        },
+    )
 }
 
 /// A symmetric-ratchet chain key and its position.
@@ -66,7 +72,10 @@ impl ChainKey {
     }
 
     pub fn next(&self) -> ChainKey {
-        ChainKey { key: hmac_sha256(&self.key, &[CHAIN_KEY_SEED]), index: self.index + 1 }
+        ChainKey {
+            key: hmac_sha256(&self.key, &[CHAIN_KEY_SEED]),
+            index: self.index + 1,
+        }
     }
 
     pub fn message_keys(&self) -> MessageKeys {
@@ -89,7 +98,12 @@ pub struct MessageKeys {
 impl MessageKeys {
     fn derive(seed: &[u8; 32], counter: u32) -> Self {
         let mut okm: [u8; 80] = hkdf_sha256(None, seed, MESSAGE_KEYS_INFO);
-        let mut keys = MessageKeys { cipher_key: [0; 32], mac_key: [0; 32], iv: [0; 16], counter };
+        let mut keys = MessageKeys {
+            cipher_key: [0; 32],
+            mac_key: [0; 32],
+            iv: [0; 16],
+            counter,
+        };
         keys.cipher_key.copy_from_slice(&okm[..32]);
         keys.mac_key.copy_from_slice(&okm[32..64]);
         keys.iv.copy_from_slice(&okm[64..]);
@@ -104,10 +118,15 @@ pub(crate) fn aes_cbc_encrypt(keys: &MessageKeys, plaintext: &[u8]) -> Vec<u8> {
         .encrypt_padded_vec_mut::<Pkcs7>(plaintext)
 }
 
-pub(crate) fn aes_cbc_decrypt(keys: &MessageKeys, ciphertext: &[u8]) -> Result<Vec<u8>, SignalError> {
+pub(crate) fn aes_cbc_decrypt(
+    keys: &MessageKeys,
+    ciphertext: &[u8],
+) -> Result<Vec<u8>, SignalError> {
     use cbc::cipher::{block_padding::Pkcs7, BlockDecryptMut, KeyIvInit};
     if ciphertext.is_empty() || ciphertext.len() % 16 != 0 {
-        return Err(SignalError::InvalidMessage("ciphertext is not whole AES blocks"));
+        return Err(SignalError::InvalidMessage(
+            "ciphertext is not whole AES blocks",
+        ));
     }
     cbc::Decryptor::<aes::Aes256>::new((&keys.cipher_key).into(), (&keys.iv).into())
         .decrypt_padded_vec_mut::<Pkcs7>(ciphertext)
@@ -120,7 +139,10 @@ mod tests {
 
     #[test]
     fn chain_steps_are_distinct_and_deterministic() {
-        let chain = ChainKey { key: [1; 32], index: 0 };
+        let chain = ChainKey {
+            key: [1; 32],
+            index: 0,
+        };
         let next = chain.next();
         assert_eq!(next.index(), 1);
         assert_ne!(next.key, chain.key);
@@ -144,7 +166,11 @@ mod tests {
 
     #[test]
     fn cbc_round_trip_and_padding_errors() {
-        let keys = ChainKey { key: [3; 32], index: 0 }.message_keys();
+        let keys = ChainKey {
+            key: [3; 32],
+            index: 0,
+        }
+        .message_keys();
         for len in [0usize, 1, 15, 16, 17, 100] {
             let pt = vec![0xaa; len];
             let ct = aes_cbc_encrypt(&keys, &pt);

@@ -184,10 +184,16 @@ fn decode_versioned<M: Message + Default>(bytes: &[u8]) -> Result<M, SignalError
     }
 }
 
-fn chain_to_proto(ratchet: Option<&KeyPair>, ratchet_public: &PublicKey, chain: &ChainKey) -> ChainProto {
+fn chain_to_proto(
+    ratchet: Option<&KeyPair>,
+    ratchet_public: &PublicKey,
+    chain: &ChainKey,
+) -> ChainProto {
     ChainProto {
         ratchet_public: ratchet_public.serialize().to_vec(),
-        ratchet_private: ratchet.map(|k| k.private.expose_bytes().to_vec()).unwrap_or_default(),
+        ratchet_private: ratchet
+            .map(|k| k.private.expose_bytes().to_vec())
+            .unwrap_or_default(),
         chain_key: chain.key.to_vec(),
         index: chain.index,
         skipped: Vec::new(),
@@ -202,7 +208,11 @@ fn state_to_proto(state: &SessionState) -> StateProto {
         local_registration_id: state.local_registration_id,
         remote_registration_id: state.remote_registration_id,
         root_key: state.root_key.0.to_vec(),
-        sender_chain: Some(chain_to_proto(Some(&sender.ratchet), &sender.ratchet.public, &sender.chain_key)),
+        sender_chain: Some(chain_to_proto(
+            Some(&sender.ratchet),
+            &sender.ratchet.public,
+            &sender.chain_key,
+        )),
         receiver_chains: state
             .receiver_chains
             .iter()
@@ -232,11 +242,17 @@ fn state_to_proto(state: &SessionState) -> StateProto {
 }
 
 fn chain_key_from(proto: &ChainProto) -> Result<ChainKey, SignalError> {
-    Ok(ChainKey { key: array(&proto.chain_key, "chain key")?, index: proto.index })
+    Ok(ChainKey {
+        key: array(&proto.chain_key, "chain key")?,
+        index: proto.index,
+    })
 }
 
 fn state_from_proto(proto: &StateProto) -> Result<SessionState, SignalError> {
-    let sender = proto.sender_chain.as_ref().ok_or(corrupt("no sender chain"))?;
+    let sender = proto
+        .sender_chain
+        .as_ref()
+        .ok_or(corrupt("no sender chain"))?;
     let ratchet = private(&sender.ratchet_private)?;
     if ratchet.public != public(&sender.ratchet_public)? {
         return Err(corrupt("sender ratchet key pair mismatch"));
@@ -281,7 +297,10 @@ fn state_from_proto(proto: &StateProto) -> Result<SessionState, SignalError> {
         local_registration_id: proto.local_registration_id,
         remote_registration_id: proto.remote_registration_id,
         root_key: RootKey(array(&proto.root_key, "root key")?),
-        sender_chain: SenderChain { ratchet, chain_key: chain_key_from(sender)? },
+        sender_chain: SenderChain {
+            ratchet,
+            chain_key: chain_key_from(sender)?,
+        },
         receiver_chains,
         previous_counter: proto.previous_counter,
         pending_pre_key,
@@ -291,7 +310,12 @@ fn state_from_proto(proto: &StateProto) -> Result<SessionState, SignalError> {
 
 fn record_to_proto(record: &SessionRecord) -> SessionRecordProto {
     SessionRecordProto {
-        states: record.current.iter().chain(&record.previous).map(state_to_proto).collect(),
+        states: record
+            .current
+            .iter()
+            .chain(&record.previous)
+            .map(state_to_proto)
+            .collect(),
         has_current: record.current.is_some(),
     }
 }
@@ -300,12 +324,23 @@ fn record_from_proto(proto: &SessionRecordProto) -> Result<SessionRecord, Signal
     if proto.states.len() > ARCHIVED_STATES_MAX + 1 {
         return Err(corrupt("too many archived states"));
     }
-    let mut states = proto.states.iter().map(state_from_proto).collect::<Result<Vec<_>, _>>()?;
-    let current = if proto.has_current && !states.is_empty() { Some(states.remove(0)) } else { None };
+    let mut states = proto
+        .states
+        .iter()
+        .map(state_from_proto)
+        .collect::<Result<Vec<_>, _>>()?;
+    let current = if proto.has_current && !states.is_empty() {
+        Some(states.remove(0))
+    } else {
+        None
+    };
     if proto.has_current && current.is_none() {
         return Err(corrupt("missing current state"));
     }
-    Ok(SessionRecord { current, previous: states })
+    Ok(SessionRecord {
+        current,
+        previous: states,
+    })
 }
 
 impl SessionRecord {
@@ -363,22 +398,40 @@ impl ProtocolStore {
         if !(1..=super::store::REGISTRATION_ID_MAX).contains(&proto.registration_id) {
             return Err(corrupt("registration id"));
         }
-        let mut store = ProtocolStore::with_identity(private(&proto.identity_private)?, proto.registration_id);
+        let mut store =
+            ProtocolStore::with_identity(private(&proto.identity_private)?, proto.registration_id);
         for k in &proto.signed_pre_keys {
             let key_pair = private(&k.private_key)?;
             let signature = array::<SIGNATURE_LEN>(&k.signature, "signature")?;
-            store.signed_pre_keys.insert(k.id, SignedPreKey { id: k.id, key_pair, signature });
+            store.signed_pre_keys.insert(
+                k.id,
+                SignedPreKey {
+                    id: k.id,
+                    key_pair,
+                    signature,
+                },
+            );
         }
         for k in &proto.one_time_pre_keys {
             if k.id == 0 {
                 return Err(corrupt("one-time prekey id 0"));
             }
-            store.one_time_pre_keys.insert(k.id, OneTimePreKey { id: k.id, key_pair: private(&k.private_key)? });
+            store.one_time_pre_keys.insert(
+                k.id,
+                OneTimePreKey {
+                    id: k.id,
+                    key_pair: private(&k.private_key)?,
+                },
+            );
         }
         for peer in &proto.peers {
-            store.known_identities.insert(peer.address.clone(), public(&peer.identity_key)?);
+            store
+                .known_identities
+                .insert(peer.address.clone(), public(&peer.identity_key)?);
             if let Some(session) = &peer.session {
-                store.sessions.insert(peer.address.clone(), record_from_proto(session)?);
+                store
+                    .sessions
+                    .insert(peer.address.clone(), record_from_proto(session)?);
             }
         }
         Ok(store)

@@ -82,7 +82,10 @@ impl SessionState {
             local_registration_id,
             remote_registration_id,
             root_key,
-            sender_chain: SenderChain { ratchet: sender_ratchet, chain_key: sender_chain_key },
+            sender_chain: SenderChain {
+                ratchet: sender_ratchet,
+                chain_key: sender_chain_key,
+            },
             receiver_chains: Vec::new(),
             previous_counter: 0,
             pending_pre_key: None,
@@ -105,19 +108,28 @@ impl SessionState {
     }
 
     pub(crate) fn add_receiver_chain(&mut self, ratchet_key: PublicKey, chain_key: ChainKey) {
-        self.receiver_chains.push(ReceiverChain { ratchet_key, chain_key, skipped: Vec::new() });
+        self.receiver_chains.push(ReceiverChain {
+            ratchet_key,
+            chain_key,
+            skipped: Vec::new(),
+        });
         if self.receiver_chains.len() > MAX_RECEIVER_CHAINS {
             self.receiver_chains.remove(0);
         }
     }
 
     fn receiver_chain_mut(&mut self, ratchet_key: &PublicKey) -> Option<&mut ReceiverChain> {
-        self.receiver_chains.iter_mut().find(|c| c.ratchet_key == *ratchet_key)
+        self.receiver_chains
+            .iter_mut()
+            .find(|c| c.ratchet_key == *ratchet_key)
     }
 
     pub(crate) fn encrypt(&mut self, plaintext: &[u8]) -> Result<CiphertextMessage, SignalError> {
         let chain_key = self.sender_chain.chain_key.clone();
-        let next = chain_key.index().checked_add(1).ok_or(SignalError::InvalidKey("chain exhausted"))?;
+        let next = chain_key
+            .index()
+            .checked_add(1)
+            .ok_or(SignalError::InvalidKey("chain exhausted"))?;
         let keys = chain_key.message_keys();
         let message = SignalMessage::new(
             &keys.mac_key,
@@ -172,14 +184,18 @@ impl SessionState {
         if self.receiver_chain_mut(their_ratchet).is_some() {
             return Ok(());
         }
-        let (root, receiving) =
-            self.root_key.create_chain(their_ratchet, &self.sender_chain.ratchet.private)?;
+        let (root, receiving) = self
+            .root_key
+            .create_chain(their_ratchet, &self.sender_chain.ratchet.private)?;
         let ours = KeyPair::generate(rng);
         let (root, sending) = root.create_chain(their_ratchet, &ours.private)?;
         self.root_key = root;
         self.add_receiver_chain(*their_ratchet, receiving);
         self.previous_counter = self.sender_chain.chain_key.index().saturating_sub(1);
-        self.sender_chain = SenderChain { ratchet: ours, chain_key: sending };
+        self.sender_chain = SenderChain {
+            ratchet: ours,
+            chain_key: sending,
+        };
         Ok(())
     }
 
@@ -188,7 +204,9 @@ impl SessionState {
         their_ratchet: &PublicKey,
         counter: u32,
     ) -> Result<MessageKeys, SignalError> {
-        let chain = self.receiver_chain_mut(their_ratchet).ok_or(SignalError::NoMatchingState)?;
+        let chain = self
+            .receiver_chain_mut(their_ratchet)
+            .ok_or(SignalError::NoMatchingState)?;
         let index = chain.chain_key.index();
         if index > counter {
             let found = chain.skipped.iter().position(|k| k.counter == counter);
@@ -243,7 +261,11 @@ impl SessionRecord {
     /// If a state was set up from `base_key` (a PreKey message we already processed),
     /// makes it current and returns true.
     pub(crate) fn promote_matching(&mut self, base_key: &PublicKey) -> bool {
-        if self.current.as_ref().is_some_and(|s| s.base_key == *base_key) {
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|s| s.base_key == *base_key)
+        {
             return true;
         }
         match self.previous.iter().position(|s| s.base_key == *base_key) {
@@ -257,7 +279,10 @@ impl SessionRecord {
     }
 
     pub(crate) fn encrypt(&mut self, plaintext: &[u8]) -> Result<CiphertextMessage, SignalError> {
-        self.current.as_mut().ok_or(SignalError::NoMatchingState)?.encrypt(plaintext)
+        self.current
+            .as_mut()
+            .ok_or(SignalError::NoMatchingState)?
+            .encrypt(plaintext)
     }
 
     /// Tries the current state, then each archived one; a state that decrypts becomes
@@ -296,6 +321,8 @@ impl SessionRecord {
                 Err(e) => note(e),
             }
         }
-        Err(duplicate.or(first_error).unwrap_or(SignalError::NoMatchingState))
+        Err(duplicate
+            .or(first_error)
+            .unwrap_or(SignalError::NoMatchingState))
     }
 }

@@ -2,7 +2,6 @@
 //! with the operations that use them. Every operation either succeeds or leaves the store
 //! exactly as it was.
 
-
 use rand_core::CryptoRngCore;
 
 use super::error::SignalError;
@@ -91,17 +90,38 @@ impl ProtocolStore {
 
     pub fn add_signed_pre_key(&mut self, id: u32, rng: &mut impl CryptoRngCore) -> &SignedPreKey {
         let key_pair = KeyPair::generate(rng);
-        let signature = self.identity.private.sign(&key_pair.public.serialize(), rng);
-        self.signed_pre_keys.insert(id, SignedPreKey { id, key_pair, signature });
+        let signature = self
+            .identity
+            .private
+            .sign(&key_pair.public.serialize(), rng);
+        self.signed_pre_keys.insert(
+            id,
+            SignedPreKey {
+                id,
+                key_pair,
+                signature,
+            },
+        );
         self.signed_pre_keys.get(&id).expect("just inserted")
     }
 
     /// Adds `count` one-time prekeys with ids from `first_id` (id 0 is skipped: peers read
     /// it as "prekey 0", not "none").
-    pub fn add_one_time_pre_keys(&mut self, first_id: u32, count: u32, rng: &mut impl CryptoRngCore) {
+    pub fn add_one_time_pre_keys(
+        &mut self,
+        first_id: u32,
+        count: u32,
+        rng: &mut impl CryptoRngCore,
+    ) {
         let mut id = first_id.max(1);
         for _ in 0..count {
-            self.one_time_pre_keys.insert(id, OneTimePreKey { id, key_pair: KeyPair::generate(rng) });
+            self.one_time_pre_keys.insert(
+                id,
+                OneTimePreKey {
+                    id,
+                    key_pair: KeyPair::generate(rng),
+                },
+            );
             id = id.checked_add(1).unwrap_or(1);
         }
     }
@@ -129,7 +149,11 @@ impl ProtocolStore {
                 public_key: spk.key_pair.public,
                 signature: spk.signature,
             },
-            pre_keys: self.one_time_pre_keys.values().map(|k| (k.id, k.key_pair.public)).collect(),
+            pre_keys: self
+                .one_time_pre_keys
+                .values()
+                .map(|k| (k.id, k.key_pair.public))
+                .collect(),
         })
     }
 
@@ -144,7 +168,11 @@ impl ProtocolStore {
             signed_pre_key_id: keys.signed_pre_key.id,
             signed_pre_key: keys.signed_pre_key.public_key,
             signed_pre_key_signature: keys.signed_pre_key.signature,
-            pre_key: if with_one_time { keys.pre_keys.first().copied() } else { None },
+            pre_key: if with_one_time {
+                keys.pre_keys.first().copied()
+            } else {
+                None
+            },
         })
     }
 
@@ -153,7 +181,9 @@ impl ProtocolStore {
     }
 
     pub fn has_session(&self, address: &str) -> bool {
-        self.sessions.get(address).is_some_and(|r| r.current().is_some())
+        self.sessions
+            .get(address)
+            .is_some_and(|r| r.current().is_some())
     }
 
     pub fn known_identity(&self, address: &str) -> Option<&PublicKey> {
@@ -182,19 +212,31 @@ impl ProtocolStore {
         let mut record = self.sessions.get(address).cloned().unwrap_or_default();
         record.promote_state(state);
         self.sessions.insert(address.to_owned(), record);
-        self.known_identities.insert(address.to_owned(), bundle.identity_key);
+        self.known_identities
+            .insert(address.to_owned(), bundle.identity_key);
         Ok(())
     }
 
-    pub fn encrypt(&mut self, address: &str, plaintext: &[u8]) -> Result<CiphertextMessage, SignalError> {
+    pub fn encrypt(
+        &mut self,
+        address: &str,
+        plaintext: &[u8],
+    ) -> Result<CiphertextMessage, SignalError> {
         let mut record = self
             .sessions
             .get(address)
             .filter(|r| r.current().is_some())
             .cloned()
             .ok_or_else(|| SignalError::NoSession(address.to_owned()))?;
-        let remote = *record.current().map(|s| s.remote_identity()).ok_or(SignalError::NoMatchingState)?;
-        if !self.known_identities.get(address).is_some_and(|known| known.ct_eq(&remote)) {
+        let remote = *record
+            .current()
+            .map(|s| s.remote_identity())
+            .ok_or(SignalError::NoMatchingState)?;
+        if !self
+            .known_identities
+            .get(address)
+            .is_some_and(|known| known.ct_eq(&remote))
+        {
             return Err(SignalError::UntrustedIdentity(address.to_owned()));
         }
         let message = record.encrypt(plaintext)?;
@@ -240,12 +282,18 @@ impl ProtocolStore {
             let signed = self
                 .signed_pre_keys
                 .get(&message.signed_pre_key_id())
-                .ok_or(SignalError::UnknownSignedPreKey(message.signed_pre_key_id()))?;
+                .ok_or(SignalError::UnknownSignedPreKey(
+                    message.signed_pre_key_id(),
+                ))?;
             // We never issue id 0, so 0 can only be the TypeScript port's way of writing
             // "no one-time prekey" (it does so for bundles without one).
             let one_time = match message.pre_key_id().filter(|&id| id != 0) {
                 Some(id) => Some(
-                    &self.one_time_pre_keys.get(&id).ok_or(SignalError::UnknownPreKey(id))?.key_pair,
+                    &self
+                        .one_time_pre_keys
+                        .get(&id)
+                        .ok_or(SignalError::UnknownPreKey(id))?
+                        .key_pair,
                 ),
                 None => None,
             };
@@ -261,7 +309,8 @@ impl ProtocolStore {
         }
         let plaintext = record.decrypt(message.message(), rng)?;
         self.sessions.insert(address.to_owned(), record);
-        self.known_identities.insert(address.to_owned(), *message.identity_key());
+        self.known_identities
+            .insert(address.to_owned(), *message.identity_key());
         if let Some(id) = used_one_time {
             self.one_time_pre_keys.remove(&id);
         }

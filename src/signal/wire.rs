@@ -89,7 +89,13 @@ impl SignalMessage {
         proto.encode_raw(&mut serialized);
         let mac = compute_mac(mac_key, sender_identity, receiver_identity, &serialized);
         serialized.extend_from_slice(&mac);
-        Self { ratchet_key, counter, previous_counter, ciphertext, serialized }
+        Self {
+            ratchet_key,
+            counter,
+            previous_counter,
+            ciphertext,
+            serialized,
+        }
     }
 
     pub fn parse(bytes: &[u8]) -> Result<Self, SignalError> {
@@ -145,7 +151,8 @@ fn compute_mac(
     receiver_identity: &PublicKey,
     content: &[u8],
 ) -> [u8; MAC_LEN] {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(mac_key).expect("HMAC takes any key length");
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(mac_key).expect("HMAC takes any key length");
     mac.update(&sender_identity.serialize());
     mac.update(&receiver_identity.serialize());
     mac.update(content);
@@ -199,7 +206,9 @@ impl PreKeySignalMessage {
     }
 
     pub fn parse(bytes: &[u8]) -> Result<Self, SignalError> {
-        let (&version, body) = bytes.split_first().ok_or(SignalError::InvalidMessage("empty"))?;
+        let (&version, body) = bytes
+            .split_first()
+            .ok_or(SignalError::InvalidMessage("empty"))?;
         check_version(version)?;
         let proto = PreKeySignalMessageProto::decode(body)
             .map_err(|_| SignalError::InvalidMessage("bad protobuf"))?;
@@ -288,7 +297,12 @@ mod tests {
             KeyPair::generate(&mut OsRng).public,
         );
         let mac_key = [9u8; 32];
-        (SignalMessage::new(&mac_key, &a, &b, r, 7, 3, vec![1, 2, 3]), mac_key, a, b)
+        (
+            SignalMessage::new(&mac_key, &a, &b, r, 7, 3, vec![1, 2, 3]),
+            mac_key,
+            a,
+            b,
+        )
     }
 
     #[test]
@@ -298,7 +312,10 @@ mod tests {
         let parsed = SignalMessage::parse(msg.serialized()).unwrap();
         assert_eq!(parsed, msg);
         assert!(parsed.verify_mac(&key, &a, &b));
-        assert!(!parsed.verify_mac(&key, &b, &a), "direction is bound into the MAC");
+        assert!(
+            !parsed.verify_mac(&key, &b, &a),
+            "direction is bound into the MAC"
+        );
         assert!(!parsed.verify_mac(&[8u8; 32], &a, &b));
     }
 
@@ -308,11 +325,17 @@ mod tests {
         let mut v34 = msg.serialized().to_vec();
         v34[0] = 0x34;
         let parsed = SignalMessage::parse(&v34).unwrap();
-        assert!(!parsed.verify_mac(&key, &a, &b), "MAC was computed over 0x33");
+        assert!(
+            !parsed.verify_mac(&key, &a, &b),
+            "MAC was computed over 0x33"
+        );
         for bad in [0x23u8, 0x43, 0x03] {
             let mut m = msg.serialized().to_vec();
             m[0] = bad;
-            assert_eq!(SignalMessage::parse(&m), Err(SignalError::UnsupportedVersion(bad >> 4)));
+            assert_eq!(
+                SignalMessage::parse(&m),
+                Err(SignalError::UnsupportedVersion(bad >> 4))
+            );
         }
     }
 
@@ -332,7 +355,12 @@ mod tests {
         let k = KeyPair::generate(&mut OsRng).public;
         let with = PreKeySignalMessage::new(42, Some(5), 1, k, k, inner.clone());
         let without = PreKeySignalMessage::new(42, None, 1, k, k, inner);
-        assert_eq!(PreKeySignalMessage::parse(with.serialized()).unwrap().pre_key_id(), Some(5));
+        assert_eq!(
+            PreKeySignalMessage::parse(with.serialized())
+                .unwrap()
+                .pre_key_id(),
+            Some(5)
+        );
         let parsed = PreKeySignalMessage::parse(without.serialized()).unwrap();
         assert_eq!(parsed.pre_key_id(), None);
         // Field 1 (tag byte 0x08) must not appear at all.

@@ -30,7 +30,10 @@ impl PreKeyBundle {
     /// X3DH §3.3: the signed prekey must carry the identity key's signature.
     pub fn verify(&self) -> Result<(), SignalError> {
         let signed = self.signed_pre_key.serialize();
-        if self.identity_key.verify_signature(&signed, &self.signed_pre_key_signature) {
+        if self
+            .identity_key
+            .verify_signature(&signed, &self.signed_pre_key_signature)
+        {
             Ok(())
         } else {
             Err(SignalError::BadSignature)
@@ -73,7 +76,8 @@ pub(crate) fn initiate(
     let (root, receiving_chain) = derive_initial_keys(&secrets);
 
     let sending_ratchet = KeyPair::generate(rng);
-    let (root, sending_chain) = root.create_chain(&bundle.signed_pre_key, &sending_ratchet.private)?;
+    let (root, sending_chain) =
+        root.create_chain(&bundle.signed_pre_key, &sending_ratchet.private)?;
 
     let mut state = SessionState::new(
         identity.public,

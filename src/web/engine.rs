@@ -29,7 +29,10 @@ pub struct SignalParty {
 impl SignalParty {
     #[wasm_bindgen(constructor)]
     pub fn new(one_time_pre_keys: u32) -> SignalParty {
-        SignalParty { store: ProtocolStore::generate(&mut OsRng, one_time_pre_keys), handed_out: 0 }
+        SignalParty {
+            store: ProtocolStore::generate(&mut OsRng, one_time_pre_keys),
+            handed_out: 0,
+        }
     }
 
     #[wasm_bindgen(js_name = identityKey)]
@@ -44,14 +47,21 @@ impl SignalParty {
 
     /// A bundle handing out the next unused one-time prekey (as a server would).
     pub fn bundle(&mut self, with_one_time_pre_key: bool) -> Result<Object, JsError> {
-        let keys = self.store.public_keys().ok_or_else(|| JsError::new("no signed prekey"))?;
+        let keys = self
+            .store
+            .public_keys()
+            .ok_or_else(|| JsError::new("no signed prekey"))?;
         let out = Object::new();
         set(&out, "registrationId", keys.registration_id);
         set(&out, "deviceId", 1);
         set(&out, "identityKey", bytes(&keys.identity_key.serialize()));
         let spk = Object::new();
         set(&spk, "id", keys.signed_pre_key.id);
-        set(&spk, "publicKey", bytes(&keys.signed_pre_key.public_key.serialize()));
+        set(
+            &spk,
+            "publicKey",
+            bytes(&keys.signed_pre_key.public_key.serialize()),
+        );
         set(&spk, "signature", bytes(&keys.signed_pre_key.signature));
         set(&out, "signedPreKey", spk);
         let next = keys.pre_keys.iter().find(|(id, _)| *id > self.handed_out);
@@ -63,7 +73,9 @@ impl SignalParty {
                 set(&pk, "publicKey", bytes(&key.serialize()));
                 set(&out, "preKey", pk);
             }
-            None if with_one_time_pre_key => return Err(JsError::new("no unused one-time prekeys")),
+            None if with_one_time_pre_key => {
+                return Err(JsError::new("no unused one-time prekeys"))
+            }
             None => set(&out, "preKey", JsValue::NULL),
         }
         Ok(out)
@@ -91,7 +103,9 @@ impl SignalParty {
             signed_pre_key_signature: signature,
             pre_key,
         };
-        self.store.process_bundle(address, &parsed, &mut OsRng).map_err(js_err)
+        self.store
+            .process_bundle(address, &parsed, &mut OsRng)
+            .map_err(js_err)
     }
 
     /// `{ type: 2 | 3, body: Uint8Array }`
@@ -103,9 +117,16 @@ impl SignalParty {
         Ok(out)
     }
 
-    pub fn decrypt(&mut self, address: &str, message_type: u32, body: &[u8]) -> Result<Vec<u8>, JsError> {
+    pub fn decrypt(
+        &mut self,
+        address: &str,
+        message_type: u32,
+        body: &[u8],
+    ) -> Result<Vec<u8>, JsError> {
         let message = CiphertextMessage::parse(Some(message_type), body).map_err(js_err)?;
-        self.store.decrypt(address, &message, &mut OsRng).map_err(js_err)
+        self.store
+            .decrypt(address, &message, &mut OsRng)
+            .map_err(js_err)
     }
 
     #[wasm_bindgen(js_name = hasSession)]
@@ -114,7 +135,11 @@ impl SignalParty {
     }
 
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
-        self.store.identity.private.sign(message, &mut OsRng).to_vec()
+        self.store
+            .identity
+            .private
+            .sign(message, &mut OsRng)
+            .to_vec()
     }
 
     pub fn verify(public_key: &[u8], message: &[u8], signature: &[u8]) -> bool {
@@ -130,7 +155,9 @@ impl SignalParty {
     ) -> Result<String, JsError> {
         let local = PublicKey::from_bytes(local_key).map_err(js_err)?;
         let remote = PublicKey::from_bytes(remote_key).map_err(js_err)?;
-        Ok(fingerprint::displayable_fingerprint(iterations, local_id, &local, remote_id, &remote))
+        Ok(fingerprint::displayable_fingerprint(
+            iterations, local_id, &local, remote_id, &remote,
+        ))
     }
 
     pub fn serialize(&self) -> Vec<u8> {

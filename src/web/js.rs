@@ -4,14 +4,17 @@ use js_sys::{Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsError, JsValue};
 
 pub(crate) fn get(obj: &JsValue, key: &str) -> Result<JsValue, JsError> {
-    Reflect::get(obj, &JsValue::from_str(key)).map_err(|_| JsError::new(&format!("cannot read `{key}`")))
+    Reflect::get(obj, &JsValue::from_str(key))
+        .map_err(|_| JsError::new(&format!("cannot read `{key}`")))
 }
 
 pub(crate) fn get_u32(obj: &JsValue, key: &str) -> Result<u32, JsError> {
     let v = get(obj, key)?;
     match v.as_f64() {
         Some(n) if n.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&n) => Ok(n as u32),
-        _ => Err(JsError::new(&format!("`{key}` must be a non-negative integer"))),
+        _ => Err(JsError::new(&format!(
+            "`{key}` must be a non-negative integer"
+        ))),
     }
 }
 

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Builds the wasm package.
+#   scripts/build.sh web       -> pkg/web      (ES module for browsers; the npm package)
+#   scripts/build.sh bundler   -> pkg/bundler  (for webpack/Vite style bundlers)
+#   scripts/build.sh interop   -> target/pkg-node (Node, raw engine exported, for interop tests)
+# Release builds run binaryen's wasm-opt -Oz (npm binaryen; Debian's is too old).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+kind=${1:-web}
+export PATH="$PWD/node_modules/.bin:$PATH"
+
+case "$kind" in
+  web|bundler) target=$kind; out=pkg/$kind; features=() ;;
+  interop) target=nodejs; out=target/pkg-node; features=(--features interop) ;;
+  *) echo "usage: $0 web|bundler|interop" >&2; exit 2 ;;
+esac
+
+wasm-pack --quiet build --mode no-install --release --target "$target" --out-dir "$out" . "${features[@]}"
+wasm="$out/signal_guest_sdk_bg.wasm"
+wasm-opt -Oz --strip-debug --strip-producers "$wasm" -o "$wasm.opt"
+mv "$wasm.opt" "$wasm"
+raw=$(stat -c %s "$wasm")
+gz=$(gzip -9 -c "$wasm" | wc -c)
+echo "built $out: wasm ${raw} bytes, gzip -9 ${gz} bytes"

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs every test suite: native Rust, the interop matrix against the npm peers (through
+# the wasm build), and the browser suites in headless Chromium. Does its own set-up.
+# Ends with one line "N passed, N failed"; exits non-zero if anything failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
+export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+
+logs=$(mktemp -d)
+passed=0
+failed=0
+problems=()
+
+# Adds the counts a runner printed to the totals. A step that fails without reporting
+# a failed test (build error, crash) still counts as one failure.
+tally() {
+  local name=$1 rc=$2 log=$3 p f
+  read -r p f < <(awk '
+    /test result: / { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i } }
+    /^# pass [0-9]+$/ { p += $3 }
+    /^# fail [0-9]+$/ { f += $3 }
+    /^[0-9]+ passed, [0-9]+ failed/ { p += $1; f += $3 }
+    END { print p + 0, f + 0 }' "$log")
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  passed=$((passed + p))
+  failed=$((failed + f))
+  [ "$f" -eq 0 ] || problems+=("$name (exit $rc)")
+  printf '== %s: %d passed, %d failed\n' "$name" "$p" "$f"
+}
+
+step() {
+  local name=$1; shift
+  local log="$logs/${name// /_}.log"
+  echo "== $name: $*"
+  "$@" >"$log" 2>&1
+  local rc=$?
+  if [ "$rc" -ne 0 ] || [ -n "${VERBOSE:-}" ]; then tail -n 60 "$log"; fi
+  tally "$name" "$rc" "$log"
+}
+
+step "rust native" cargo test --quiet
+step "build interop wasm" scripts/build.sh interop
+step "interop matrix" node --test interop/
+step "wasm size budget" scripts/size-check.sh
+
+echo
+if [ "${#problems[@]}" -gt 0 ]; then printf 'failing: %s\n' "${problems[@]}"; fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
