@@ -1,0 +1,797 @@
+//! The key exchange state machine under a fake clock, against participants that run our own
+//! engine (the real peers are exercised in `interop/` and the browser suites).
+
+use rand::rngs::OsRng;
+use serde_json::{json, Value};
+use signal_guest_sdk::exchange::wire::encode_base64;
+use signal_guest_sdk::exchange::*;
+use signal_guest_sdk::signal::{CiphertextMessage, ProtocolStore};
+
+const MEETING: &str = "meeting-1";
+const GUEST: &str = "guest-session-1";
+const T0: Millis = 1_700_000_000_000;
+
+struct Participant {
+    id: ParticipantId,
+    store: ProtocolStore,
+    key: [u8; 32],
+    bundles_served: usize,
+    requests: Vec<String>,
+}
+
+impl Participant {
+    fn new(user: &str) -> Self {
+        let mut key = [0u8; 32];
+        key[0] = user.as_bytes()[0];
+        Self {
+            id: ParticipantId::new(user.into(), "1".into()),
+            store: ProtocolStore::generate(&mut OsRng, 10),
+            key,
+            bundles_served: 0,
+            requests: Vec::new(),
+        }
+    }
+
+    /// The keybundle JSON as the server serves it, handing out a fresh one-time prekey.
+    fn bundle_json(&mut self) -> String {
+        let keys = self.store.public_keys().unwrap();
+        let (id, key) = keys.pre_keys[self.bundles_served];
+        self.bundles_served += 1;
+        json!({
+            "user_id": self.id.user_id,
+            "device_id": self.id.device_id,
+            "identity_key": encode_base64(&keys.identity_key.serialize()),
+            "registration_id": keys.registration_id,
+            "signed_pre_key": {
+                "id": keys.signed_pre_key.id,
+                "public_key": encode_base64(&keys.signed_pre_key.public_key.serialize()),
+                "signature": encode_base64(&keys.signed_pre_key.signature),
+            },
+            "pre_key": { "id": id, "public_key": encode_base64(&key.serialize()) },
+        })
+        .to_string()
+    }
+
+    /// Decrypts a `guest:signal_message` body addressed to us; returns the request plaintext.
+    fn receive(&mut self, body: &str) -> Value {
+        let v: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["participant_user_id"], self.id.user_id);
+        assert_eq!(v["type"], "guest:meeting_e2ee_key_request");
+        let bytes = base64_decode(v["encrypted_message"].as_str().unwrap());
+        let message =
+            CiphertextMessage::parse(v["message_type"].as_u64().map(|t| t as u32), &bytes).unwrap();
+        let plaintext = self.store.decrypt("guest", &message, &mut OsRng).unwrap();
+        let request: Value = serde_json::from_slice(&plaintext).unwrap();
+        self.requests
+            .push(request["request_id"].as_str().unwrap().to_owned());
+        request
+    }
+
+    fn response_plaintext(&self, request_id: &str, now: Millis) -> Value {
+        json!({
+            "type": "participant:meeting_e2ee_key_response",
+            "meeting_id": MEETING,
+            "request_id": request_id,
+            "key": encode_base64(&self.key),
+            "key_index": 0,
+            "timestamp": now,
+        })
+    }
+
+    /// Encrypts `plaintext` to the guest and wraps it as the server relays it.
+    fn event(&mut self, plaintext: &Value) -> String {
+        let message = self
+            .store
+            .encrypt("guest", plaintext.to_string().as_bytes())
+            .unwrap();
+        json!({
+            "participant_user_id": self.id.user_id,
+            "participant_device_id": self.id.device_id,
+            "type": plaintext["type"],
+            "encrypted_message": encode_base64(message.serialized()),
+            "message_type": message.message_type(),
+            "timestamp": 0,
+        })
+        .to_string()
+    }
+
+    fn answer_last(&mut self, now: Millis) -> String {
+        let request_id = self.requests.last().unwrap().clone();
+        let plaintext = self.response_plaintext(&request_id, now);
+        self.event(&plaintext)
+    }
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(s).unwrap()
+}
+
+/// Drives the machine: records every action, keeps the armed timers, fires them on demand.
+struct Harness {
+    ex: Exchange,
+    now: Millis,
+    timers: Vec<(u64, Millis)>,
+    fetches: Vec<(Millis, ParticipantId)>,
+    sends: Vec<(Millis, ParticipantId, String)>,
+    keys: Vec<(MeetingKey, u8, ParticipantId)>,
+    dropped: Vec<DropReason>,
+    failed: Option<ExchangeFailure>,
+    progress: Vec<Progress>,
+    persisted: usize,
+    list_requests: usize,
+}
+
+impl Harness {
+    fn new() -> Self {
+        Self::with_state(GuestState::new(ProtocolStore::generate(&mut OsRng, 30)))
+    }
+
+    fn with_state(state: GuestState) -> Self {
+        let ex = Exchange::new(
+            ExchangeConfig::default(),
+            MEETING.into(),
+            GUEST.into(),
+            state,
+        );
+        Self {
+            ex,
+            now: T0,
+            timers: Vec::new(),
+            fetches: Vec::new(),
+            sends: Vec::new(),
+            keys: Vec::new(),
+            dropped: Vec::new(),
+            failed: None,
+            progress: Vec::new(),
+            persisted: 0,
+            list_requests: 0,
+        }
+    }
+
+    fn feed(&mut self, event: Event) {
+        for action in self.ex.handle(event, self.now, &mut OsRng) {
+            match action {
+                Action::ListParticipants => self.list_requests += 1,
+                Action::FetchBundle { participant } => self.fetches.push((self.now, participant)),
+                Action::Send { participant, body } => {
+                    self.sends.push((self.now, participant, body))
+                }
+                Action::ArmTimer { timer, at } => self.timers.push((timer, at)),
+                Action::PersistState => self.persisted += 1,
+                Action::DeliverKey {
+                    key,
+                    key_index,
+                    from,
+                } => self.keys.push((key, key_index, from)),
+                Action::Progress(p) => self.progress.push(p),
+                Action::Dropped(reason) => self.dropped.push(reason),
+                Action::Failed(f) => self.failed = Some(f),
+            }
+        }
+    }
+
+    fn start(&mut self, participants: &[&Participant]) {
+        self.feed(Event::Start);
+        let list: Vec<Value> = participants
+            .iter()
+            .map(|p| json!({"user_id": p.id.user_id, "device_id": p.id.device_id, "display_name": "x"}))
+            .collect();
+        self.feed(Event::ParticipantsListed(
+            Ok(Value::Array(list).to_string()),
+        ));
+    }
+
+    /// Serves the pending bundle fetch (the last one) from `p`.
+    fn serve_bundle(&mut self, p: &mut Participant) {
+        assert_eq!(
+            self.fetches.last().unwrap().1,
+            p.id,
+            "fetch is for {}",
+            p.id
+        );
+        let body = p.bundle_json();
+        self.feed(Event::BundleFetched {
+            participant: p.id.clone(),
+            result: Ok(body),
+        });
+    }
+
+    /// Delivers the last request to `p` (it must be addressed to `p`).
+    fn deliver_last_request(&mut self, p: &mut Participant) -> Value {
+        let (_, to, body) = self.sends.last().unwrap().clone();
+        assert_eq!(to, p.id);
+        p.receive(&body)
+    }
+
+    fn advance(&mut self, ms: Millis) {
+        let until = self.now + ms;
+        loop {
+            let due = self
+                .timers
+                .iter()
+                .filter(|(_, at)| *at <= until)
+                .min_by_key(|(_, at)| *at)
+                .copied();
+            let Some((timer, at)) = due else { break };
+            self.timers.retain(|t| t.0 != timer);
+            self.now = at;
+            self.feed(Event::TimerFired { timer });
+        }
+        self.now = until;
+    }
+
+    fn receive(&mut self, event: String) {
+        self.feed(Event::MessageReceived(event));
+    }
+
+    fn state_bytes(&self) -> Vec<u8> {
+        self.ex.state().to_bytes()
+    }
+}
+
+#[test]
+fn happy_path() {
+    let mut alice = Participant::new("alice");
+    let mut h = Harness::new();
+    h.start(&[&alice]);
+    assert_eq!(h.list_requests, 1);
+    h.serve_bundle(&mut alice);
+    let request = h.deliver_last_request(&mut alice);
+    assert_eq!(request["meeting_id"], MEETING);
+    assert_eq!(request["guest_session_id"], GUEST);
+    assert_eq!(request["timestamp"], T0);
+    assert_eq!(
+        request["request_id"].as_str().unwrap().len(),
+        22,
+        "16 bytes, base64url unpadded"
+    );
+    h.now += 300;
+    let answer = alice.answer_last(h.now);
+    h.receive(answer);
+    assert_eq!(h.keys.len(), 1);
+    assert_eq!(h.keys[0].0.expose_bytes(), &alice.key);
+    assert_eq!(h.keys[0].2, alice.id);
+    assert_eq!(h.ex.phase(), Phase::Delivered);
+    assert!(h.dropped.is_empty(), "{:?}", h.dropped);
+    assert!(matches!(
+        h.progress.last(),
+        Some(Progress::KeyReceived { .. })
+    ));
+    // The timer armed for alice fires later and changes nothing.
+    h.advance(10_000);
+    assert!(h.failed.is_none());
+}
+
+#[test]
+fn silent_first_participant_rotates_at_exactly_five_seconds() {
+    let mut silent = Participant::new("silent");
+    let mut bob = Participant::new("bob");
+    let mut h = Harness::new();
+    h.start(&[&silent, &bob]);
+    h.serve_bundle(&mut silent);
+    h.deliver_last_request(&mut silent);
+    let first_request_at = h.sends[0].0;
+    h.advance(4_999);
+    assert_eq!(
+        h.fetches.len(),
+        1,
+        "still waiting for the first participant"
+    );
+    h.advance(1);
+    assert_eq!(
+        h.fetches.last().unwrap(),
+        &(first_request_at + 5_000, bob.id.clone())
+    );
+    assert!(h.progress.iter().any(|p| matches!(p,
+        Progress::Rotating { from, to, reason: AttemptFailure::Timeout } if *from == silent.id && *to == bob.id)));
+    h.serve_bundle(&mut bob);
+    assert_eq!(h.sends.last().unwrap().0, T0 + 5_000);
+    h.deliver_last_request(&mut bob);
+    h.receive(bob.answer_last(h.now));
+    assert_eq!(h.keys[0].2, bob.id);
+}
+
+#[test]
+fn three_failures_end_in_a_retryable_failure_naming_each_attempt() {
+    let mut ps: Vec<_> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|n| Participant::new(n))
+        .collect();
+    let mut h = Harness::new();
+    h.start(&ps.iter().collect::<Vec<_>>());
+    // a: silent; b: keybundle 403; c: bundle with a bad signature.
+    h.serve_bundle(&mut ps[0]);
+    h.advance(5_000);
+    h.feed(Event::BundleFetched {
+        participant: ps[1].id.clone(),
+        result: Err(HttpFailure {
+            status: 403,
+            retry_after_s: None,
+        }),
+    });
+    let mut bad: Value = serde_json::from_str(&ps[2].bundle_json()).unwrap();
+    let sig = base64_decode(bad["signed_pre_key"]["signature"].as_str().unwrap());
+    let mut flipped = sig.clone();
+    flipped[3] ^= 1;
+    bad["signed_pre_key"]["signature"] = encode_base64(&flipped).into();
+    let before = h.state_bytes();
+    h.feed(Event::BundleFetched {
+        participant: ps[2].id.clone(),
+        result: Ok(bad.to_string()),
+    });
+    assert_eq!(
+        h.state_bytes(),
+        before,
+        "a refused bundle leaves the Signal state alone"
+    );
+    let failure = h.failed.clone().expect("failed");
+    let ExchangeFailure::AttemptsExhausted(attempts) = &failure else {
+        panic!("{failure:?}")
+    };
+    let reasons: Vec<_> = attempts
+        .iter()
+        .map(|a| (a.participant.user_id.as_str(), a.failure.code()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("a", "timeout"),
+            ("b", "bundle_http_error"),
+            ("c", "bundle_invalid")
+        ]
+    );
+    assert_eq!(h.ex.phase(), Phase::Failed);
+    assert_eq!(h.fetches.len(), 3, "d was never tried");
+    let text = failure.to_string();
+    assert!(
+        text.contains("a/1: no answer in time") && text.contains("HTTP 403"),
+        "{text}"
+    );
+}
+
+#[test]
+fn bad_bundle_signature_moves_to_the_next_participant() {
+    let mut a = Participant::new("a");
+    let mut b = Participant::new("b");
+    let mut h = Harness::new();
+    h.start(&[&a, &b]);
+    let mut bad: Value = serde_json::from_str(&a.bundle_json()).unwrap();
+    bad["identity_key"] = encode_base64(
+        &ProtocolStore::generate(&mut OsRng, 0)
+            .identity_key()
+            .serialize(),
+    )
+    .into();
+    h.feed(Event::BundleFetched {
+        participant: a.id.clone(),
+        result: Ok(bad.to_string()),
+    });
+    assert_eq!(h.fetches.last().unwrap().1, b.id);
+    assert_eq!(
+        h.fetches.last().unwrap().0,
+        T0,
+        "no waiting after a refused bundle"
+    );
+    h.serve_bundle(&mut b);
+    h.deliver_last_request(&mut b);
+    h.receive(b.answer_last(h.now));
+    assert_eq!(h.keys.len(), 1);
+}
+
+#[test]
+fn rate_limited_participant_is_skipped_until_retry_after() {
+    let mut a = Participant::new("a");
+    let mut b = Participant::new("b");
+    let mut h = Harness::new();
+    h.start(&[&a, &b]);
+    h.feed(Event::BundleFetched {
+        participant: a.id.clone(),
+        result: Err(HttpFailure {
+            status: 429,
+            retry_after_s: Some(30),
+        }),
+    });
+    assert_eq!(h.fetches.last().unwrap().1, b.id);
+    // b is silent: the third attempt wraps around past a (still rate limited) to b again,
+    // on b's cached session.
+    h.serve_bundle(&mut b);
+    h.advance(5_000);
+    assert_eq!(h.sends.last().unwrap().1, b.id);
+    assert_eq!(h.fetches.len(), 2, "a was not asked again");
+    h.advance(5_000);
+    let ExchangeFailure::AttemptsExhausted(attempts) = h.failed.clone().unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        attempts[0].failure,
+        AttemptFailure::RateLimited {
+            retry_after_s: Some(30)
+        }
+    );
+    assert_eq!(attempts.iter().filter(|t| t.participant == b.id).count(), 2);
+    // After the Retry-After, a retry asks a again.
+    h.advance(30_000);
+    h.failed = None;
+    let fetches_before = h.fetches.len();
+    h.start(&[&a, &b]);
+    assert_eq!(h.fetches.len(), fetches_before + 1);
+    assert_eq!(h.fetches.last().unwrap().1, a.id);
+    h.serve_bundle(&mut a);
+    h.deliver_last_request(&mut a);
+    h.receive(a.answer_last(h.now));
+    assert_eq!(h.keys.len(), 1);
+}
+
+#[test]
+fn a_lone_rate_limited_participant_ends_the_run_at_once() {
+    let a = Participant::new("a");
+    let mut h = Harness::new();
+    h.start(&[&a]);
+    h.feed(Event::BundleFetched {
+        participant: a.id.clone(),
+        result: Err(HttpFailure {
+            status: 429,
+            retry_after_s: None,
+        }),
+    });
+    let Some(ExchangeFailure::NoParticipants(attempts)) = h.failed.clone() else {
+        panic!("{:?}", h.failed)
+    };
+    assert_eq!(attempts.len(), 1);
+}
+
+#[test]
+fn late_answer_from_an_earlier_participant_is_accepted() {
+    let mut slow = Participant::new("slow");
+    let mut b = Participant::new("b");
+    let mut h = Harness::new();
+    h.start(&[&slow, &b]);
+    h.serve_bundle(&mut slow);
+    h.deliver_last_request(&mut slow);
+    h.advance(5_000);
+    h.serve_bundle(&mut b);
+    h.now += 700;
+    h.receive(slow.answer_last(h.now));
+    assert_eq!(h.keys.len(), 1);
+    assert_eq!(h.keys[0].2, slow.id);
+    // b answering afterwards is dropped: the key is already delivered.
+    h.deliver_last_request(&mut b);
+    h.receive(b.answer_last(h.now));
+    assert_eq!(h.keys.len(), 1);
+    assert_eq!(h.dropped.last(), Some(&DropReason::KeyAlreadyDelivered));
+}
+
+/// Sets up a guest waiting on `alice` with one outstanding request.
+fn waiting_on_alice() -> (Harness, Participant) {
+    let mut alice = Participant::new("alice");
+    let mut h = Harness::new();
+    h.start(&[&alice]);
+    h.serve_bundle(&mut alice);
+    h.deliver_last_request(&mut alice);
+    (h, alice)
+}
+
+#[test]
+fn bad_answers_are_dropped_with_a_reason_and_change_nothing() {
+    let (mut h, mut alice) = waiting_on_alice();
+    let request_id = alice.requests[0].clone();
+    let now = h.now;
+    let mut variants: Vec<(&str, Value, DropReason)> = Vec::new();
+    let base = alice.response_plaintext(&request_id, now);
+    let with = |field: &str, value: Value| {
+        let mut v = base.clone();
+        v[field] = value;
+        v
+    };
+    variants.push((
+        "wrong meeting",
+        with("meeting_id", "other".into()),
+        DropReason::WrongMeeting,
+    ));
+    variants.push((
+        "unknown request",
+        with("request_id", "nope".into()),
+        DropReason::UnknownRequest,
+    ));
+    variants.push((
+        "stale",
+        with("timestamp", (now - 120_001).into()),
+        DropReason::StaleTimestamp,
+    ));
+    variants.push((
+        "future",
+        with("timestamp", (now + 120_001).into()),
+        DropReason::StaleTimestamp,
+    ));
+    for (len, name) in [
+        (31usize, "31-byte key"),
+        (33, "33-byte key"),
+        (0, "empty key"),
+    ] {
+        let v = with("key", encode_base64(&vec![1u8; len]).into());
+        variants.push((
+            name,
+            v,
+            DropReason::BadPlaintext(wire::Invalid {
+                field: "key",
+                problem: "not 32 bytes",
+            }),
+        ));
+    }
+    let not_b64 = with("key", "***".into());
+    variants.push((
+        "key not base64",
+        not_b64,
+        DropReason::BadPlaintext(wire::Invalid {
+            field: "key",
+            problem: "not base64",
+        }),
+    ));
+    let bad_index = with("key_index", 256.into());
+    variants.push((
+        "key_index",
+        bad_index,
+        DropReason::BadPlaintext(wire::Invalid {
+            field: "key_index",
+            problem: "not an integer 0..255",
+        }),
+    ));
+    let wrong_type = with("type", "participant:something".into());
+    variants.push((
+        "type",
+        wrong_type,
+        DropReason::BadPlaintext(wire::Invalid {
+            field: "type",
+            problem: "not a key response or update",
+        }),
+    ));
+    let update_early = json!({"type": "participant:meeting_e2ee_key_update", "meeting_id": MEETING,
+        "key": encode_base64(&[9u8; 32]), "key_index": 1, "timestamp": now});
+    variants.push((
+        "update before key",
+        update_early,
+        DropReason::UpdateBeforeKey,
+    ));
+
+    for (name, plaintext, expected) in variants {
+        let before = h.state_bytes();
+        let event = alice.event(&plaintext);
+        h.receive(event);
+        assert_eq!(h.dropped.last(), Some(&expected), "{name}");
+        assert_eq!(h.state_bytes(), before, "{name}: state changed");
+        assert!(h.keys.is_empty(), "{name}");
+    }
+    // Not JSON at all.
+    let garbage = alice.store.encrypt("guest", b"not json").unwrap();
+    let event = json!({"participant_user_id": "alice", "participant_device_id": "1",
+        "encrypted_message": encode_base64(garbage.serialized()), "message_type": garbage.message_type()});
+    h.receive(event.to_string());
+    assert!(matches!(
+        h.dropped.last(),
+        Some(DropReason::BadPlaintext(_))
+    ));
+    // After all that, the genuine answer still works.
+    h.receive(alice.answer_last(h.now));
+    assert_eq!(h.keys.len(), 1);
+}
+
+#[test]
+fn replays_and_strangers_are_dropped() {
+    let (mut h, mut alice) = waiting_on_alice();
+    let answer = alice.answer_last(h.now);
+    h.receive(answer.clone());
+    assert_eq!(h.keys.len(), 1);
+    let before = h.state_bytes();
+    // The same ciphertext again: the ratchet refuses it.
+    h.receive(answer);
+    assert!(
+        matches!(h.dropped.last(), Some(DropReason::DecryptFailed(_))),
+        "{:?}",
+        h.dropped
+    );
+    // The same request answered again in a new message.
+    let again = alice.answer_last(h.now);
+    h.receive(again);
+    assert_eq!(h.dropped.last(), Some(&DropReason::AlreadyAnswered));
+    // A participant we never asked.
+    let mut stranger = Participant::new("stranger");
+    stranger
+        .store
+        .process_bundle(
+            "guest",
+            &h.ex.state().store.bundle(1, false).unwrap(),
+            &mut OsRng,
+        )
+        .unwrap();
+    let plaintext = stranger.response_plaintext("whatever", h.now);
+    h.receive(stranger.event(&plaintext));
+    assert_eq!(h.dropped.last(), Some(&DropReason::UnknownSender));
+    // Malformed events.
+    for body in [
+        "{}",
+        "[]",
+        "not json",
+        r#"{"participant_user_id":"alice","participant_device_id":"1","encrypted_message":"AA==","message_type":0}"#,
+    ] {
+        h.receive(body.to_owned());
+        assert!(
+            matches!(h.dropped.last(), Some(DropReason::MalformedEvent(_))),
+            "{body}"
+        );
+    }
+    assert_eq!(h.state_bytes(), before);
+    assert_eq!(h.keys.len(), 1);
+}
+
+#[test]
+fn answer_for_another_participants_request_is_dropped() {
+    let mut a = Participant::new("a");
+    let mut b = Participant::new("b");
+    let mut h = Harness::new();
+    h.start(&[&a, &b]);
+    h.serve_bundle(&mut a);
+    h.deliver_last_request(&mut a);
+    h.advance(5_000);
+    h.serve_bundle(&mut b);
+    h.deliver_last_request(&mut b);
+    // b answers quoting a's request id.
+    let a_request = a.requests[0].clone();
+    let plaintext = b.response_plaintext(&a_request, h.now);
+    h.receive(b.event(&plaintext));
+    assert_eq!(h.dropped.last(), Some(&DropReason::WrongParticipant));
+    assert!(h.keys.is_empty());
+}
+
+#[test]
+fn message_before_start_is_dropped() {
+    let mut h = Harness::new();
+    let event = json!({"participant_user_id": "a", "participant_device_id": "1", "encrypted_message": "AAAA", "message_type": 2});
+    h.receive(event.to_string());
+    assert_eq!(h.dropped.last(), Some(&DropReason::NotStarted));
+}
+
+#[test]
+fn retry_reuses_sessions_younger_than_five_minutes() {
+    let mut a = Participant::new("a");
+    let mut h = Harness::new();
+    h.start(&[&a]);
+    h.serve_bundle(&mut a);
+    h.deliver_last_request(&mut a);
+    h.advance(15_000);
+    assert!(matches!(
+        h.failed,
+        Some(ExchangeFailure::AttemptsExhausted(_))
+    ));
+    assert_eq!(
+        h.fetches.len(),
+        1,
+        "the 2nd and 3rd attempt reused the fresh session"
+    );
+    assert_eq!(a.bundles_served, 1);
+    // Try again within 5 minutes: no bundle, straight to a request on the cached session.
+    h.failed = None;
+    h.advance(60_000);
+    let sends_before = h.sends.len();
+    h.start(&[&a]);
+    assert_eq!(h.fetches.len(), 1);
+    assert_eq!(h.sends.len(), sends_before + 1);
+    h.deliver_last_request(&mut a);
+    h.advance(15_000);
+    // After 5 minutes, the next try fetches a new bundle.
+    h.failed = None;
+    h.advance(5 * 60_000);
+    h.start(&[&a]);
+    assert_eq!(h.fetches.len(), 2);
+    h.serve_bundle(&mut a);
+    h.deliver_last_request(&mut a);
+    h.receive(a.answer_last(h.now));
+    assert_eq!(h.keys.len(), 1);
+}
+
+#[test]
+fn key_update_from_the_answering_participant_is_applied() {
+    let (mut h, mut alice) = waiting_on_alice();
+    h.receive(alice.answer_last(h.now));
+    let update = json!({"type": "participant:meeting_e2ee_key_update", "meeting_id": MEETING,
+        "key": encode_base64(&[42u8; 32]), "key_index": 1, "timestamp": h.now});
+    h.receive(alice.event(&update));
+    assert_eq!(h.keys.len(), 2);
+    assert_eq!(h.keys[1].0.expose_bytes(), &[42u8; 32]);
+    assert_eq!(h.keys[1].1, 1);
+}
+
+#[test]
+fn participant_answering_with_its_own_prekey_message_is_accepted() {
+    let (mut h, mut alice) = waiting_on_alice();
+    // Like the Flutter client: fetch the guest's bundle, start a new session, answer on it.
+    let guest_bundle = h.ex.state().store.bundle(1, true).unwrap();
+    alice
+        .store
+        .process_bundle("guest", &guest_bundle, &mut OsRng)
+        .unwrap();
+    let answer = alice.answer_last(h.now);
+    assert!(answer.contains("\"message_type\":3"));
+    let prekeys_before = h.ex.state().store.one_time_pre_key_ids().count();
+    h.receive(answer);
+    assert_eq!(h.keys.len(), 1, "{:?}", h.dropped);
+    assert_eq!(
+        h.ex.state().store.one_time_pre_key_ids().count(),
+        prekeys_before - 1
+    );
+}
+
+#[test]
+fn state_survives_a_reload_mid_exchange() {
+    let (h, mut alice) = waiting_on_alice();
+    let saved = h.state_bytes();
+    // New page: same stored state, new machine. Alice answers the old request late; the
+    // request id is unknown to the new machine, but a fresh run uses the cached session.
+    let mut h2 = Harness::with_state(GuestState::from_bytes(&saved).unwrap());
+    h2.now = h.now + 1_000;
+    h2.start(&[&alice]);
+    assert!(
+        h2.fetches.is_empty(),
+        "session from before the reload is reused"
+    );
+    h2.deliver_last_request(&mut alice);
+    h2.receive(alice.answer_last(h2.now));
+    assert_eq!(h2.keys.len(), 1);
+}
+
+#[test]
+fn empty_or_broken_participant_lists_fail_clearly() {
+    let mut h = Harness::new();
+    h.start(&[]);
+    assert!(matches!(h.failed, Some(ExchangeFailure::NoParticipants(_))));
+    let mut h = Harness::new();
+    h.feed(Event::Start);
+    h.feed(Event::ParticipantsListed(Err(HttpFailure {
+        status: 403,
+        retry_after_s: None,
+    })));
+    assert_eq!(
+        h.failed,
+        Some(ExchangeFailure::ParticipantsUnavailable("HTTP 403".into()))
+    );
+    let mut h = Harness::new();
+    h.feed(Event::Start);
+    h.feed(Event::ParticipantsListed(Ok("{\"not\":\"a list\"}".into())));
+    assert!(matches!(
+        h.failed,
+        Some(ExchangeFailure::ParticipantsUnavailable(_))
+    ));
+}
+
+#[test]
+fn send_failure_rotates_immediately() {
+    let mut a = Participant::new("a");
+    let b = Participant::new("b");
+    let mut h = Harness::new();
+    h.start(&[&a, &b]);
+    h.serve_bundle(&mut a);
+    h.feed(Event::SendFailed {
+        participant: a.id.clone(),
+    });
+    assert_eq!(h.fetches.last().unwrap(), &(T0, b.id.clone()));
+}
+
+#[test]
+fn bundle_for_a_different_device_is_refused() {
+    let a = Participant::new("a");
+    let mut other = Participant::new("other");
+    let mut h = Harness::new();
+    h.start(&[&a]);
+    h.feed(Event::BundleFetched {
+        participant: a.id.clone(),
+        result: Ok(other.bundle_json()),
+    });
+    let failure = h.progress.iter().find_map(|p| match p {
+        Progress::Rotating { reason, .. } => Some(reason.clone()),
+        _ => None,
+    });
+    assert!(
+        matches!(failure, Some(AttemptFailure::BundleInvalid(ref why)) if why.contains("different device")),
+        "{failure:?}"
+    );
+}

@@ -1,0 +1,204 @@
+// Participant bot: a meeting participant device that answers guests' Signal-encrypted key requests
+// (../../../shared/docs/contract.md §4–§5) with official libsignal (interop/peers.js). It talks to
+// the reference relay (www/relay/relay.js) and uses the relay's own participant endpoints:
+// POST /api/participants/register and main-namespace auth { token, userId, deviceId }.
+//
+// Modes: reply    answer on the session the guest's request established (SignalMessage, type 2)
+//        initiate fetch the guest's bundle and start a fresh session (PreKeySignalMessage, type 3)
+//        silent   decrypt, never answer (guest timeout paths)
+//        rotate   answer like reply, then after rotateAfterMs send participant:meeting_e2ee_key_update
+//
+// CLI: node www/bot/bot.js --relay http://127.0.0.1:8080 --user alice --device 1 --mode reply
+//      [--key <base64 32 bytes>] [--key-index 0] [--name Alice] [--meeting demo-meeting]
+//      [--token participant-secret] [--rotate-after 3000] [--prekeys 50] [--quiet]
+
+import crypto from 'node:crypto';
+import { pathToFileURL } from 'node:url';
+import { io } from 'socket.io-client';
+import { createPeer } from '../../interop/peers.js';
+
+export const MODES = ['reply', 'initiate', 'silent', 'rotate'];
+const b64 = (u8) => Buffer.from(u8).toString('base64');
+const unb64 = (s) => new Uint8Array(Buffer.from(s, 'base64'));
+const enc = (o) => new TextEncoder().encode(JSON.stringify(o));
+
+/** Contract §6 key check value: first 4 bytes of SHA-256("signal-guest key check" ‖ key), hex. */
+export function keyCheckValue(key) {
+  return crypto.createHash('sha256').update('signal-guest key check').update(key).digest().subarray(0, 4).toString('hex');
+}
+
+/** relay JSON bundle -> peers.js Bundle */
+function toPeerBundle(j) {
+  return {
+    registrationId: j.registration_id, deviceId: 1, identityKey: unb64(j.identity_key),
+    signedPreKey: { id: j.signed_pre_key.id, publicKey: unb64(j.signed_pre_key.public_key), signature: unb64(j.signed_pre_key.signature) },
+    preKey: j.pre_key ? { id: j.pre_key.id, publicKey: unb64(j.pre_key.public_key) } : null,
+  };
+}
+
+export async function startBot({
+  relayUrl, userId, deviceId, displayName, mode = 'reply', meetingKey, keyIndex = 0,
+  rotateAfterMs = 3000, participantToken = 'participant-secret', meetingId = 'demo-meeting', log = false,
+  oneTimePreKeyCount = 50,
+} = {}) {
+  if (!MODES.includes(mode)) throw new Error(`unknown mode ${mode}`);
+  let key = meetingKey ? new Uint8Array(meetingKey) : new Uint8Array(crypto.randomBytes(32));
+  if (key.length !== 32) throw new Error('meetingKey must be 32 bytes');
+  const device = String(deviceId);
+  const say = (...a) => { if (log) console.log(`[bot ${userId}:${device}]`, ...a); };
+
+  const stats = { envelopes: 0, requests: 0, answers: 0, updates: 0, decryptFailures: 0, rejected: 0, sendFailures: 0 };
+  const answered = new Set(); // guest session ids this bot has given the key to (rotation targets)
+  let rotateTimer = null;
+  let closed = false;
+
+  // Signal identity of this device. bundle() hands out one one-time prekey per call, so calling
+  // it N times collects every public one-time prekey for upload (private parts stay in the peer).
+  const peer = await createPeer('official', { oneTimePreKeyCount });
+  const base = peer.bundle({ withOneTimePreKey: false });
+  const preKeys = [];
+  for (let i = 0; i < oneTimePreKeyCount; i++) {
+    const { preKey } = peer.bundle();
+    preKeys.push({ id: preKey.id, public_key: b64(preKey.publicKey) });
+  }
+  const res = await fetch(`${relayUrl}/api/participants/register`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      auth: participantToken, user_id: userId, device_id: device, display_name: displayName ?? userId,
+      identity_key: b64(base.identityKey), registration_id: base.registrationId,
+      signed_pre_key: { id: base.signedPreKey.id, public_key: b64(base.signedPreKey.publicKey), signature: b64(base.signedPreKey.signature) },
+      pre_keys: preKeys,
+    }),
+  });
+  if (!res.ok) throw new Error(`participant register failed: ${res.status} ${await res.text()}`);
+
+  const socket = io(relayUrl, {
+    auth: { token: participantToken, userId, deviceId: device },
+    transports: ['websocket'], reconnection: false,
+  });
+  await new Promise((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('connect_error', reject);
+  });
+  say(`connected, mode ${mode}, key check ${keyCheckValue(key)} index ${keyIndex}`);
+
+  async function send(sessionId, plaintext) {
+    const m = await peer.encrypt(sessionId, enc(plaintext));
+    socket.emit('participant:signal_message_to_guest', {
+      guest_session_id: sessionId, type: plaintext.type, encrypted_message: b64(m.body), message_type: m.type,
+    });
+    return m.type;
+  }
+
+  async function fetchGuestBundle(sessionId) {
+    const r = await fetch(`${relayUrl}/api/meetings/${encodeURIComponent(meetingId)}/external/${encodeURIComponent(sessionId)}/keys`,
+      { headers: { authorization: `Bearer ${participantToken}` } });
+    if (!r.ok) throw new Error(`guest bundle fetch failed: ${r.status}`);
+    return toPeerBundle(await r.json());
+  }
+
+  async function onGuestMessage(d) {
+    stats.envelopes++;
+    const sessionId = d?.guest_session_id;
+    const type = d?.message_type === 1 ? 2 : d?.message_type;
+    if (typeof sessionId !== 'string' || typeof d.encrypted_message !== 'string' || (type !== 2 && type !== 3)) {
+      stats.rejected++;
+      return;
+    }
+    let req;
+    try {
+      req = JSON.parse(new TextDecoder().decode(await peer.decrypt(sessionId, { type, body: unb64(d.encrypted_message) })));
+    } catch (e) {
+      stats.decryptFailures++;
+      say('decrypt failed:', e.message);
+      return;
+    }
+    // The type in the plaintext is authoritative; the envelope's is only a hint (contract §4).
+    if (req?.type !== 'guest:meeting_e2ee_key_request' || req.meeting_id !== meetingId
+      || req.guest_session_id !== sessionId || typeof req.request_id !== 'string') {
+      stats.rejected++;
+      say('rejected plaintext', req?.type);
+      return;
+    }
+    stats.requests++;
+    say(`key request ${req.request_id} from guest ${sessionId}`);
+    if (mode === 'silent') return;
+
+    if (mode === 'initiate') await peer.processBundle(sessionId, await fetchGuestBundle(sessionId));
+    const mt = await send(sessionId, {
+      type: 'participant:meeting_e2ee_key_response', meeting_id: meetingId, request_id: req.request_id,
+      key: b64(key), key_index: keyIndex, timestamp: Date.now(),
+    });
+    stats.answers++;
+    answered.add(sessionId);
+    say(`answered ${req.request_id} (message_type ${mt}, key check ${keyCheckValue(key)})`);
+
+    if (mode === 'rotate' && !rotateTimer) rotateTimer = setTimeout(rotate, rotateAfterMs);
+  }
+
+  /** Rotation: new random key, index+1, sent to every guest that already holds the key. */
+  async function rotate() {
+    if (closed) return;
+    key = new Uint8Array(crypto.randomBytes(32));
+    keyIndex = (keyIndex + 1) % 256;
+    say(`rotating to index ${keyIndex}, key check ${keyCheckValue(key)}`);
+    for (const sid of answered) {
+      try {
+        await send(sid, { type: 'participant:meeting_e2ee_key_update', meeting_id: meetingId, key: b64(key), key_index: keyIndex, timestamp: Date.now() });
+        stats.updates++;
+      } catch (e) {
+        stats.sendFailures++;
+        say('update failed:', e.message);
+      }
+    }
+  }
+
+  // Handle messages one at a time: Signal session state must not be mutated concurrently.
+  let chain = Promise.resolve();
+  socket.on('guest:signal_message', (d) => {
+    chain = chain.then(() => onGuestMessage(d)).catch((e) => { stats.sendFailures++; say('error:', e.message); });
+  });
+
+  return {
+    stats,
+    peer,
+    get meetingKey() { return key; },
+    get keyIndex() { return keyIndex; },
+    get mode() { return mode; },
+    setMode(m) {
+      if (!MODES.includes(m)) throw new Error(`unknown mode ${m}`);
+      mode = m;
+    },
+    /** resolves once the queued messages are handled */
+    idle: () => chain,
+    close: async () => {
+      closed = true;
+      clearTimeout(rotateTimer);
+      socket.disconnect();
+      await chain;
+    },
+  };
+}
+
+// ---------- CLI ----------
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const a = {};
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length; i++) {
+    if (!argv[i].startsWith('--')) continue;
+    const name = argv[i].slice(2);
+    a[name] = i + 1 < argv.length && !argv[i + 1].startsWith('--') ? argv[++i] : true;
+  }
+  const meetingKey = a.key ? Buffer.from(a.key, 'base64') : crypto.randomBytes(32);
+  if (meetingKey.length !== 32) { console.error('--key must be base64 of 32 bytes'); process.exit(2); }
+  const bot = await startBot({
+    relayUrl: a.relay ?? 'http://127.0.0.1:8080', userId: a.user ?? 'alice', deviceId: a.device ?? '1',
+    displayName: a.name, mode: a.mode ?? 'reply', meetingKey, keyIndex: Number(a['key-index'] ?? 0),
+    rotateAfterMs: Number(a['rotate-after'] ?? 3000), participantToken: a.token ?? 'participant-secret',
+    meetingId: a.meeting ?? 'demo-meeting', oneTimePreKeyCount: Number(a.prekeys ?? 50), log: !a.quiet,
+  });
+  console.log(`meeting key (base64): ${b64(bot.meetingKey)}  key check: ${keyCheckValue(bot.meetingKey)}`);
+  const stop = () => bot.close().then(() => process.exit(0));
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}

@@ -1,0 +1,466 @@
+// Reference meeting relay for the guest E2EE key exchange (../../../shared/docs/contract.md §3–§4).
+// In-memory, single meeting, for tests and local demos only: it plays the meeting server the
+// guest SDK talks to, and forwards Signal ciphertext between guests (/external namespace) and
+// participant devices (main namespace). It never sees plaintext and refuses private key material.
+//
+// Endpoints and events that are the relay's own (NOT in the contract; the real server has its
+// own participant login and host admission):
+//   POST /api/participants/register   {auth, user_id, device_id, display_name, identity_key,
+//                                      registration_id, signed_pre_key, pre_keys}
+//                                      -> {user_id, device_id}; a participant device's public keys
+//   POST /api/relay/admit/:sessionId  (Authorization: Bearer <participantToken>) -> {session_id, admitted}
+//   main namespace, participant -> relay: `host:admit_guest` {session_id} (optional ack callback)
+//   main namespace auth: { token: participantToken, userId, deviceId }
+// Decisions where the contract is silent:
+//   - device_id is always a string in JSON (numbers are accepted and converted), as the plan's
+//     client reads it (`participant_device_id as String`).
+//   - "in the meeting" = the participant device has a connected socket on the main namespace.
+//   - registration is strict: unknown fields, duplicate prekey ids and a signed prekey whose
+//     XEdDSA signature does not verify under the identity key are 400.
+//   - rate limit counts every keybundle attempt for a known session (also ones that fail later).
+//   - nothing from participants reaches a guest that has not been admitted (key before admission
+//     is one of PeerWave's defects, contract §7).
+//   - CLI/demo only: no TLS, no persistence.
+//
+// CLI: node www/relay/relay.js --port 8080 [--host 127.0.0.1] [--meeting demo-meeting]
+//      [--invite demo-invite] [--participant-token participant-secret] [--no-auto-admit]
+//      [--livekit-url ws://127.0.0.1:7880] [--livekit-key devkey] [--livekit-secret ...]
+
+import http from 'node:http';
+import crypto from 'node:crypto';
+import { pathToFileURL } from 'node:url';
+import express from 'express';
+import { Server } from 'socket.io';
+import { AccessToken } from 'livekit-server-sdk';
+import { OfficialPeer } from '../../interop/peers.js';
+
+const MAX_ENCRYPTED_MESSAGE = 64 * 1024; // characters of base64 in one socket body
+const MAX_QUEUED_PER_GUEST = 100; // guest messages held back until admission
+const PRIVATE_NAME = /priv|secret|private/i;
+
+// ---------- validation helpers ----------
+
+class HttpError extends Error {
+  constructor(status, message) { super(message); this.status = status; }
+}
+const bad = (msg) => { throw new HttpError(400, msg); };
+
+/** Strict standard base64 (RFC 4648, padded). Returns the decoded bytes or null. */
+function b64(s) {
+  if (typeof s !== 'string' || s.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(s)) return null;
+  const bytes = Buffer.from(s, 'base64');
+  return bytes.toString('base64') === s ? bytes : null; // rejects non-canonical padding bits
+}
+
+/** Path of the first key (any depth) whose name looks like private material, or null. */
+function findPrivateKeyName(value, path = '') {
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const p = findPrivateKeyName(value[i], `${path}[${i}]`);
+      if (p) return p;
+    }
+  } else if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      if (PRIVATE_NAME.test(k)) return path ? `${path}.${k}` : k;
+      const p = findPrivateKeyName(v, path ? `${path}.${k}` : k);
+      if (p) return p;
+    }
+  }
+  return null;
+}
+
+function onlyFields(obj, allowed, where) {
+  if (!obj || typeof obj !== 'object' || Array.isArray(obj)) bad(`${where} must be an object`);
+  for (const k of Object.keys(obj)) if (!allowed.includes(k)) bad(`unknown field ${where === 'body' ? '' : where + '.'}${k}`);
+}
+
+function publicKey33(s, where) {
+  const b = b64(s);
+  if (!b) bad(`${where} must be standard base64`);
+  if (b.length !== 33 || b[0] !== 0x05) bad(`${where} must be 33 bytes starting 0x05 (got ${b.length})`);
+  return s;
+}
+
+const isId = (n) => Number.isInteger(n) && n >= 1 && n <= 0xffffff; // libsignal ids are 24-bit
+
+/** Validates the key part shared by guest and participant registration; returns public keys only. */
+function validateKeys(body, identityField) {
+  const identity_key = publicKey33(body[identityField], identityField);
+  const rid = body.registration_id;
+  if (!Number.isInteger(rid) || rid < 1 || rid > 16380) bad('registration_id must be an integer 1..16380');
+
+  const spk = body.signed_pre_key;
+  onlyFields(spk, ['id', 'public_key', 'signature'], 'signed_pre_key');
+  if (!isId(spk.id)) bad('signed_pre_key.id must be an integer >= 1');
+  publicKey33(spk.public_key, 'signed_pre_key.public_key');
+  const sig = b64(spk.signature);
+  if (!sig || sig.length !== 64) bad('signed_pre_key.signature must be 64 bytes of base64');
+  // A signature that does not verify would make every X3DH with this bundle fail: catch it here.
+  if (!OfficialPeer.verify(Buffer.from(identity_key, 'base64'), Buffer.from(spk.public_key, 'base64'), sig)) {
+    bad('signed_pre_key.signature does not verify under the identity key');
+  }
+
+  const pks = body.pre_keys;
+  if (!Array.isArray(pks) || pks.length < 1 || pks.length > 100) bad('pre_keys must be an array of 1..100 keys');
+  const seen = new Set();
+  const pre_keys = pks.map((pk, i) => {
+    onlyFields(pk, ['id', 'public_key'], `pre_keys[${i}]`);
+    if (!isId(pk.id)) bad(`pre_keys[${i}].id must be an integer >= 1`);
+    if (seen.has(pk.id)) bad(`pre_keys[${i}].id ${pk.id} is a duplicate`);
+    seen.add(pk.id);
+    return { id: pk.id, public_key: publicKey33(pk.public_key, `pre_keys[${i}].public_key`) };
+  });
+  return {
+    identity_key, registration_id: rid,
+    signed_pre_key: { id: spk.id, public_key: spk.public_key, signature: spk.signature }, pre_keys,
+  };
+}
+
+const nonEmpty = (s, max = 200) => typeof s === 'string' && s.trim().length > 0 && s.length <= max;
+/** device ids travel as strings; integers are accepted and converted */
+const deviceIdOf = (d) => (Number.isInteger(d) && d >= 0 ? String(d) : nonEmpty(d, 64) ? d : null);
+const deviceKey = (userId, deviceId) => `${userId}:${deviceId}`;
+
+/** Socket body check shared by both directions (contract §4). Returns true when acceptable. */
+function validCipherBody(d) {
+  return d && typeof d === 'object' && !Array.isArray(d)
+    && typeof d.type === 'string' && d.type.length <= 200
+    && typeof d.encrypted_message === 'string' && d.encrypted_message.length > 0
+    && d.encrypted_message.length <= MAX_ENCRYPTED_MESSAGE && b64(d.encrypted_message) !== null
+    // message_type 0 (plaintext) is never relayed; a missing one is left for the receiver to parse
+    && (d.message_type === undefined || d.message_type === 1 || d.message_type === 2 || d.message_type === 3);
+}
+
+// ---------- the relay ----------
+
+export async function startRelay({
+  port = 0, host = '127.0.0.1', meetingId = 'demo-meeting', invitationToken = 'demo-invite',
+  livekit = { apiKey: 'devkey', apiSecret: 'devsecret-devsecret-devsecret-123', url: 'ws://127.0.0.1:7880' },
+  autoAdmit = true, participantToken = 'participant-secret',
+  rateLimit = { max: 3, windowMs: 60_000 }, // contract §3: 3 keybundle fetches/min per session:user:device
+} = {}) {
+  /** @type {Map<string, any>} session_id -> guest record (public keys only) */
+  const guests = new Map();
+  /** @type {Map<string, any>} "user:device" -> participant device keys */
+  const participantKeys = new Map();
+  /** @type {Map<string, {user_id:string, device_id:string, display_name:string, socket:any}>}
+   *  connected participant devices; Map insertion order = join order */
+  const connected = new Map();
+  /** @type {Map<string, any[]>} guest messages held until the guest is admitted */
+  const pending = new Map();
+  /** @type {Map<string, number[]>} rate-limit key -> fetch times (ms) inside the window */
+  const fetchTimes = new Map();
+
+  const state = {
+    registrations: [], // every raw body POSTed to register, accepted or not
+    guests,
+    participantKeys,
+    prekeyConsumption: { participants: new Map(), guests: new Map() },
+    relayedToParticipants: [], // {to:{user_id, device_id}, event, body}
+    relayedToGuests: [], // {to: session_id, event, body}
+    dropped: 0, // invalid socket bodies
+    undeliverable: 0, // valid bodies whose target is not connected / not admitted
+    admit, isAdmitted: (sid) => guests.get(sid)?.admitted === true,
+    participants: () => participantList(),
+  };
+  const bump = (map, k) => map.set(k, (map.get(k) ?? 0) + 1);
+
+  // ----- HTTP -----
+  const app = express();
+  app.disable('x-powered-by');
+  app.use((req, res, next) => {
+    // Browsers on other local ports call the relay: allow any origin and our custom headers.
+    res.set('Access-Control-Allow-Origin', '*');
+    res.set('Access-Control-Allow-Methods', 'GET, POST, OPTIONS');
+    res.set('Access-Control-Allow-Headers', 'Content-Type, X-Guest-Session, Authorization');
+    res.set('Access-Control-Expose-Headers', 'Retry-After'); // so pages can read it on 429
+    if (req.method === 'OPTIONS') return res.status(204).end();
+    next();
+  });
+  app.use(express.json({ limit: '256kb' }));
+
+  const participantAuthorized = (req) => req.get('authorization') === `Bearer ${participantToken}`;
+
+  app.post('/api/meetings/external/register', (req, res) => {
+    state.registrations.push(req.body);
+    const body = req.body;
+    if (!body || typeof body !== 'object' || Array.isArray(body)) bad('body must be a JSON object');
+    const priv = findPrivateKeyName(body);
+    if (priv) bad(`private key material is never accepted (field ${priv})`);
+    onlyFields(body, ['invitation_token', 'meeting_id', 'display_name', 'identity_key_public',
+      'registration_id', 'signed_pre_key', 'pre_keys'], 'body');
+    if (typeof body.invitation_token !== 'string') bad('invitation_token must be a string');
+    if (body.invitation_token !== invitationToken) throw new HttpError(403, 'invalid invitation token');
+    if (typeof body.meeting_id !== 'string') bad('meeting_id must be a string');
+    if (body.meeting_id !== meetingId) throw new HttpError(404, 'meeting not found');
+    if (!nonEmpty(body.display_name)) bad('display_name must be a non-empty string (max 200)');
+    const keys = validateKeys(body, 'identity_key_public');
+
+    const session_id = crypto.randomUUID();
+    guests.set(session_id, {
+      session_id, meeting_id: meetingId, display_name: body.display_name, ...keys,
+      admitted: false, registered_at: Date.now(),
+    });
+    if (autoAdmit) admit(session_id);
+    res.json({ session_id, meeting_id: meetingId, display_name: body.display_name });
+  });
+
+  app.get('/api/meetings/external/:meetingId/participants', (req, res) => {
+    const guest = guests.get(req.get('x-guest-session') ?? '');
+    if (!guest) throw new HttpError(403, 'missing or unknown X-Guest-Session');
+    if (req.params.meetingId !== meetingId) throw new HttpError(404, 'meeting not found');
+    res.json(participantList());
+  });
+
+  app.get('/api/meetings/external/:sessionId/participant/:userId/:deviceId/keys', (req, res) => {
+    const { sessionId, userId, deviceId } = req.params;
+    if (!guests.has(sessionId)) throw new HttpError(404, 'unknown session');
+    const key = deviceKey(userId, deviceId);
+    const retryAfter = rateLimited(`${sessionId}:${key}`);
+    if (retryAfter) {
+      res.set('Retry-After', String(retryAfter));
+      throw new HttpError(429, 'too many keybundle fetches');
+    }
+    if (!connected.has(key)) throw new HttpError(403, 'target is not in the meeting');
+    const p = participantKeys.get(key);
+    if (!p) throw new HttpError(404, 'participant has no keys');
+    const pre = p.pre_keys.shift() ?? null; // one-time prekeys are handed out once, then deleted
+    if (pre) bump(state.prekeyConsumption.participants, key);
+    res.json({
+      user_id: p.user_id, device_id: p.device_id, identity_key: p.identity_key,
+      registration_id: p.registration_id, signed_pre_key: { ...p.signed_pre_key }, pre_key: pre,
+    });
+  });
+
+  app.get('/api/meetings/:meetingId/external/:sessionId/keys', (req, res) => {
+    if (!participantAuthorized(req)) throw new HttpError(403, 'participant authorization required');
+    const g = guests.get(req.params.sessionId);
+    if (req.params.meetingId !== meetingId || !g) throw new HttpError(404, 'unknown meeting or session');
+    const pre = g.pre_keys.shift() ?? null; // exhausted -> bundle with pre_key null (contract §3)
+    if (pre) bump(state.prekeyConsumption.guests, g.session_id);
+    res.json({
+      session_id: g.session_id, identity_key: g.identity_key, registration_id: g.registration_id,
+      signed_pre_key: { ...g.signed_pre_key }, pre_key: pre,
+    });
+  });
+
+  app.post('/api/livekit/external-token', async (req, res) => {
+    const { sessionId, meetingId: mid } = req.body ?? {};
+    if (typeof sessionId !== 'string' || typeof mid !== 'string') bad('sessionId and meetingId must be strings');
+    const g = guests.get(sessionId);
+    if (!g || mid !== meetingId) throw new HttpError(404, 'unknown session or meeting');
+    if (!g.admitted) throw new HttpError(403, 'not admitted yet');
+    const identity = `guest_${sessionId}`;
+    const at = new AccessToken(livekit.apiKey, livekit.apiSecret, { identity, name: g.display_name, ttl: '2h' });
+    at.addGrant({ roomJoin: true, room: meetingId, canPublish: true, canSubscribe: true, canPublishData: true });
+    res.json({ token: await at.toJwt(), url: livekit.url, roomName: meetingId, identity });
+  });
+
+  // Relay's own: participant device key upload (the real server has its own, authenticated).
+  app.post('/api/participants/register', (req, res) => {
+    const body = req.body;
+    if (!body || typeof body !== 'object' || Array.isArray(body)) bad('body must be a JSON object');
+    // "auth" is the participant token, not key material; check every other name for private keys.
+    const { auth, ...rest } = body;
+    const priv = findPrivateKeyName(rest);
+    if (priv) bad(`private key material is never accepted (field ${priv})`);
+    if (auth !== participantToken) throw new HttpError(403, 'invalid participant token');
+    onlyFields(rest, ['user_id', 'device_id', 'display_name', 'identity_key', 'registration_id',
+      'signed_pre_key', 'pre_keys'], 'body');
+    if (!nonEmpty(rest.user_id, 128)) bad('user_id must be a non-empty string');
+    const device_id = deviceIdOf(rest.device_id);
+    if (!device_id) bad('device_id must be a non-empty string or integer');
+    const keys = validateKeys(rest, 'identity_key');
+    const display_name = nonEmpty(rest.display_name) ? rest.display_name : rest.user_id;
+    participantKeys.set(deviceKey(rest.user_id, device_id), { user_id: rest.user_id, device_id, display_name, ...keys });
+    const live = connected.get(deviceKey(rest.user_id, device_id));
+    if (live) live.display_name = display_name;
+    res.json({ user_id: rest.user_id, device_id });
+  });
+
+  app.post('/api/relay/admit/:sessionId', (req, res) => {
+    if (!participantAuthorized(req)) throw new HttpError(403, 'participant authorization required');
+    if (!admit(req.params.sessionId)) throw new HttpError(404, 'unknown session');
+    res.json({ session_id: req.params.sessionId, admitted: true });
+  });
+
+  app.use((req, res) => res.status(404).json({ error: 'not found' }));
+  // Express 5 forwards thrown errors (also from async handlers) here.
+  // eslint-disable-next-line no-unused-vars
+  app.use((err, req, res, next) => {
+    const status = err instanceof HttpError ? err.status : err.type === 'entity.parse.failed' ? 400
+      : err.status >= 400 && err.status < 500 ? err.status : 500;
+    if (status === 500) console.error('[relay]', err);
+    res.status(status).json({ error: status === 500 ? 'internal error' : err.message });
+  });
+
+  /** Sliding window: returns 0 when allowed (and records the fetch), else seconds to wait. */
+  function rateLimited(key) {
+    const now = Date.now();
+    const times = (fetchTimes.get(key) ?? []).filter((t) => now - t < rateLimit.windowMs);
+    if (times.length >= rateLimit.max) {
+      fetchTimes.set(key, times);
+      return Math.max(1, Math.ceil((times[0] + rateLimit.windowMs - now) / 1000));
+    }
+    times.push(now);
+    fetchTimes.set(key, times);
+    return 0;
+  }
+
+  function participantList() {
+    return [...connected.values()].map(({ user_id, device_id, display_name }) => ({ user_id, device_id, display_name }));
+  }
+
+  // ----- Socket.IO -----
+  const server = http.createServer(app);
+  const io = new Server(server, { cors: { origin: '*' }, maxHttpBufferSize: 1e6 });
+  const external = io.of('/external');
+
+  /** Marks a guest admitted and releases the messages it sent while waiting. */
+  function admit(sessionId) {
+    const g = guests.get(sessionId);
+    if (!g) return false;
+    g.admitted = true;
+    const queued = pending.get(sessionId) ?? [];
+    pending.delete(sessionId);
+    for (const m of queued) deliverToParticipant(sessionId, m);
+    return true;
+  }
+
+  function deliverToParticipant(sessionId, d) {
+    const to = deviceKey(d.participant_user_id, d.participant_device_id);
+    const target = connected.get(to);
+    if (!target) { state.undeliverable++; return; }
+    const body = {
+      guest_session_id: sessionId, // from the socket's auth, never from the body
+      type: d.type, encrypted_message: d.encrypted_message, message_type: d.message_type,
+      timestamp: Date.now(),
+    };
+    target.socket.emit('guest:signal_message', body);
+    state.relayedToParticipants.push({ to: { user_id: target.user_id, device_id: target.device_id }, event: 'guest:signal_message', body });
+  }
+
+  external.use((socket, next) => {
+    const sid = socket.handshake.auth?.sessionId;
+    if (typeof sid !== 'string' || !guests.has(sid)) return next(new Error('unknown guest session'));
+    socket.data.sessionId = sid;
+    socket.join(`guest:${sid}`); // a guest may have more than one socket (reconnects)
+    next();
+  });
+
+  external.on('connection', (socket) => {
+    const sid = socket.data.sessionId;
+    socket.on('guest:signal_message', (d) => {
+      const device = deviceIdOf(d?.participant_device_id);
+      if (!validCipherBody(d) || !nonEmpty(d.participant_user_id, 128) || !device) { state.dropped++; return; }
+      const m = {
+        participant_user_id: d.participant_user_id, participant_device_id: device,
+        type: d.type, encrypted_message: d.encrypted_message, message_type: d.message_type,
+      };
+      if (state.isAdmitted(sid)) return deliverToParticipant(sid, m);
+      // Hold key requests back until the host admits the guest.
+      const q = pending.get(sid) ?? [];
+      if (q.length >= MAX_QUEUED_PER_GUEST) { state.undeliverable++; return; }
+      q.push(m);
+      pending.set(sid, q);
+    });
+  });
+
+  io.use((socket, next) => {
+    const { token, userId } = socket.handshake.auth ?? {};
+    const device = deviceIdOf(socket.handshake.auth?.deviceId);
+    if (token !== participantToken) return next(new Error('invalid participant token'));
+    if (!nonEmpty(userId, 128) || !device) return next(new Error('userId and deviceId required'));
+    socket.data.userId = userId;
+    socket.data.deviceId = device;
+    next();
+  });
+
+  io.on('connection', (socket) => {
+    const { userId, deviceId } = socket.data;
+    const key = deviceKey(userId, deviceId);
+    const existing = connected.get(key);
+    const display_name = participantKeys.get(key)?.display_name ?? userId;
+    // A reconnecting device keeps its place in the join order; the newest socket receives.
+    if (existing) existing.socket = socket;
+    else connected.set(key, { user_id: userId, device_id: deviceId, display_name, socket });
+
+    socket.on('disconnect', () => {
+      if (connected.get(key)?.socket === socket) connected.delete(key);
+    });
+
+    socket.on('participant:signal_message_to_guest', (d) => {
+      if (!validCipherBody(d) || typeof d.guest_session_id !== 'string') { state.dropped++; return; }
+      const g = guests.get(d.guest_session_id);
+      if (!g || !g.admitted) { state.undeliverable++; return; }
+      const body = {
+        participant_user_id: userId, participant_device_id: deviceId, // from auth, never the body
+        type: d.type, encrypted_message: d.encrypted_message, message_type: d.message_type,
+        timestamp: Date.now(),
+      };
+      external.to(`guest:${g.session_id}`).emit('participant:signal_message', body);
+      state.relayedToGuests.push({ to: g.session_id, event: 'participant:signal_message', body });
+    });
+
+    socket.on('host:admit_guest', (d, ack) => {
+      const ok = typeof d?.session_id === 'string' && admit(d.session_id);
+      if (!ok) state.dropped++;
+      if (typeof ack === 'function') ack({ ok });
+    });
+  });
+
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, resolve);
+  });
+  const actualPort = server.address().port;
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+
+  return {
+    url: `http://${urlHost}:${actualPort}`,
+    port: actualPort,
+    state,
+    io,
+    close: () => new Promise((resolve) => {
+      io.disconnectSockets(true);
+      server.closeAllConnections?.();
+      io.close(() => resolve());
+    }),
+  };
+}
+
+// ---------- CLI ----------
+function parseArgs(argv) {
+  const out = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith('--')) continue;
+    const name = a.slice(2);
+    if (name.startsWith('no-')) out[name.slice(3)] = false;
+    else if (i + 1 < argv.length && !argv[i + 1].startsWith('--')) out[name] = argv[++i];
+    else out[name] = true;
+  }
+  return out;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const a = parseArgs(process.argv.slice(2));
+  const defaults = { apiKey: 'devkey', apiSecret: 'devsecret-devsecret-devsecret-123', url: 'ws://127.0.0.1:7880' };
+  const relay = await startRelay({
+    port: a.port ? Number(a.port) : 8080,
+    host: a.host ?? '127.0.0.1',
+    meetingId: a.meeting ?? 'demo-meeting',
+    invitationToken: a.invite ?? 'demo-invite',
+    participantToken: a['participant-token'] ?? 'participant-secret',
+    autoAdmit: a['auto-admit'] !== false,
+    livekit: {
+      apiKey: a['livekit-key'] ?? defaults.apiKey,
+      apiSecret: a['livekit-secret'] ?? defaults.apiSecret,
+      url: a['livekit-url'] ?? defaults.url,
+    },
+  });
+  console.log(relay.url);
+  const stop = () => relay.close().then(() => process.exit(0));
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
