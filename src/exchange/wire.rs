@@ -1,13 +1,15 @@
 //! The JSON the exchange reads and writes (contract §3–§5), parsed strictly into typed
 //! values. Parsing never panics and never echoes secret material in its errors.
+//!
+//! JSON goes through miniserde's `Value`: one small, non-recursive parser instead of a
+//! serde monomorphization per message type keeps the wasm module within its size budget.
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use base64::Engine;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use base64::Engine as _;
+use miniserde::json::{self, Array, Number, Object, Value};
 use zeroize::Zeroizing;
 
-use crate::signal::{PreKeyBundle, PublicKey, REGISTRATION_ID_MAX};
+use crate::signal::{PreKeyBundle, PublicKey, PublicKeys, REGISTRATION_ID_MAX};
 
 use super::key::MeetingKey;
 use super::ParticipantId;
@@ -39,40 +41,85 @@ fn invalid(field: &'static str, problem: &'static str) -> Invalid {
     Invalid { field, problem }
 }
 
-fn parse_json<'a, T: Deserialize<'a>>(body: &'a str, what: &'static str) -> Result<T, Invalid> {
+// ---- reading ---------------------------------------------------------------------------
+
+fn parse_value(body: &str, what: &'static str) -> Result<Value, Invalid> {
     if body.len() > MAX_BODY_BYTES {
         return Err(invalid(what, "body too large"));
     }
-    serde_json::from_str(body).map_err(|e| {
-        use serde_json::error::Category;
-        match e.classify() {
-            Category::Data => invalid(what, "missing field, unknown field or wrong type"),
-            Category::Syntax | Category::Eof => invalid(what, "not JSON"),
-            Category::Io => invalid(what, "unreadable"),
+    json::from_str(body).map_err(|_| invalid(what, "not JSON"))
+}
+
+fn into_object(value: Value, what: &'static str) -> Result<Object, Invalid> {
+    match value {
+        Value::Object(o) => Ok(o),
+        _ => Err(invalid(what, "not a JSON object")),
+    }
+}
+
+/// Refuses fields outside `allowed` (keybundles are validated this strictly).
+fn only_fields(obj: &Object, allowed: &[&str], what: &'static str) -> Result<(), Invalid> {
+    if obj.keys().all(|k| allowed.contains(&k.as_str())) {
+        Ok(())
+    } else {
+        Err(invalid(what, "unknown field"))
+    }
+}
+
+/// A present, non-null field.
+fn field<'a>(obj: &'a Object, name: &str) -> Option<&'a Value> {
+    obj.get(name).filter(|v| !matches!(v, Value::Null))
+}
+
+fn str_field<'a>(obj: &'a Object, name: &'static str) -> Result<&'a str, Invalid> {
+    match field(obj, name) {
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(invalid(name, "not a string")),
+        None => Err(invalid(name, "missing")),
+    }
+}
+
+fn integer(value: &Value) -> Option<u64> {
+    match value {
+        Value::Number(Number::U64(n)) => Some(*n),
+        Value::Number(Number::F64(f)) if f.fract() == 0.0 && (0.0..9e15).contains(f) => {
+            Some(*f as u64)
         }
-    })
+        _ => None,
+    }
+}
+
+fn u32_field(obj: &Object, name: &'static str) -> Result<u32, Invalid> {
+    let value = field(obj, name).ok_or(invalid(name, "missing"))?;
+    integer(value)
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or(invalid(name, "not an unsigned 32-bit integer"))
 }
 
 /// Ids arrive as strings or numbers depending on the server; we keep them as strings.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum IdJson {
-    Text(String),
-    Number(u64),
-}
-
-fn id(value: IdJson, field: &'static str) -> Result<String, Invalid> {
-    let text = match value {
-        IdJson::Text(t) => t,
-        IdJson::Number(n) => n.to_string(),
+fn id_field(obj: &Object, name: &'static str) -> Result<String, Invalid> {
+    let text = match field(obj, name) {
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => integer(v)
+            .ok_or(invalid(name, "not a string or integer"))?
+            .to_string(),
+        None => return Err(invalid(name, "missing")),
     };
     if text.is_empty() || text.len() > MAX_ID_LEN {
-        return Err(invalid(field, "empty or too long"));
+        return Err(invalid(name, "empty or too long"));
     }
     if text.chars().any(char::is_control) {
-        return Err(invalid(field, "control character"));
+        return Err(invalid(name, "control character"));
     }
     Ok(text)
+}
+
+fn object_field<'a>(obj: &'a Object, name: &'static str) -> Result<&'a Object, Invalid> {
+    match field(obj, name) {
+        Some(Value::Object(o)) => Ok(o),
+        Some(_) => Err(invalid(name, "not an object")),
+        None => Err(invalid(name, "missing")),
+    }
 }
 
 pub(crate) fn decode_base64(text: &str, field: &'static str) -> Result<Vec<u8>, Invalid> {
@@ -81,14 +128,14 @@ pub(crate) fn decode_base64(text: &str, field: &'static str) -> Result<Vec<u8>, 
         .map_err(|_| invalid(field, "not base64"))
 }
 
-fn public_key(text: &str, field: &'static str) -> Result<PublicKey, Invalid> {
-    let bytes = decode_base64(text, field)?;
+fn public_key_field(obj: &Object, name: &'static str) -> Result<PublicKey, Invalid> {
+    let bytes = decode_base64(str_field(obj, name)?, name)?;
     match bytes.len() {
         33 if bytes[0] == 0x05 => {
-            PublicKey::from_bytes(&bytes).map_err(|_| invalid(field, "bad key"))
+            PublicKey::from_bytes(&bytes).map_err(|_| invalid(name, "bad key"))
         }
-        33 => Err(invalid(field, "missing 0x05 key type")),
-        _ => Err(invalid(field, "wrong key length")),
+        33 => Err(invalid(name, "missing 0x05 key type")),
+        _ => Err(invalid(name, "wrong key length")),
     }
 }
 
@@ -96,21 +143,125 @@ pub fn encode_base64(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)
 }
 
-// ---- participants list -------------------------------------------------------------
+// ---- writing ---------------------------------------------------------------------------
 
-#[derive(Deserialize)]
-struct ParticipantJson {
-    user_id: IdJson,
-    device_id: IdJson,
+fn text(s: &str) -> Value {
+    Value::String(s.to_owned())
 }
+
+fn number(n: u64) -> Value {
+    Value::Number(Number::U64(n))
+}
+
+fn to_json(fields: Vec<(&str, Value)>) -> String {
+    let mut obj = Object::new();
+    for (k, v) in fields {
+        obj.insert(k.to_owned(), v);
+    }
+    json::to_string(&Value::Object(obj))
+}
+
+// ---- registration ----------------------------------------------------------------------
+
+/// `POST …/register`: public halves only. Private keys are not reachable from here: the
+/// body is built from [`PublicKeys`].
+pub fn registration_body(
+    keys: &PublicKeys,
+    invitation_token: &str,
+    meeting_id: &str,
+    display_name: &str,
+) -> String {
+    let mut pre_keys = Array::new();
+    for (id, key) in &keys.pre_keys {
+        let mut pk = Object::new();
+        pk.insert("id".into(), number(u64::from(*id)));
+        pk.insert("public_key".into(), text(&encode_base64(&key.serialize())));
+        pre_keys.push(Value::Object(pk));
+    }
+    let mut spk = Object::new();
+    spk.insert("id".into(), number(u64::from(keys.signed_pre_key.id)));
+    spk.insert(
+        "public_key".into(),
+        text(&encode_base64(&keys.signed_pre_key.public_key.serialize())),
+    );
+    spk.insert(
+        "signature".into(),
+        text(&encode_base64(&keys.signed_pre_key.signature)),
+    );
+    to_json(vec![
+        ("invitation_token", text(invitation_token)),
+        ("meeting_id", text(meeting_id)),
+        ("display_name", text(display_name)),
+        (
+            "identity_key_public",
+            text(&encode_base64(&keys.identity_key.serialize())),
+        ),
+        ("registration_id", number(u64::from(keys.registration_id))),
+        ("signed_pre_key", Value::Object(spk)),
+        ("pre_keys", Value::Array(pre_keys)),
+    ])
+}
+
+/// What the SDK keeps of a registration (sessionStorage), in the answer's own shape.
+pub fn registration_record(session_id: &str, meeting_id: &str) -> String {
+    to_json(vec![
+        ("session_id", text(session_id)),
+        ("meeting_id", text(meeting_id)),
+    ])
+}
+
+/// The server-made `session_id`, after checking the answer is for our meeting.
+pub fn parse_registration(body: &str, meeting_id: &str) -> Result<String, Invalid> {
+    let obj = into_object(parse_value(body, "registration")?, "registration")?;
+    if id_field(&obj, "meeting_id")? != meeting_id {
+        return Err(invalid("meeting_id", "registration is for another meeting"));
+    }
+    id_field(&obj, "session_id")
+}
+
+/// `POST /api/livekit/external-token` body.
+pub fn livekit_token_request(session_id: &str, meeting_id: &str) -> String {
+    to_json(vec![
+        ("sessionId", text(session_id)),
+        ("meetingId", text(meeting_id)),
+    ])
+}
+
+/// `POST /api/livekit/external-token` answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveKitToken {
+    pub token: String,
+    pub url: String,
+    pub room_name: String,
+    pub identity: String,
+}
+
+pub fn parse_livekit_token(body: &str) -> Result<LiveKitToken, Invalid> {
+    let obj = into_object(parse_value(body, "livekit token")?, "livekit token")?;
+    let token = str_field(&obj, "token")?.to_owned();
+    if token.split('.').count() != 3 {
+        return Err(invalid("token", "not a JWT"));
+    }
+    Ok(LiveKitToken {
+        token,
+        url: str_field(&obj, "url")?.to_owned(),
+        room_name: str_field(&obj, "roomName")?.to_owned(),
+        identity: str_field(&obj, "identity")?.to_owned(),
+    })
+}
+
+// ---- participants list -------------------------------------------------------------
 
 /// `GET …/participants`: the server's order is kept; duplicates are dropped.
 pub fn parse_participants(body: &str) -> Result<Vec<ParticipantId>, Invalid> {
-    let list: Vec<ParticipantJson> = parse_json(body, "participants")?;
+    let Value::Array(list) = parse_value(body, "participants")? else {
+        return Err(invalid("participants", "not a JSON array"));
+    };
     let mut out: Vec<ParticipantId> = Vec::with_capacity(list.len());
-    for p in list {
+    for entry in list {
+        let obj = into_object(entry, "participant")?;
         let participant =
-            ParticipantId::new(id(p.user_id, "user_id")?, id(p.device_id, "device_id")?);
+            ParticipantId::new(id_field(&obj, "user_id")?, id_field(&obj, "device_id")?);
         if !out.contains(&participant) {
             out.push(participant);
         }
@@ -120,72 +271,59 @@ pub fn parse_participants(body: &str) -> Result<Vec<ParticipantId>, Invalid> {
 
 // ---- keybundle ------------------------------------------------------------------------
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SignedPreKeyJson {
-    id: u32,
-    public_key: String,
-    signature: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PreKeyJson {
-    id: u32,
-    public_key: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BundleJson {
-    user_id: IdJson,
-    device_id: IdJson,
-    identity_key: String,
-    registration_id: u32,
-    signed_pre_key: SignedPreKeyJson,
-    pre_key: Option<PreKeyJson>,
-}
-
 /// A participant's keybundle; it must be the device we asked for. The signature is checked
 /// later, by X3DH.
 pub fn parse_bundle(body: &str, expected: &ParticipantId) -> Result<PreKeyBundle, Invalid> {
-    let b: BundleJson = parse_json(body, "bundle")?;
-    let who = ParticipantId::new(id(b.user_id, "user_id")?, id(b.device_id, "device_id")?);
+    let b = into_object(parse_value(body, "bundle")?, "bundle")?;
+    only_fields(
+        &b,
+        &[
+            "user_id",
+            "device_id",
+            "identity_key",
+            "registration_id",
+            "signed_pre_key",
+            "pre_key",
+        ],
+        "bundle",
+    )?;
+    let who = ParticipantId::new(id_field(&b, "user_id")?, id_field(&b, "device_id")?);
     if who != *expected {
         return Err(invalid("bundle", "bundle is for a different device"));
     }
-    if !(1..=REGISTRATION_ID_MAX).contains(&b.registration_id) {
+    let registration_id = u32_field(&b, "registration_id")?;
+    if !(1..=REGISTRATION_ID_MAX).contains(&registration_id) {
         return Err(invalid("registration_id", "out of range"));
     }
-    let signature = decode_base64(&b.signed_pre_key.signature, "signed_pre_key.signature")?
+    let identity_key = public_key_field(&b, "identity_key")?;
+    let spk = object_field(&b, "signed_pre_key")?;
+    only_fields(spk, &["id", "public_key", "signature"], "signed_pre_key")?;
+    let signature = decode_base64(str_field(spk, "signature")?, "signature")?
         .try_into()
-        .map_err(|_| invalid("signed_pre_key.signature", "not 64 bytes"))?;
-    let pre_key = match b.pre_key {
-        Some(pk) if pk.id == 0 => return Err(invalid("pre_key.id", "id 0 is never issued")),
-        Some(pk) => Some((pk.id, public_key(&pk.public_key, "pre_key.public_key")?)),
+        .map_err(|_| invalid("signature", "not 64 bytes"))?;
+    let pre_key = match field(&b, "pre_key") {
         None => None,
+        Some(Value::Object(pk)) => {
+            only_fields(pk, &["id", "public_key"], "pre_key")?;
+            match u32_field(pk, "id")? {
+                0 => return Err(invalid("id", "prekey id 0 is never issued")),
+                id => Some((id, public_key_field(pk, "public_key")?)),
+            }
+        }
+        Some(_) => return Err(invalid("pre_key", "not an object or null")),
     };
     Ok(PreKeyBundle {
-        registration_id: b.registration_id,
+        registration_id,
         device_id: 1,
-        identity_key: public_key(&b.identity_key, "identity_key")?,
-        signed_pre_key_id: b.signed_pre_key.id,
-        signed_pre_key: public_key(&b.signed_pre_key.public_key, "signed_pre_key.public_key")?,
+        identity_key,
+        signed_pre_key_id: u32_field(spk, "id")?,
+        signed_pre_key: public_key_field(spk, "public_key")?,
         signed_pre_key_signature: signature,
         pre_key,
     })
 }
 
 // ---- socket events --------------------------------------------------------------------
-
-#[derive(Deserialize)]
-struct IncomingJson {
-    participant_user_id: IdJson,
-    participant_device_id: IdJson,
-    encrypted_message: String,
-    #[serde(default)]
-    message_type: Option<u32>,
-}
 
 /// `participant:signal_message` as relayed by the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,35 +334,39 @@ pub struct IncomingMessage {
 }
 
 pub fn parse_incoming(body: &str) -> Result<IncomingMessage, Invalid> {
-    let m: IncomingJson = parse_json(body, "event")?;
-    if m.encrypted_message.len() > MAX_ENCRYPTED_MESSAGE_BYTES {
+    let m = into_object(parse_value(body, "event")?, "event")?;
+    let from = ParticipantId::new(
+        id_field(&m, "participant_user_id")?,
+        id_field(&m, "participant_device_id")?,
+    );
+    let encrypted = str_field(&m, "encrypted_message")?;
+    if encrypted.len() > MAX_ENCRYPTED_MESSAGE_BYTES {
         return Err(invalid("encrypted_message", "too large"));
     }
-    match m.message_type {
-        Some(0) => return Err(invalid("message_type", "plaintext messages are refused")),
-        Some(1..=3) | None => {}
-        Some(_) => return Err(invalid("message_type", "unknown")),
-    }
+    let message_type = match field(&m, "message_type") {
+        None => None,
+        Some(v) => match integer(v) {
+            Some(0) => return Err(invalid("message_type", "plaintext messages are refused")),
+            Some(t @ 1..=3) => Some(t as u32),
+            _ => return Err(invalid("message_type", "unknown")),
+        },
+    };
     Ok(IncomingMessage {
-        from: ParticipantId::new(
-            id(m.participant_user_id, "participant_user_id")?,
-            id(m.participant_device_id, "participant_device_id")?,
-        ),
-        message_type: m.message_type,
-        ciphertext: decode_base64(&m.encrypted_message, "encrypted_message")?,
+        from,
+        message_type,
+        ciphertext: decode_base64(encrypted, "encrypted_message")?,
     })
 }
 
 /// `guest:signal_message` body.
 pub fn outgoing_message(to: &ParticipantId, message_type: u8, ciphertext: &[u8]) -> String {
-    json!({
-        "participant_user_id": to.user_id,
-        "participant_device_id": to.device_id,
-        "type": REQUEST_TYPE,
-        "encrypted_message": encode_base64(ciphertext),
-        "message_type": message_type,
-    })
-    .to_string()
+    to_json(vec![
+        ("participant_user_id", text(&to.user_id)),
+        ("participant_device_id", text(&to.device_id)),
+        ("type", text(REQUEST_TYPE)),
+        ("encrypted_message", text(&encode_base64(ciphertext))),
+        ("message_type", number(u64::from(message_type))),
+    ])
 }
 
 // ---- plaintexts -----------------------------------------------------------------------
@@ -240,14 +382,13 @@ pub fn request_plaintext(
     request_id: &str,
     now_ms: u64,
 ) -> String {
-    json!({
-        "type": REQUEST_TYPE,
-        "meeting_id": meeting_id,
-        "guest_session_id": guest_session_id,
-        "request_id": request_id,
-        "timestamp": now_ms,
-    })
-    .to_string()
+    to_json(vec![
+        ("type", text(REQUEST_TYPE)),
+        ("meeting_id", text(meeting_id)),
+        ("guest_session_id", text(guest_session_id)),
+        ("request_id", text(request_id)),
+        ("timestamp", number(now_ms)),
+    ])
 }
 
 /// A decrypted answer from a participant, before the exchange checks it belongs to us.
@@ -267,66 +408,40 @@ pub enum KeyMessageKind {
     Update,
 }
 
-#[derive(Deserialize)]
-struct KeyMessageJson {
-    #[serde(rename = "type")]
-    kind: Option<Value>,
-    meeting_id: Option<Value>,
-    request_id: Option<Value>,
-    /// Wiped on drop, like every other copy of the key.
-    key: Option<Zeroizing<String>>,
-    key_index: Option<Value>,
-    timestamp: Option<Value>,
-}
-
-fn text(value: &Option<Value>, field: &'static str) -> Result<String, Invalid> {
-    match value {
-        Some(Value::String(s)) => Ok(s.clone()),
-        _ => Err(invalid(field, "missing or not a string")),
-    }
-}
-
 /// Parses a decrypted plaintext. The key must be base64 of exactly 32 bytes.
 pub fn parse_key_message(plaintext: &[u8]) -> Result<KeyMessage, Invalid> {
     let body = core::str::from_utf8(plaintext).map_err(|_| invalid("plaintext", "not UTF-8"))?;
-    if !body.trim_start().starts_with('{') {
-        return Err(invalid("plaintext", "not a JSON object"));
-    }
-    let m: KeyMessageJson = parse_json(body, "plaintext")?;
-    let kind = match text(&m.kind, "type")?.as_str() {
+    let mut m = into_object(parse_value(body, "plaintext")?, "plaintext")?;
+    // Take the key out of the tree first so that its text is wiped on every path.
+    let encoded_key = match m.remove("key") {
+        Some(Value::String(s)) => Some(Zeroizing::new(s)),
+        _ => None,
+    };
+    let kind = match str_field(&m, "type")? {
         RESPONSE_TYPE => KeyMessageKind::Response,
         UPDATE_TYPE => KeyMessageKind::Update,
         _ => return Err(invalid("type", "not a key response or update")),
     };
-    let meeting_id = text(&m.meeting_id, "meeting_id")?;
+    let meeting_id = str_field(&m, "meeting_id")?.to_owned();
     let request_id = match kind {
-        KeyMessageKind::Response => Some(text(&m.request_id, "request_id")?),
+        KeyMessageKind::Response => Some(str_field(&m, "request_id")?.to_owned()),
         KeyMessageKind::Update => None,
     };
-    let key_index = match &m.key_index {
+    let key_index = match field(&m, "key_index") {
         None => 0,
-        Some(Value::Number(n)) => n
-            .as_u64()
+        Some(v) => integer(v)
             .and_then(|i| u8::try_from(i).ok())
             .ok_or(invalid("key_index", "not an integer 0..255"))?,
-        Some(_) => return Err(invalid("key_index", "not an integer 0..255")),
     };
-    let timestamp_ms = match &m.timestamp {
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .or_else(|| {
-                n.as_f64()
-                    .filter(|f| f.fract() == 0.0 && f.abs() < 9e15)
-                    .map(|f| f as i64)
-            })
+    let timestamp_ms = match field(&m, "timestamp") {
+        Some(Value::Number(Number::I64(n))) => *n,
+        Some(v) => integer(v)
+            .and_then(|n| i64::try_from(n).ok())
             .ok_or(invalid("timestamp", "not an integer"))?,
-        _ => return Err(invalid("timestamp", "missing or not a number")),
+        None => return Err(invalid("timestamp", "missing")),
     };
-    let encoded = m
-        .key
-        .as_ref()
-        .ok_or(invalid("key", "missing or not a string"))?;
-    let key_bytes = Zeroizing::new(decode_base64(encoded, "key")?);
+    let encoded_key = encoded_key.ok_or(invalid("key", "missing or not a string"))?;
+    let key_bytes = Zeroizing::new(decode_base64(&encoded_key, "key")?);
     let key = MeetingKey::from_slice(&key_bytes).ok_or(invalid("key", "not 32 bytes"))?;
     Ok(KeyMessage {
         kind,
@@ -341,6 +456,57 @@ pub fn parse_key_message(plaintext: &[u8]) -> Result<KeyMessage, Invalid> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::signal::ProtocolStore;
+    use rand::rngs::OsRng;
+
+    #[test]
+    fn registration_body_carries_public_halves_only() {
+        let store = ProtocolStore::generate(&mut OsRng, 30);
+        let body = registration_body(&store.public_keys().unwrap(), "tok", "m", "Guest");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "display_name",
+                "identity_key_public",
+                "invitation_token",
+                "meeting_id",
+                "pre_keys",
+                "registration_id",
+                "signed_pre_key"
+            ]
+        );
+        assert_eq!(v["pre_keys"].as_array().unwrap().len(), 30);
+        assert!(!body.to_lowercase().contains("priv"));
+        let mut secrets = vec![store.identity.private.expose_bytes().to_vec()];
+        secrets.extend(
+            store
+                .signed_pre_keys
+                .values()
+                .map(|k| k.key_pair.private.expose_bytes().to_vec()),
+        );
+        secrets.extend(
+            store
+                .one_time_pre_keys
+                .values()
+                .map(|k| k.key_pair.private.expose_bytes().to_vec()),
+        );
+        assert_eq!(secrets.len(), 32);
+        for secret in secrets {
+            assert!(!body.contains(&encode_base64(&secret)));
+            assert!(!body.contains(&encode_base64(&secret)[..20]));
+        }
+        assert_eq!(
+            parse_registration(
+                r#"{"session_id":"s1","meeting_id":"m","display_name":"G"}"#,
+                "m"
+            )
+            .unwrap(),
+            "s1"
+        );
+        assert!(parse_registration(r#"{"session_id":"s1","meeting_id":"x"}"#, "m").is_err());
+    }
 
     fn p() -> ParticipantId {
         ParticipantId::new("alice".into(), "1".into())

@@ -1,37 +1,60 @@
-//! Small helpers for reading and building plain JS objects.
+//! Small helpers for reading and building plain JS values without panicking.
 
-use js_sys::{Object, Reflect, Uint8Array};
-use wasm_bindgen::{JsCast, JsError, JsValue};
+use js_sys::{Function, Object, Reflect, Uint8Array, JSON};
+use wasm_bindgen::{JsCast, JsValue};
 
-pub(crate) fn get(obj: &JsValue, key: &str) -> Result<JsValue, JsError> {
-    Reflect::get(obj, &JsValue::from_str(key))
-        .map_err(|_| JsError::new(&format!("cannot read `{key}`")))
+pub(crate) fn get(obj: &JsValue, key: &str) -> JsValue {
+    Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
 }
 
-pub(crate) fn get_u32(obj: &JsValue, key: &str) -> Result<u32, JsError> {
-    let v = get(obj, key)?;
-    match v.as_f64() {
-        Some(n) if n.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&n) => Ok(n as u32),
-        _ => Err(JsError::new(&format!(
-            "`{key}` must be a non-negative integer"
-        ))),
-    }
+pub(crate) fn is_absent(v: &JsValue) -> bool {
+    v.is_undefined() || v.is_null()
 }
 
-pub(crate) fn get_bytes(obj: &JsValue, key: &str) -> Result<Vec<u8>, JsError> {
-    let v = get(obj, key)?;
-    if v.is_instance_of::<Uint8Array>() {
-        Ok(Uint8Array::from(v).to_vec())
-    } else {
-        Err(JsError::new(&format!("`{key}` must be a Uint8Array")))
-    }
+/// A non-negative integer no larger than `max`, or `None`.
+pub(crate) fn as_count(v: &JsValue, max: f64) -> Option<u64> {
+    v.as_f64()
+        .filter(|n| n.fract() == 0.0 && (0.0..=max).contains(n))
+        .map(|n| n as u64)
+}
+
+#[cfg_attr(not(feature = "interop"), allow(dead_code))]
+pub(crate) fn get_bytes(obj: &JsValue, key: &str) -> Option<Vec<u8>> {
+    get(obj, key)
+        .dyn_into::<Uint8Array>()
+        .ok()
+        .map(|a| a.to_vec())
+}
+
+pub(crate) fn function(obj: &JsValue, key: &str) -> Option<Function> {
+    get(obj, key).dyn_into::<Function>().ok()
 }
 
 pub(crate) fn set(obj: &Object, key: &str, value: impl Into<JsValue>) {
-    // Setting a property on a plain, non-frozen object cannot fail.
+    // Setting a property on a fresh plain object cannot fail.
     let _ = Reflect::set(obj, &JsValue::from_str(key), &value.into());
+}
+
+pub(crate) fn object(fields: &[(&str, JsValue)]) -> Object {
+    let out = Object::new();
+    for (k, v) in fields {
+        set(&out, k, v.clone());
+    }
+    out
 }
 
 pub(crate) fn bytes(data: &[u8]) -> Uint8Array {
     Uint8Array::from(data)
+}
+
+pub(crate) fn stringify(value: &JsValue) -> Option<String> {
+    JSON::stringify(value).ok().and_then(|s| s.as_string())
+}
+
+pub(crate) fn parse(text: &str) -> Result<JsValue, JsValue> {
+    JSON::parse(text)
+}
+
+pub(crate) fn now_ms() -> u64 {
+    js_sys::Date::now().max(0.0) as u64
 }

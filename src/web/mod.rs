@@ -1,6 +1,14 @@
-//! The only code that touches JavaScript: wasm-bindgen exports and browser APIs.
+//! The only code that touches JavaScript: wasm-bindgen exports, sessionStorage, fetch,
+//! timers, the page's Socket.IO socket and LiveKit's key provider.
 
+mod client;
+mod error;
+mod http;
 mod js;
+mod storage;
+mod types;
+
+pub use client::GuestKeyExchange;
 
 #[cfg(feature = "interop")]
 pub mod engine;

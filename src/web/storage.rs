@@ -1,0 +1,162 @@
+//! Tab-scoped storage: `sessionStorage` (or any object with the same three methods), with a
+//! fallback to memory when storage is missing or throws (disabled storage, private modes,
+//! quota). Entries are namespaced per meeting and versioned.
+
+use js_sys::Reflect;
+use wasm_bindgen::prelude::*;
+
+use super::js::is_absent;
+
+#[wasm_bindgen]
+extern "C" {
+    /// `sessionStorage`, or a stand-in with `getItem`, `setItem` and `removeItem`.
+    #[wasm_bindgen(typescript_type = "Pick<Storage, 'getItem' | 'setItem' | 'removeItem'>")]
+    #[derive(Clone)]
+    pub type StorageLike;
+    #[wasm_bindgen(method, catch, js_name = getItem)]
+    fn get_item(this: &StorageLike, key: &str) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = setItem)]
+    fn set_item(this: &StorageLike, key: &str, value: &str) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch, js_name = removeItem)]
+    fn remove_item(this: &StorageLike, key: &str) -> Result<(), JsValue>;
+}
+
+const FORMAT: &str = "v1";
+pub(crate) const STATE_ENTRY: &str = "state";
+pub(crate) const REGISTRATION_ENTRY: &str = "registration";
+const ENTRIES: [&str; 2] = [STATE_ENTRY, REGISTRATION_ENTRY];
+
+enum Backend {
+    Js(StorageLike),
+    Memory(Vec<(String, String)>),
+}
+
+pub(crate) struct GuestStorage {
+    backend: Backend,
+    prefix: String,
+}
+
+fn describe(e: &JsValue) -> String {
+    js_sys::Error::from(e.clone())
+        .message()
+        .as_string()
+        .unwrap_or_else(|| "storage threw".into())
+}
+
+impl GuestStorage {
+    /// Opens `configured` (or `sessionStorage` when absent). Returns why it fell back to
+    /// memory, if it did.
+    pub(crate) fn open(configured: &JsValue, meeting_id: &str) -> (Self, Option<String>) {
+        let prefix = format!("signal-guest/{FORMAT}/{meeting_id}/");
+        let candidate = if is_absent(configured) {
+            // Reading `sessionStorage` itself throws where storage is disabled.
+            match Reflect::get(&js_sys::global(), &JsValue::from_str("sessionStorage")) {
+                Ok(s) if !is_absent(&s) => Ok(s),
+                Ok(_) => Err("sessionStorage is not available".to_owned()),
+                Err(e) => Err(describe(&e)),
+            }
+        } else {
+            Ok(configured.clone())
+        };
+        let memory = |reason| {
+            (
+                Self {
+                    backend: Backend::Memory(Vec::new()),
+                    prefix: prefix.clone(),
+                },
+                Some(reason),
+            )
+        };
+        let storage = match candidate {
+            Ok(s) => StorageLike::from(s),
+            Err(reason) => return memory(reason),
+        };
+        // Probe: some browsers expose storage that throws on every write.
+        let probe = format!("{prefix}probe");
+        if let Err(e) = storage
+            .set_item(&probe, "1")
+            .and_then(|()| storage.remove_item(&probe))
+        {
+            return memory(describe(&e));
+        }
+        (
+            Self {
+                backend: Backend::Js(storage),
+                prefix,
+            },
+            None,
+        )
+    }
+
+    pub(crate) fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Js(_) => "sessionStorage",
+            Backend::Memory(_) => "memory",
+        }
+    }
+
+    fn key(&self, entry: &str) -> String {
+        format!("{}{entry}", self.prefix)
+    }
+
+    /// `Ok(None)` when absent; `Err` when storage throws or holds a non-string.
+    pub(crate) fn get(&self, entry: &str) -> Result<Option<String>, String> {
+        let key = self.key(entry);
+        match &self.backend {
+            Backend::Memory(items) => Ok(items
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v.clone())),
+            Backend::Js(s) => match s.get_item(&key) {
+                Ok(v) if is_absent(&v) => Ok(None),
+                Ok(v) => v
+                    .as_string()
+                    .map(Some)
+                    .ok_or_else(|| "stored entry is not a string".into()),
+                Err(e) => Err(describe(&e)),
+            },
+        }
+    }
+
+    /// Writes; if storage throws, moves everything to memory and returns why.
+    pub(crate) fn set(&mut self, entry: &str, value: &str) -> Result<(), String> {
+        let key = self.key(entry);
+        let failure = match &self.backend {
+            Backend::Js(s) => match s.set_item(&key, value) {
+                Ok(()) => return Ok(()),
+                Err(e) => describe(&e),
+            },
+            Backend::Memory(_) => String::new(),
+        };
+        if let Backend::Js(_) = self.backend {
+            let carried: Vec<(String, String)> = ENTRIES
+                .iter()
+                .filter_map(|e| self.get(e).ok().flatten().map(|v| (self.key(e), v)))
+                .collect();
+            self.wipe();
+            self.backend = Backend::Memory(carried);
+        }
+        if let Backend::Memory(items) = &mut self.backend {
+            items.retain(|(k, _)| *k != key);
+            items.push((key, value.to_owned()));
+        }
+        if failure.is_empty() {
+            Ok(())
+        } else {
+            Err(failure)
+        }
+    }
+
+    /// Removes every entry of this meeting (best effort: storage that throws is left).
+    pub(crate) fn wipe(&mut self) {
+        let keys: Vec<String> = ENTRIES.iter().map(|e| self.key(e)).collect();
+        match &mut self.backend {
+            Backend::Js(s) => {
+                for key in &keys {
+                    let _ = s.remove_item(key);
+                }
+            }
+            Backend::Memory(items) => items.clear(),
+        }
+    }
+}

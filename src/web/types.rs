@@ -1,0 +1,116 @@
+//! TypeScript declarations for the plain objects the API takes and returns.
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &'static str = r#"
+/** The page's connected socket.io-client `Socket` on the `/external` namespace (or anything alike). */
+export interface GuestSocket {
+  emit(event: string, body: unknown): unknown;
+  on(event: string, handler: (body: unknown) => void): unknown;
+  off(event: string, handler: (body: unknown) => void): unknown;
+  /** When `false`, sending counts as a failed attempt. */
+  readonly connected?: boolean;
+}
+
+/** livekit-client's `ExternalE2EEKeyProvider`, or any object with `setKey`. */
+export interface KeyProviderLike {
+  setKey(material: string | ArrayBuffer, keyIndex?: number): unknown;
+}
+
+/** Server path templates; `{meetingId}`, `{sessionId}`, `{userId}`, `{deviceId}` are filled in. */
+export interface GuestPaths {
+  /** Default `/api/meetings/external/register`. */
+  register?: string;
+  /** Default `/api/meetings/external/{meetingId}/participants`. */
+  participants?: string;
+  /** Default `/api/meetings/external/{sessionId}/participant/{userId}/{deviceId}/keys`. */
+  participantKeys?: string;
+  /** Default `/api/livekit/external-token`. */
+  livekitToken?: string;
+}
+
+export interface GuestConfig {
+  /** Meeting server origin (and optional base path). `https:` is required except on loopback. */
+  baseUrl: string;
+  meetingId: string;
+  invitationToken: string;
+  displayName: string;
+  socket: GuestSocket;
+  /** Receives the meeting key. */
+  keyProvider?: KeyProviderLike;
+  /** `"base64"` (default; what the Flutter participants use) or `"raw"`. A mismatch gives black video. */
+  keyProfile?: "base64" | "raw";
+  /** Per-participant deadline (bundle fetch + answer). Default 5000. */
+  participantTimeoutMs?: number;
+  /** Consecutive failures before `KEY_EXCHANGE_FAILED`. Default 3. */
+  maxFailures?: number;
+  /** Sessions younger than this are reused on retry (no new bundle). Default 300000. */
+  sessionCacheTtlMs?: number;
+  /** Accepted clock difference for answers. Default 120000. */
+  clockSkewMs?: number;
+  paths?: GuestPaths;
+  /** Defaults to `sessionStorage`; falls back to memory (with a `storage_fallback` event) if it is unusable. */
+  storage?: Pick<Storage, "getItem" | "setItem" | "removeItem"> | null;
+  /** Throw `STORAGE_UNAVAILABLE` instead of falling back to memory. Default false. */
+  requireStorage?: boolean;
+  /** Progress and diagnostics; never carries key material. */
+  onEvent?: (event: GuestEvent) => void;
+  /** Logs events with `console.debug`. Off by default; never logs keys. */
+  debug?: boolean;
+}
+
+export interface ParticipantRef {
+  userId: string;
+  deviceId: string;
+}
+
+export type GuestEvent =
+  | { type: "progress"; stage: "registering" | "listing_participants" }
+  | { type: "progress"; stage: "fetching_bundle" | "waiting_for"; participant: ParticipantRef }
+  | { type: "progress"; stage: "rotating"; from: ParticipantRef; to: ParticipantRef; reason: string; detail: string }
+  | { type: "progress"; stage: "key_received"; participant: ParticipantRef; keyIndex: number }
+  | { type: "progress"; stage: "failed"; message: string; error: GuestError }
+  | { type: "key"; from: ParticipantRef; keyIndex: number; keyCheckValue: string }
+  | { type: "dropped"; reason: string; detail: string }
+  | { type: "storage_fallback"; reason: string }
+  | { type: "error"; code: GuestErrorCode };
+
+export interface RegistrationResult {
+  sessionId: string;
+  /** True when this tab had already registered (after a reload). */
+  reused: boolean;
+}
+
+export interface KeyExchangeResult {
+  from?: ParticipantRef;
+  keyIndex: number;
+  /** Contract §6 check value: compare with the participants' logs. */
+  keyCheckValue: string;
+  elapsedMs: number;
+}
+
+export interface LiveKitToken {
+  token: string;
+  url: string;
+  roomName: string;
+  identity: string;
+}
+
+export type GuestErrorCode =
+  | "KEY_EXCHANGE_FAILED" | "RATE_LIMITED" | "INSECURE_ORIGIN" | "STORAGE_UNAVAILABLE"
+  | "STORAGE_CORRUPT" | "NOT_REGISTERED" | "REGISTRATION_REJECTED" | "NOT_ADMITTED"
+  | "PROTOCOL_ERROR" | "NETWORK_ERROR" | "HTTP_ERROR" | "KEY_PROVIDER_FAILED"
+  | "INVALID_CONFIG" | "INVALID_STATE" | "LEFT";
+
+/** Every error the SDK throws or rejects with. */
+export interface GuestError extends Error {
+  name: "GuestError";
+  code: GuestErrorCode;
+  /** Whether trying the same call again later can succeed (e.g. "Try again"). */
+  retryable: boolean;
+  status?: number;
+  /** For `KEY_EXCHANGE_FAILED`: each attempt and why it failed. */
+  attempts?: { participant: ParticipantRef; reason: string; detail: string }[];
+}
+"#;

@@ -1,0 +1,498 @@
+// End-to-end tests of the reference relay and the participant bot. The guest is implemented here
+// with official libsignal (interop/peers.js) and socket.io-client on /external, so the whole
+// contract path runs: register -> list -> bundle -> X3DH -> request -> response -> decrypt.
+// Run: node --test www/relay/
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { io } from 'socket.io-client';
+import { createPeer } from '../../interop/peers.js';
+import { startRelay } from './relay.js';
+import { startBot } from '../bot/bot.js';
+
+const MEETING = 'demo-meeting';
+const INVITE = 'demo-invite';
+const PTOKEN = 'participant-secret';
+const LK_SECRET = 'devsecret-devsecret-devsecret-123';
+const b64 = (u8) => Buffer.from(u8).toString('base64');
+const unb64 = (s) => new Uint8Array(Buffer.from(s, 'base64'));
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Starts a relay and registers cleanup of everything created in the test with t.after. */
+async function setup(t, relayOptions = {}) {
+  const relay = await startRelay({ port: 0, ...relayOptions });
+  const closers = [];
+  t.after(async () => {
+    for (const c of closers.reverse()) await c();
+    await relay.close();
+  });
+  const track = (x, close = () => x.close()) => { closers.push(close); return x; };
+  const bot = async (o) => track(await startBot({ relayUrl: relay.url, meetingKey: crypto.randomBytes(32), ...o }));
+  const guest = async (o) => {
+    const g = await makeGuest(relay, o);
+    return track(g, () => g.socket.disconnect());
+  };
+  return { relay, bot, guest, track };
+}
+
+const http = async (relay, method, path, { body, headers = {} } = {}) => {
+  const res = await fetch(relay.url + path, {
+    method, headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: res.status, json, headers: res.headers };
+};
+
+/** A guest's registration body (public keys only) from a peers.js peer. */
+function registrationBody(peer, preKeyCount) {
+  const base = peer.bundle({ withOneTimePreKey: false });
+  const pre_keys = [];
+  for (let i = 0; i < preKeyCount; i++) {
+    const { preKey } = peer.bundle();
+    pre_keys.push({ id: preKey.id, public_key: b64(preKey.publicKey) });
+  }
+  return {
+    invitation_token: INVITE, meeting_id: MEETING, display_name: 'Gina Guest',
+    identity_key_public: b64(base.identityKey), registration_id: base.registrationId,
+    signed_pre_key: { id: base.signedPreKey.id, public_key: b64(base.signedPreKey.publicKey), signature: b64(base.signedPreKey.signature) },
+    pre_keys,
+  };
+}
+
+const toPeerBundle = (j) => ({
+  registrationId: j.registration_id, deviceId: 1, identityKey: unb64(j.identity_key),
+  signedPreKey: { id: j.signed_pre_key.id, publicKey: unb64(j.signed_pre_key.public_key), signature: unb64(j.signed_pre_key.signature) },
+  preKey: j.pre_key ? { id: j.pre_key.id, publicKey: unb64(j.pre_key.public_key) } : null,
+});
+
+/** Registers a guest, connects it to /external and records every participant:signal_message. */
+async function makeGuest(relay, { preKeyCount = 30 } = {}) {
+  const peer = await createPeer('official', { oneTimePreKeyCount: preKeyCount });
+  const reg = await http(relay, 'POST', '/api/meetings/external/register', { body: registrationBody(peer, preKeyCount) });
+  assert.equal(reg.status, 200, JSON.stringify(reg.json));
+  const sessionId = reg.json.session_id;
+  const socket = io(`${relay.url}/external`, { auth: { sessionId }, transports: ['websocket'], reconnection: false });
+  await new Promise((resolve, reject) => { socket.once('connect', resolve); socket.once('connect_error', reject); });
+  const inbox = [];
+  const waiters = [];
+  socket.on('participant:signal_message', (m) => {
+    inbox.push(m);
+    for (const w of [...waiters]) if (w.pred(m)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(m); }
+  });
+  const addr = (u, d) => `p:${u}:${d}`;
+  const g = {
+    peer, sessionId, socket, inbox, reg: reg.json,
+    /** next (or already received, unconsumed) message matching pred, or null after timeoutMs */
+    next(pred = () => true, timeoutMs = 3000) {
+      const i = inbox.findIndex((m) => !m._seen && pred(m));
+      if (i >= 0) { inbox[i]._seen = true; return Promise.resolve(inbox[i]); }
+      return new Promise((resolve) => {
+        // the timer is cleared on delivery so no test keeps the process alive
+        const timer = setTimeout(() => { const k = waiters.indexOf(w); if (k >= 0) { waiters.splice(k, 1); resolve(null); } }, timeoutMs);
+        const w = { pred: (m) => pred(m) && (m._seen = true), resolve: (m) => { clearTimeout(timer); resolve(m); } };
+        waiters.push(w);
+      });
+    },
+    listParticipants: () => http(relay, 'GET', `/api/meetings/external/${MEETING}/participants`, { headers: { 'x-guest-session': sessionId } }),
+    fetchBundle: (u, d) => http(relay, 'GET', `/api/meetings/external/${sessionId}/participant/${u}/${d}/keys`),
+    /** fetch + X3DH (unless a session exists) + encrypted request; returns the request plaintext */
+    async requestKey(u, d, { forged } = {}) {
+      if (!(await peer.hasSession(addr(u, d)))) {
+        const b = await g.fetchBundle(u, d);
+        assert.equal(b.status, 200, JSON.stringify(b.json));
+        await peer.processBundle(addr(u, d), toPeerBundle(b.json));
+      }
+      const request = {
+        type: 'guest:meeting_e2ee_key_request', meeting_id: MEETING, guest_session_id: sessionId,
+        request_id: crypto.randomBytes(16).toString('base64url'), timestamp: Date.now(),
+      };
+      const m = await peer.encrypt(addr(u, d), new TextEncoder().encode(JSON.stringify(request)));
+      socket.emit('guest:signal_message', {
+        participant_user_id: u, participant_device_id: d, type: request.type,
+        encrypted_message: b64(m.body), message_type: m.type, ...forged,
+      });
+      return request;
+    },
+    /** waits for and decrypts the next message from participant u/d */
+    async receive(u, d, timeoutMs = 3000) {
+      const m = await g.next((x) => x.participant_user_id === u && x.participant_device_id === d, timeoutMs);
+      if (!m) return null;
+      const pt = await peer.decrypt(addr(u, d), { type: m.message_type, body: unb64(m.encrypted_message) });
+      return { envelope: m, plaintext: JSON.parse(new TextDecoder().decode(pt)) };
+    },
+  };
+  return g;
+}
+
+/** polls until fn() is truthy or fails after timeoutMs */
+async function until(fn, timeoutMs = 3000) {
+  const end = Date.now() + timeoutMs;
+  while (!(await fn())) {
+    if (Date.now() > end) assert.fail('condition not reached in time');
+    await sleep(20);
+  }
+}
+
+function assertResponse(res, request, bot) {
+  assert.ok(res, 'a response arrived');
+  const p = res.plaintext;
+  assert.equal(p.type, 'participant:meeting_e2ee_key_response');
+  assert.equal(p.meeting_id, MEETING);
+  assert.equal(p.request_id, request.request_id);
+  assert.equal(typeof p.timestamp, 'number');
+  assert.ok(Math.abs(Date.now() - p.timestamp) < 10_000);
+  assert.equal(unb64(p.key).length, 32);
+  assert.deepEqual(unb64(p.key), new Uint8Array(bot.meetingKey));
+  assert.equal(typeof res.envelope.timestamp, 'number');
+}
+
+test('registration: strict validation, private keys refused, public keys stored', async (t) => {
+  const { relay } = await setup(t);
+  const peer = await createPeer('official', { oneTimePreKeyCount: 3 });
+  const good = registrationBody(peer, 3);
+  const reg = (body) => http(relay, 'POST', '/api/meetings/external/register', { body });
+  const clone = () => structuredClone(good);
+
+  // private key material anywhere -> 400
+  let r = await reg({ ...clone(), private_key: good.identity_key_public });
+  assert.equal(r.status, 400);
+  assert.match(r.json.error, /private_key/);
+  const nested = clone();
+  nested.signed_pre_key.privateKey = good.signed_pre_key.public_key;
+  assert.equal((await reg(nested)).status, 400);
+  const inArray = clone();
+  inArray.pre_keys[1].secret = 'x';
+  assert.equal((await reg(inArray)).status, 400);
+  assert.equal((await reg({ ...clone(), identity_key_private: 'AAAA' })).status, 400);
+
+  // bad token 403, unknown meeting 404
+  assert.equal((await reg({ ...clone(), invitation_token: 'nope' })).status, 403);
+  assert.equal((await reg({ ...clone(), meeting_id: 'other-meeting' })).status, 404);
+
+  // bad keys / fields -> 400
+  const short = clone();
+  short.identity_key_public = b64(unb64(good.identity_key_public).subarray(1)); // 32 bytes
+  assert.equal((await reg(short)).status, 400);
+  const noPrefix = clone();
+  const k = unb64(good.signed_pre_key.public_key); k[0] = 0x06;
+  noPrefix.signed_pre_key.public_key = b64(k);
+  assert.equal((await reg(noPrefix)).status, 400);
+  const badSig = clone();
+  const s = unb64(good.signed_pre_key.signature); s[5] ^= 1;
+  badSig.signed_pre_key.signature = b64(s);
+  assert.equal((await reg(badSig)).status, 400);
+  assert.equal((await reg({ ...clone(), registration_id: 0 })).status, 400);
+  assert.equal((await reg({ ...clone(), registration_id: 16381 })).status, 400);
+  assert.equal((await reg({ ...clone(), display_name: '' })).status, 400);
+  assert.equal((await reg({ ...clone(), pre_keys: [] })).status, 400);
+  assert.equal((await reg({ ...clone(), pre_keys: [{ id: 0, public_key: good.pre_keys[0].public_key }] })).status, 400);
+  assert.equal((await reg({ ...clone(), extra: 1 })).status, 400);
+  const raw = await fetch(`${relay.url}/api/meetings/external/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{bad' });
+  assert.equal(raw.status, 400);
+  assert.equal(relay.state.guests.size, 0, 'nothing stored from rejected bodies');
+
+  r = await reg(good);
+  assert.equal(r.status, 200);
+  assert.match(r.json.session_id, /^[0-9a-f-]{36}$/);
+  assert.equal(r.json.meeting_id, MEETING);
+  assert.equal(r.json.display_name, 'Gina Guest');
+  const g = relay.state.guests.get(r.json.session_id);
+  assert.equal(g.identity_key, good.identity_key_public);
+  assert.equal(g.pre_keys.length, 3);
+  assert.equal(findPrivate(g), false);
+  assert.deepEqual(relay.state.registrations.at(-1), good);
+  assert.ok(relay.state.registrations.length >= 15, 'every received body is logged');
+
+  // unknown guest sessions cannot open the /external socket
+  const bad = io(`${relay.url}/external`, { auth: { sessionId: 'nope' }, transports: ['websocket'], reconnection: false });
+  const err = await new Promise((resolve) => bad.once('connect_error', resolve));
+  assert.match(err.message, /unknown guest session/);
+  bad.disconnect();
+
+  // CORS preflight from another origin
+  const pre = await fetch(`${relay.url}/api/meetings/external/${MEETING}/participants`, {
+    method: 'OPTIONS', headers: { origin: 'http://localhost:5173', 'access-control-request-headers': 'x-guest-session' },
+  });
+  assert.equal(pre.status, 204);
+  assert.equal(pre.headers.get('access-control-allow-origin'), '*');
+  assert.match(pre.headers.get('access-control-allow-headers'), /X-Guest-Session/i);
+});
+
+function findPrivate(o) {
+  return JSON.stringify(o).match(/priv|secret|private/i) !== null;
+}
+
+test('reply mode: guest gets the meeting key over a Signal session', async (t) => {
+  const { relay, bot, guest } = await setup(t);
+  const alice = await bot({ userId: 'alice', deviceId: '1', displayName: 'Alice', keyIndex: 4 });
+  const g = await guest();
+
+  // participants list needs a valid guest session
+  assert.equal((await http(relay, 'GET', `/api/meetings/external/${MEETING}/participants`)).status, 403);
+  assert.equal((await http(relay, 'GET', `/api/meetings/external/${MEETING}/participants`, { headers: { 'x-guest-session': 'forged' } })).status, 403);
+  const list = await g.listParticipants();
+  assert.equal(list.status, 200);
+  assert.deepEqual(list.json, [{ user_id: 'alice', device_id: '1', display_name: 'Alice' }]);
+
+  const request = await g.requestKey('alice', '1');
+  const res = await g.receive('alice', '1');
+  assertResponse(res, request, alice);
+  assert.equal(res.envelope.message_type, 2, 'reply on the established session is a SignalMessage');
+  assert.equal(res.plaintext.key_index, 4);
+  assert.equal(res.envelope.participant_user_id, 'alice');
+  assert.equal(res.envelope.participant_device_id, '1');
+  assert.deepEqual({ requests: alice.stats.requests, answers: alice.stats.answers, decryptFailures: alice.stats.decryptFailures },
+    { requests: 1, answers: 1, decryptFailures: 0 });
+  const relayed = relay.state.relayedToParticipants;
+  assert.equal(relayed.length, 1);
+  assert.deepEqual(relayed[0].to, { user_id: 'alice', device_id: '1' });
+  assert.equal(relayed[0].body.guest_session_id, g.sessionId);
+  assert.equal(relayed[0].body.message_type, 3);
+
+  // a second request goes on the same session (SignalMessages both ways now)
+  const again = await g.requestKey('alice', '1');
+  assertResponse(await g.receive('alice', '1'), again, alice);
+  assert.equal(relay.state.relayedToParticipants[1].body.message_type, 2);
+});
+
+test('initiate mode: bot fetches the guest bundle and answers with a PreKey message', async (t) => {
+  const { relay, bot, guest } = await setup(t);
+  const bob = await bot({ userId: 'bob', deviceId: '2', mode: 'initiate' });
+  const g = await guest({ preKeyCount: 5 });
+  const request = await g.requestKey('bob', '2');
+  const res = await g.receive('bob', '2');
+  assertResponse(res, request, bob);
+  assert.equal(res.envelope.message_type, 3);
+  assert.equal(relay.state.prekeyConsumption.guests.get(g.sessionId), 1);
+  assert.equal(relay.state.guests.get(g.sessionId).pre_keys.length, 4);
+});
+
+test('silent mode: request decrypted, no answer within 1 s', async (t) => {
+  const { bot, guest } = await setup(t);
+  const carol = await bot({ userId: 'carol', deviceId: '1', mode: 'silent' });
+  const g = await guest();
+  await g.requestKey('carol', '1');
+  assert.equal(await g.receive('carol', '1', 1000), null);
+  assert.equal(carol.stats.requests, 1);
+  assert.equal(carol.stats.answers, 0);
+  assert.equal(carol.stats.decryptFailures, 0);
+  assert.equal(g.inbox.length, 0);
+});
+
+test('rotate mode: a key update with key_index+1 follows the response', async (t) => {
+  const { bot, guest } = await setup(t);
+  const dave = await bot({ userId: 'dave', deviceId: '1', mode: 'rotate', keyIndex: 7, rotateAfterMs: 200 });
+  const first = new Uint8Array(dave.meetingKey);
+  const g = await guest();
+  const request = await g.requestKey('dave', '1');
+  const res = await g.receive('dave', '1');
+  assertResponse(res, request, { meetingKey: first });
+  assert.equal(res.plaintext.key_index, 7);
+  const upd = await g.receive('dave', '1', 3000);
+  assert.ok(upd, 'update arrived');
+  assert.equal(upd.plaintext.type, 'participant:meeting_e2ee_key_update');
+  assert.equal(upd.plaintext.meeting_id, MEETING);
+  assert.equal(upd.plaintext.key_index, 8);
+  assert.equal(typeof upd.plaintext.timestamp, 'number');
+  assert.deepEqual(unb64(upd.plaintext.key), new Uint8Array(dave.meetingKey));
+  assert.notDeepEqual(unb64(upd.plaintext.key), first);
+  assert.equal(dave.stats.updates, 1);
+});
+
+test('rate limit: 4th keybundle fetch in a minute per session:user:device is 429 with Retry-After', async (t) => {
+  const { bot, guest } = await setup(t);
+  await bot({ userId: 'erin', deviceId: '1' });
+  await bot({ userId: 'erin', deviceId: '2' });
+  const g = await guest();
+  for (let i = 0; i < 3; i++) assert.equal((await g.fetchBundle('erin', '1')).status, 200);
+  const r = await g.fetchBundle('erin', '1');
+  assert.equal(r.status, 429);
+  const retry = Number(r.headers.get('retry-after'));
+  assert.ok(Number.isInteger(retry) && retry >= 1 && retry <= 60, `Retry-After ${retry}`);
+  assert.equal(r.headers.get('access-control-expose-headers'), 'Retry-After');
+  // other device of the same user, and another guest: separate keys
+  assert.equal((await g.fetchBundle('erin', '2')).status, 200);
+  const g2 = await guest();
+  assert.equal((await g2.fetchBundle('erin', '1')).status, 200);
+});
+
+test('prekey consumption is counted and exhausted bundles carry pre_key null', async (t) => {
+  const { relay, bot, guest } = await setup(t);
+  const frank = await bot({ userId: 'frank', deviceId: '1', oneTimePreKeyCount: 2 });
+  const g = await guest({ preKeyCount: 1 });
+  const ids = [];
+  for (let i = 0; i < 2; i++) {
+    const b = await g.fetchBundle('frank', '1');
+    assert.equal(b.status, 200);
+    assert.ok(b.json.pre_key, 'one-time prekey served');
+    ids.push(b.json.pre_key.id);
+    assert.equal(b.json.user_id, 'frank');
+    assert.equal(b.json.device_id, '1');
+    assert.equal(unb64(b.json.identity_key).length, 33);
+  }
+  assert.notEqual(ids[0], ids[1], 'a served prekey is deleted, never served twice');
+  const exhausted = await g.fetchBundle('frank', '1');
+  assert.equal(exhausted.status, 200);
+  assert.equal(exhausted.json.pre_key, null);
+  assert.equal(relay.state.prekeyConsumption.participants.get('frank:1'), 2);
+  assert.equal(relay.state.participantKeys.get('frank:1').pre_keys.length, 0);
+
+  // X3DH without a one-time prekey still works end to end
+  await g.peer.processBundle('p:frank:1', toPeerBundle(exhausted.json));
+  const request = await g.requestKey('frank', '1');
+  assertResponse(await g.receive('frank', '1'), request, frank);
+
+  // guest bundle for participants: bearer required, one prekey, then null
+  const path = `/api/meetings/${MEETING}/external/${g.sessionId}/keys`;
+  const auth = { authorization: `Bearer ${PTOKEN}` };
+  assert.equal((await http(relay, 'GET', path)).status, 403);
+  assert.equal((await http(relay, 'GET', path, { headers: { authorization: 'Bearer wrong' } })).status, 403);
+  assert.equal((await http(relay, 'GET', `/api/meetings/${MEETING}/external/nope/keys`, { headers: auth })).status, 404);
+  const gb1 = await http(relay, 'GET', path, { headers: auth });
+  assert.equal(gb1.status, 200);
+  assert.equal(gb1.json.session_id, g.sessionId);
+  assert.equal(gb1.json.registration_id, g.peer.registrationId);
+  assert.ok(gb1.json.pre_key);
+  const gb2 = await http(relay, 'GET', path, { headers: auth });
+  assert.equal(gb2.json.pre_key, null);
+  assert.equal(relay.state.prekeyConsumption.guests.get(g.sessionId), 1);
+
+  // unknown session 404; target not in the meeting 403
+  assert.equal((await http(relay, 'GET', `/api/meetings/external/nope/participant/frank/1/keys`)).status, 404);
+  assert.equal((await g.fetchBundle('nobody', '1')).status, 403);
+});
+
+test('not admitted: requests are held until the host admits, LiveKit token refused before', async (t) => {
+  const { relay, bot, guest, track } = await setup(t, { autoAdmit: false });
+  const gus = await bot({ userId: 'gus', deviceId: '1' });
+  const g = await guest();
+  assert.equal(relay.state.isAdmitted(g.sessionId), false);
+  const request = await g.requestKey('gus', '1');
+  await sleep(500);
+  assert.equal(gus.stats.envelopes, 0, 'bot received nothing');
+  assert.equal(relay.state.relayedToParticipants.length, 0);
+  assert.equal(g.inbox.length, 0);
+  const tok = await http(relay, 'POST', '/api/livekit/external-token', { body: { sessionId: g.sessionId, meetingId: MEETING } });
+  assert.equal(tok.status, 403);
+
+  // the admit endpoint needs the participant bearer
+  assert.equal((await http(relay, 'POST', `/api/relay/admit/${g.sessionId}`)).status, 403);
+  assert.equal((await http(relay, 'POST', '/api/relay/admit/nope', { headers: { authorization: `Bearer ${PTOKEN}` } })).status, 404);
+  const adm = await http(relay, 'POST', `/api/relay/admit/${g.sessionId}`, { headers: { authorization: `Bearer ${PTOKEN}` } });
+  assert.equal(adm.status, 200);
+  assertResponse(await g.receive('gus', '1'), request, gus);
+  assert.equal(gus.stats.requests, 1);
+
+  // admission by the host:admit_guest event on the participants namespace
+  const g2 = await guest();
+  const req2 = await g2.requestKey('gus', '1');
+  await sleep(300);
+  assert.equal(gus.stats.requests, 1);
+  const host = io(relay.url, { auth: { token: PTOKEN, userId: 'host', deviceId: '1' }, transports: ['websocket'], reconnection: false });
+  track(host, () => host.disconnect());
+  const ack = await host.timeout(2000).emitWithAck('host:admit_guest', { session_id: g2.sessionId });
+  assert.deepEqual(ack, { ok: true });
+  assertResponse(await g2.receive('gus', '1'), req2, gus);
+  assert.equal(relay.state.isAdmitted(g2.sessionId), true);
+});
+
+test('sender identities come from the socket, invalid bodies are dropped', async (t) => {
+  const { relay, guest, track } = await setup(t);
+  const g = await guest();
+  const connectParticipant = async (userId, deviceId) => {
+    const s = io(relay.url, { auth: { token: PTOKEN, userId, deviceId }, transports: ['websocket'], reconnection: false });
+    track(s, () => s.disconnect());
+    await new Promise((resolve, reject) => { s.once('connect', resolve); s.once('connect_error', reject); });
+    return s;
+  };
+  const eve = await connectParticipant('eve', '9');
+
+  // participant -> guest: forged sender fields are overwritten
+  eve.emit('participant:signal_message_to_guest', {
+    guest_session_id: g.sessionId, type: 'participant:meeting_e2ee_key_response', encrypted_message: b64([1, 2, 3]),
+    message_type: 2, participant_user_id: 'alice', participant_device_id: '1',
+  });
+  const m = await g.next(() => true);
+  assert.ok(m);
+  assert.equal(m.participant_user_id, 'eve');
+  assert.equal(m.participant_device_id, '9');
+  assert.equal(m.encrypted_message, b64([1, 2, 3]));
+
+  // guest -> participant: a forged guest_session_id is overwritten
+  const got = new Promise((resolve) => eve.once('guest:signal_message', resolve));
+  g.socket.emit('guest:signal_message', {
+    participant_user_id: 'eve', participant_device_id: '9', type: 'guest:meeting_e2ee_key_request',
+    encrypted_message: b64([4, 5]), message_type: 3, guest_session_id: 'forged-session',
+  });
+  const body = await got;
+  assert.equal(body.guest_session_id, g.sessionId);
+  assert.equal(typeof body.timestamp, 'number');
+
+  // invalid bodies: dropped silently and counted
+  const before = relay.state.dropped;
+  g.socket.emit('guest:signal_message', { participant_user_id: 'eve', participant_device_id: '9', type: 'x', encrypted_message: 42, message_type: 2 });
+  g.socket.emit('guest:signal_message', { participant_user_id: 'eve', participant_device_id: '9', type: 'x', encrypted_message: 'A'.repeat(64 * 1024 + 4), message_type: 2 });
+  g.socket.emit('guest:signal_message', { participant_user_id: 'eve', participant_device_id: '9', type: 'x', encrypted_message: 'AAAA', message_type: 0 });
+  g.socket.emit('guest:signal_message', 'not an object');
+  eve.emit('participant:signal_message_to_guest', { guest_session_id: g.sessionId, type: 7, encrypted_message: 'AAAA', message_type: 2 });
+  await until(() => relay.state.dropped - before === 5);
+  await sleep(100);
+  assert.equal(relay.state.relayedToParticipants.length, 1, 'only the valid body was relayed');
+  assert.equal(g.inbox.length, 1);
+
+  // participants with a wrong token cannot connect
+  const intruder = io(relay.url, { auth: { token: 'nope', userId: 'x', deviceId: '1' }, transports: ['websocket'], reconnection: false });
+  const err = await new Promise((resolve) => intruder.once('connect_error', resolve));
+  assert.match(err.message, /invalid participant token/);
+  intruder.disconnect();
+});
+
+test('a participant device that leaves is removed from the list', async (t) => {
+  const { relay, bot, guest } = await setup(t);
+  await bot({ userId: 'hana', deviceId: '1', displayName: 'Hana' });
+  const ivan = await bot({ userId: 'ivan', deviceId: '3', displayName: 'Ivan' });
+  await bot({ userId: 'hana', deviceId: '2', displayName: 'Hana' });
+  const g = await guest();
+  assert.deepEqual((await g.listParticipants()).json, [
+    { user_id: 'hana', device_id: '1', display_name: 'Hana' },
+    { user_id: 'ivan', device_id: '3', display_name: 'Ivan' },
+    { user_id: 'hana', device_id: '2', display_name: 'Hana' },
+  ]);
+  assert.equal((await g.fetchBundle('ivan', '3')).status, 200);
+  await ivan.close();
+  await until(async () => (await g.listParticipants()).json.length === 2);
+  assert.deepEqual((await g.listParticipants()).json.map((p) => `${p.user_id}:${p.device_id}`), ['hana:1', 'hana:2']);
+  assert.equal((await g.fetchBundle('ivan', '3')).status, 403, 'no longer in the meeting');
+  assert.equal((await http(relay, 'GET', `/api/meetings/external/other-meeting/participants`, { headers: { 'x-guest-session': g.sessionId } })).status, 404);
+});
+
+test('LiveKit token: 403 before admission, signed JWT for guest_<id> after', async (t) => {
+  const { relay, guest } = await setup(t, { autoAdmit: false });
+  const g = await guest();
+  const ask = (body) => http(relay, 'POST', '/api/livekit/external-token', { body });
+  assert.equal((await ask({ sessionId: g.sessionId, meetingId: MEETING })).status, 403);
+  assert.equal((await ask({ sessionId: g.sessionId })).status, 400);
+  assert.equal((await ask({ sessionId: 'nope', meetingId: MEETING })).status, 404);
+  assert.equal((await ask({ sessionId: g.sessionId, meetingId: 'other' })).status, 404);
+
+  assert.equal(relay.state.admit(g.sessionId), true);
+  const r = await ask({ sessionId: g.sessionId, meetingId: MEETING });
+  assert.equal(r.status, 200);
+  assert.equal(r.json.identity, `guest_${g.sessionId}`);
+  assert.equal(r.json.roomName, MEETING);
+  assert.equal(r.json.url, 'ws://127.0.0.1:7880');
+  const parts = r.json.token.split('.');
+  assert.equal(parts.length, 3);
+  const [header, payload] = parts.slice(0, 2).map((p) => JSON.parse(Buffer.from(p, 'base64url').toString()));
+  assert.equal(header.alg, 'HS256');
+  assert.equal(payload.sub, `guest_${g.sessionId}`);
+  assert.equal(payload.iss, 'devkey');
+  assert.equal(payload.video.room, MEETING);
+  assert.equal(payload.video.roomJoin, true);
+  assert.ok(payload.exp > Date.now() / 1000);
+  const mac = crypto.createHmac('sha256', LK_SECRET).update(`${parts[0]}.${parts[1]}`).digest('base64url');
+  assert.equal(parts[2], mac, 'signed with the LiveKit API secret');
+});
