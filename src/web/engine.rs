@@ -5,7 +5,7 @@ use js_sys::Object;
 use rand_core::OsRng;
 use wasm_bindgen::prelude::*;
 
-use super::js::{bytes, get, get_bytes, get_u32, set};
+use super::js::{as_count, bytes, get, get_bytes, set};
 use crate::signal::{
     fingerprint, CiphertextMessage, PreKeyBundle, ProtocolStore, PublicKey, SignalError,
 };
@@ -15,7 +15,17 @@ fn js_err(e: SignalError) -> JsError {
 }
 
 fn public_key(obj: &JsValue, key: &str) -> Result<PublicKey, JsError> {
-    PublicKey::from_bytes(&get_bytes(obj, key)?).map_err(js_err)
+    PublicKey::from_bytes(&required_bytes(obj, key)?).map_err(js_err)
+}
+
+fn required_bytes(obj: &JsValue, key: &str) -> Result<Vec<u8>, JsError> {
+    get_bytes(obj, key).ok_or_else(|| JsError::new(&format!("`{key}` must be a Uint8Array")))
+}
+
+fn get_u32(obj: &JsValue, key: &str) -> Result<u32, JsError> {
+    as_count(&get(obj, key), f64::from(u32::MAX))
+        .map(|n| n as u32)
+        .ok_or_else(|| JsError::new(&format!("`{key}` must be a non-negative integer")))
 }
 
 /// One local Signal party: identity, prekeys, sessions.
@@ -84,14 +94,14 @@ impl SignalParty {
     /// Starts a session from a bundle object of the shape `bundle()` returns.
     #[wasm_bindgen(js_name = processBundle)]
     pub fn process_bundle(&mut self, address: &str, bundle: JsValue) -> Result<(), JsError> {
-        let spk = get(&bundle, "signedPreKey")?;
-        let pk = get(&bundle, "preKey")?;
+        let spk = get(&bundle, "signedPreKey");
+        let pk = get(&bundle, "preKey");
         let pre_key = if pk.is_null() || pk.is_undefined() {
             None
         } else {
             Some((get_u32(&pk, "id")?, public_key(&pk, "publicKey")?))
         };
-        let signature = get_bytes(&spk, "signature")?
+        let signature = required_bytes(&spk, "signature")?
             .try_into()
             .map_err(|_| JsError::new("signature must be 64 bytes"))?;
         let parsed = PreKeyBundle {

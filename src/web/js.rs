@@ -18,7 +18,7 @@ pub(crate) fn as_count(v: &JsValue, max: f64) -> Option<u64> {
         .map(|n| n as u64)
 }
 
-#[cfg_attr(not(feature = "interop"), allow(dead_code))]
+#[cfg(feature = "interop")]
 pub(crate) fn get_bytes(obj: &JsValue, key: &str) -> Option<Vec<u8>> {
     get(obj, key)
         .dyn_into::<Uint8Array>()
