@@ -42,6 +42,8 @@ step() {
 step "rust native" cargo test --quiet
 step "build interop wasm" scripts/build.sh interop
 step "interop matrix" node --test interop/
+step "relay and bot" node --test www/relay/
+step "browser (headless chromium)" scripts/browser-tests.sh
 step "wasm size budget" scripts/size-check.sh
 
 echo

@@ -197,7 +197,8 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     rotateAfterMs: Number(a['rotate-after'] ?? 3000), participantToken: a.token ?? 'participant-secret',
     meetingId: a.meeting ?? 'demo-meeting', oneTimePreKeyCount: Number(a.prekeys ?? 50), log: !a.quiet,
   });
-  console.log(`meeting key (base64): ${b64(bot.meetingKey)}  key check: ${keyCheckValue(bot.meetingKey)}`);
+  // The key itself is never printed: the check value is what people compare.
+  console.log(`bot ${bot.mode} ready; meeting key check value: ${keyCheckValue(bot.meetingKey)}`);
   const stop = () => bot.close().then(() => process.exit(0));
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
