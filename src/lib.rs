@@ -5,10 +5,20 @@
 //! - [`exchange`]: the guest key exchange as a sans-I/O state machine.
 //! - `web` (wasm32 only): the JavaScript API, browser storage, fetch, timers, socket.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod exchange;
 pub mod signal;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;
+
+/// A free-list allocator a few KB smaller than the default dlmalloc; the SDK allocates
+/// little and wasm here is single-threaded (no shared memory), which `AssumeSingleThreaded`
+/// relies on.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+#[allow(unsafe_code)]
+static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
+    // SAFETY: the module is built without the atomics feature, so it runs on one thread.
+    unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };

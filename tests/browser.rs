@@ -109,12 +109,15 @@ fn get(obj: &JsValue, key: &str) -> JsValue {
 }
 
 fn code_of(error: &JsValue) -> String {
-    get(error, "code").as_string().unwrap_or_else(|| format!("no code: {error:?}"))
+    get(error, "code")
+        .as_string()
+        .unwrap_or_else(|| format!("no code: {error:?}"))
 }
 
 fn clear_session_storage() {
     let storage = web_sys_session_storage();
-    let _ = Reflect::get(&storage, &"clear".into()).map(|f| js_sys::Function::from(f).call0(&storage));
+    let _ =
+        Reflect::get(&storage, &"clear".into()).map(|f| js_sys::Function::from(f).call0(&storage));
 }
 
 fn web_sys_session_storage() -> JsValue {
@@ -152,16 +155,29 @@ fn session_storage_round_trip_and_reload_keep_the_identity() {
     clear_session_storage();
     let first = guest(config("reload-meeting", &[])).unwrap();
     assert_eq!(first.storage_backend(), "sessionStorage");
-    let generated_ms = first.key_generation_ms().expect("first page generates keys");
-    web_sys_log(&format!("key generation (identity + signed prekey + 30 one-time prekeys): {generated_ms:.1} ms"));
-    let entries: Vec<String> = guest_entries().iter().filter_map(|v| v.as_string()).collect();
-    assert_eq!(entries, vec!["signal-guest/v1/reload-meeting/state".to_owned()]);
+    let generated_ms = first
+        .key_generation_ms()
+        .expect("first page generates keys");
+    web_sys_log(&format!(
+        "key generation (identity + signed prekey + 30 one-time prekeys): {generated_ms:.1} ms"
+    ));
+    let entries: Vec<String> = guest_entries()
+        .iter()
+        .filter_map(|v| v.as_string())
+        .collect();
+    assert_eq!(
+        entries,
+        vec!["signal-guest/v1/reload-meeting/state".to_owned()]
+    );
     let identity = first.identity_key().unwrap().to_vec();
     drop(first);
     // "Reload": a new object over the same tab storage.
     let second = guest(config("reload-meeting", &[])).unwrap();
     assert_eq!(second.identity_key().unwrap().to_vec(), identity);
-    assert!(second.key_generation_ms().is_none(), "keys were loaded, not generated");
+    assert!(
+        second.key_generation_ms().is_none(),
+        "keys were loaded, not generated"
+    );
     // Another meeting in the same tab gets its own identity.
     let other = guest(config("another-meeting", &[])).unwrap();
     assert_ne!(other.identity_key().unwrap().to_vec(), identity);
@@ -178,15 +194,27 @@ async fn leave_leaves_no_entry_and_stops_listening() {
     clear_session_storage();
     let socket = fake_socket();
     let g = guest(config(MEETING, &[("socket", socket.clone())])).unwrap();
-    settle(g.register()).await.expect("register against the fixture relay");
+    settle(g.register())
+        .await
+        .expect("register against the fixture relay");
     assert_eq!(guest_entries().length(), 2, "state and registration stored");
     // Starting the exchange attaches the socket listener.
     let running = g.exchange_key();
     let listeners = js_sys::Function::from(get(&socket, "listeners"));
-    assert_eq!(listeners.call1(&socket, &"participant:signal_message".into()).unwrap(), 1);
+    assert_eq!(
+        listeners
+            .call1(&socket, &"participant:signal_message".into())
+            .unwrap(),
+        1
+    );
     g.leave();
     assert_eq!(guest_entries().length(), 0, "every entry wiped");
-    assert_eq!(listeners.call1(&socket, &"participant:signal_message".into()).unwrap(), 0);
+    assert_eq!(
+        listeners
+            .call1(&socket, &"participant:signal_message".into())
+            .unwrap(),
+        0
+    );
     let left = settle(running).await.unwrap_err();
     assert_eq!(code_of(&left), "LEFT");
     assert_eq!(code_of(&settle(g.register()).await.unwrap_err()), "LEFT");
@@ -198,17 +226,29 @@ fn throwing_storage_falls_back_to_memory_and_says_so() {
     let events = recorder();
     let g = guest(config(
         "fallback-meeting",
-        &[("storage", throwing_storage()), ("onEvent", get(&events, "onEvent"))],
+        &[
+            ("storage", throwing_storage()),
+            ("onEvent", get(&events, "onEvent")),
+        ],
     ))
     .unwrap();
     assert_eq!(g.storage_backend(), "memory");
     let recorded = Array::from(&get(&events, "events"));
     assert_eq!(get(&recorded.get(0), "type"), "storage_fallback");
-    assert!(get(&recorded.get(0), "reason").as_string().unwrap().contains("storage disabled"));
+    assert!(get(&recorded.get(0), "reason")
+        .as_string()
+        .unwrap()
+        .contains("storage disabled"));
     // Unless the page insists on real storage.
-    let err = guest(config("fallback-meeting", &[("storage", throwing_storage()), ("requireStorage", true.into())]))
-        .err()
-        .unwrap();
+    let err = guest(config(
+        "fallback-meeting",
+        &[
+            ("storage", throwing_storage()),
+            ("requireStorage", true.into()),
+        ],
+    ))
+    .err()
+    .unwrap();
     assert_eq!(code_of(&err), "STORAGE_UNAVAILABLE");
 }
 
@@ -218,12 +258,20 @@ async fn quota_errors_mid_session_move_state_to_memory() {
     // cannot be saved, yet registration still works, from memory, with an event.
     let storage = quota_storage(1);
     let events = recorder();
-    let g = guest(config(MEETING, &[("storage", storage), ("onEvent", get(&events, "onEvent"))])).unwrap();
+    let g = guest(config(
+        MEETING,
+        &[("storage", storage), ("onEvent", get(&events, "onEvent"))],
+    ))
+    .unwrap();
     assert_eq!(g.storage_backend(), "memory");
-    let types: Vec<String> =
-        Array::from(&get(&events, "events")).iter().map(|e| get(&e, "type").as_string().unwrap()).collect();
+    let types: Vec<String> = Array::from(&get(&events, "events"))
+        .iter()
+        .map(|e| get(&e, "type").as_string().unwrap())
+        .collect();
     assert!(types.contains(&"storage_fallback".to_owned()), "{types:?}");
-    settle(g.register()).await.expect("registration works from memory");
+    settle(g.register())
+        .await
+        .expect("registration works from memory");
 }
 
 #[wasm_bindgen_test]
@@ -231,7 +279,12 @@ fn corrupt_or_foreign_entries_are_typed_errors_with_a_reset_path() {
     clear_session_storage();
     let storage = web_sys_session_storage();
     let set = js_sys::Function::from(get(&storage, "setItem"));
-    set.call2(&storage, &"signal-guest/v1/corrupt-meeting/state".into(), &"%%% not base64".into()).unwrap();
+    set.call2(
+        &storage,
+        &"signal-guest/v1/corrupt-meeting/state".into(),
+        &"%%% not base64".into(),
+    )
+    .unwrap();
     let err = guest(config("corrupt-meeting", &[])).err().unwrap();
     assert_eq!(code_of(&err), "STORAGE_CORRUPT");
     GuestKeyExchange::clear_stored_state("corrupt-meeting", JsValue::UNDEFINED);
@@ -243,25 +296,58 @@ fn corrupt_or_foreign_entries_are_typed_errors_with_a_reset_path() {
         &r#"{"session_id":"s","meeting_id":"someone-else"}"#.into(),
     )
     .unwrap();
-    assert_eq!(code_of(&guest(config("corrupt-meeting", &[])).err().unwrap()), "STORAGE_CORRUPT");
+    assert_eq!(
+        code_of(&guest(config("corrupt-meeting", &[])).err().unwrap()),
+        "STORAGE_CORRUPT"
+    );
     // Valid base64, wrong format version.
-    set.call2(&storage, &"signal-guest/v1/corrupt-meeting/state".into(), &"CQE=".into()).unwrap();
-    assert_eq!(code_of(&guest(config("corrupt-meeting", &[])).err().unwrap()), "STORAGE_CORRUPT");
+    set.call2(
+        &storage,
+        &"signal-guest/v1/corrupt-meeting/state".into(),
+        &"CQE=".into(),
+    )
+    .unwrap();
+    assert_eq!(
+        code_of(&guest(config("corrupt-meeting", &[])).err().unwrap()),
+        "STORAGE_CORRUPT"
+    );
     GuestKeyExchange::clear_stored_state("corrupt-meeting", JsValue::UNDEFINED);
 }
 
 #[wasm_bindgen_test]
 fn only_https_or_loopback_origins_are_accepted() {
     let with_base = |base: &str| guest(config("origin-meeting", &[("baseUrl", base.into())]));
-    for insecure in ["http://meet.example.com", "http://10.0.0.1:8080", "http://128.0.0.1"] {
-        assert_eq!(code_of(&with_base(insecure).err().unwrap()), "INSECURE_ORIGIN", "{insecure}");
+    for insecure in [
+        "http://meet.example.com",
+        "http://10.0.0.1:8080",
+        "http://128.0.0.1",
+    ] {
+        assert_eq!(
+            code_of(&with_base(insecure).err().unwrap()),
+            "INSECURE_ORIGIN",
+            "{insecure}"
+        );
     }
-    for ok in ["https://meet.example.com", "http://localhost:8080", "http://127.0.0.1:1", "http://[::1]:9"] {
+    for ok in [
+        "https://meet.example.com",
+        "http://localhost:8080",
+        "http://127.0.0.1:1",
+        "http://[::1]:9",
+    ] {
         assert!(with_base(ok).is_ok(), "{ok}");
     }
-    assert_eq!(code_of(&with_base("not a url").err().unwrap()), "INVALID_CONFIG");
-    assert_eq!(code_of(&with_base("ftp://x").err().unwrap()), "INVALID_CONFIG");
-    let no_socket = guest(config("origin-meeting", &[("socket", Object::new().into())]));
+    assert_eq!(
+        code_of(&with_base("not a url").err().unwrap()),
+        "INVALID_CONFIG"
+    );
+    assert_eq!(
+        code_of(&with_base("ftp://x").err().unwrap()),
+        "INVALID_CONFIG"
+    );
+    let no_socket = guest(config(
+        "origin-meeting",
+        &[("socket", Object::new().into())],
+    ));
     assert_eq!(code_of(&no_socket.err().unwrap()), "INVALID_CONFIG");
 }
 
@@ -287,19 +373,32 @@ async fn registration_through_cors_fetch_is_reused_after_reload() {
     assert_eq!(get(&err, "retryable"), false);
     // exchangeKey before register.
     let unregistered = guest(config("never-registered", &[])).unwrap();
-    assert_eq!(code_of(&settle(unregistered.exchange_key()).await.unwrap_err()), "NOT_REGISTERED");
+    assert_eq!(
+        code_of(&settle(unregistered.exchange_key()).await.unwrap_err()),
+        "NOT_REGISTERED"
+    );
 }
 
 #[wasm_bindgen_test]
 async fn full_exchange_against_official_libsignal_rotates_past_a_silent_participant() {
     clear_session_storage();
-    let info = settle(fetch_json(FIXTURE_INFO)).await.expect("fixture running");
-    settle(load_script(&format!("{RELAY}/socket.io/socket.io.esm.min.js"))).await.expect("socket.io client");
+    let info = settle(fetch_json(FIXTURE_INFO))
+        .await
+        .expect("fixture running");
+    settle(load_script(&format!(
+        "{RELAY}/socket.io/socket.io.esm.min.js"
+    )))
+    .await
+    .expect("socket.io client");
     let events = recorder();
     let provider = recording_key_provider();
     let g = guest(config(MEETING, &[])).unwrap();
-    let session_id = get(&settle(g.register()).await.unwrap(), "sessionId").as_string().unwrap();
-    let socket = settle(connect_guest(RELAY, &session_id)).await.expect("socket connects");
+    let session_id = get(&settle(g.register()).await.unwrap(), "sessionId")
+        .as_string()
+        .unwrap();
+    let socket = settle(connect_guest(RELAY, &session_id))
+        .await
+        .expect("socket connects");
     drop(g);
     let g = guest(config(
         MEETING,
@@ -315,7 +414,10 @@ async fn full_exchange_against_official_libsignal_rotates_past_a_silent_particip
     let result = settle(g.exchange_key()).await.expect("key delivered");
     let elapsed = now() - started;
     assert_eq!(get(&get(&result, "from"), "userId"), "bot-reply");
-    assert!(elapsed >= 1500.0, "the silent bot got its full 1.5 s ({elapsed} ms)");
+    assert!(
+        elapsed >= 1500.0,
+        "the silent bot got its full 1.5 s ({elapsed} ms)"
+    );
     let expected = get(&info, "keyCheckValue").as_string().unwrap();
     assert_eq!(get(&result, "keyCheckValue").as_string().unwrap(), expected);
     assert_eq!(g.key_check_value().unwrap(), expected);
@@ -323,7 +425,10 @@ async fn full_exchange_against_official_libsignal_rotates_past_a_silent_particip
     let calls = Array::from(&get(&provider, "calls"));
     assert_eq!(calls.length(), 1);
     let call = Array::from(&calls.get(0));
-    let material = call.get(0).as_string().expect("base64 profile passes a string");
+    let material = call
+        .get(0)
+        .as_string()
+        .expect("base64 profile passes a string");
     let bytes = base64_to_bytes(&material);
     assert_eq!(GuestKeyExchange::check_value_of(&bytes).unwrap(), expected);
     assert_eq!(call.get(1), 0);
@@ -332,9 +437,15 @@ async fn full_exchange_against_official_libsignal_rotates_past_a_silent_particip
         .iter()
         .filter_map(|e| get(&e, "stage").as_string())
         .collect();
-    let rotated = stages.iter().position(|s| s == "rotating").expect("rotated");
+    let rotated = stages
+        .iter()
+        .position(|s| s == "rotating")
+        .expect("rotated");
     assert_eq!(&stages[..2], ["listing_participants", "fetching_bundle"]);
-    assert!(stages[rotated..].contains(&"key_received".to_owned()), "{stages:?}");
+    assert!(
+        stages[rotated..].contains(&"key_received".to_owned()),
+        "{stages:?}"
+    );
     // No event carries the key.
     for e in Array::from(&get(&events, "events")).iter() {
         let text = String::from(js_sys::JSON::stringify(&e).unwrap());

@@ -103,8 +103,7 @@ impl Participant {
 }
 
 fn base64_decode(s: &str) -> Vec<u8> {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.decode(s).unwrap()
+    wire::decode_base64(s, "test").unwrap()
 }
 
 /// Drives the machine: records every action, keeps the armed timers, fires them on demand.

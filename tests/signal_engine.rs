@@ -360,8 +360,17 @@ fn corrupt_records_are_typed_errors() {
         SignalError::RecordVersion(9)
     );
     for len in 1..bytes.len() {
-        let _ = ProtocolStore::from_bytes(&bytes[..len]);
+        assert!(
+            ProtocolStore::from_bytes(&bytes[..len]).is_err(),
+            "truncated at {len}"
+        );
     }
+    let mut trailing = bytes.clone();
+    trailing.push(0);
+    assert_eq!(
+        ProtocolStore::from_bytes(&trailing).unwrap_err(),
+        SignalError::CorruptRecord("trailing bytes")
+    );
     assert!(ProtocolStore::from_bytes(&[1, 0xff, 0xff]).is_err());
 }
 

@@ -1,38 +1,13 @@
 //! What the guest keeps between page loads: the Signal store and when each session was
-//! set up (for the session cache). Versioned bytes, like the Signal records.
+//! set up (for the session cache). Versioned bytes, in the Signal records' codec.
 
-use prost::Message;
-use zeroize::{Zeroize, ZeroizeOnDrop};
-
+use crate::signal::record::{Reader, Writer};
 use crate::signal::{ProtocolStore, SignalError};
 
 use super::Millis;
 
-const STATE_FORMAT_VERSION: u8 = 1;
-
-#[derive(Clone, PartialEq, Message)]
-struct SessionTimeProto {
-    #[prost(string, tag = "1")]
-    address: String,
-    #[prost(uint64, tag = "2")]
-    established_ms: u64,
-}
-
-#[derive(Clone, PartialEq, Message, Zeroize, ZeroizeOnDrop)]
-#[prost(skip_debug)]
-struct GuestStateProto {
-    #[prost(bytes = "vec", tag = "1")]
-    store: Vec<u8>,
-    #[zeroize(skip)]
-    #[prost(message, repeated, tag = "2")]
-    session_times: Vec<SessionTimeProto>,
-}
-
-impl core::fmt::Debug for GuestStateProto {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("GuestStateProto(<redacted>)")
-    }
-}
+const STATE_FORMAT_VERSION: u8 = 2;
+const MAX_SESSION_TIMES: usize = 4096;
 
 /// The guest's persistent Signal state.
 #[derive(Clone, Debug)]
@@ -63,38 +38,28 @@ impl GuestState {
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
-        let proto = GuestStateProto {
-            store: self.store.to_bytes(),
-            session_times: self
-                .session_times
-                .iter()
-                .map(|(address, at)| SessionTimeProto {
-                    address: address.clone(),
-                    established_ms: *at,
-                })
-                .collect(),
-        };
-        let mut out = Vec::with_capacity(1 + proto.encoded_len());
-        out.push(STATE_FORMAT_VERSION);
-        proto.encode_raw(&mut out);
-        out
+        let mut w = Writer::new(STATE_FORMAT_VERSION);
+        self.store.write_to(&mut w);
+        w.len(self.session_times.len());
+        for (address, at) in &self.session_times {
+            w.str(address);
+            w.u64(*at);
+        }
+        w.finish()
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, SignalError> {
-        let proto = match bytes.split_first() {
-            None => return Err(SignalError::CorruptRecord("empty")),
-            Some((&STATE_FORMAT_VERSION, body)) => {
-                GuestStateProto::decode(body).map_err(|_| SignalError::CorruptRecord("protobuf"))?
-            }
-            Some((&v, _)) => return Err(SignalError::RecordVersion(v)),
-        };
+        let mut r = Reader::new(bytes, STATE_FORMAT_VERSION)?;
+        let store = ProtocolStore::read_from(&mut r)?;
+        let count = r.len(MAX_SESSION_TIMES)?;
+        let mut session_times = Vec::with_capacity(count);
+        for _ in 0..count {
+            session_times.push((r.str()?, r.u64()?));
+        }
+        r.finish()?;
         Ok(Self {
-            store: ProtocolStore::from_bytes(&proto.store)?,
-            session_times: proto
-                .session_times
-                .iter()
-                .map(|t| (t.address.clone(), t.established_ms))
-                .collect(),
+            store,
+            session_times,
         })
     }
 }

@@ -4,8 +4,7 @@
 //! JSON goes through miniserde's `Value`: one small, non-recursive parser instead of a
 //! serde monomorphization per message type keeps the wasm module within its size budget.
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use base64::Engine as _;
+use base64ct::{Base64, Base64UrlUnpadded, Encoding};
 use miniserde::json::{self, Array, Number, Object, Value};
 use zeroize::Zeroizing;
 
@@ -122,10 +121,9 @@ fn object_field<'a>(obj: &'a Object, name: &'static str) -> Result<&'a Object, I
     }
 }
 
-pub(crate) fn decode_base64(text: &str, field: &'static str) -> Result<Vec<u8>, Invalid> {
-    STANDARD
-        .decode(text)
-        .map_err(|_| invalid(field, "not base64"))
+/// Standard base64 with padding; constant-time, since it also carries key material.
+pub fn decode_base64(text: &str, field: &'static str) -> Result<Vec<u8>, Invalid> {
+    Base64::decode_vec(text).map_err(|_| invalid(field, "not base64"))
 }
 
 fn public_key_field(obj: &Object, name: &'static str) -> Result<PublicKey, Invalid> {
@@ -140,7 +138,7 @@ fn public_key_field(obj: &Object, name: &'static str) -> Result<PublicKey, Inval
 }
 
 pub fn encode_base64(bytes: &[u8]) -> String {
-    STANDARD.encode(bytes)
+    Base64::encode_string(bytes)
 }
 
 // ---- writing ---------------------------------------------------------------------------
@@ -373,7 +371,7 @@ pub fn outgoing_message(to: &ParticipantId, message_type: u8, ciphertext: &[u8])
 
 /// 16 random bytes, base64url without padding.
 pub fn request_id(random: &[u8; 16]) -> String {
-    URL_SAFE_NO_PAD.encode(random)
+    Base64UrlUnpadded::encode_string(random)
 }
 
 pub fn request_plaintext(
@@ -413,8 +411,8 @@ pub fn parse_key_message(plaintext: &[u8]) -> Result<KeyMessage, Invalid> {
     let body = core::str::from_utf8(plaintext).map_err(|_| invalid("plaintext", "not UTF-8"))?;
     let mut m = into_object(parse_value(body, "plaintext")?, "plaintext")?;
     // Take the key out of the tree first so that its text is wiped on every path.
-    let encoded_key = match m.remove("key") {
-        Some(Value::String(s)) => Some(Zeroizing::new(s)),
+    let encoded_key = match m.get_mut("key") {
+        Some(Value::String(s)) => Some(Zeroizing::new(core::mem::take(s))),
         _ => None,
     };
     let kind = match str_field(&m, "type")? {

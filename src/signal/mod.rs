@@ -5,7 +5,7 @@ mod error;
 pub mod fingerprint;
 pub mod keys;
 mod ratchet;
-mod record;
+pub(crate) mod record;
 mod session;
 mod store;
 mod vec_map;

@@ -9,8 +9,6 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use gloo_timers::callback::Timeout;
 use js_sys::{Function, Promise, Uint8Array};
 use rand_core::OsRng;
@@ -387,9 +385,7 @@ fn load_or_generate(storage: &mut GuestStorage) -> Result<(GuestState, Option<f6
     match storage.get(STATE_ENTRY) {
         Ok(Some(text)) => {
             let bytes = Zeroizing::new(
-                STANDARD
-                    .decode(text.as_bytes())
-                    .map_err(|_| corrupt("not base64"))?,
+                wire::decode_base64(&text, "state").map_err(|_| corrupt("not base64"))?,
             );
             let state = GuestState::from_bytes(&bytes).map_err(|e| corrupt(&e.to_string()))?;
             Ok((state, None))
@@ -445,7 +441,7 @@ fn persist(shared: &Shared) {
         let Some(bytes) = inner.state().map(|s| Zeroizing::new(s.to_bytes())) else {
             return;
         };
-        let encoded = Zeroizing::new(STANDARD.encode(&*bytes));
+        let encoded = Zeroizing::new(wire::encode_base64(&bytes));
         inner.storage.set(STATE_ENTRY, &encoded).err()
     };
     if let Some(reason) = failure {
@@ -752,7 +748,7 @@ fn deliver_key(shared: &Shared, key: MeetingKey, key_index: u8, from: Participan
     };
     let material: JsValue = match profile {
         KeyProfile::Base64 => {
-            let encoded = Zeroizing::new(STANDARD.encode(key.expose_bytes()));
+            let encoded = Zeroizing::new(wire::encode_base64(key.expose_bytes()));
             JsValue::from_str(&encoded)
         }
         KeyProfile::Raw => Uint8Array::from(&key.expose_bytes()[..]).buffer().into(),
