@@ -1,0 +1,149 @@
+// Demo prejoin page: how a page integrates the guest SDK with socket.io-client and
+// livekit-client. Everything the page shows is also kept in `window.demo` (transcript,
+// result, error) so the headless demo and the end-to-end tests can read it. Nothing here
+// ever prints or stores the key itself: only its check value.
+import init, { GuestKeyExchange } from 'signal-guest-sdk';
+import { io } from 'socket.io-client';
+import { ExternalE2EEKeyProvider } from 'livekit-client';
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const config = await (await fetch('/config.json')).json();
+await init();
+
+const demo = (window.demo = {
+  ready: true,
+  transcript: [],
+  registration: null,
+  result: null,
+  error: null,
+  keys: [],
+  keyGenerationMs: null,
+});
+let started = performance.now();
+let guest = null;
+let keyProvider = null;
+
+function line(text) {
+  const t = ((performance.now() - started) / 1000).toFixed(3);
+  demo.transcript.push({ t: Number(t), text });
+  $('progress').textContent += `[${t.padStart(7)} s] ${text}\n`;
+  console.log(`[guest] ${text}`);
+}
+
+const who = (p) => (p ? `${p.userId}/${p.deviceId}` : '?');
+
+function describe(event) {
+  switch (event.type) {
+    case 'progress':
+      switch (event.stage) {
+        case 'registering': return 'Registering public keys with the meeting server';
+        case 'listing_participants': return 'Listing participants';
+        case 'fetching_bundle': return `Fetching keybundle of ${who(event.participant)}`;
+        case 'waiting_for': return `Key request sent to ${who(event.participant)}; waiting`;
+        case 'rotating': return `${who(event.from)}: ${event.detail}; rotating to ${who(event.to)}`;
+        case 'key_received': return `Key received from ${who(event.participant)} (index ${event.keyIndex})`;
+        case 'failed': return `Failed: ${event.message}`;
+        default: return `progress: ${event.stage}`;
+      }
+    case 'key': return `Key set in LiveKit's key provider (check value ${event.keyCheckValue}, index ${event.keyIndex})`;
+    case 'dropped': return `Ignored a message (${event.reason})`;
+    case 'storage_fallback': return `sessionStorage unusable (${event.reason}); keeping keys in memory`;
+    default: return event.type;
+  }
+}
+
+function onEvent(event) {
+  line(describe(event));
+  if (event.type === 'key') {
+    demo.keys.push({ keyIndex: event.keyIndex, keyCheckValue: event.keyCheckValue, from: event.from });
+    $('check-value').textContent = event.keyCheckValue;
+    $('key-index').textContent = String(event.keyIndex);
+  }
+}
+
+function newKeyProvider() {
+  const provider = new ExternalE2EEKeyProvider();
+  if (params.has('e2e')) {
+    // Test hook: record what reaches the provider, so the tests can compare it with the
+    // participants' key. Kept in memory only; never printed.
+    demo.setKeyCalls = [];
+    const setKey = provider.setKey.bind(provider);
+    provider.setKey = (material, keyIndex) => {
+      demo.setKeyCalls.push({ material, keyIndex });
+      return setKey(material);
+    };
+  }
+  window.keyProvider = provider;
+  return provider;
+}
+
+async function exchange() {
+  $('error').hidden = true;
+  $('status').textContent = 'Exchanging encryption keys…';
+  demo.error = null;
+  const t0 = performance.now();
+  try {
+    const result = await guest.exchangeKey();
+    demo.result = { ...result, timeToKeyMs: performance.now() - t0 };
+    $('status').textContent = 'Encryption key received. You can join the call.';
+    $('status').className = 'ok';
+    $('key-from').textContent = who(result.from);
+    $('time-to-key').textContent = `${Math.round(demo.result.timeToKeyMs)} ms`;
+    $('check-value').textContent = result.keyCheckValue;
+    $('key-index').textContent = String(result.keyIndex);
+    $('result').hidden = false;
+    line(`Done in ${Math.round(demo.result.timeToKeyMs)} ms`);
+  } catch (e) {
+    demo.error = { code: e.code, message: e.message, retryable: e.retryable, attempts: e.attempts ?? [] };
+    $('status').textContent = 'Unable to get the meeting key.';
+    $('status').className = 'bad';
+    $('error-text').textContent = e.retryable ? `${e.message}. Please try again.` : e.message;
+    $('retry').hidden = !e.retryable;
+    $('error').hidden = false;
+  }
+}
+
+async function join(name) {
+  started = performance.now();
+  demo.transcript = [];
+  $('progress').textContent = '';
+  $('join').disabled = true;
+  keyProvider = newKeyProvider();
+  const socket = io(`${config.relayUrl}/external`, { autoConnect: false, transports: ['websocket'] });
+  guest = new GuestKeyExchange({
+    baseUrl: config.relayUrl,
+    meetingId: config.meetingId,
+    invitationToken: config.invitationToken,
+    displayName: name,
+    socket,
+    keyProvider,
+    onEvent,
+    participantTimeoutMs: Number(params.get('timeout') ?? config.participantTimeoutMs),
+  });
+  demo.keyGenerationMs = guest.keyGenerationMs ?? null;
+  line(guest.keyGenerationMs != null
+    ? `Generated identity, signed prekey and 30 one-time prekeys in ${guest.keyGenerationMs.toFixed(1)} ms`
+    : 'Loaded this tab\'s stored Signal identity');
+  try {
+    demo.registration = await guest.register();
+  } catch (e) {
+    demo.error = { code: e.code, message: e.message, retryable: e.retryable };
+    $('status').textContent = e.message;
+    $('status').className = 'bad';
+    $('join').disabled = false;
+    return;
+  }
+  line(demo.registration.reused ? 'Registration reused from this tab' : 'Registered');
+  socket.auth = { sessionId: demo.registration.sessionId };
+  await new Promise((resolve) => { socket.once('connect', resolve); socket.connect(); });
+  line('Connected to the meeting server');
+  await exchange();
+}
+
+$('join-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  join($('name').value.trim() || 'Guest');
+});
+$('retry').addEventListener('click', () => exchange());
+window.addEventListener('pagehide', () => { /* a real page calls guest.leave() when leaving the meeting */ });

@@ -1,0 +1,42 @@
+// `scripts/demo.sh`: starts the relay, three participant bots (the first silent, so the
+// rotation shows) and the prejoin page. With --headless, drives Debian's Chromium through
+// the flow and prints the transcript instead of waiting for a person.
+import { startDemo } from './server.js';
+import { launchChromium } from './chromium.js';
+
+const args = new Set(process.argv.slice(2));
+const port = Number(process.env.DEMO_PORT ?? (args.has('--headless') ? 0 : 8080));
+const demo = await startDemo({ port });
+
+if (!args.has('--headless')) {
+  console.log(`Relay ${demo.relay.url}; participants: ${demo.bots.map((b) => `${b.mode}`).join(', ')}`);
+  console.log(`\nOpen the prejoin page: ${demo.url}\n(Ctrl-C to stop)`);
+  const stop = () => demo.close().then(() => process.exit(0));
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+} else {
+  const browser = await launchChromium();
+  try {
+    const page = await browser.newPage();
+    await page.goto(demo.url);
+    await page.waitForFunction(() => window.demo?.ready);
+    await page.fill('#name', 'Headless Guest');
+    await page.click('#join');
+    await page.waitForFunction(() => window.demo.result || window.demo.error, null, { timeout: 60_000 });
+    const state = await page.evaluate(() => window.demo);
+    console.log(`Prejoin page ${demo.url} in headless Chromium; participants: ${demo.bots.map((b) => b.mode).join(', ')}\n`);
+    for (const { t, text } of state.transcript) console.log(`[${t.toFixed(3).padStart(7)} s] ${text}`);
+    console.log('');
+    if (state.result) {
+      console.log(`Key from:        ${state.result.from.userId}/${state.result.from.deviceId}`);
+      console.log(`Time to key:     ${Math.round(state.result.timeToKeyMs)} ms (includes waiting for the silent participant)`);
+      console.log(`Key check value: ${state.result.keyCheckValue} (participants: ${(await import('../bot/bot.js')).keyCheckValue(demo.meetingKey)})`);
+    } else {
+      console.log(`Failed: ${state.error.code}: ${state.error.message}`);
+      process.exitCode = 1;
+    }
+  } finally {
+    await browser.close();
+    await demo.close();
+  }
+}

@@ -1,0 +1,72 @@
+// The demo: reference relay + participant bots + a static server for the prejoin page.
+// Used by `scripts/demo.sh` (interactive or headless) and by the end-to-end tests.
+import crypto from 'node:crypto';
+import http from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import express from 'express';
+import { startRelay } from '../relay/relay.js';
+import { startBot } from '../bot/bot.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '../..');
+
+/**
+ * @param {{ port?: number, host?: string, bots?: string[], autoAdmit?: boolean,
+ *   rotateAfterMs?: number, participantTimeoutMs?: number, meetingKey?: Buffer, log?: boolean }} o
+ */
+export async function startDemo({
+  port = 0,
+  host = '127.0.0.1',
+  bots = ['silent', 'reply', 'reply'],
+  autoAdmit = true,
+  rotateAfterMs = 3000,
+  participantTimeoutMs = 5000,
+  meetingKey = crypto.randomBytes(32),
+  log = false,
+} = {}) {
+  const relay = await startRelay({ port: 0, host, autoAdmit });
+  const participants = [];
+  // Sequential, so the relay lists them in this order (the first one is asked first).
+  for (const [i, mode] of bots.entries()) {
+    participants.push(await startBot({
+      relayUrl: relay.url,
+      userId: `participant-${i + 1}`,
+      deviceId: '1',
+      displayName: `Participant ${i + 1} (${mode})`,
+      mode,
+      meetingKey,
+      rotateAfterMs,
+      log,
+    }));
+  }
+
+  const app = express();
+  app.get('/config.json', (_req, res) => res.json({
+    relayUrl: relay.url,
+    meetingId: 'demo-meeting',
+    invitationToken: 'demo-invite',
+    participantTimeoutMs,
+  }));
+  app.use('/pkg', express.static(path.join(root, 'pkg/web')));
+  app.get('/vendor/socket.io-client.mjs', (_req, res) =>
+    res.sendFile(path.join(root, 'node_modules/socket.io-client/dist/socket.io.esm.min.js')));
+  app.get('/vendor/livekit-client.mjs', (_req, res) =>
+    res.sendFile(path.join(root, 'node_modules/livekit-client/dist/livekit-client.esm.mjs')));
+  app.use(express.static(here, { index: 'index.html' }));
+  const server = http.createServer(app);
+  await new Promise((resolve) => server.listen(port, host, resolve));
+  const url = `http://${host}:${server.address().port}/`;
+
+  return {
+    url,
+    relay,
+    bots: participants,
+    meetingKey,
+    async close() {
+      await new Promise((resolve) => server.close(resolve));
+      await Promise.all(participants.map((b) => b.close()));
+      await relay.close();
+    },
+  };
+}
