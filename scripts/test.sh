@@ -44,7 +44,8 @@ step "build interop wasm" scripts/build.sh interop
 step "interop matrix" node --test interop/
 step "relay and bot" node --test www/relay/
 step "browser (headless chromium)" scripts/browser-tests.sh
-step "wasm size budget" scripts/size-check.sh
+step "package build and size" scripts/size-check.sh
+step "end to end (demo page, headless chromium)" node --test www/e2e/
 
 echo
 if [ "${#problems[@]}" -gt 0 ]; then printf 'failing: %s\n' "${problems[@]}"; fi

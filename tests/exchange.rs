@@ -292,6 +292,44 @@ fn silent_first_participant_rotates_at_exactly_five_seconds() {
 }
 
 #[test]
+fn the_deadline_runs_from_the_request_not_from_the_bundle_fetch() {
+    let mut slow_fetch = Participant::new("slow");
+    let b = Participant::new("b");
+    let mut h = Harness::new();
+    h.start(&[&slow_fetch, &b]);
+    // The bundle takes 3 s to arrive; the participant still gets 5 s after the request.
+    h.advance(3_000);
+    h.serve_bundle(&mut slow_fetch);
+    let request_at = h.sends.last().unwrap().0;
+    assert_eq!(request_at, T0 + 3_000);
+    h.advance(4_999);
+    assert_eq!(h.fetches.len(), 1, "still waiting for the answer");
+    h.advance(1);
+    assert_eq!(
+        h.fetches.last().unwrap(),
+        &(request_at + 5_000, b.id.clone())
+    );
+}
+
+#[test]
+fn a_hanging_bundle_fetch_times_out() {
+    let a = Participant::new("a");
+    let b = Participant::new("b");
+    let mut h = Harness::new();
+    h.start(&[&a, &b]);
+    h.advance(5_000);
+    assert_eq!(h.fetches.last().unwrap(), &(T0 + 5_000, b.id.clone()));
+    // The late bundle is ignored.
+    let mut a = a;
+    let late = a.bundle_json();
+    h.feed(Event::BundleFetched {
+        participant: a.id.clone(),
+        result: Ok(late),
+    });
+    assert_eq!(h.dropped.last(), Some(&DropReason::StaleBundle));
+}
+
+#[test]
 fn three_failures_end_in_a_retryable_failure_naming_each_attempt() {
     let mut ps: Vec<_> = ["a", "b", "c", "d"]
         .iter()

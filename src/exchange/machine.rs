@@ -389,6 +389,15 @@ impl Exchange {
             }
         };
         out.push(Action::PersistState);
+        // The participant's 5 s run from the request, not from the bundle fetch before it.
+        self.timer_seq += 1;
+        if let Some(current) = self.current.as_mut() {
+            current.timer = self.timer_seq;
+        }
+        out.push(Action::ArmTimer {
+            timer: self.timer_seq,
+            at: now.saturating_add(self.config.participant_timeout_ms),
+        });
         if self.outstanding.len() >= MAX_OUTSTANDING_REQUESTS {
             self.outstanding.remove(0);
         }

@@ -120,6 +120,7 @@ async function join(name) {
     keyProvider,
     onEvent,
     participantTimeoutMs: Number(params.get('timeout') ?? config.participantTimeoutMs),
+    debug: params.has('debug'),
   });
   demo.keyGenerationMs = guest.keyGenerationMs ?? null;
   line(guest.keyGenerationMs != null

@@ -1,0 +1,212 @@
+// End to end: the demo prejoin page in headless Chromium (playwright-core + Debian's
+// chromium), the SDK's wasm package, real socket.io-client and livekit-client, the
+// reference relay and participant bots running official libsignal 0.72.1.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startDemo } from '../demo/server.js';
+import { launchChromium } from '../demo/chromium.js';
+import { keyCheckValue } from '../bot/bot.js';
+
+let browser;
+before(async () => { browser = await launchChromium(); });
+after(async () => { await browser?.close(); });
+
+/** Starts relay + bots + page server and opens the page in a fresh browser context. */
+async function open(demoOptions, query = '?e2e') {
+  const demo = await startDemo(demoOptions);
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const consoleLines = [];
+  page.on('console', (m) => consoleLines.push(m.text()));
+  page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
+  await page.goto(demo.url + query);
+  await page.waitForFunction(() => window.demo?.ready);
+  return {
+    demo,
+    page,
+    consoleLines,
+    close: async () => { await context.close(); await demo.close(); },
+  };
+}
+
+const settled = (page) =>
+  page.waitForFunction(() => window.demo.result || window.demo.error, null, { timeout: 60_000 })
+    .then(() => page.evaluate(() => window.demo));
+
+async function join(page) {
+  await page.click('#join');
+  return settled(page);
+}
+
+async function retry(page) {
+  await page.evaluate(() => { window.demo.result = null; window.demo.error = null; });
+  await page.click('#retry');
+  return settled(page);
+}
+
+const at = (state, prefix) => state.transcript.find((l) => l.text.startsWith(prefix))?.t;
+
+test('1 happy path: the key handed to ExternalE2EEKeyProvider is the participants\' key', async () => {
+  const s = await open({ bots: ['reply', 'reply'] });
+  try {
+    const state = await join(s.page);
+    assert.equal(state.error, null);
+    assert.equal(state.result.from.userId, 'participant-1');
+    assert.equal(state.setKeyCalls.length, 1);
+    assert.equal(state.setKeyCalls[0].material, s.demo.meetingKey.toString('base64'), 'base64 profile');
+    assert.equal(state.result.keyCheckValue, keyCheckValue(s.demo.meetingKey));
+    assert.equal(await s.page.textContent('#check-value'), keyCheckValue(s.demo.meetingKey));
+  } finally { await s.close(); }
+});
+
+test('2 first participant silent: key from the second, 5 to 6.5 s after the first request', async () => {
+  const s = await open({ bots: ['silent', 'reply'] });
+  try {
+    const state = await join(s.page);
+    assert.equal(state.result.from.userId, 'participant-2');
+    const firstRequest = at(state, 'Key request sent to participant-1');
+    const received = at(state, 'Key received from participant-2');
+    const waited = received - firstRequest;
+    assert.ok(waited >= 5.0 && waited <= 6.5, `key ${waited.toFixed(3)} s after the first request`);
+    assert.ok(state.transcript.some((l) => l.text.includes('rotating to participant-2')));
+  } finally { await s.close(); }
+});
+
+test('3 all silent: KEY_EXCHANGE_FAILED after 3 attempts; Try again reuses sessions', async () => {
+  const s = await open({ bots: ['silent', 'silent', 'silent'] }, '?e2e&timeout=1500');
+  try {
+    const failed = await join(s.page);
+    assert.equal(failed.error.code, 'KEY_EXCHANGE_FAILED');
+    assert.equal(failed.error.retryable, true);
+    assert.deepEqual(failed.error.attempts.map((a) => [a.participant.userId, a.reason]), [
+      ['participant-1', 'timeout'], ['participant-2', 'timeout'], ['participant-3', 'timeout'],
+    ]);
+    assert.equal(await s.page.isVisible('#retry'), true);
+    const consumed = new Map(s.demo.relay.state.prekeyConsumption.participants);
+    assert.equal([...consumed.values()].reduce((a, b) => a + b, 0), 3);
+    s.demo.bots[1].setMode('reply');
+    const state = await retry(s.page);
+    assert.equal(state.result.from.userId, 'participant-2');
+    assert.deepEqual(new Map(s.demo.relay.state.prekeyConsumption.participants), consumed,
+      'cached sessions: no extra one-time prekey consumed');
+  } finally { await s.close(); }
+});
+
+test('4 participant answers with its own PreKey message (initiate mode)', async () => {
+  const s = await open({ bots: ['initiate'] });
+  try {
+    const state = await join(s.page);
+    assert.equal(state.error, null);
+    assert.equal(state.result.keyCheckValue, keyCheckValue(s.demo.meetingKey));
+    const answers = s.demo.relay.state.relayedToGuests;
+    assert.equal(answers.length, 1);
+    assert.equal(answers[0].body.message_type, 3, 'the answer was a PreKeySignalMessage');
+    assert.equal(s.demo.relay.state.prekeyConsumption.guests.size, 1, 'the bot fetched the guest\'s bundle');
+  } finally { await s.close(); }
+});
+
+test('5 rotate: the page receives the new key with its key_index', async () => {
+  const s = await open({ bots: ['rotate'], rotateAfterMs: 500 });
+  try {
+    await join(s.page);
+    await s.page.waitForFunction(() => window.demo.keys.length >= 2, null, { timeout: 10_000 });
+    const state = await s.page.evaluate(() => window.demo);
+    assert.equal(state.keys[1].keyIndex, 1);
+    assert.equal(state.keys[1].keyCheckValue, keyCheckValue(s.demo.bots[0].meetingKey));
+    assert.notEqual(state.keys[1].keyCheckValue, state.keys[0].keyCheckValue);
+    assert.equal(state.setKeyCalls[1].keyIndex, 1);
+    assert.equal(state.setKeyCalls[1].material, Buffer.from(s.demo.bots[0].meetingKey).toString('base64'));
+    assert.equal(await s.page.textContent('#key-index'), '1');
+  } finally { await s.close(); }
+});
+
+test('6 frame check: livekit-client key derivation on both sides decrypts the same frame', async () => {
+  const s = await open({ bots: ['reply'] });
+  try {
+    await join(s.page);
+    const frameCheck = (participantKeyBase64) => s.page.evaluate(async (participantKey) => {
+      const lk = await import('/vendor/livekit-client.mjs');
+      const options = window.keyProvider.getOptions();
+      // Participant side: what the Flutter clients do with the base64 meeting key.
+      const participantMaterial = await lk.createKeyMaterialFromString(participantKey);
+      const { encryptionKey: sending } = await lk.deriveKeys(participantMaterial, options);
+      const iv = crypto.getRandomValues(new Uint8Array(12));
+      const frame = new TextEncoder().encode('an encrypted video frame');
+      const sealed = await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, sending, frame);
+      // Guest side: the material the provider derived from what the SDK passed to setKey.
+      const [guestKey] = window.keyProvider.getKeys();
+      const { encryptionKey: receiving } = await lk.deriveKeys(guestKey.key, options);
+      try {
+        const opened = await crypto.subtle.decrypt({ name: 'AES-GCM', iv }, receiving, sealed);
+        return new TextDecoder().decode(opened);
+      } catch {
+        return 'decryption failed';
+      }
+    }, participantKeyBase64);
+    assert.equal(await frameCheck(s.demo.meetingKey.toString('base64')), 'an encrypted video frame');
+    const wrong = Buffer.alloc(32, 7).toString('base64');
+    assert.equal(await frameCheck(wrong), 'decryption failed', 'a different key must not decrypt');
+  } finally { await s.close(); }
+});
+
+test('7 no private key reaches the relay; no key material in the browser console', async () => {
+  const s = await open({ bots: ['silent', 'rotate'], rotateAfterMs: 300 }, '?e2e&debug&timeout=1000');
+  try {
+    await join(s.page);
+    await s.page.waitForFunction(() => window.demo.keys.length >= 2, null, { timeout: 10_000 });
+    const [body] = s.demo.relay.state.registrations;
+    assert.deepEqual(Object.keys(body).sort(), [
+      'display_name', 'identity_key_public', 'invitation_token', 'meeting_id', 'pre_keys',
+      'registration_id', 'signed_pre_key',
+    ]);
+    const publicKey = (b64) => { const k = Buffer.from(b64, 'base64'); return k.length === 33 && k[0] === 5; };
+    assert.ok(publicKey(body.identity_key_public));
+    assert.deepEqual(Object.keys(body.signed_pre_key).sort(), ['id', 'public_key', 'signature']);
+    assert.ok(publicKey(body.signed_pre_key.public_key));
+    assert.equal(Buffer.from(body.signed_pre_key.signature, 'base64').length, 64);
+    assert.equal(body.pre_keys.length, 30);
+    for (const pk of body.pre_keys) {
+      assert.deepEqual(Object.keys(pk).sort(), ['id', 'public_key']);
+      assert.ok(publicKey(pk.public_key));
+    }
+    assert.ok(s.consoleLines.length > 10, 'debug logging was on');
+    const keys = [s.demo.meetingKey, s.demo.bots[1].meetingKey];
+    const text = s.consoleLines.join('\n');
+    for (const key of keys) {
+      for (const encoded of [key.toString('base64'), Buffer.from(key).toString('hex'), key.toString('base64url')]) {
+        assert.ok(!text.includes(encoded), 'console carries key material');
+        assert.ok(!text.includes(encoded.slice(0, 16)), 'console carries part of the key');
+      }
+    }
+  } finally { await s.close(); }
+});
+
+test('8 reload in the same tab reuses the stored identity: no second registration', async () => {
+  const s = await open({ bots: ['reply'] });
+  try {
+    const first = await join(s.page);
+    assert.equal(first.registration.reused, false);
+    await s.page.reload();
+    await s.page.waitForFunction(() => window.demo?.ready);
+    const second = await join(s.page);
+    assert.equal(second.registration.reused, true);
+    assert.equal(second.registration.sessionId, first.registration.sessionId);
+    assert.equal(second.keyGenerationMs, null, 'keys were loaded, not generated');
+    assert.equal(s.demo.relay.state.registrations.length, 1);
+    assert.equal(second.result.keyCheckValue, keyCheckValue(s.demo.meetingKey));
+  } finally { await s.close(); }
+});
+
+test('9 guest not admitted: no key request reaches a participant until admission', async () => {
+  const s = await open({ bots: ['reply'], autoAdmit: false }, '?e2e&timeout=1000');
+  try {
+    const failed = await join(s.page);
+    assert.equal(failed.error.code, 'KEY_EXCHANGE_FAILED');
+    assert.equal(s.demo.bots[0].stats.envelopes, 0, 'the participant received nothing');
+    assert.equal(s.demo.relay.state.relayedToParticipants.length, 0);
+    assert.equal(s.demo.relay.state.admit(failed.registration.sessionId), true);
+    const state = await retry(s.page);
+    assert.equal(state.result.keyCheckValue, keyCheckValue(s.demo.meetingKey));
+    assert.ok(s.demo.bots[0].stats.requests >= 1);
+  } finally { await s.close(); }
+});
