@@ -1,0 +1,500 @@
+//! `signal-guest-load`: runs N native guests against an already running relay with participant
+//! bots. Each guest registers over HTTP, joins the `/external` Socket.IO namespace and drives the
+//! SDK's sans-I/O `Exchange` until it delivers the meeting key or fails.
+//!
+//! Prints successes, failures by code, dropped events by reason, time-to-key percentiles (from
+//! `Event::Start` to `Action::DeliverKey`), wall time and guests/s, then one line
+//! `N passed, M failed`. Exits 1 when M > 0, 2 on bad arguments.
+//!
+//! Usage: signal-guest-load [--guests 500] [--concurrency 50] [--relay http://127.0.0.1:18900]
+//!        [--expect-check HEX] [--meeting demo-meeting] [--invite demo-invite] [--guest-timeout-s 60]
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_util::FutureExt;
+use rand::rngs::OsRng;
+use rust_socketio::asynchronous::{Client, ClientBuilder};
+use rust_socketio::{Event as SocketIoEvent, Payload, TransportType};
+use signal_guest_sdk::exchange::{
+    wire, Action, Event, Exchange, ExchangeConfig, ExchangeFailure, GuestState, HttpFailure,
+    Progress,
+};
+use signal_guest_sdk::signal::ProtocolStore;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::time::{sleep_until, timeout};
+
+const ONE_TIME_PREKEYS: u32 = 30;
+const HTTP_TIMEOUT: Duration = Duration::from_secs(15);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+#[derive(Debug, Clone)]
+struct Config {
+    guests: usize,
+    concurrency: usize,
+    relay: String,
+    expect_check: Option<String>,
+    meeting: String,
+    invite: String,
+    guest_timeout: Duration,
+}
+
+fn usage(problem: &str) -> ! {
+    eprintln!("signal-guest-load: {problem}");
+    eprintln!(
+        "usage: signal-guest-load [--guests N] [--concurrency C] [--relay URL] [--expect-check HEX] \
+         [--meeting ID] [--invite TOKEN] [--guest-timeout-s S]"
+    );
+    std::process::exit(2);
+}
+
+fn parse_args() -> Config {
+    let mut cfg = Config {
+        guests: 500,
+        concurrency: 50,
+        relay: "http://127.0.0.1:18900".into(),
+        expect_check: None,
+        meeting: "demo-meeting".into(),
+        invite: "demo-invite".into(),
+        guest_timeout: Duration::from_secs(60),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        if flag == "--help" || flag == "-h" {
+            usage("help requested");
+        }
+        let value = args
+            .next()
+            .unwrap_or_else(|| usage(&format!("{flag} needs a value")));
+        let number = |v: &str| -> usize {
+            v.parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .unwrap_or_else(|| usage(&format!("{flag} needs a positive integer")))
+        };
+        match flag.as_str() {
+            "--guests" => cfg.guests = number(&value),
+            "--concurrency" => cfg.concurrency = number(&value),
+            "--relay" => cfg.relay = value.trim_end_matches('/').to_owned(),
+            "--expect-check" => cfg.expect_check = Some(value.to_lowercase()),
+            "--meeting" => cfg.meeting = value,
+            "--invite" => cfg.invite = value,
+            "--guest-timeout-s" => cfg.guest_timeout = Duration::from_secs(number(&value) as u64),
+            other => usage(&format!("unknown option {other}")),
+        }
+    }
+    cfg
+}
+
+/// Wall-clock milliseconds: answers carry the bot's `Date.now()`, checked against this.
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Percent-encodes one URL path segment (ids are opaque strings).
+fn seg(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// What one guest ended with.
+#[derive(Debug, Default)]
+struct GuestReport {
+    /// Check value of the delivered key.
+    check: Option<String>,
+    /// Failure code when no key was delivered.
+    failure: Option<String>,
+    /// Attempt failure codes (from `Failed` and from rotations on the way).
+    attempt_failures: Vec<&'static str>,
+    dropped: Vec<&'static str>,
+    time_to_key_ms: Option<f64>,
+    setup_ms: Option<f64>,
+    socket_errors: usize,
+}
+
+/// Socket callbacks only forward into this channel: they run under the client's builder lock.
+#[derive(Debug)]
+enum SocketEvent {
+    Connected,
+    Message(String),
+    Error(String),
+    Closed,
+}
+
+async fn http_text(req: reqwest::RequestBuilder) -> Result<String, HttpFailure> {
+    let resp = req.send().await.map_err(|_| HttpFailure {
+        status: 0,
+        retry_after_s: None,
+    })?;
+    let status = resp.status().as_u16();
+    let retry_after_s = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok());
+    if !(200..300).contains(&status) {
+        return Err(HttpFailure {
+            status,
+            retry_after_s,
+        });
+    }
+    resp.text().await.map_err(|_| HttpFailure {
+        status: 0,
+        retry_after_s: None,
+    })
+}
+
+fn failure_kind(f: &ExchangeFailure) -> &'static str {
+    match f {
+        ExchangeFailure::AttemptsExhausted(_) => "attempts_exhausted",
+        ExchangeFailure::ParticipantsUnavailable(_) => "participants_unavailable",
+        ExchangeFailure::NoParticipants(_) => "no_participants",
+    }
+}
+
+async fn run_guest(n: usize, cfg: Arc<Config>, http: reqwest::Client) -> GuestReport {
+    let mut report = GuestReport::default();
+    let deadline = cfg.guest_timeout;
+    match timeout(deadline, guest(n, &cfg, &http, &mut report)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(code)) => report.failure = Some(code),
+        Err(_) => report.failure = Some("guest_deadline".into()),
+    }
+    report
+}
+
+/// One guest from registration to key. `Err` carries the failure code.
+async fn guest(
+    n: usize,
+    cfg: &Config,
+    http: &reqwest::Client,
+    report: &mut GuestReport,
+) -> Result<(), String> {
+    let setup_started = Instant::now();
+    // --- store and registration ---
+    let state = GuestState::new(ProtocolStore::generate(&mut OsRng, ONE_TIME_PREKEYS));
+    let keys = state
+        .store
+        .public_keys()
+        .ok_or_else(|| "store_without_keys".to_owned())?;
+    let body = wire::registration_body(&keys, &cfg.invite, &cfg.meeting, &format!("Load guest {n}"));
+    let answer = http_text(
+        http.post(format!("{}/api/meetings/external/register", cfg.relay))
+            .header("content-type", "application/json")
+            .body(body),
+    )
+    .await
+    .map_err(|f| format!("register_http_{}", f.status))?;
+    let session_id = wire::parse_registration(&answer, &cfg.meeting)
+        .map_err(|_| "register_invalid_answer".to_owned())?;
+
+    // --- socket ---
+    let (tx, mut rx) = mpsc::unbounded_channel::<SocketEvent>();
+    let (t_connect, t_msg, t_err, t_close) = (tx.clone(), tx.clone(), tx.clone(), tx);
+    // Built-in events by variant: the string "connect" would name a custom event.
+    let client = ClientBuilder::new(cfg.relay.clone())
+        .namespace("/external")
+        .auth(serde_json::json!({ "sessionId": session_id }))
+        .transport_type(TransportType::Websocket)
+        .reconnect(false)
+        .on(SocketIoEvent::Connect, move |_payload, _client: Client| {
+            let _ = t_connect.send(SocketEvent::Connected);
+            async {}.boxed()
+        })
+        .on("participant:signal_message", move |payload, _client: Client| {
+            match payload {
+                Payload::Text(values) => {
+                    for v in values {
+                        let _ = t_msg.send(SocketEvent::Message(v.to_string()));
+                    }
+                }
+                #[allow(deprecated)]
+                Payload::String(s) => {
+                    let _ = t_msg.send(SocketEvent::Message(s));
+                }
+                Payload::Binary(_) => {
+                    let _ = t_msg.send(SocketEvent::Error("binary payload".into()));
+                }
+            }
+            async {}.boxed()
+        })
+        .on(SocketIoEvent::Error, move |payload, _client: Client| {
+            let _ = t_err.send(SocketEvent::Error(format!("{payload:?}")));
+            async {}.boxed()
+        })
+        .on(SocketIoEvent::Close, move |_payload, _client: Client| {
+            let _ = t_close.send(SocketEvent::Closed);
+            async {}.boxed()
+        })
+        .connect()
+        .await
+        .map_err(|_| "socket_connect_failed".to_owned())?;
+
+    // An emit sent before the namespace's Connect packet arrived is lost: wait for it.
+    let connected = timeout(CONNECT_TIMEOUT, async {
+        while let Some(ev) = rx.recv().await {
+            match ev {
+                SocketEvent::Connected => return Ok(()),
+                SocketEvent::Error(_) => report.socket_errors += 1,
+                SocketEvent::Closed => return Err("socket_closed_before_connect"),
+                SocketEvent::Message(_) => {}
+            }
+        }
+        Err("socket_channel_closed")
+    })
+    .await
+    .unwrap_or(Err("socket_connect_timeout"));
+    if let Err(code) = connected {
+        let _ = client.disconnect().await;
+        return Err(code.to_owned());
+    }
+    report.setup_ms = Some(setup_started.elapsed().as_secs_f64() * 1e3);
+
+    let result = exchange(cfg, http, &client, &mut rx, session_id, state, report).await;
+    let _ = client.disconnect().await;
+    result
+}
+
+async fn exchange(
+    cfg: &Config,
+    http: &reqwest::Client,
+    client: &Client,
+    rx: &mut mpsc::UnboundedReceiver<SocketEvent>,
+    session_id: String,
+    state: GuestState,
+    report: &mut GuestReport,
+) -> Result<(), String> {
+    let mut machine = Exchange::new(
+        ExchangeConfig::default(),
+        cfg.meeting.clone(),
+        session_id.clone(),
+        state,
+    );
+    let started = Instant::now();
+    let mut queue: VecDeque<Event> = VecDeque::from([Event::Start]);
+    // Only the newest timer matters: the machine ignores firings of the ones it replaced.
+    let mut timer: Option<(u64, tokio::time::Instant)> = None;
+
+    loop {
+        let event = match queue.pop_front() {
+            Some(e) => e,
+            None => {
+                let at = timer.map(|(_, at)| at);
+                tokio::select! {
+                    ev = rx.recv() => match ev {
+                        Some(SocketEvent::Message(body)) => Event::MessageReceived(body),
+                        Some(SocketEvent::Error(_)) => { report.socket_errors += 1; continue }
+                        Some(SocketEvent::Connected) => continue,
+                        // The relay dropped us; the machine times the attempt out and rotates,
+                        // but nothing can reach us any more: count it as its own failure.
+                        Some(SocketEvent::Closed) | None => return Err("socket_closed".into()),
+                    },
+                    _ = sleep_until(at.unwrap_or_else(tokio::time::Instant::now)), if at.is_some() => {
+                        let (id, _) = timer.take().expect("armed");
+                        Event::TimerFired { timer: id }
+                    }
+                }
+            }
+        };
+        for action in machine.handle(event, now_ms(), &mut OsRng) {
+            match action {
+                Action::ListParticipants => {
+                    let result = http_text(
+                        http.get(format!(
+                            "{}/api/meetings/external/{}/participants",
+                            cfg.relay,
+                            seg(&cfg.meeting)
+                        ))
+                        .header("X-Guest-Session", &session_id),
+                    )
+                    .await;
+                    queue.push_back(Event::ParticipantsListed(result));
+                }
+                Action::FetchBundle { participant } => {
+                    let result = http_text(http.get(format!(
+                        "{}/api/meetings/external/{}/participant/{}/{}/keys",
+                        cfg.relay,
+                        seg(&session_id),
+                        seg(&participant.user_id),
+                        seg(&participant.device_id)
+                    )))
+                    .await;
+                    queue.push_back(Event::BundleFetched {
+                        participant,
+                        result,
+                    });
+                }
+                Action::Send { participant, body } => {
+                    let sent = match serde_json::from_str::<serde_json::Value>(&body) {
+                        Ok(value) => client
+                            .emit("guest:signal_message", Payload::Text(vec![value]))
+                            .await
+                            .is_ok(),
+                        Err(_) => false,
+                    };
+                    if !sent {
+                        queue.push_back(Event::SendFailed { participant });
+                    }
+                }
+                Action::ArmTimer { timer: id, at } => {
+                    let wait = Duration::from_millis(at.saturating_sub(now_ms()));
+                    timer = Some((id, tokio::time::Instant::now() + wait));
+                }
+                Action::DeliverKey { key, .. } => {
+                    report.time_to_key_ms = Some(started.elapsed().as_secs_f64() * 1e3);
+                    let check = key.check_value();
+                    let mismatch = cfg.expect_check.as_ref().is_some_and(|e| *e != check);
+                    report.check = Some(check);
+                    return if mismatch {
+                        Err("key_check_mismatch".into())
+                    } else {
+                        Ok(())
+                    };
+                }
+                Action::Failed(failure) => {
+                    report
+                        .attempt_failures
+                        .extend(failure.attempts().iter().map(|a| a.failure.code()));
+                    return Err(failure_kind(&failure).into());
+                }
+                Action::Dropped(reason) => report.dropped.push(reason.code()),
+                Action::Progress(Progress::Rotating { reason, .. }) => {
+                    report.attempt_failures.push(reason.code())
+                }
+                Action::PersistState | Action::Progress(_) => {}
+            }
+        }
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn print_counts(title: &str, counts: &BTreeMap<String, usize>) {
+    if counts.is_empty() {
+        println!("{title}: none");
+    } else {
+        let parts: Vec<String> = counts.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!("{title}: {}", parts.join(", "));
+    }
+}
+
+fn print_latency(title: &str, mut values: Vec<f64>) {
+    values.sort_by(|a, b| a.total_cmp(b));
+    if values.is_empty() {
+        println!("{title}: no samples");
+        return;
+    }
+    println!(
+        "{title} (n={}): p50 {:.1}, p95 {:.1}, p99 {:.1}, max {:.1}",
+        values.len(),
+        percentile(&values, 50.0),
+        percentile(&values, 95.0),
+        percentile(&values, 99.0),
+        values[values.len() - 1]
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let cfg = Arc::new(parse_args());
+    let http = reqwest::Client::builder()
+        .timeout(HTTP_TIMEOUT)
+        // Node closes idle keep-alive sockets after 5 s; never reuse one that old.
+        .pool_idle_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap_or_else(|e| usage(&format!("HTTP client: {e}")));
+    println!(
+        "signal-guest-load: {} guests, concurrency {}, relay {}{}",
+        cfg.guests,
+        cfg.concurrency,
+        cfg.relay,
+        cfg.expect_check
+            .as_deref()
+            .map(|c| format!(", expecting key check {c}"))
+            .unwrap_or_default()
+    );
+
+    let started = Instant::now();
+    let permits = Arc::new(Semaphore::new(cfg.concurrency));
+    let mut tasks = Vec::with_capacity(cfg.guests);
+    for n in 0..cfg.guests {
+        let (cfg, http, permits) = (cfg.clone(), http.clone(), permits.clone());
+        tasks.push(tokio::spawn(async move {
+            let _permit = permits.acquire_owned().await.expect("semaphore open");
+            run_guest(n, cfg, http).await
+        }));
+    }
+    let mut reports = Vec::with_capacity(cfg.guests);
+    for task in tasks {
+        reports.push(task.await.unwrap_or_else(|e| GuestReport {
+            failure: Some(if e.is_panic() { "panic" } else { "cancelled" }.into()),
+            ..GuestReport::default()
+        }));
+    }
+    let wall = started.elapsed();
+
+    let mut failures = BTreeMap::new();
+    let mut attempt_failures = BTreeMap::new();
+    let mut dropped = BTreeMap::new();
+    let mut checks = BTreeMap::new();
+    let mut socket_errors = 0;
+    for r in &reports {
+        if let Some(code) = &r.failure {
+            *failures.entry(code.clone()).or_insert(0) += 1;
+        }
+        for code in &r.attempt_failures {
+            *attempt_failures.entry(code.to_string()).or_insert(0) += 1;
+        }
+        for code in &r.dropped {
+            *dropped.entry(code.to_string()).or_insert(0) += 1;
+        }
+        if let Some(check) = &r.check {
+            *checks.entry(check.clone()).or_insert(0) += 1;
+        }
+        socket_errors += r.socket_errors;
+    }
+    let passed = reports.iter().filter(|r| r.failure.is_none()).count();
+    let failed = reports.len() - passed;
+
+    println!("successes: {passed}");
+    print_counts("failures by code", &failures);
+    print_counts("attempt failures by code (incl. rotations)", &attempt_failures);
+    print_counts("dropped events by reason", &dropped);
+    print_counts("delivered key check values", &checks);
+    println!("socket error events: {socket_errors}");
+    print_latency(
+        "time-to-key ms",
+        reports.iter().filter_map(|r| r.time_to_key_ms).collect(),
+    );
+    print_latency(
+        "setup ms (keys + register + socket connect)",
+        reports.iter().filter_map(|r| r.setup_ms).collect(),
+    );
+    let secs = wall.as_secs_f64();
+    println!(
+        "wall time: {:.2} s, {:.1} guests/s",
+        secs,
+        reports.len() as f64 / secs.max(1e-9)
+    );
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}

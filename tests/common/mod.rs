@@ -1,0 +1,231 @@
+//! Shared test harness: participants running our engine and a driver for the exchange
+//! state machine under a fake clock.
+#![allow(dead_code)]
+
+use rand::rngs::OsRng;
+use serde_json::{json, Value};
+use signal_guest_sdk::exchange::wire::encode_base64;
+use signal_guest_sdk::exchange::*;
+use signal_guest_sdk::signal::{CiphertextMessage, ProtocolStore};
+
+pub const MEETING: &str = "meeting-1";
+pub const GUEST: &str = "guest-session-1";
+pub const T0: Millis = 1_700_000_000_000;
+
+pub struct Participant {
+    pub id: ParticipantId,
+    pub store: ProtocolStore,
+    pub key: [u8; 32],
+    pub bundles_served: usize,
+    pub requests: Vec<String>,
+}
+
+impl Participant {
+    pub fn new(user: &str) -> Self {
+        let mut key = [0u8; 32];
+        key[0] = user.as_bytes()[0];
+        Self {
+            id: ParticipantId::new(user.into(), "1".into()),
+            store: ProtocolStore::generate(&mut OsRng, 10),
+            key,
+            bundles_served: 0,
+            requests: Vec::new(),
+        }
+    }
+
+    /// The keybundle JSON as the server serves it, handing out a fresh one-time prekey.
+    pub fn bundle_json(&mut self) -> String {
+        let keys = self.store.public_keys().unwrap();
+        let (id, key) = keys.pre_keys[self.bundles_served];
+        self.bundles_served += 1;
+        json!({
+            "user_id": self.id.user_id,
+            "device_id": self.id.device_id,
+            "identity_key": encode_base64(&keys.identity_key.serialize()),
+            "registration_id": keys.registration_id,
+            "signed_pre_key": {
+                "id": keys.signed_pre_key.id,
+                "public_key": encode_base64(&keys.signed_pre_key.public_key.serialize()),
+                "signature": encode_base64(&keys.signed_pre_key.signature),
+            },
+            "pre_key": { "id": id, "public_key": encode_base64(&key.serialize()) },
+        })
+        .to_string()
+    }
+
+    /// Decrypts a `guest:signal_message` body addressed to us; returns the request plaintext.
+    pub fn receive(&mut self, body: &str) -> Value {
+        let v: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["participant_user_id"], self.id.user_id);
+        assert_eq!(v["type"], "guest:meeting_e2ee_key_request");
+        let bytes = base64_decode(v["encrypted_message"].as_str().unwrap());
+        let message =
+            CiphertextMessage::parse(v["message_type"].as_u64().map(|t| t as u32), &bytes).unwrap();
+        let plaintext = self.store.decrypt("guest", &message, &mut OsRng).unwrap();
+        let request: Value = serde_json::from_slice(&plaintext).unwrap();
+        self.requests
+            .push(request["request_id"].as_str().unwrap().to_owned());
+        request
+    }
+
+    pub fn response_plaintext(&self, request_id: &str, now: Millis) -> Value {
+        json!({
+            "type": "participant:meeting_e2ee_key_response",
+            "meeting_id": MEETING,
+            "request_id": request_id,
+            "key": encode_base64(&self.key),
+            "key_index": 0,
+            "timestamp": now,
+        })
+    }
+
+    /// Encrypts `plaintext` to the guest and wraps it as the server relays it.
+    pub fn event(&mut self, plaintext: &Value) -> String {
+        let message = self
+            .store
+            .encrypt("guest", plaintext.to_string().as_bytes())
+            .unwrap();
+        json!({
+            "participant_user_id": self.id.user_id,
+            "participant_device_id": self.id.device_id,
+            "type": plaintext["type"],
+            "encrypted_message": encode_base64(message.serialized()),
+            "message_type": message.message_type(),
+            "timestamp": 0,
+        })
+        .to_string()
+    }
+
+    pub fn answer_last(&mut self, now: Millis) -> String {
+        let request_id = self.requests.last().unwrap().clone();
+        let plaintext = self.response_plaintext(&request_id, now);
+        self.event(&plaintext)
+    }
+}
+
+pub fn base64_decode(s: &str) -> Vec<u8> {
+    wire::decode_base64(s, "test").unwrap()
+}
+
+/// Drives the machine: records every action, keeps the armed timers, fires them on demand.
+pub struct Harness {
+    pub ex: Exchange,
+    pub now: Millis,
+    pub timers: Vec<(u64, Millis)>,
+    pub fetches: Vec<(Millis, ParticipantId)>,
+    pub sends: Vec<(Millis, ParticipantId, String)>,
+    pub keys: Vec<(MeetingKey, u8, ParticipantId)>,
+    pub dropped: Vec<DropReason>,
+    pub failed: Option<ExchangeFailure>,
+    pub progress: Vec<Progress>,
+    pub persisted: usize,
+    pub list_requests: usize,
+}
+
+impl Harness {
+    pub fn new() -> Self {
+        Self::with_state(GuestState::new(ProtocolStore::generate(&mut OsRng, 30)))
+    }
+
+    pub fn with_state(state: GuestState) -> Self {
+        let ex = Exchange::new(
+            ExchangeConfig::default(),
+            MEETING.into(),
+            GUEST.into(),
+            state,
+        );
+        Self {
+            ex,
+            now: T0,
+            timers: Vec::new(),
+            fetches: Vec::new(),
+            sends: Vec::new(),
+            keys: Vec::new(),
+            dropped: Vec::new(),
+            failed: None,
+            progress: Vec::new(),
+            persisted: 0,
+            list_requests: 0,
+        }
+    }
+
+    pub fn feed(&mut self, event: Event) {
+        for action in self.ex.handle(event, self.now, &mut OsRng) {
+            match action {
+                Action::ListParticipants => self.list_requests += 1,
+                Action::FetchBundle { participant } => self.fetches.push((self.now, participant)),
+                Action::Send { participant, body } => {
+                    self.sends.push((self.now, participant, body))
+                }
+                Action::ArmTimer { timer, at } => self.timers.push((timer, at)),
+                Action::PersistState => self.persisted += 1,
+                Action::DeliverKey {
+                    key,
+                    key_index,
+                    from,
+                } => self.keys.push((key, key_index, from)),
+                Action::Progress(p) => self.progress.push(p),
+                Action::Dropped(reason) => self.dropped.push(reason),
+                Action::Failed(f) => self.failed = Some(f),
+            }
+        }
+    }
+
+    pub fn start(&mut self, participants: &[&Participant]) {
+        self.feed(Event::Start);
+        let list: Vec<Value> = participants
+            .iter()
+            .map(|p| json!({"user_id": p.id.user_id, "device_id": p.id.device_id, "display_name": "x"}))
+            .collect();
+        self.feed(Event::ParticipantsListed(
+            Ok(Value::Array(list).to_string()),
+        ));
+    }
+
+    /// Serves the pending bundle fetch (the last one) from `p`.
+    pub fn serve_bundle(&mut self, p: &mut Participant) {
+        assert_eq!(
+            self.fetches.last().unwrap().1,
+            p.id,
+            "fetch is for {}",
+            p.id
+        );
+        let body = p.bundle_json();
+        self.feed(Event::BundleFetched {
+            participant: p.id.clone(),
+            result: Ok(body),
+        });
+    }
+
+    /// Delivers the last request to `p` (it must be addressed to `p`).
+    pub fn deliver_last_request(&mut self, p: &mut Participant) -> Value {
+        let (_, to, body) = self.sends.last().unwrap().clone();
+        assert_eq!(to, p.id);
+        p.receive(&body)
+    }
+
+    pub fn advance(&mut self, ms: Millis) {
+        let until = self.now + ms;
+        loop {
+            let due = self
+                .timers
+                .iter()
+                .filter(|(_, at)| *at <= until)
+                .min_by_key(|(_, at)| *at)
+                .copied();
+            let Some((timer, at)) = due else { break };
+            self.timers.retain(|t| t.0 != timer);
+            self.now = at;
+            self.feed(Event::TimerFired { timer });
+        }
+        self.now = until;
+    }
+
+    pub fn receive(&mut self, event: String) {
+        self.feed(Event::MessageReceived(event));
+    }
+
+    pub fn state_bytes(&self) -> Vec<u8> {
+        self.ex.state().to_bytes()
+    }
+}
