@@ -637,7 +637,8 @@ fn ciphertext_versions_replays_limits_prekeys_identities() {
 #[test]
 fn plaintexts() {
     let start = cases();
-    let table: Vec<(&str, Box<dyn Fn(&mut Value, Millis)>, &str)> = vec![
+    type Mutation = Box<dyn Fn(&mut Value, Millis)>;
+    let table: Vec<(&str, Mutation, &str)> = vec![
         (
             "wrong type",
             Box::new(|p, _| p["type"] = "participant:hello".into()),
