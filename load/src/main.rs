@@ -121,6 +121,14 @@ struct GuestReport {
     time_to_key_ms: Option<f64>,
     setup_ms: Option<f64>,
     socket_errors: usize,
+    first_socket_error: Option<String>,
+}
+
+impl GuestReport {
+    fn socket_error(&mut self, what: String) {
+        self.socket_errors += 1;
+        self.first_socket_error.get_or_insert(what);
+    }
 }
 
 /// Socket callbacks only forward into this channel: they run under the client's builder lock.
@@ -246,7 +254,7 @@ async fn guest(
         while let Some(ev) = rx.recv().await {
             match ev {
                 SocketEvent::Connected => return Ok(()),
-                SocketEvent::Error(_) => report.socket_errors += 1,
+                SocketEvent::Error(e) => report.socket_error(e),
                 SocketEvent::Closed => return Err("socket_closed_before_connect"),
                 SocketEvent::Message(_) => {}
             }
@@ -294,7 +302,7 @@ async fn exchange(
                 tokio::select! {
                     ev = rx.recv() => match ev {
                         Some(SocketEvent::Message(body)) => Event::MessageReceived(body),
-                        Some(SocketEvent::Error(_)) => { report.socket_errors += 1; continue }
+                        Some(SocketEvent::Error(e)) => { report.socket_error(e); continue }
                         Some(SocketEvent::Connected) => continue,
                         // The relay dropped us; the machine times the attempt out and rotates,
                         // but nothing can reach us any more: count it as its own failure.
@@ -363,9 +371,9 @@ async fn exchange(
                     };
                 }
                 Action::Failed(failure) => {
-                    report
-                        .attempt_failures
-                        .extend(failure.attempts().iter().map(|a| a.failure.code()));
+                    // The failure lists every attempt of this run, rotations included.
+                    report.attempt_failures =
+                        failure.attempts().iter().map(|a| a.failure.code()).collect();
                     return Err(failure_kind(&failure).into());
                 }
                 Action::Dropped(reason) => report.dropped.push(reason.code()),
@@ -455,6 +463,7 @@ async fn main() {
     let mut dropped = BTreeMap::new();
     let mut checks = BTreeMap::new();
     let mut socket_errors = 0;
+    let mut first_socket_error = None;
     for r in &reports {
         if let Some(code) = &r.failure {
             *failures.entry(code.clone()).or_insert(0) += 1;
@@ -469,6 +478,9 @@ async fn main() {
             *checks.entry(check.clone()).or_insert(0) += 1;
         }
         socket_errors += r.socket_errors;
+        if first_socket_error.is_none() {
+            first_socket_error = r.first_socket_error.clone();
+        }
     }
     let passed = reports.iter().filter(|r| r.failure.is_none()).count();
     let failed = reports.len() - passed;
@@ -478,7 +490,10 @@ async fn main() {
     print_counts("attempt failures by code (incl. rotations)", &attempt_failures);
     print_counts("dropped events by reason", &dropped);
     print_counts("delivered key check values", &checks);
-    println!("socket error events: {socket_errors}");
+    match &first_socket_error {
+        Some(first) => println!("socket error events: {socket_errors} (first: {first})"),
+        None => println!("socket error events: 0"),
+    }
     print_latency(
         "time-to-key ms",
         reports.iter().filter_map(|r| r.time_to_key_ms).collect(),

@@ -114,6 +114,14 @@ struct Inner {
 }
 
 impl Inner {
+    /// A fetch may take as long as a participant's whole turn, no longer.
+    fn fetch_timeout_ms(&self) -> u32 {
+        self.settings
+            .exchange
+            .participant_timeout_ms
+            .min(u64::from(u32::MAX)) as u32
+    }
+
     fn state(&self) -> Option<&GuestState> {
         match &self.engine {
             Engine::Ready(state) => Some(state),
@@ -663,39 +671,40 @@ fn perform(shared: &Shared, action: Action) {
 }
 
 async fn list_participants(weak: Weak<RefCell<Inner>>) {
-    let Some((url, session_id)) = weak.upgrade().and_then(|shared| {
+    let Some((url, session_id, timeout)) = weak.upgrade().and_then(|shared| {
         let inner = shared.try_borrow().ok()?;
         let sid = inner.session_id.clone()?;
         let url = inner.http.url(
             &inner.http.paths.participants,
             &[("meetingId", &inner.settings.meeting_id)],
         );
-        Some((url, sid))
+        Some((url, sid, inner.fetch_timeout_ms()))
     }) else {
         return;
     };
-    let reply = Http::get(&url, &[("X-Guest-Session", &session_id)]).await;
+    let reply = Http::get(&url, &[("X-Guest-Session", &session_id)], timeout).await;
     if let Some(shared) = weak.upgrade() {
         dispatch(&shared, Event::ParticipantsListed(reply.into_result()));
     }
 }
 
 async fn fetch_bundle(weak: Weak<RefCell<Inner>>, participant: ParticipantId) {
-    let Some(url) = weak.upgrade().and_then(|shared| {
+    let Some((url, timeout)) = weak.upgrade().and_then(|shared| {
         let inner = shared.try_borrow().ok()?;
         let sid = inner.session_id.clone()?;
-        Some(inner.http.url(
+        let url = inner.http.url(
             &inner.http.paths.participant_keys,
             &[
                 ("sessionId", &sid),
                 ("userId", &participant.user_id),
                 ("deviceId", &participant.device_id),
             ],
-        ))
+        );
+        Some((url, inner.fetch_timeout_ms()))
     }) else {
         return;
     };
-    let reply = Http::get(&url, &[]).await;
+    let reply = Http::get(&url, &[], timeout).await;
     if let Some(shared) = weak.upgrade() {
         dispatch(
             &shared,

@@ -164,11 +164,17 @@ impl Http {
         }
     }
 
-    pub(crate) async fn get(url: &str, headers: &[(&str, &str)]) -> Reply {
+    /// GET, aborted after `timeout_ms` so that a hanging server does not hold one of the
+    /// browser's few connections per host after the exchange has moved on.
+    pub(crate) async fn get(url: &str, headers: &[(&str, &str)], timeout_ms: u32) -> Reply {
+        let controller = web_sys::AbortController::new().ok();
+        let signal = controller.as_ref().map(|c| c.signal());
+        let _deadline =
+            controller.map(|c| gloo_timers::callback::Timeout::new(timeout_ms, move || c.abort()));
         let builder = headers
             .iter()
             .fold(RequestBuilder::new(url), |b, (k, v)| b.header(k, v));
-        Self::send(builder.build()).await
+        Self::send(builder.abort_signal(signal.as_ref()).build()).await
     }
 
     pub(crate) async fn post_json(url: &str, body: String) -> Reply {

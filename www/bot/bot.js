@@ -74,7 +74,11 @@ export async function startBot({
 
   const socket = io(relayUrl, {
     auth: { token: participantToken, userId, deviceId: device },
-    transports: ['websocket'], reconnection: false,
+    transports: ['websocket'],
+  });
+  // A server-side disconnect (relay restart) does not reconnect by itself.
+  socket.on('disconnect', (reason) => {
+    if (reason === 'io server disconnect' && !closed) socket.connect();
   });
   await new Promise((resolve, reject) => {
     socket.once('connect', resolve);

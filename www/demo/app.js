@@ -111,6 +111,13 @@ async function join(name) {
   $('join').disabled = true;
   keyProvider = newKeyProvider();
   const socket = io(`${config.relayUrl}/external`, { autoConnect: false, transports: ['websocket'] });
+  // socket.io-client reconnects by itself after network loss, but not after the server
+  // closed the connection (e.g. a server restart): reconnect then too.
+  socket.on('disconnect', (reason) => {
+    line(`Disconnected from the meeting server (${reason})`);
+    if (reason === 'io server disconnect') socket.connect();
+  });
+  socket.io.on('reconnect', () => line('Reconnected to the meeting server'));
   guest = new GuestKeyExchange({
     baseUrl: config.relayUrl,
     meetingId: config.meetingId,

@@ -23,9 +23,10 @@ export async function startDemo({
   rotateAfterMs = 3000,
   participantTimeoutMs = 5000,
   meetingKey = crypto.randomBytes(32),
+  rateLimit,
   log = false,
 } = {}) {
-  const relay = await startRelay({ port: 0, host, autoAdmit });
+  const relay = await startRelay({ port: 0, host, autoAdmit, ...(rateLimit ? { rateLimit } : {}) });
   const participants = [];
   // Sequential, so the relay lists them in this order (the first one is asked first).
   for (const [i, mode] of bots.entries()) {

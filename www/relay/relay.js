@@ -161,6 +161,8 @@ export async function startRelay({
     dropped: 0, // invalid socket bodies
     undeliverable: 0, // valid bodies whose target is not connected / not admitted
     admit, isAdmitted: (sid) => guests.get(sid)?.admitted === true,
+    // Fault injection for tests: "user:device" -> 'error500' | 'hang' | 'wrong-device'.
+    faults: { keybundle: new Map() },
     participants: () => participantList(),
   };
   const bump = (map, k) => map.set(k, (map.get(k) ?? 0) + 1);
@@ -221,8 +223,13 @@ export async function startRelay({
       res.set('Retry-After', String(retryAfter));
       throw new HttpError(429, 'too many keybundle fetches');
     }
+    const fault = state.faults.keybundle.get(key);
+    if (fault === 'error500') throw new HttpError(500, 'injected fault');
+    if (fault === 'hang') return; // never answers
     if (!connected.has(key)) throw new HttpError(403, 'target is not in the meeting');
-    const p = participantKeys.get(key);
+    const p = fault === 'wrong-device'
+      ? [...participantKeys.values()].find((other) => deviceKey(other.user_id, other.device_id) !== key)
+      : participantKeys.get(key);
     if (!p) throw new HttpError(404, 'participant has no keys');
     const pre = p.pre_keys.shift() ?? null; // one-time prekeys are handed out once, then deleted
     if (pre) bump(state.prekeyConsumption.participants, key);
@@ -313,6 +320,12 @@ export async function startRelay({
 
   // ----- Socket.IO -----
   const server = http.createServer(app);
+  /** Every TCP connection, so that `restart()` can drop them all (WebSockets included). */
+  const rawSockets = new Set();
+  server.on('connection', (socket) => {
+    rawSockets.add(socket);
+    socket.on('close', () => rawSockets.delete(socket));
+  });
   const io = new Server(server, { cors: { origin: '*' }, maxHttpBufferSize: 1e6 });
   const external = io.of('/external');
 
@@ -421,6 +434,19 @@ export async function startRelay({
     port: actualPort,
     state,
     io,
+    /**
+     * A server restart as clients see it: every socket and HTTP connection drops and the
+     * port refuses connections for `downtimeMs`. State survives, as a real server's
+     * database would.
+     */
+    restart: async (downtimeMs = 500) => {
+      const closed = new Promise((resolve) => server.close(resolve)); // stop accepting first
+      io.disconnectSockets(true);
+      for (const socket of rawSockets) socket.destroy(); // HTTP and upgraded WebSocket alike
+      await closed;
+      await new Promise((resolve) => setTimeout(resolve, downtimeMs));
+      await new Promise((resolve) => server.listen(actualPort, host, resolve));
+    },
     close: () => new Promise((resolve) => {
       io.disconnectSockets(true);
       server.closeAllConnections?.();
