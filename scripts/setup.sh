@@ -15,11 +15,20 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
 
-if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
-  log "installing Debian chromium and chromium-driver"
+# chromium + chromedriver: browser tests; libssl-dev + pkg-config: the native load generator
+# (rust_socketio links openssl).
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null \
+   || ! pkg-config --exists openssl 2>/dev/null; then
+  log "installing Debian chromium, chromium-driver, libssl-dev, pkg-config"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq chromium chromium-driver >/dev/null
+  apt-get install -y -qq chromium chromium-driver libssl-dev pkg-config >/dev/null
+fi
+
+# Fuzzing needs a nightly toolchain (sanitizers) and cargo-fuzz.
+if ! rustup toolchain list | grep -q '^nightly'; then
+  log "installing the nightly toolchain (fuzzing only)"
+  rustup toolchain install nightly --profile minimal
 fi
 
 pids=()
@@ -32,6 +41,11 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION"; then
   # No --locked: the CLI's own lockfile pins a crate version the registry no longer has.
   log "cargo install wasm-bindgen-cli $WASM_BINDGEN_VERSION"
   cargo install -q wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" &
+  pids+=($!)
+fi
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  log "cargo install cargo-fuzz"
+  cargo install -q cargo-fuzz --locked &
   pids+=($!)
 fi
 for pid in "${pids[@]}"; do wait "$pid"; done

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test suite: native Rust, the interop matrix against the npm peers (through
-# the wasm build), and the browser suites in headless Chromium. Does its own set-up.
+# Runs every test suite: native Rust (engine, exchange, hostile-input battery), the interop
+# matrix against the npm peers (through the wasm build), relay/bot tests, the browser suite,
+# the end-to-end and fault tests of the demo page in headless Chromium, a short fuzz pass
+# and the 500-guest load run. Does its own set-up.
 # Ends with one line "N passed, N failed"; exits non-zero if anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -46,6 +48,8 @@ step "relay and bot" node --test www/relay/
 step "browser (headless chromium)" scripts/browser-tests.sh
 step "package build and size" scripts/size-check.sh
 step "end to end (demo page, headless chromium)" node --test www/e2e/
+step "fuzz (5 s per target)" scripts/fuzz.sh 5
+step "load (500 guests)" env CARGO_BUILD_JOBS=2 load/run.sh
 
 echo
 if [ "${#problems[@]}" -gt 0 ]; then printf 'failing: %s\n' "${problems[@]}"; fi
