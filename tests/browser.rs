@@ -287,7 +287,7 @@ fn corrupt_or_foreign_entries_are_typed_errors_with_a_reset_path() {
     .unwrap();
     let err = guest(config("corrupt-meeting", &[])).err().unwrap();
     assert_eq!(code_of(&err), "STORAGE_CORRUPT");
-    GuestKeyExchange::clear_stored_state("corrupt-meeting", JsValue::UNDEFINED);
+    GuestKeyExchange::clear_stored_state("corrupt-meeting", None);
     guest(config("corrupt-meeting", &[])).expect("usable after clearStoredState");
     // A registration record that belongs to another meeting.
     set.call2(
@@ -311,7 +311,7 @@ fn corrupt_or_foreign_entries_are_typed_errors_with_a_reset_path() {
         code_of(&guest(config("corrupt-meeting", &[])).err().unwrap()),
         "STORAGE_CORRUPT"
     );
-    GuestKeyExchange::clear_stored_state("corrupt-meeting", JsValue::UNDEFINED);
+    GuestKeyExchange::clear_stored_state("corrupt-meeting", None);
 }
 
 #[wasm_bindgen_test]

@@ -19,7 +19,7 @@ use zeroize::Zeroizing;
 use super::error::{participant_ref, ErrorCode, GuestError};
 use super::http::{check_base_url, Http, Paths};
 use super::js::{as_count, function, get, is_absent, now_ms, object, parse, stringify};
-use super::storage::{GuestStorage, REGISTRATION_ENTRY, STATE_ENTRY};
+use super::storage::{GuestStorage, StorageLike, REGISTRATION_ENTRY, STATE_ENTRY};
 use crate::exchange::wire::{self, MAX_BODY_BYTES};
 use crate::exchange::{
     Action, DropReason, Event, Exchange, ExchangeConfig, ExchangeFailure, GuestState, MeetingKey,
@@ -368,7 +368,8 @@ impl GuestKeyExchange {
 
     /// Removes a meeting's stored entries: the way out of `STORAGE_CORRUPT`.
     #[wasm_bindgen(js_name = clearStoredState)]
-    pub fn clear_stored_state(meeting_id: &str, storage: JsValue) {
+    pub fn clear_stored_state(meeting_id: &str, storage: Option<StorageLike>) {
+        let storage = storage.map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
         let (mut s, _) = GuestStorage::open(&storage, meeting_id);
         s.wipe();
     }

@@ -9,6 +9,7 @@ mod storage;
 mod types;
 
 pub use client::GuestKeyExchange;
+pub use storage::StorageLike;
 
 #[cfg(feature = "interop")]
 pub mod engine;

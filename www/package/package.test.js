@@ -1,0 +1,61 @@
+// The built npm packages: the `web` target (initSync, as a page or worker can) and the
+// `bundler` target (ES module importing the .wasm, as webpack/Vite resolve it) both load and
+// work, and the TypeScript declarations type the API. Run after `scripts/build.sh web` and
+// `scripts/build.sh bundler`.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { keyCheckValue } from '../bot/bot.js';
+
+const root = new URL('../../', import.meta.url);
+const web = new URL('pkg/web/', root);
+const bundler = new URL('pkg/bundler/', root);
+
+test('web target: initSync, check values, typed errors, memory fallback without sessionStorage', async () => {
+  const sdk = await import(new URL('signal_guest_sdk.js', web));
+  sdk.initSync({ module: fs.readFileSync(new URL('signal_guest_sdk_bg.wasm', web)) });
+  const key = crypto.randomBytes(32);
+  assert.equal(sdk.GuestKeyExchange.checkValueOf(key), keyCheckValue(key), 'same check value as participants');
+  assert.throws(() => sdk.GuestKeyExchange.checkValueOf(new Uint8Array(31)), { code: 'INVALID_CONFIG' });
+  const socket = { emit() {}, on() {}, off() {} };
+  const base = { meetingId: 'm', invitationToken: 't', displayName: 'G', socket };
+  assert.throws(() => new sdk.GuestKeyExchange({ ...base, baseUrl: 'http://meet.example.com' }),
+    (e) => e.name === 'GuestError' && e.code === 'INSECURE_ORIGIN' && e.retryable === false);
+  const events = [];
+  const guest = new sdk.GuestKeyExchange({ ...base, baseUrl: 'https://meet.example.com', onEvent: (e) => events.push(e) });
+  assert.equal(guest.storageBackend, 'memory', 'Node has no sessionStorage');
+  assert.equal(events[0].type, 'storage_fallback');
+  assert.equal(guest.identityKey.length, 33);
+  await assert.rejects(guest.exchangeKey(), { code: 'NOT_REGISTERED' });
+  guest.leave();
+  await assert.rejects(guest.register(), { code: 'LEFT' });
+});
+
+test('bundler target: loads as an ES module importing its .wasm', () => {
+  const script = `
+    const sdk = await import(${JSON.stringify(new URL('signal_guest_sdk.js', bundler).href)});
+    process.stdout.write(sdk.GuestKeyExchange.checkValueOf(new Uint8Array(32).fill(7)));`;
+  const out = execFileSync(process.execPath, ['--experimental-wasm-modules', '--no-warnings', '--input-type=module', '-e', script]);
+  assert.equal(out.toString(), keyCheckValue(Buffer.alloc(32, 7)));
+});
+
+test('TypeScript declarations type the configuration, results and errors', () => {
+  for (const dir of [web, bundler]) {
+    const dts = fs.readFileSync(new URL('signal_guest_sdk.d.ts', dir), 'utf8');
+    for (const needle of [
+      'export interface GuestConfig',
+      'export type GuestEvent',
+      'export interface GuestError extends Error',
+      'constructor(config: GuestConfig);',
+      'exchangeKey(): Promise<KeyExchangeResult>;',
+      'register(): Promise<RegistrationResult>;',
+      'fetchLiveKitToken(): Promise<LiveKitToken>;',
+    ]) {
+      assert.ok(dts.includes(needle), `${dir.pathname}: ${needle}`);
+    }
+    const api = dts.slice(dts.indexOf('export class GuestKeyExchange'), dts.indexOf('export type InitInput') > 0 ? dts.indexOf('export type InitInput') : undefined);
+    assert.ok(!/:\s*any\b/.test(api), 'the public class has no `any`');
+  }
+});
