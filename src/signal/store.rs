@@ -88,12 +88,22 @@ impl ProtocolStore {
         }
     }
 
-    pub fn add_signed_pre_key(&mut self, id: u32, rng: &mut impl CryptoRngCore) -> &SignedPreKey {
+    /// Adds (or replaces) signed prekey `id`, signed by the identity key; returns its public half.
+    pub fn add_signed_pre_key(
+        &mut self,
+        id: u32,
+        rng: &mut impl CryptoRngCore,
+    ) -> PublicSignedPreKey {
         let key_pair = KeyPair::generate(rng);
         let signature = self
             .identity
             .private
             .sign(&key_pair.public.serialize(), rng);
+        let public = PublicSignedPreKey {
+            id,
+            public_key: key_pair.public,
+            signature,
+        };
         self.signed_pre_keys.insert(
             id,
             SignedPreKey {
@@ -102,7 +112,7 @@ impl ProtocolStore {
                 signature,
             },
         );
-        self.signed_pre_keys.get(&id).expect("just inserted")
+        public
     }
 
     /// Adds `count` one-time prekeys with ids from `first_id` (id 0 is skipped: peers read
