@@ -11,7 +11,7 @@ use rand::rngs::OsRng;
 use serde_json::{json, Value};
 use signal_guest_sdk::exchange::wire::encode_base64;
 use signal_guest_sdk::exchange::*;
-use signal_guest_sdk::signal::{ProtocolStore, SignalError, MAX_FORWARD_JUMPS};
+use signal_guest_sdk::signal::{KeyPair, ProtocolStore, SignalError, MAX_FORWARD_JUMPS};
 
 thread_local! {
     /// Cases run by the current test (each test runs on its own thread).
@@ -236,11 +236,9 @@ fn keybundles() {
     bundle_case(
         "signature from another identity over the same key",
         |b, _| {
-            let other = ProtocolStore::generate(&mut OsRng, 1);
+            let other = KeyPair::generate(&mut OsRng);
             let spk = base64_decode(b["signed_pre_key"]["public_key"].as_str().unwrap());
-            let mut helper = other.clone();
-            let sig = helper.add_signed_pre_key(9, &mut OsRng).signature;
-            let _ = spk;
+            let sig = other.private.sign(&spk, &mut OsRng);
             b["signed_pre_key"]["signature"] = encode_base64(&sig).into();
         },
     );
