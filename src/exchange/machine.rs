@@ -313,55 +313,43 @@ impl Exchange {
             out.push(Action::Dropped(DropReason::StaleBundle));
             return;
         }
-        let body = match result {
-            Ok(body) => body,
-            Err(HttpFailure {
-                status: 429,
-                retry_after_s,
-            }) => {
-                return self.fail_attempt(
-                    AttemptFailure::RateLimited { retry_after_s },
-                    now,
-                    rng,
-                    out,
-                )
-            }
-            Err(f) => {
-                return self.fail_attempt(AttemptFailure::BundleHttp(f.status), now, rng, out)
-            }
-        };
-        let bundle = match wire::parse_bundle(&body, &participant) {
-            Ok(bundle) => bundle,
-            Err(e) => {
-                return self.fail_attempt(
-                    AttemptFailure::BundleInvalid(e.to_string()),
-                    now,
-                    rng,
-                    out,
-                )
-            }
-        };
-        let address = participant.address();
-        match self.state.store.process_bundle(&address, &bundle, rng) {
-            Ok(()) => {}
-            Err(SignalError::UntrustedIdentity(_)) => {
-                return self.fail_attempt(AttemptFailure::IdentityChanged, now, rng, out)
-            }
-            Err(e) => {
-                return self.fail_attempt(
-                    AttemptFailure::BundleInvalid(e.to_string()),
-                    now,
-                    rng,
-                    out,
-                )
-            }
+        if let Err(failure) = self.start_session(&participant, result, now, rng) {
+            return self.fail_attempt(failure, now, rng, out);
         }
-        self.state.set_session_established(&address, now);
         out.push(Action::PersistState);
         if let Some(current) = self.current.as_mut() {
             current.stage = Stage::AwaitingAnswer;
         }
         self.send_request(now, rng, out);
+    }
+
+    /// X3DH with the fetched bundle; on any failure the store is unchanged.
+    fn start_session(
+        &mut self,
+        participant: &ParticipantId,
+        fetched: Result<String, HttpFailure>,
+        now: Millis,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<(), AttemptFailure> {
+        let body = fetched.map_err(|f| match f {
+            HttpFailure {
+                status: 429,
+                retry_after_s,
+            } => AttemptFailure::RateLimited { retry_after_s },
+            f => AttemptFailure::BundleHttp(f.status),
+        })?;
+        let bundle = wire::parse_bundle(&body, participant)
+            .map_err(|e| AttemptFailure::BundleInvalid(e.to_string()))?;
+        let address = participant.address();
+        self.state
+            .store
+            .process_bundle(&address, &bundle, rng)
+            .map_err(|e| match e {
+                SignalError::UntrustedIdentity(_) => AttemptFailure::IdentityChanged,
+                e => AttemptFailure::BundleInvalid(e.to_string()),
+            })?;
+        self.state.set_session_established(&address, now);
+        Ok(())
     }
 
     fn send_request(&mut self, now: Millis, rng: &mut impl CryptoRngCore, out: &mut Vec<Action>) {
