@@ -1,6 +1,7 @@
 //! Double Ratchet key derivation with libsignal's labels.
 
 use hkdf::Hkdf;
+use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -14,15 +15,26 @@ const MESSAGE_KEY_SEED: u8 = 0x01;
 const CHAIN_KEY_SEED: u8 = 0x02;
 
 pub(crate) fn hkdf_sha256<const N: usize>(salt: Option<&[u8]>, ikm: &[u8], info: &[u8]) -> [u8; N] {
+    const { assert!(N <= 255 * 32, "HKDF-SHA256 output is at most 8160 bytes") };
     let mut okm = [0u8; N];
     Hkdf::<Sha256>::new(salt, ikm)
         .expand(info, &mut okm)
-        .expect("output length is far below HKDF's limit");
+        .expect("N is checked at compile time");
     okm
 }
 
-fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+/// HMAC-SHA256 keyed with a 32-byte key. HMAC zero-pads keys shorter than its 64-byte block
+/// (RFC 2104 §2), so padding here gives the same MAC through the infallible constructor.
+pub(crate) fn hmac_with_key(key: &[u8; 32]) -> Hmac<Sha256> {
+    let mut block = [0u8; 64];
+    block[..32].copy_from_slice(key);
+    let mac = <Hmac<Sha256> as KeyInit>::new(&block.into());
+    block.zeroize();
+    mac
+}
+
+fn hmac_sha256(key: &[u8; 32], data: &[u8]) -> [u8; 32] {
+    let mut mac = hmac_with_key(key);
     mac.update(data);
     mac.finalize().into_bytes().into()
 }
@@ -150,6 +162,18 @@ mod tests {
         let (k0, k1) = (chain.message_keys(), next.message_keys());
         assert_ne!(k0.cipher_key, k1.cipher_key);
         assert_eq!(k1.counter, 1);
+    }
+
+    #[test]
+    fn padded_hmac_key_equals_the_short_key() {
+        for seed in 0u8..16 {
+            let key = [seed.wrapping_mul(37); 32];
+            let mut padded = hmac_with_key(&key);
+            let mut plain = <Hmac<Sha256> as Mac>::new_from_slice(&key).unwrap();
+            padded.update(b"message");
+            plain.update(b"message");
+            assert_eq!(padded.finalize().into_bytes(), plain.finalize().into_bytes());
+        }
     }
 
     #[test]

@@ -1,9 +1,8 @@
 //! libsignal's v3 ciphertext wire format: a version byte, a protobuf body and (for
 //! SignalMessage) an 8-byte truncated HMAC-SHA256.
 
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use prost::Message;
-use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use super::error::SignalError;
@@ -151,8 +150,7 @@ fn compute_mac(
     receiver_identity: &PublicKey,
     content: &[u8],
 ) -> [u8; MAC_LEN] {
-    let mut mac =
-        <Hmac<Sha256> as Mac>::new_from_slice(mac_key).expect("HMAC takes any key length");
+    let mut mac = super::ratchet::hmac_with_key(mac_key);
     mac.update(&sender_identity.serialize());
     mac.update(&receiver_identity.serialize());
     mac.update(content);
