@@ -43,6 +43,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn meeting_key_is_wiped() {
+        fn zeroized_on_drop<T: ZeroizeOnDrop>() {}
+        zeroized_on_drop::<MeetingKey>();
+        let mut key = MeetingKey::from_slice(&[7u8; 32]).unwrap();
+        key.zeroize();
+        assert_eq!(key.expose_bytes(), &[0u8; 32]);
+    }
+
+    #[test]
     fn check_value_is_stable_and_debug_hides_the_key() {
         let key = MeetingKey::from_slice(&[0u8; 32]).unwrap();
         let expected: String = Sha256::digest([CHECK_VALUE_LABEL, &[0u8; 32]].concat())[..4]

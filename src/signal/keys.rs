@@ -205,6 +205,25 @@ mod tests {
         assert!(a.private.agree(&zero).is_err());
     }
 
+    fn zeroized_on_drop<T: ZeroizeOnDrop>() {}
+
+    #[test]
+    fn secret_key_types_are_wiped() {
+        zeroized_on_drop::<PrivateKey>();
+        zeroized_on_drop::<SharedSecret>();
+        let mut key = PrivateKey::generate(&mut OsRng);
+        assert_ne!(key.expose_bytes(), &[0u8; 32]);
+        key.zeroize();
+        assert_eq!(key.expose_bytes(), &[0u8; 32]);
+        let other = KeyPair::generate(&mut OsRng);
+        let mut shared = KeyPair::generate(&mut OsRng)
+            .private
+            .agree(&other.public)
+            .unwrap();
+        shared.zeroize();
+        assert_eq!(shared.as_bytes(), &[0u8; 32]);
+    }
+
     #[test]
     fn private_key_is_clamped_and_redacted() {
         let key = PrivateKey::from_bytes(&[0xff; 32]);

@@ -164,6 +164,30 @@ mod tests {
         assert_eq!(k1.counter, 1);
     }
 
+    fn zeroized_on_drop<T: ZeroizeOnDrop>() {}
+
+    #[test]
+    fn ratchet_keys_are_wiped() {
+        zeroized_on_drop::<RootKey>();
+        zeroized_on_drop::<ChainKey>();
+        zeroized_on_drop::<MessageKeys>();
+        let mut chain = ChainKey {
+            key: [9; 32],
+            index: 4,
+        };
+        let mut keys = chain.message_keys();
+        keys.zeroize();
+        assert_eq!(
+            (keys.cipher_key, keys.mac_key, keys.iv, keys.counter),
+            ([0; 32], [0; 32], [0; 16], 0)
+        );
+        chain.zeroize();
+        assert_eq!((chain.key, chain.index), ([0; 32], 0));
+        let mut root = RootKey([5; 32]);
+        root.zeroize();
+        assert_eq!(root.0, [0; 32]);
+    }
+
     #[test]
     fn padded_hmac_key_equals_the_short_key() {
         for seed in 0u8..16 {
@@ -172,7 +196,10 @@ mod tests {
             let mut plain = <Hmac<Sha256> as Mac>::new_from_slice(&key).unwrap();
             padded.update(b"message");
             plain.update(b"message");
-            assert_eq!(padded.finalize().into_bytes(), plain.finalize().into_bytes());
+            assert_eq!(
+                padded.finalize().into_bytes(),
+                plain.finalize().into_bytes()
+            );
         }
     }
 
