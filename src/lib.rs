@@ -5,7 +5,16 @@
 //! - [`exchange`]: the guest key exchange as a sans-I/O state machine.
 //! - `web` (wasm32 only): the JavaScript API, browser storage, fetch, timers, socket.
 
+#![no_std]
 #![deny(unsafe_code)]
+
+extern crate alloc;
+// Natively (tests, fuzzing, the load generator) std is there anyway. The shipped wasm leaves
+// it out: std's panic and formatting machinery is a sixth of the module.
+#[cfg(any(not(target_arch = "wasm32"), feature = "std"))]
+extern crate std;
+
+mod prelude;
 
 pub mod exchange;
 pub mod signal;
@@ -22,3 +31,12 @@ pub mod web;
 static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
     // SAFETY: the module is built without the atomics feature, so it runs on one thread.
     unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
+
+/// The shipped wasm aborts on panic without formatting a message (release builds use
+/// `panic = "abort"` anyway, so no message would reach anyone). Panics are bugs: inputs from
+/// the network, storage or JavaScript are checked and rejected with typed errors first.
+#[cfg(all(target_arch = "wasm32", not(feature = "std")))]
+#[panic_handler]
+fn abort_on_panic(_: &core::panic::PanicInfo) -> ! {
+    core::arch::wasm32::unreachable()
+}

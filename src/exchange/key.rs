@@ -1,5 +1,7 @@
 //! The 32-byte meeting key and its public check value.
 
+use crate::prelude::*;
+
 use core::fmt;
 
 use sha2::{Digest, Sha256};

@@ -1,6 +1,8 @@
 //! The exchange's state machine: one participant at a time, a deadline per participant,
 //! rotation on failure, and strict checks on every answer.
 
+use crate::prelude::*;
+
 use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
 

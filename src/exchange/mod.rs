@@ -5,6 +5,9 @@
 //! the key. Nothing here does I/O or reads a clock, so the 5-second rotation is tested
 //! natively in microseconds.
 
+use crate::prelude::*;
+
+pub mod json;
 mod key;
 mod machine;
 mod state;

@@ -1,6 +1,8 @@
 //! What the guest keeps between page loads: the Signal store and when each session was
 //! set up (for the session cache). Versioned bytes, in the Signal records' codec.
 
+use crate::prelude::*;
+
 use crate::signal::record::{Reader, Writer};
 use crate::signal::{ProtocolStore, SignalError};
 

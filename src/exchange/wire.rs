@@ -1,15 +1,17 @@
 //! The JSON the exchange reads and writes (contract §3–§5), parsed strictly into typed
 //! values. Parsing never panics and never echoes secret material in its errors.
 //!
-//! JSON goes through miniserde's `Value`: one small, non-recursive parser instead of a
-//! serde monomorphization per message type keeps the wasm module within its size budget.
+//! JSON goes through [`super::json`]: one small strict parser into a value tree instead of
+//! a serde monomorphization per message type keeps the wasm module within its size budget.
+
+use crate::prelude::*;
 
 use base64ct::{Base64, Base64UrlUnpadded, Encoding};
-use miniserde::json::{self, Array, Number, Object, Value};
 use zeroize::Zeroizing;
 
 use crate::signal::{PreKeyBundle, PublicKey, PublicKeys, REGISTRATION_ID_MAX};
 
+use super::json::{self, Number, Object, ObjectWriter, Value};
 use super::key::MeetingKey;
 use super::ParticipantId;
 
@@ -46,7 +48,7 @@ fn parse_value(body: &str, what: &'static str) -> Result<Value, Invalid> {
     if body.len() > MAX_BODY_BYTES {
         return Err(invalid(what, "body too large"));
     }
-    json::from_str(body).map_err(|_| invalid(what, "not JSON"))
+    json::parse(body).map_err(|_| invalid(what, "not JSON"))
 }
 
 fn into_object(value: Value, what: &'static str) -> Result<Object, Invalid> {
@@ -58,7 +60,7 @@ fn into_object(value: Value, what: &'static str) -> Result<Object, Invalid> {
 
 /// Refuses fields outside `allowed` (keybundles are validated this strictly).
 fn only_fields(obj: &Object, allowed: &[&str], what: &'static str) -> Result<(), Invalid> {
-    if obj.keys().all(|k| allowed.contains(&k.as_str())) {
+    if obj.keys().all(|k| allowed.contains(&k)) {
         Ok(())
     } else {
         Err(invalid(what, "unknown field"))
@@ -81,9 +83,6 @@ fn str_field<'a>(obj: &'a Object, name: &'static str) -> Result<&'a str, Invalid
 fn integer(value: &Value) -> Option<u64> {
     match value {
         Value::Number(Number::U64(n)) => Some(*n),
-        Value::Number(Number::F64(f)) if f.fract() == 0.0 && (0.0..9e15).contains(f) => {
-            Some(*f as u64)
-        }
         _ => None,
     }
 }
@@ -99,9 +98,7 @@ fn u32_field(obj: &Object, name: &'static str) -> Result<u32, Invalid> {
 fn id_field(obj: &Object, name: &'static str) -> Result<String, Invalid> {
     let text = match field(obj, name) {
         Some(Value::String(s)) => s.clone(),
-        Some(v) => integer(v)
-            .ok_or(invalid(name, "not a string or integer"))?
-            .to_string(),
+        Some(v) => json::u64_to_string(integer(v).ok_or(invalid(name, "not a string or integer"))?),
         None => return Err(invalid(name, "missing")),
     };
     if text.is_empty() || text.len() > MAX_ID_LEN {
@@ -143,22 +140,6 @@ pub fn encode_base64(bytes: &[u8]) -> String {
 
 // ---- writing ---------------------------------------------------------------------------
 
-fn text(s: &str) -> Value {
-    Value::String(s.to_owned())
-}
-
-fn number(n: u64) -> Value {
-    Value::Number(Number::U64(n))
-}
-
-fn to_json(fields: Vec<(&str, Value)>) -> String {
-    let mut obj = Object::new();
-    for (k, v) in fields {
-        obj.insert(k.to_owned(), v);
-    }
-    json::to_string(&Value::Object(obj))
-}
-
 // ---- registration ----------------------------------------------------------------------
 
 /// `POST …/register`: public halves only. Private keys are not reachable from here: the
@@ -169,43 +150,42 @@ pub fn registration_body(
     meeting_id: &str,
     display_name: &str,
 ) -> String {
-    let mut pre_keys = Array::new();
-    for (id, key) in &keys.pre_keys {
-        let mut pk = Object::new();
-        pk.insert("id".into(), number(u64::from(*id)));
-        pk.insert("public_key".into(), text(&encode_base64(&key.serialize())));
-        pre_keys.push(Value::Object(pk));
-    }
-    let mut spk = Object::new();
-    spk.insert("id".into(), number(u64::from(keys.signed_pre_key.id)));
-    spk.insert(
-        "public_key".into(),
-        text(&encode_base64(&keys.signed_pre_key.public_key.serialize())),
-    );
-    spk.insert(
-        "signature".into(),
-        text(&encode_base64(&keys.signed_pre_key.signature)),
-    );
-    to_json(vec![
-        ("invitation_token", text(invitation_token)),
-        ("meeting_id", text(meeting_id)),
-        ("display_name", text(display_name)),
-        (
+    let pre_keys: Vec<String> = keys
+        .pre_keys
+        .iter()
+        .map(|(id, key)| {
+            ObjectWriter::new()
+                .number("id", u64::from(*id))
+                .string("public_key", &encode_base64(&key.serialize()))
+                .finish()
+        })
+        .collect();
+    let spk = &keys.signed_pre_key;
+    let signed_pre_key = ObjectWriter::new()
+        .number("id", u64::from(spk.id))
+        .string("public_key", &encode_base64(&spk.public_key.serialize()))
+        .string("signature", &encode_base64(&spk.signature))
+        .finish();
+    ObjectWriter::new()
+        .string("invitation_token", invitation_token)
+        .string("meeting_id", meeting_id)
+        .string("display_name", display_name)
+        .string(
             "identity_key_public",
-            text(&encode_base64(&keys.identity_key.serialize())),
-        ),
-        ("registration_id", number(u64::from(keys.registration_id))),
-        ("signed_pre_key", Value::Object(spk)),
-        ("pre_keys", Value::Array(pre_keys)),
-    ])
+            &encode_base64(&keys.identity_key.serialize()),
+        )
+        .number("registration_id", u64::from(keys.registration_id))
+        .json("signed_pre_key", &signed_pre_key)
+        .json("pre_keys", &json::array(&pre_keys))
+        .finish()
 }
 
 /// What the SDK keeps of a registration (sessionStorage), in the answer's own shape.
 pub fn registration_record(session_id: &str, meeting_id: &str) -> String {
-    to_json(vec![
-        ("session_id", text(session_id)),
-        ("meeting_id", text(meeting_id)),
-    ])
+    ObjectWriter::new()
+        .string("session_id", session_id)
+        .string("meeting_id", meeting_id)
+        .finish()
 }
 
 /// The server-made `session_id`, after checking the answer is for our meeting.
@@ -219,10 +199,10 @@ pub fn parse_registration(body: &str, meeting_id: &str) -> Result<String, Invali
 
 /// `POST /api/livekit/external-token` body.
 pub fn livekit_token_request(session_id: &str, meeting_id: &str) -> String {
-    to_json(vec![
-        ("sessionId", text(session_id)),
-        ("meetingId", text(meeting_id)),
-    ])
+    ObjectWriter::new()
+        .string("sessionId", session_id)
+        .string("meetingId", meeting_id)
+        .finish()
 }
 
 /// `POST /api/livekit/external-token` answer.
@@ -358,13 +338,13 @@ pub fn parse_incoming(body: &str) -> Result<IncomingMessage, Invalid> {
 
 /// `guest:signal_message` body.
 pub fn outgoing_message(to: &ParticipantId, message_type: u8, ciphertext: &[u8]) -> String {
-    to_json(vec![
-        ("participant_user_id", text(&to.user_id)),
-        ("participant_device_id", text(&to.device_id)),
-        ("type", text(REQUEST_TYPE)),
-        ("encrypted_message", text(&encode_base64(ciphertext))),
-        ("message_type", number(u64::from(message_type))),
-    ])
+    ObjectWriter::new()
+        .string("participant_user_id", &to.user_id)
+        .string("participant_device_id", &to.device_id)
+        .string("type", REQUEST_TYPE)
+        .string("encrypted_message", &encode_base64(ciphertext))
+        .number("message_type", u64::from(message_type))
+        .finish()
 }
 
 // ---- plaintexts -----------------------------------------------------------------------
@@ -380,13 +360,13 @@ pub fn request_plaintext(
     request_id: &str,
     now_ms: u64,
 ) -> String {
-    to_json(vec![
-        ("type", text(REQUEST_TYPE)),
-        ("meeting_id", text(meeting_id)),
-        ("guest_session_id", text(guest_session_id)),
-        ("request_id", text(request_id)),
-        ("timestamp", number(now_ms)),
-    ])
+    ObjectWriter::new()
+        .string("type", REQUEST_TYPE)
+        .string("meeting_id", meeting_id)
+        .string("guest_session_id", guest_session_id)
+        .string("request_id", request_id)
+        .number("timestamp", now_ms)
+        .finish()
 }
 
 /// A decrypted answer from a participant, before the exchange checks it belongs to us.

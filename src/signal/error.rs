@@ -1,5 +1,7 @@
 //! Errors of the Signal engine. None carries key material.
 
+use crate::prelude::*;
+
 /// Why a Signal operation failed. Every failing operation leaves its inputs unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignalError {

@@ -1,5 +1,7 @@
 //! Safety numbers: libsignal's displayable fingerprint (version 2 numeric form).
 
+use crate::prelude::*;
+
 use sha2::{Digest, Sha512};
 
 use super::keys::PublicKey;

@@ -1,5 +1,6 @@
 //! Curve25519 keys in libsignal's encodings.
 
+
 use core::fmt;
 
 use rand_core::CryptoRngCore;

@@ -1,5 +1,7 @@
 //! Double Ratchet key derivation with libsignal's labels.
 
+use crate::prelude::*;
+
 use hkdf::Hkdf;
 use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};

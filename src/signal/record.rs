@@ -5,6 +5,8 @@
 //! length and count and never panics. The format is private to this SDK (peers never see
 //! it); a hand-written codec is a fraction of the wasm size of protobuf messages.
 
+use crate::prelude::*;
+
 use zeroize::{Zeroize, Zeroizing};
 
 use super::error::SignalError;

@@ -1,6 +1,8 @@
 //! Session states (one Double Ratchet each) and session records (a current state plus
 //! archived ones, so that crossing or repeated session set-ups still decrypt).
 
+use crate::prelude::*;
+
 use rand_core::CryptoRngCore;
 
 use super::error::SignalError;

@@ -2,6 +2,8 @@
 //! with the operations that use them. Every operation either succeeds or leaves the store
 //! exactly as it was.
 
+use crate::prelude::*;
+
 use rand_core::CryptoRngCore;
 
 use super::error::SignalError;

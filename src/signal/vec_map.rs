@@ -1,6 +1,8 @@
 //! A sorted-`Vec` map. The store holds a handful of entries; this keeps the wasm module
 //! much smaller than several `BTreeMap` instantiations would, with the same ordering.
 
+use crate::prelude::*;
+
 use core::borrow::Borrow;
 
 #[derive(Clone, Debug)]

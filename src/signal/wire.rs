@@ -1,6 +1,8 @@
 //! libsignal's v3 ciphertext wire format: a version byte, a protobuf body and (for
 //! SignalMessage) an 8-byte truncated HMAC-SHA256.
 
+use crate::prelude::*;
+
 use hmac::Mac;
 use prost::Message;
 use subtle::ConstantTimeEq;

@@ -1,5 +1,7 @@
 //! X3DH key agreement (Signal v3, without Kyber) for both roles.
 
+use crate::prelude::*;
+
 use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
 

@@ -5,20 +5,20 @@
 //! into JavaScript, so callbacks that re-enter the SDK (an `onEvent` handler calling
 //! `leave()`, say) are safe. Events are queued and handled one at a time.
 
-use std::cell::RefCell;
-use std::collections::VecDeque;
-use std::rc::{Rc, Weak};
+use crate::prelude::*;
 
-use gloo_timers::callback::Timeout;
+use core::cell::RefCell;
+use alloc::collections::VecDeque;
+use alloc::rc::Rc;
+
 use js_sys::{Function, Promise, Uint8Array};
-use rand_core::OsRng;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{spawn_local, JsFuture};
 use zeroize::Zeroizing;
 
 use super::error::{participant_ref, ErrorCode, GuestError};
-use super::http::{check_base_url, Http, Paths};
+use super::http::{check_base_url, Http, Paths, Reply};
 use super::js::{as_count, function, get, is_absent, now_ms, object, parse, stringify};
+use super::platform::{Timeout, WebCryptoRng};
 use super::storage::{GuestStorage, StorageLike, REGISTRATION_ENTRY, STATE_ENTRY};
 use crate::exchange::wire::{self, MAX_BODY_BYTES};
 use crate::exchange::{
@@ -86,9 +86,39 @@ enum Engine {
     Gone,
 }
 
-struct Pending {
+/// The two ends of a JS promise, settled later from a callback.
+struct Deferred {
     resolve: Function,
     reject: Function,
+}
+
+impl Deferred {
+    fn new() -> (Promise, Option<Self>) {
+        let mut slot = None;
+        // The executor runs synchronously, so `slot` is filled when `new` returns.
+        let promise = Promise::new(&mut |resolve, reject| slot = Some(Self { resolve, reject }));
+        (promise, slot)
+    }
+
+    fn settle(self, result: Result<JsValue, GuestError>) {
+        let _ = match result {
+            Ok(value) => self.resolve.call1(&JsValue::NULL, &value),
+            Err(e) => self.reject.call1(&JsValue::NULL, &e.into()),
+        };
+    }
+}
+
+/// Runs `start`, which settles the promise now or from a later callback.
+fn promise(start: impl FnOnce(Deferred)) -> Promise {
+    let (promise, deferred) = Deferred::new();
+    if let Some(deferred) = deferred {
+        start(deferred);
+    }
+    promise
+}
+
+struct Pending {
+    deferred: Deferred,
     started_at: u64,
 }
 
@@ -161,14 +191,6 @@ fn optional_ms(config: &JsValue, name: &str, default: u64) -> Result<u64, JsValu
 
 fn rejected(e: GuestError) -> Promise {
     Promise::reject(&e.into())
-}
-
-/// Runs `work`, turning its `Result` into a settled promise.
-fn promise<F>(work: F) -> Promise
-where
-    F: std::future::Future<Output = Result<JsValue, GuestError>> + 'static,
-{
-    wasm_bindgen_futures::future_to_promise(async move { work.await.map_err(JsValue::from) })
 }
 
 #[wasm_bindgen]
@@ -290,8 +312,7 @@ impl GuestKeyExchange {
     /// Registers the guest's public keys (never a private key) with the invitation token.
     /// Reuses the registration stored in this tab, if any.
     pub fn register(&self) -> RegistrationPromise {
-        let shared = self.inner.clone();
-        promise(async move { register(&shared).await }).unchecked_into()
+        promise(|deferred| register(&self.inner, deferred)).unchecked_into()
     }
 
     /// Asks participants, one at a time, for the meeting key; hands it to the key provider.
@@ -305,8 +326,7 @@ impl GuestKeyExchange {
     /// Fetches a LiveKit access token for this guest (`NOT_ADMITTED` until the host admits).
     #[wasm_bindgen(js_name = fetchLiveKitToken)]
     pub fn fetch_livekit_token(&self) -> LiveKitTokenPromise {
-        let shared = self.inner.clone();
-        promise(async move { livekit_token(&shared).await }).unchecked_into()
+        promise(|deferred| livekit_token(&self.inner, deferred)).unchecked_into()
     }
 
     /// Stops listening, cancels timers, wipes this meeting's stored entries and drops all
@@ -401,7 +421,7 @@ fn load_or_generate(storage: &mut GuestStorage) -> Result<(GuestState, Option<f6
         }
         Ok(None) | Err(_) => {
             let started = js_sys::Date::now();
-            let store = ProtocolStore::generate(&mut OsRng, ONE_TIME_PRE_KEYS);
+            let store = ProtocolStore::generate(&mut WebCryptoRng, ONE_TIME_PRE_KEYS);
             Ok((GuestState::new(store), Some(js_sys::Date::now() - started)))
         }
     }
@@ -466,39 +486,73 @@ fn ensure_usable(shared: &Shared) -> Result<(), GuestError> {
     }
 }
 
-async fn register(shared: &Shared) -> Result<JsValue, GuestError> {
+fn register(shared: &Shared, deferred: Deferred) {
+    match begin_registration(shared) {
+        Err(e) => deferred.settle(Err(e)),
+        Ok(Registration::Stored(answer)) => deferred.settle(Ok(answer)),
+        Ok(Registration::Send {
+            url,
+            body,
+            meeting_id,
+        }) => {
+            emit(shared, progress_event("registering", &[]));
+            let shared = shared.clone();
+            Http::post_json(&url, &body, move |reply| {
+                deferred.settle(finish_registration(&shared, reply, &meeting_id))
+            });
+        }
+    }
+}
+
+enum Registration {
+    /// Registered earlier in this tab: the answer to give.
+    Stored(JsValue),
+    Send {
+        url: String,
+        body: String,
+        meeting_id: String,
+    },
+}
+
+fn begin_registration(shared: &Shared) -> Result<Registration, GuestError> {
     ensure_usable(shared)?;
-    let (url, body, meeting_id) = {
-        let mut inner = shared
-            .try_borrow_mut()
-            .map_err(|_| GuestError::new(ErrorCode::InvalidState, "busy"))?;
-        if let Some(sid) = &inner.session_id {
-            return Ok(
-                object(&[("sessionId", sid.as_str().into()), ("reused", true.into())]).into(),
-            );
-        }
-        if inner.registering {
-            return Err(GuestError::new(
-                ErrorCode::InvalidState,
-                "registration already in progress",
-            ));
-        }
-        let keys = inner
-            .state()
-            .and_then(|s| s.store.public_keys())
-            .ok_or_else(|| GuestError::new(ErrorCode::InvalidState, "no keys"))?;
-        let s = &inner.settings;
-        let body =
-            wire::registration_body(&keys, &s.invitation_token, &s.meeting_id, &s.display_name);
-        let url = inner.http.url(&inner.http.paths.register, &[]);
-        let meeting_id = s.meeting_id.clone();
-        inner.registering = true;
-        (url, body, meeting_id)
-    };
-    emit(shared, progress_event("registering", &[]));
-    let reply = Http::post_json(&url, body).await;
+    let mut inner = shared
+        .try_borrow_mut()
+        .map_err(|_| GuestError::new(ErrorCode::InvalidState, "busy"))?;
+    if let Some(sid) = &inner.session_id {
+        return Ok(Registration::Stored(
+            object(&[("sessionId", sid.as_str().into()), ("reused", true.into())]).into(),
+        ));
+    }
+    if inner.registering {
+        return Err(GuestError::new(
+            ErrorCode::InvalidState,
+            "registration already in progress",
+        ));
+    }
+    let keys = inner
+        .state()
+        .and_then(|s| s.store.public_keys())
+        .ok_or_else(|| GuestError::new(ErrorCode::InvalidState, "no keys"))?;
+    let s = &inner.settings;
+    let body = wire::registration_body(&keys, &s.invitation_token, &s.meeting_id, &s.display_name);
+    let url = inner.http.url(&inner.http.paths.register, &[]);
+    let meeting_id = s.meeting_id.clone();
+    inner.registering = true;
+    Ok(Registration::Send {
+        url,
+        body,
+        meeting_id,
+    })
+}
+
+fn finish_registration(
+    shared: &Shared,
+    reply: Reply,
+    meeting_id: &str,
+) -> Result<JsValue, GuestError> {
     let outcome = if reply.ok() {
-        wire::parse_registration(&reply.body, &meeting_id).map_err(|e| {
+        wire::parse_registration(&reply.body, meeting_id).map_err(|e| {
             GuestError::new(
                 ErrorCode::ProtocolError,
                 format!("registration answer: {e}"),
@@ -516,7 +570,7 @@ async fn register(shared: &Shared) -> Result<JsValue, GuestError> {
             return Err(GuestError::new(ErrorCode::Left, "leave() was called"));
         }
         let session_id = outcome?;
-        let record = wire::registration_record(&session_id, &meeting_id);
+        let record = wire::registration_record(&session_id, meeting_id);
         inner.session_id = Some(session_id.clone());
         let failure = inner.storage.set(REGISTRATION_ENTRY, &record).err();
         (session_id, failure)
@@ -547,7 +601,7 @@ fn start_exchange(shared: &Shared) -> Promise {
             ));
         }
         if let Engine::Ready(_) = inner.engine {
-            let Engine::Ready(state) = std::mem::replace(&mut inner.engine, Engine::Gone) else {
+            let Engine::Ready(state) = core::mem::replace(&mut inner.engine, Engine::Gone) else {
                 return Err(GuestError::new(ErrorCode::InvalidState, "no keys"));
             };
             let config = inner.settings.exchange.clone();
@@ -588,12 +642,10 @@ fn start_exchange(shared: &Shared) -> Promise {
         Err(e) => rejected(e),
         Ok(Some(done)) => Promise::resolve(&done),
         Ok(None) => {
-            let mut slot = None;
-            let result = Promise::new(&mut |resolve, reject| slot = Some((resolve, reject)));
-            if let (Some((resolve, reject)), Ok(mut inner)) = (slot, shared.try_borrow_mut()) {
+            let (result, deferred) = Deferred::new();
+            if let (Some(deferred), Ok(mut inner)) = (deferred, shared.try_borrow_mut()) {
                 inner.pending = Some(Pending {
-                    resolve,
-                    reject,
+                    deferred,
                     started_at: now_ms(),
                 });
             }
@@ -641,7 +693,7 @@ fn dispatch(shared: &Shared, event: Event) {
                 return;
             };
             match &mut inner.engine {
-                Engine::Running(exchange) => exchange.handle(event, now_ms(), &mut OsRng),
+                Engine::Running(exchange) => exchange.handle(event, now_ms(), &mut WebCryptoRng),
                 _ => Vec::new(),
             }
         };
@@ -653,10 +705,8 @@ fn dispatch(shared: &Shared, event: Event) {
 
 fn perform(shared: &Shared, action: Action) {
     match action {
-        Action::ListParticipants => spawn_local(list_participants(Rc::downgrade(shared))),
-        Action::FetchBundle { participant } => {
-            spawn_local(fetch_bundle(Rc::downgrade(shared), participant))
-        }
+        Action::ListParticipants => list_participants(shared),
+        Action::FetchBundle { participant } => fetch_bundle(shared, participant),
         Action::Send { participant, body } => send(shared, participant, &body),
         Action::ArmTimer { timer, at } => arm_timer(shared, timer, at),
         Action::PersistState => persist(shared),
@@ -671,9 +721,8 @@ fn perform(shared: &Shared, action: Action) {
     }
 }
 
-async fn list_participants(weak: Weak<RefCell<Inner>>) {
-    let Some((url, session_id, timeout)) = weak.upgrade().and_then(|shared| {
-        let inner = shared.try_borrow().ok()?;
+fn list_participants(shared: &Shared) {
+    let Some((url, session_id, timeout)) = shared.try_borrow().ok().and_then(|inner| {
         let sid = inner.session_id.clone()?;
         let url = inner.http.url(
             &inner.http.paths.participants,
@@ -683,15 +732,16 @@ async fn list_participants(weak: Weak<RefCell<Inner>>) {
     }) else {
         return;
     };
-    let reply = Http::get(&url, &[("X-Guest-Session", &session_id)], timeout).await;
-    if let Some(shared) = weak.upgrade() {
-        dispatch(&shared, Event::ParticipantsListed(reply.into_result()));
-    }
+    let weak = Rc::downgrade(shared);
+    Http::get(&url, &[("X-Guest-Session", &session_id)], timeout, move |reply| {
+        if let Some(shared) = weak.upgrade() {
+            dispatch(&shared, Event::ParticipantsListed(reply.into_result()));
+        }
+    });
 }
 
-async fn fetch_bundle(weak: Weak<RefCell<Inner>>, participant: ParticipantId) {
-    let Some((url, timeout)) = weak.upgrade().and_then(|shared| {
-        let inner = shared.try_borrow().ok()?;
+fn fetch_bundle(shared: &Shared, participant: ParticipantId) {
+    let Some((url, timeout)) = shared.try_borrow().ok().and_then(|inner| {
         let sid = inner.session_id.clone()?;
         let url = inner.http.url(
             &inner.http.paths.participant_keys,
@@ -705,16 +755,13 @@ async fn fetch_bundle(weak: Weak<RefCell<Inner>>, participant: ParticipantId) {
     }) else {
         return;
     };
-    let reply = Http::get(&url, &[], timeout).await;
-    if let Some(shared) = weak.upgrade() {
-        dispatch(
-            &shared,
-            Event::BundleFetched {
-                participant,
-                result: reply.into_result(),
-            },
-        );
-    }
+    let weak = Rc::downgrade(shared);
+    Http::get(&url, &[], timeout, move |reply| {
+        if let Some(shared) = weak.upgrade() {
+            let result = reply.into_result();
+            dispatch(&shared, Event::BundleFetched { participant, result });
+        }
+    });
 }
 
 fn send(shared: &Shared, participant: ParticipantId, body: &str) {
@@ -764,63 +811,78 @@ fn deliver_key(shared: &Shared, key: MeetingKey, key_index: u8, from: Participan
         KeyProfile::Raw => Uint8Array::from(&key.expose_bytes()[..]).buffer().into(),
     };
     drop(key);
+    let applied = match provider {
+        None => JsValue::UNDEFINED,
+        Some(provider) => match provider.set_key(&material, u32::from(key_index)) {
+            Ok(result) => result,
+            Err(e) => Promise::reject(&e).into(),
+        },
+    };
+    drop(material);
     let weak = Rc::downgrade(shared);
-    spawn_local(async move {
-        let applied = match provider {
-            None => Ok(()),
-            Some(provider) => match provider.set_key(&material, u32::from(key_index)) {
-                Ok(r) if r.is_instance_of::<Promise>() => {
-                    JsFuture::from(Promise::from(r)).await.map(|_| ())
-                }
-                Ok(_) => Ok(()),
-                Err(e) => Err(e),
-            },
-        };
-        drop(material);
-        let Some(shared) = weak.upgrade() else { return };
-        let from_ref = participant_ref(&from);
-        match applied {
-            Ok(()) => {
-                emit(
-                    &shared,
-                    object(&[
-                        ("type", "key".into()),
-                        ("from", from_ref.clone()),
-                        ("keyIndex", key_index.into()),
-                        ("keyCheckValue", check_value.as_str().into()),
-                    ])
-                    .into(),
-                );
-                if let Some(p) = pending {
-                    let result = object(&[
-                        ("from", from_ref),
-                        ("keyIndex", key_index.into()),
-                        ("keyCheckValue", check_value.into()),
-                        (
-                            "elapsedMs",
-                            (now_ms().saturating_sub(p.started_at) as f64).into(),
-                        ),
-                    ]);
-                    let _ = p.resolve.call1(&JsValue::NULL, &result);
-                }
-            }
-            Err(_) => {
-                let error =
-                    GuestError::new(ErrorCode::KeyProviderFailed, "keyProvider.setKey failed");
-                emit(
-                    &shared,
-                    object(&[
-                        ("type", "error".into()),
-                        ("code", error.code.as_str().into()),
-                    ])
-                    .into(),
-                );
-                if let Some(p) = pending {
-                    let _ = p.reject.call1(&JsValue::NULL, &error.into());
-                }
-            }
+    let done = move |ok: JsValue| {
+        if let Some(shared) = weak.upgrade() {
+            let ok = ok.as_bool() == Some(true);
+            key_applied(&shared, ok, &from, key_index, &check_value, pending);
         }
-    });
+    };
+    // Called exactly once, which frees the closure.
+    when_settled(&applied, Closure::once_into_js(done));
+}
+
+/// After `setKey` (and its promise, if it returned one) settled.
+fn key_applied(
+    shared: &Shared,
+    ok: bool,
+    from: &ParticipantId,
+    key_index: u8,
+    check_value: &str,
+    pending: Option<Pending>,
+) {
+    let from_ref = participant_ref(from);
+    if ok {
+        emit(
+            shared,
+            object(&[
+                ("type", "key".into()),
+                ("from", from_ref.clone()),
+                ("keyIndex", key_index.into()),
+                ("keyCheckValue", check_value.into()),
+            ])
+            .into(),
+        );
+        if let Some(p) = pending {
+            let result = object(&[
+                ("from", from_ref),
+                ("keyIndex", key_index.into()),
+                ("keyCheckValue", check_value.into()),
+                (
+                    "elapsedMs",
+                    (now_ms().saturating_sub(p.started_at) as f64).into(),
+                ),
+            ]);
+            p.deferred.settle(Ok(result.into()));
+        }
+    } else {
+        let error = GuestError::new(ErrorCode::KeyProviderFailed, "keyProvider.setKey failed");
+        emit(
+            shared,
+            object(&[
+                ("type", "error".into()),
+                ("code", error.code.as_str().into()),
+            ])
+            .into(),
+        );
+        if let Some(p) = pending {
+            p.deferred.settle(Err(error));
+        }
+    }
+}
+
+#[wasm_bindgen(module = "/src/web/shim.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = whenSettled)]
+    fn when_settled(value: &JsValue, done: JsValue);
 }
 
 fn fail(shared: &Shared, failure: &ExchangeFailure) {
@@ -839,13 +901,12 @@ fn fail(shared: &Shared, failure: &ExchangeFailure) {
     );
     emit(shared, event);
     if let Some(p) = pending {
-        let _ = p.reject.call1(&JsValue::NULL, &error_value);
+        let _ = p.deferred.reject.call1(&JsValue::NULL, &error_value);
     }
 }
 
-async fn livekit_token(shared: &Shared) -> Result<JsValue, GuestError> {
-    ensure_usable(shared)?;
-    let (url, body) = {
+fn livekit_token(shared: &Shared, deferred: Deferred) {
+    let request = ensure_usable(shared).and_then(|()| {
         let inner = shared
             .try_borrow()
             .map_err(|_| GuestError::new(ErrorCode::InvalidState, "busy"))?;
@@ -854,9 +915,17 @@ async fn livekit_token(shared: &Shared) -> Result<JsValue, GuestError> {
             .clone()
             .ok_or_else(|| GuestError::new(ErrorCode::NotRegistered, "call register() first"))?;
         let body = wire::livekit_token_request(&sid, &inner.settings.meeting_id);
-        (inner.http.url(&inner.http.paths.livekit_token, &[]), body)
-    };
-    let reply = Http::post_json(&url, body).await;
+        Ok((inner.http.url(&inner.http.paths.livekit_token, &[]), body))
+    });
+    match request {
+        Err(e) => deferred.settle(Err(e)),
+        Ok((url, body)) => {
+            Http::post_json(&url, &body, move |reply| deferred.settle(livekit_answer(reply)))
+        }
+    }
+}
+
+fn livekit_answer(reply: Reply) -> Result<JsValue, GuestError> {
     if reply.status == 403 {
         return Err(GuestError::new(
             ErrorCode::NotAdmitted,
@@ -908,10 +977,8 @@ fn leave(shared: &Shared) {
         let _ = socket.off(INCOMING_EVENT, listener.as_ref().unchecked_ref());
     }
     if let Some(p) = pending {
-        let _ = p.reject.call1(
-            &JsValue::NULL,
-            &GuestError::new(ErrorCode::Left, "leave() was called").into(),
-        );
+        p.deferred
+            .settle(Err(GuestError::new(ErrorCode::Left, "leave() was called")));
     }
 }
 

@@ -1,8 +1,10 @@
 //! The raw Signal engine for JavaScript, with the same shape as the test peers in
 //! `interop/peers.js`. Built only with the `interop` feature, for the interop suite.
 
+use crate::prelude::*;
+
 use js_sys::Object;
-use rand_core::OsRng;
+use super::platform::WebCryptoRng;
 use wasm_bindgen::prelude::*;
 
 use super::js::{as_count, bytes, get, get_bytes, set};
@@ -40,7 +42,7 @@ impl SignalParty {
     #[wasm_bindgen(constructor)]
     pub fn new(one_time_pre_keys: u32) -> SignalParty {
         SignalParty {
-            store: ProtocolStore::generate(&mut OsRng, one_time_pre_keys),
+            store: ProtocolStore::generate(&mut WebCryptoRng, one_time_pre_keys),
             handed_out: 0,
         }
     }
@@ -114,7 +116,7 @@ impl SignalParty {
             pre_key,
         };
         self.store
-            .process_bundle(address, &parsed, &mut OsRng)
+            .process_bundle(address, &parsed, &mut WebCryptoRng)
             .map_err(js_err)
     }
 
@@ -135,7 +137,7 @@ impl SignalParty {
     ) -> Result<Vec<u8>, JsError> {
         let message = CiphertextMessage::parse(Some(message_type), body).map_err(js_err)?;
         self.store
-            .decrypt(address, &message, &mut OsRng)
+            .decrypt(address, &message, &mut WebCryptoRng)
             .map_err(js_err)
     }
 
@@ -148,7 +150,7 @@ impl SignalParty {
         self.store
             .identity
             .private
-            .sign(message, &mut OsRng)
+            .sign(message, &mut WebCryptoRng)
             .to_vec()
     }
 

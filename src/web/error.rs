@@ -1,5 +1,7 @@
 //! Errors as JavaScript sees them: an `Error` with a stable `code`.
 
+use crate::prelude::*;
+
 use js_sys::{Array, Error};
 use wasm_bindgen::JsValue;
 

@@ -1,9 +1,13 @@
-//! HTTP to the meeting server (contract §3) with gloo-net. Paths are templates.
+//! HTTP to the meeting server (contract §3) with the Fetch API. Paths are templates.
 
-use gloo_net::http::{Request, RequestBuilder};
+use crate::prelude::*;
+
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::JsValue;
 
 use super::error::{ErrorCode, GuestError};
-use super::js::{get, is_absent};
+use super::js::{as_count, get, is_absent, object};
 use crate::exchange::HttpFailure;
 
 /// Path templates; `{name}` is replaced by the URI-encoded value.
@@ -140,49 +144,55 @@ impl Http {
         format!("{}{path}", self.base)
     }
 
-    async fn send(request: Result<Request, gloo_net::Error>) -> Reply {
-        let network_error = || Reply {
-            status: 0,
-            retry_after_s: None,
-            body: String::new(),
-        };
-        let Ok(request) = request else {
-            return network_error();
-        };
-        let Ok(response) = request.send().await else {
-            return network_error();
-        };
-        let retry_after_s = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.trim().parse().ok());
-        let body = response.text().await.unwrap_or_default();
-        Reply {
-            status: response.status(),
-            retry_after_s,
-            body,
-        }
-    }
-
     /// GET, aborted after `timeout_ms` so that a hanging server does not hold one of the
     /// browser's few connections per host after the exchange has moved on.
-    pub(crate) async fn get(url: &str, headers: &[(&str, &str)], timeout_ms: u32) -> Reply {
-        let controller = web_sys::AbortController::new().ok();
-        let signal = controller.as_ref().map(|c| c.signal());
-        let _deadline =
-            controller.map(|c| gloo_timers::callback::Timeout::new(timeout_ms, move || c.abort()));
-        let builder = headers
-            .iter()
-            .fold(RequestBuilder::new(url), |b, (k, v)| b.header(k, v));
-        Self::send(builder.abort_signal(signal.as_ref()).build()).await
+    pub(crate) fn get(
+        url: &str,
+        headers: &[(&str, &str)],
+        timeout_ms: u32,
+        done: impl FnOnce(Reply) + 'static,
+    ) {
+        let fields: Vec<(&str, JsValue)> =
+            headers.iter().map(|(k, v)| (*k, (*v).into())).collect();
+        send(url, "GET", &object(&fields).into(), &JsValue::UNDEFINED, timeout_ms, done);
     }
 
-    pub(crate) async fn post_json(url: &str, body: String) -> Reply {
-        Self::send(
-            Request::post(url)
-                .header("Content-Type", "application/json")
-                .body(body),
-        )
-        .await
+    pub(crate) fn post_json(url: &str, body: &str, done: impl FnOnce(Reply) + 'static) {
+        let headers = object(&[("Content-Type", "application/json".into())]);
+        send(url, "POST", &headers.into(), &body.into(), 0, done);
     }
+}
+
+fn send(
+    url: &str,
+    method: &str,
+    headers: &JsValue,
+    body: &JsValue,
+    timeout_ms: u32,
+    done: impl FnOnce(Reply) + 'static,
+) {
+    let callback = move |answer: JsValue| {
+        done(Reply {
+            status: as_count(&get(&answer, "status"), 999.0).unwrap_or(0) as u16,
+            retry_after_s: get(&answer, "retryAfter")
+                .as_string()
+                .and_then(|v| v.trim().parse().ok()),
+            body: get(&answer, "body").as_string().unwrap_or_default(),
+        })
+    };
+    // The shim calls back exactly once, which frees the closure.
+    fetch_text(url, method, headers, body, timeout_ms, Closure::once_into_js(callback));
+}
+
+#[wasm_bindgen(module = "/src/web/shim.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = fetchText)]
+    fn fetch_text(
+        url: &str,
+        method: &str,
+        headers: &JsValue,
+        body: &JsValue,
+        timeout_ms: u32,
+        done: JsValue,
+    );
 }

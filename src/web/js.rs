@@ -1,5 +1,7 @@
 //! Small helpers for reading and building plain JS values without panicking.
 
+use crate::prelude::*;
+
 use js_sys::{Function, Object, Reflect, Uint8Array, JSON};
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -14,7 +16,7 @@ pub(crate) fn is_absent(v: &JsValue) -> bool {
 /// A non-negative integer no larger than `max`, or `None`.
 pub(crate) fn as_count(v: &JsValue, max: f64) -> Option<u64> {
     v.as_f64()
-        .filter(|n| n.fract() == 0.0 && (0.0..=max).contains(n))
+        .filter(|n| (0.0..=max).contains(n) && *n == (*n as u64) as f64)
         .map(|n| n as u64)
 }
 

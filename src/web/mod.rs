@@ -1,10 +1,12 @@
 //! The only code that touches JavaScript: wasm-bindgen exports, sessionStorage, fetch,
 //! timers, the page's Socket.IO socket and LiveKit's key provider.
 
+
 mod client;
 mod error;
 mod http;
 mod js;
+mod platform;
 mod storage;
 mod types;
 

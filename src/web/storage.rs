@@ -2,6 +2,8 @@
 //! fallback to memory when storage is missing or throws (disabled storage, private modes,
 //! quota). Entries are namespaced per meeting and versioned.
 
+use crate::prelude::*;
+
 use js_sys::Reflect;
 use wasm_bindgen::prelude::*;
 

@@ -1,0 +1,7 @@
+//! What std's prelude would give: the crate is `no_std` so that the wasm build can leave std out.
+
+pub(crate) use alloc::borrow::ToOwned;
+pub(crate) use alloc::format;
+pub(crate) use alloc::string::{String, ToString};
+pub(crate) use alloc::vec;
+pub(crate) use alloc::vec::Vec;
