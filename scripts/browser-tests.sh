@@ -13,4 +13,4 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 grep -q "fixture ready" "$log" || { cat "$log"; echo "fixture did not start"; exit 1; }
-wasm-pack test --headless --chrome --mode no-install . --test browser
+wasm-pack test --headless --chrome --mode no-install . --test browser --features std

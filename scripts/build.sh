@@ -15,6 +15,12 @@ case "$kind" in
   *) echo "usage: $0 web|bundler|interop" >&2; exit 2 ;;
 esac
 
+# Source paths in the module's panic locations are made relative, so the package neither
+# grows with nor reveals the build machine's directories.
+remaps=("--remap-path-prefix=$PWD/=")
+for dir in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/; do remaps+=("--remap-path-prefix=$dir="); done
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="${remaps[*]}"
+
 wasm-pack --quiet build --mode no-install --release --target "$target" --out-dir "$out" . "${features[@]}"
 wasm="$out/signal_guest_sdk_bg.wasm"
 wasm-opt -Oz --strip-debug --strip-producers "$wasm" -o "$wasm.opt"

@@ -11,7 +11,8 @@
 extern crate alloc;
 // Natively (tests, fuzzing, the load generator) std is there anyway. The shipped wasm leaves
 // it out: std's panic and formatting machinery is a sixth of the module.
-#[cfg(any(not(target_arch = "wasm32"), feature = "std"))]
+#[cfg(any(not(target_arch = "wasm32"), feature = "std", test))]
+#[cfg_attr(test, macro_use)]
 extern crate std;
 
 mod prelude;
@@ -35,7 +36,7 @@ static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> 
 /// The shipped wasm aborts on panic without formatting a message (release builds use
 /// `panic = "abort"` anyway, so no message would reach anyone). Panics are bugs: inputs from
 /// the network, storage or JavaScript are checked and rejected with typed errors first.
-#[cfg(all(target_arch = "wasm32", not(feature = "std")))]
+#[cfg(all(target_arch = "wasm32", not(feature = "std"), not(test)))]
 #[panic_handler]
 fn abort_on_panic(_: &core::panic::PanicInfo) -> ! {
     core::arch::wasm32::unreachable()

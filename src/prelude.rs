@@ -3,5 +3,4 @@
 pub(crate) use alloc::borrow::ToOwned;
 pub(crate) use alloc::format;
 pub(crate) use alloc::string::{String, ToString};
-pub(crate) use alloc::vec;
 pub(crate) use alloc::vec::Vec;

@@ -171,6 +171,7 @@ impl fmt::Debug for KeyPair {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::prelude::*;
     use rand::rngs::OsRng;
 
     #[test]

@@ -987,7 +987,7 @@ fn participant_field(p: &ParticipantId) -> (&'static str, JsValue) {
 }
 
 fn progress_event(stage: &str, fields: &[(&str, JsValue)]) -> JsValue {
-    let mut all = vec![("type", JsValue::from("progress")), ("stage", stage.into())];
+    let mut all = alloc::vec![("type", JsValue::from("progress")), ("stage", stage.into())];
     all.extend(fields.iter().cloned());
     object(&all).into()
 }
