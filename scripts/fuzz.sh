@@ -7,7 +7,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
-targets=(wire_parse session_decrypt bundle_json plaintext_json socket_event)
+targets=(wire_parse session_decrypt bundle_json plaintext_json socket_event json_differential)
 work=$(mktemp -d)
 passed=0; failed=0; total=0
 cargo +nightly fuzz build --fuzz-dir fuzz -O >/dev/null 2>&1 || { cargo +nightly fuzz build --fuzz-dir fuzz -O; echo "0 passed, 1 failed"; exit 1; }

@@ -66,6 +66,17 @@ fn write_seed_corpus() {
     let event = a.answer_last(h.now);
     write("socket_event", "answer", event.as_bytes());
     write("plaintext_json", "event", event.as_bytes());
+    for (name, json) in [
+        ("bundle", alice.bundle_json()),
+        ("plaintext", plaintext.to_string()),
+        ("event", event.clone()),
+        (
+            "escapes",
+            r#"{"s":"\u00e9\ud83d\ude00\n\"\\","n":[0,-1,1.5e3,18446744073709551616],"o":{"a":null,"b":true}}"#.into(),
+        ),
+    ] {
+        write("json_differential", name, json.as_bytes());
+    }
     h.receive(event);
     assert_eq!(h.keys.len(), 1);
 }

@@ -397,7 +397,9 @@ mod tests {
         );
         assert_eq!(
             o.get("s"),
-            Some(&Value::String("a\"\\/\u{8}\u{c}\n\r\t\u{e9}\u{1f600}".into()))
+            Some(&Value::String(
+                "a\"\\/\u{8}\u{c}\n\r\t\u{e9}\u{1f600}".into()
+            ))
         );
         assert_eq!(o.get("n"), Some(&Value::Number(Number::U64(12))));
         assert_eq!(o.get("neg"), Some(&Value::Number(Number::I64(-7))));

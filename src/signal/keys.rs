@@ -1,6 +1,5 @@
 //! Curve25519 keys in libsignal's encodings.
 
-
 use core::fmt;
 
 use rand_core::CryptoRngCore;

@@ -1,7 +1,6 @@
 //! The Signal v3 protocol: keys, XEdDSA, X3DH, Double Ratchet, session records and
 //! libsignal's wire format. Pure Rust: no I/O, no clock, randomness passed in.
 
-
 mod error;
 pub mod fingerprint;
 pub mod keys;

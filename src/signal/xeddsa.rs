@@ -5,7 +5,6 @@
 //! carrying the Edwards sign bit in the top bit of the signature, which official libsignal
 //! and the TypeScript port both set.
 
-
 use curve25519_dalek::edwards::EdwardsPoint;
 use curve25519_dalek::montgomery::MontgomeryPoint;
 use curve25519_dalek::scalar::Scalar;

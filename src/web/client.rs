@@ -7,9 +7,9 @@
 
 use crate::prelude::*;
 
-use core::cell::RefCell;
 use alloc::collections::VecDeque;
 use alloc::rc::Rc;
+use core::cell::RefCell;
 
 use js_sys::{Function, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -733,11 +733,16 @@ fn list_participants(shared: &Shared) {
         return;
     };
     let weak = Rc::downgrade(shared);
-    Http::get(&url, &[("X-Guest-Session", &session_id)], timeout, move |reply| {
-        if let Some(shared) = weak.upgrade() {
-            dispatch(&shared, Event::ParticipantsListed(reply.into_result()));
-        }
-    });
+    Http::get(
+        &url,
+        &[("X-Guest-Session", &session_id)],
+        timeout,
+        move |reply| {
+            if let Some(shared) = weak.upgrade() {
+                dispatch(&shared, Event::ParticipantsListed(reply.into_result()));
+            }
+        },
+    );
 }
 
 fn fetch_bundle(shared: &Shared, participant: ParticipantId) {
@@ -759,7 +764,13 @@ fn fetch_bundle(shared: &Shared, participant: ParticipantId) {
     Http::get(&url, &[], timeout, move |reply| {
         if let Some(shared) = weak.upgrade() {
             let result = reply.into_result();
-            dispatch(&shared, Event::BundleFetched { participant, result });
+            dispatch(
+                &shared,
+                Event::BundleFetched {
+                    participant,
+                    result,
+                },
+            );
         }
     });
 }
@@ -919,9 +930,9 @@ fn livekit_token(shared: &Shared, deferred: Deferred) {
     });
     match request {
         Err(e) => deferred.settle(Err(e)),
-        Ok((url, body)) => {
-            Http::post_json(&url, &body, move |reply| deferred.settle(livekit_answer(reply)))
-        }
+        Ok((url, body)) => Http::post_json(&url, &body, move |reply| {
+            deferred.settle(livekit_answer(reply))
+        }),
     }
 }
 

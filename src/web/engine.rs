@@ -3,8 +3,8 @@
 
 use crate::prelude::*;
 
-use js_sys::Object;
 use super::platform::WebCryptoRng;
+use js_sys::Object;
 use wasm_bindgen::prelude::*;
 
 use super::js::{as_count, bytes, get, get_bytes, set};

@@ -152,9 +152,15 @@ impl Http {
         timeout_ms: u32,
         done: impl FnOnce(Reply) + 'static,
     ) {
-        let fields: Vec<(&str, JsValue)> =
-            headers.iter().map(|(k, v)| (*k, (*v).into())).collect();
-        send(url, "GET", &object(&fields).into(), &JsValue::UNDEFINED, timeout_ms, done);
+        let fields: Vec<(&str, JsValue)> = headers.iter().map(|(k, v)| (*k, (*v).into())).collect();
+        send(
+            url,
+            "GET",
+            &object(&fields).into(),
+            &JsValue::UNDEFINED,
+            timeout_ms,
+            done,
+        );
     }
 
     pub(crate) fn post_json(url: &str, body: &str, done: impl FnOnce(Reply) + 'static) {
@@ -181,7 +187,14 @@ fn send(
         })
     };
     // The shim calls back exactly once, which frees the closure.
-    fetch_text(url, method, headers, body, timeout_ms, Closure::once_into_js(callback));
+    fetch_text(
+        url,
+        method,
+        headers,
+        body,
+        timeout_ms,
+        Closure::once_into_js(callback),
+    );
 }
 
 #[wasm_bindgen(module = "/src/web/shim.js")]

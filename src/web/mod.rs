@@ -1,7 +1,6 @@
 //! The only code that touches JavaScript: wasm-bindgen exports, sessionStorage, fetch,
 //! timers, the page's Socket.IO socket and LiveKit's key provider.
 
-
 mod client;
 mod error;
 mod http;

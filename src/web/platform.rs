@@ -1,6 +1,5 @@
 //! The browser primitives the SDK needs beyond web-sys: timers and the CSPRNG.
 
-
 use js_sys::Function;
 use rand_core::{CryptoRng, Error, RngCore};
 use wasm_bindgen::closure::Closure;

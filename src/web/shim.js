@@ -1,24 +1,32 @@
-// The asynchronous browser calls the SDK makes, as callbacks instead of Rust futures:
-// an async runtime in the wasm would cost more than the rest of the browser layer.
+// The asynchronous browser calls the SDK makes. They call back into the wasm instead of
+// being awaited as Rust futures, which keeps an async executor out of the size budget.
 
 // fetch, then read the body as text; calls done({ status, retryAfter, body }) exactly once.
 // status 0 means no answer (network error, CORS refusal, or aborted after timeoutMs).
 export function fetchText(url, method, headers, body, timeoutMs, done) {
-  const abort = new AbortController();
-  const timer = timeoutMs > 0 ? setTimeout(() => abort.abort(), timeoutMs) : undefined;
-  const init = { method, headers, signal: abort.signal };
-  if (body !== undefined) init.body = body;
-  fetch(url, init)
-    .then((response) =>
-      response.text().then(
-        (text) => [response.status, response.headers.get("retry-after"), text],
-        () => [response.status, response.headers.get("retry-after"), ""],
-      ),
-    )
-    .catch(() => [0, null, ""])
-    .then(([status, retryAfter, body]) => {
+  const noAnswer = [0, null, ""];
+  let answer;
+  let timer;
+  try {
+    const abort = new AbortController();
+    if (timeoutMs > 0) timer = setTimeout(() => abort.abort(), timeoutMs);
+    const init = { method, headers, signal: abort.signal };
+    if (body !== undefined) init.body = body;
+    answer = fetch(url, init).then((response) => {
+      const retryAfter = response.headers.get("retry-after");
+      return response.text().then(
+        (text) => [response.status, retryAfter, text],
+        () => [response.status, retryAfter, ""],
+      );
+    });
+  } catch {
+    answer = Promise.resolve(noAnswer);
+  }
+  answer
+    .catch(() => noAnswer)
+    .then(([status, retryAfter, text]) => {
       clearTimeout(timer);
-      done({ status, retryAfter, body });
+      done({ status, retryAfter, body: text });
     });
 }
 

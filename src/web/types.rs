@@ -1,6 +1,5 @@
 //! TypeScript declarations for the plain objects the API takes and returns.
 
-
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(typescript_custom_section)]
