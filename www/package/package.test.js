@@ -33,6 +33,23 @@ test('web target: initSync, check values, typed errors, memory fallback without 
   await assert.rejects(guest.register(), { code: 'LEFT' });
 });
 
+test('the packed npm packages hold every module their JS imports (the fetch shim too)', () => {
+  for (const dir of [web, bundler]) {
+    const [pack] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json'], { cwd: dir, stdio: ['ignore', 'pipe', 'ignore'] }));
+    const packed = new Set(pack.files.map((f) => f.path));
+    const imports = [];
+    for (const file of packed) {
+      if (!file.endsWith('.js')) continue;
+      const text = fs.readFileSync(new URL(file, dir), 'utf8');
+      for (const [, spec] of text.matchAll(/(?:import|from)\s*['"](\.[^'"]+)['"]/g)) {
+        imports.push(new URL(spec, new URL(file, dir)).pathname.slice(dir.pathname.length));
+      }
+    }
+    assert.ok(imports.some((i) => i.endsWith('src/web/shim.js')), `${dir.pathname}: imports the shim`);
+    for (const i of imports) assert.ok(packed.has(i), `${dir.pathname}: ${i} is imported but not packed`);
+  }
+});
+
 test('bundler target: loads as an ES module importing its .wasm', () => {
   const script = `
     const sdk = await import(${JSON.stringify(new URL('signal_guest_sdk.js', bundler).href)});
