@@ -141,6 +141,7 @@ struct Inner {
     key_index: Option<u8>,
     key_generation_ms: Option<f64>,
     left: bool,
+    rng: WebCryptoRng,
 }
 
 impl Inner {
@@ -198,9 +199,15 @@ impl GuestKeyExchange {
     /// Validates the configuration and loads this tab's stored identity, prekeys and
     /// sessions for the meeting, or generates new ones (identity, signed prekey, 30
     /// one-time prekeys). Throws a `GuestError` (`INVALID_CONFIG`, `INSECURE_ORIGIN`,
-    /// `STORAGE_CORRUPT`).
+    /// `STORAGE_CORRUPT`, `CRYPTO_UNAVAILABLE`).
     #[wasm_bindgen(constructor)]
     pub fn new(config: GuestConfig) -> Result<GuestKeyExchange, JsValue> {
+        let rng = WebCryptoRng::new().ok_or_else(|| {
+            GuestError::new(
+                ErrorCode::CryptoUnavailable,
+                "crypto.getRandomValues is not available; keys cannot be made",
+            )
+        })?;
         let config: JsValue = config.into();
         if !config.is_object() {
             return Err(config_error("config must be an object"));
@@ -279,7 +286,7 @@ impl GuestKeyExchange {
             )
             .into());
         }
-        let (state, key_generation_ms) = load_or_generate(&mut storage)?;
+        let (state, key_generation_ms) = load_or_generate(&mut storage, rng)?;
         let session_id = load_registration(&storage, &settings.meeting_id)?;
         let inner = Inner {
             settings,
@@ -300,6 +307,7 @@ impl GuestKeyExchange {
             key_index: None,
             key_generation_ms,
             left: false,
+            rng,
         };
         let shared = Rc::new(RefCell::new(inner));
         if let Some(reason) = fallback {
@@ -403,7 +411,10 @@ impl GuestKeyExchange {
     }
 }
 
-fn load_or_generate(storage: &mut GuestStorage) -> Result<(GuestState, Option<f64>), JsValue> {
+fn load_or_generate(
+    storage: &mut GuestStorage,
+    mut rng: WebCryptoRng,
+) -> Result<(GuestState, Option<f64>), JsValue> {
     let corrupt = |why: &str| -> JsValue {
         GuestError::new(
             ErrorCode::StorageCorrupt,
@@ -421,7 +432,7 @@ fn load_or_generate(storage: &mut GuestStorage) -> Result<(GuestState, Option<f6
         }
         Ok(None) | Err(_) => {
             let started = js_sys::Date::now();
-            let store = ProtocolStore::generate(&mut WebCryptoRng, ONE_TIME_PRE_KEYS);
+            let store = ProtocolStore::generate(&mut rng, ONE_TIME_PRE_KEYS);
             Ok((GuestState::new(store), Some(js_sys::Date::now() - started)))
         }
     }
@@ -692,8 +703,9 @@ fn dispatch(shared: &Shared, event: Event) {
                 inner.dispatching = false;
                 return;
             };
+            let mut rng = inner.rng;
             match &mut inner.engine {
-                Engine::Running(exchange) => exchange.handle(event, now_ms(), &mut WebCryptoRng),
+                Engine::Running(exchange) => exchange.handle(event, now_ms(), &mut rng),
                 _ => Vec::new(),
             }
         };

@@ -30,21 +30,28 @@ fn get_u32(obj: &JsValue, key: &str) -> Result<u32, JsError> {
         .ok_or_else(|| JsError::new(&format!("`{key}` must be a non-negative integer")))
 }
 
+fn platform_rng() -> Result<WebCryptoRng, JsError> {
+    WebCryptoRng::new().ok_or_else(|| JsError::new("crypto.getRandomValues is missing"))
+}
+
 /// One local Signal party: identity, prekeys, sessions.
 #[wasm_bindgen]
 pub struct SignalParty {
     store: ProtocolStore,
     handed_out: u32,
+    rng: WebCryptoRng,
 }
 
 #[wasm_bindgen]
 impl SignalParty {
     #[wasm_bindgen(constructor)]
-    pub fn new(one_time_pre_keys: u32) -> SignalParty {
-        SignalParty {
-            store: ProtocolStore::generate(&mut WebCryptoRng, one_time_pre_keys),
+    pub fn new(one_time_pre_keys: u32) -> Result<SignalParty, JsError> {
+        let mut rng = platform_rng()?;
+        Ok(SignalParty {
+            store: ProtocolStore::generate(&mut rng, one_time_pre_keys),
             handed_out: 0,
-        }
+            rng,
+        })
     }
 
     #[wasm_bindgen(js_name = identityKey)]
@@ -116,7 +123,7 @@ impl SignalParty {
             pre_key,
         };
         self.store
-            .process_bundle(address, &parsed, &mut WebCryptoRng)
+            .process_bundle(address, &parsed, &mut self.rng)
             .map_err(js_err)
     }
 
@@ -137,7 +144,7 @@ impl SignalParty {
     ) -> Result<Vec<u8>, JsError> {
         let message = CiphertextMessage::parse(Some(message_type), body).map_err(js_err)?;
         self.store
-            .decrypt(address, &message, &mut WebCryptoRng)
+            .decrypt(address, &message, &mut self.rng)
             .map_err(js_err)
     }
 
@@ -150,7 +157,7 @@ impl SignalParty {
         self.store
             .identity
             .private
-            .sign(message, &mut WebCryptoRng)
+            .sign(message, &mut { self.rng })
             .to_vec()
     }
 
@@ -178,7 +185,10 @@ impl SignalParty {
 
     pub fn deserialize(bytes: &[u8]) -> Result<SignalParty, JsError> {
         let store = ProtocolStore::from_bytes(bytes).map_err(js_err)?;
-        let handed_out = 0;
-        Ok(SignalParty { store, handed_out })
+        Ok(SignalParty {
+            store,
+            handed_out: 0,
+            rng: platform_rng()?,
+        })
     }
 }

@@ -24,6 +24,7 @@ pub(crate) enum ErrorCode {
     KeyProviderFailed,
     InvalidConfig,
     InvalidState,
+    CryptoUnavailable,
     Left,
 }
 
@@ -44,6 +45,7 @@ impl ErrorCode {
             Self::KeyProviderFailed => "KEY_PROVIDER_FAILED",
             Self::InvalidConfig => "INVALID_CONFIG",
             Self::InvalidState => "INVALID_STATE",
+            Self::CryptoUnavailable => "CRYPTO_UNAVAILABLE",
             Self::Left => "LEFT",
         }
     }

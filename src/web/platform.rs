@@ -44,7 +44,17 @@ impl Drop for Timeout {
 }
 
 /// `crypto.getRandomValues`, the platform CSPRNG (Web Crypto; also global in Node ≥ 19).
-pub(crate) struct WebCryptoRng;
+/// Made only by [`WebCryptoRng::new`], which checks that the platform has one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WebCryptoRng(());
+
+impl WebCryptoRng {
+    /// `None` where `crypto.getRandomValues` is missing or refuses to work.
+    pub(crate) fn new() -> Option<Self> {
+        let mut rng = Self(());
+        rng.try_fill_bytes(&mut [0; 1]).ok().map(|()| rng)
+    }
+}
 
 /// Web Crypto fills at most 65,536 bytes per call.
 const MAX_CHUNK: usize = 65_536;
@@ -59,7 +69,8 @@ impl RngCore for WebCryptoRng {
     }
 
     fn fill_bytes(&mut self, dest: &mut [u8]) {
-        // Without a CSPRNG no key may be made; stop rather than return weak bytes.
+        // `new` found a working CSPRNG; should it stop working, no key may be made from
+        // weak bytes, so stop.
         if self.try_fill_bytes(dest).is_err() {
             core::arch::wasm32::unreachable();
         }

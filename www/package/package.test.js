@@ -33,6 +33,28 @@ test('web target: initSync, check values, typed errors, memory fallback without 
   await assert.rejects(guest.register(), { code: 'LEFT' });
 });
 
+test('web target: without crypto.getRandomValues the constructor throws CRYPTO_UNAVAILABLE', async () => {
+  const sdk = await import(new URL('signal_guest_sdk.js', web));
+  sdk.initSync({ module: fs.readFileSync(new URL('signal_guest_sdk_bg.wasm', web)) });
+  const config = {
+    meetingId: 'm', invitationToken: 't', displayName: 'G', baseUrl: 'https://meet.example.com',
+    socket: { emit() {}, on() {}, off() {} },
+  };
+  const original = Object.getOwnPropertyDescriptor(globalThis, 'crypto');
+  for (const replacement of [undefined, { getRandomValues() { throw new Error('refused'); } }]) {
+    Object.defineProperty(globalThis, 'crypto', { value: replacement, configurable: true });
+    try {
+      assert.throws(() => new sdk.GuestKeyExchange(config),
+        (e) => e.name === 'GuestError' && e.code === 'CRYPTO_UNAVAILABLE' && e.retryable === false);
+    } finally {
+      Object.defineProperty(globalThis, 'crypto', original);
+    }
+  }
+  const guest = new sdk.GuestKeyExchange(config);
+  assert.equal(guest.identityKey.length, 33, 'works again once crypto is back');
+  guest.leave();
+});
+
 test('the packed npm packages hold every module their JS imports (the fetch shim too)', () => {
   for (const dir of [web, bundler]) {
     const [pack] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json'], { cwd: dir, stdio: ['ignore', 'pipe', 'ignore'] }));
