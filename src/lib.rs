@@ -10,7 +10,7 @@
 
 extern crate alloc;
 // Natively (tests, fuzzing, the load generator) std is there anyway. The shipped wasm leaves
-// it out: std's panic and formatting machinery is a sixth of the module.
+// it out, and with it std's panic and formatting runtime (README, "Size").
 #[cfg(any(not(target_arch = "wasm32"), feature = "std", test))]
 #[cfg_attr(test, macro_use)]
 extern crate std;

@@ -572,7 +572,7 @@ fn finish_registration(
     } else {
         Err(reply.error("registration"))
     };
-    let failure = {
+    let (session_id, storage_failure) = {
         let mut inner = shared
             .try_borrow_mut()
             .map_err(|_| GuestError::new(ErrorCode::InvalidState, "busy"))?;
@@ -583,13 +583,15 @@ fn finish_registration(
         let session_id = outcome?;
         let record = wire::registration_record(&session_id, meeting_id);
         inner.session_id = Some(session_id.clone());
-        let failure = inner.storage.set(REGISTRATION_ENTRY, &record).err();
-        (session_id, failure)
+        (
+            session_id,
+            inner.storage.set(REGISTRATION_ENTRY, &record).err(),
+        )
     };
-    if let Some(reason) = failure.1 {
+    if let Some(reason) = storage_failure {
         emit(shared, storage_fallback_event(&reason));
     }
-    Ok(object(&[("sessionId", failure.0.into()), ("reused", false.into())]).into())
+    Ok(object(&[("sessionId", session_id.into()), ("reused", false.into())]).into())
 }
 
 fn start_exchange(shared: &Shared) -> Promise {

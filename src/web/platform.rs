@@ -26,7 +26,7 @@ pub(crate) struct Timeout {
 
 impl Timeout {
     pub(crate) fn new(ms: u32, callback: impl FnOnce() + 'static) -> Self {
-        // One closure signature for every callback the SDK hands to JS keeps the glue small.
+        // The signature of the SDK's other callbacks, so that they share their glue.
         let callback = Closure::once(move |_: JsValue| callback());
         let ms = i32::try_from(ms).unwrap_or(i32::MAX);
         let id = set_timeout(callback.as_ref().unchecked_ref(), ms);
