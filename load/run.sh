@@ -20,7 +20,7 @@ LIMIT=${LOAD_TIMEOUT_S:-300}
 PREKEYS=100
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target/load}
 export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1}
-export PATH="$HOME/.cargo/bin:$PATH"
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
 fail() { echo "load: $*" >&2; echo "0 passed, 1 failed"; exit 1; }
 

@@ -2,7 +2,7 @@
 # The browser suite (tests/browser.rs) in headless Chromium, against the relay + bots fixture.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+export PATH="$PWD/node_modules/.bin:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 log=$(mktemp)
 node www/fixture/browser-fixture.js >"$log" 2>&1 &
 fixture=$!

@@ -5,6 +5,6 @@
 #   scripts/demo.sh --headless  drive headless Chromium through the flow and print the transcript
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh >&2
+scripts/setup.sh demo >&2
 scripts/build.sh web >&2
 exec node www/demo/run.js "$@"

@@ -7,7 +7,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
-export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+export PATH="$PWD/node_modules/.bin:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
 logs=$(mktemp -d)
 passed=0
@@ -41,6 +41,7 @@ step() {
   tally "$name" "$rc" "$log"
 }
 
+step "set-up scripts" node --test scripts/tests/
 step "rust native" cargo test --quiet
 step "build interop wasm" scripts/build.sh interop
 step "interop matrix" node --test interop/
