@@ -9,7 +9,7 @@ use std::cell::Cell;
 use common::*;
 use rand::rngs::OsRng;
 use serde_json::{json, Value};
-use signal_guest_sdk::exchange::wire::encode_base64;
+use signal_guest_sdk::exchange::messages::encode_base64;
 use signal_guest_sdk::exchange::*;
 use signal_guest_sdk::signal::{KeyPair, ProtocolStore, SignalError, MAX_FORWARD_JUMPS};
 

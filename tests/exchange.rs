@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use rand::rngs::OsRng;
 use serde_json::{json, Value};
-use signal_guest_sdk::exchange::wire::encode_base64;
+use signal_guest_sdk::exchange::messages::encode_base64;
 use signal_guest_sdk::exchange::*;
 use signal_guest_sdk::signal::ProtocolStore;
 
@@ -331,7 +331,7 @@ fn bad_answers_are_dropped_with_a_reason_and_change_nothing() {
         variants.push((
             name,
             v,
-            DropReason::BadPlaintext(wire::Invalid {
+            DropReason::BadPlaintext(messages::Invalid {
                 field: "key",
                 problem: "not 32 bytes",
             }),
@@ -341,7 +341,7 @@ fn bad_answers_are_dropped_with_a_reason_and_change_nothing() {
     variants.push((
         "key not base64",
         not_b64,
-        DropReason::BadPlaintext(wire::Invalid {
+        DropReason::BadPlaintext(messages::Invalid {
             field: "key",
             problem: "not base64",
         }),
@@ -350,7 +350,7 @@ fn bad_answers_are_dropped_with_a_reason_and_change_nothing() {
     variants.push((
         "key_index",
         bad_index,
-        DropReason::BadPlaintext(wire::Invalid {
+        DropReason::BadPlaintext(messages::Invalid {
             field: "key_index",
             problem: "not an integer 0..255",
         }),
@@ -359,7 +359,7 @@ fn bad_answers_are_dropped_with_a_reason_and_change_nothing() {
     variants.push((
         "type",
         wrong_type,
-        DropReason::BadPlaintext(wire::Invalid {
+        DropReason::BadPlaintext(messages::Invalid {
             field: "type",
             problem: "not a key response or update",
         }),
@@ -570,14 +570,21 @@ fn empty_or_broken_participant_lists_fail_clearly() {
     })));
     assert_eq!(
         h.failed,
-        Some(ExchangeFailure::ParticipantsUnavailable("HTTP 403".into()))
+        Some(ExchangeFailure::ParticipantsUnavailable(
+            ParticipantsError::Http(HttpFailure {
+                status: 403,
+                retry_after_s: None
+            })
+        ))
     );
     let mut h = Harness::new();
     h.feed(Event::Start);
     h.feed(Event::ParticipantsListed(Ok("{\"not\":\"a list\"}".into())));
     assert!(matches!(
         h.failed,
-        Some(ExchangeFailure::ParticipantsUnavailable(_))
+        Some(ExchangeFailure::ParticipantsUnavailable(
+            ParticipantsError::Malformed(_)
+        ))
     ));
 }
 
@@ -609,7 +616,8 @@ fn bundle_for_a_different_device_is_refused() {
         _ => None,
     });
     assert!(
-        matches!(failure, Some(AttemptFailure::BundleInvalid(ref why)) if why.contains("different device")),
+        matches!(failure, Some(AttemptFailure::BundleInvalid(BundleError::Malformed(ref why)))
+            if why.problem.contains("different device")),
         "{failure:?}"
     );
 }

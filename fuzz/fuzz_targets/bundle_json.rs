@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use rand::{rngs::StdRng, SeedableRng};
-use signal_guest_sdk::exchange::{wire, ParticipantId};
+use signal_guest_sdk::exchange::{messages, ParticipantId};
 use signal_guest_sdk::signal::ProtocolStore;
 
 fn guest() -> &'static ProtocolStore {
@@ -17,7 +17,7 @@ fn guest() -> &'static ProtocolStore {
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let expected = ParticipantId::new("alice".into(), "1".into());
-    if let Ok(bundle) = wire::parse_bundle(text, &expected) {
+    if let Ok(bundle) = messages::parse_bundle(text, &expected) {
         let mut store = guest().clone();
         let before = store.to_bytes();
         if store.process_bundle("alice", &bundle, &mut StdRng::seed_from_u64(2)).is_err() {

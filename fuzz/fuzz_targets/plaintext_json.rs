@@ -2,12 +2,12 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use signal_guest_sdk::exchange::wire;
+use signal_guest_sdk::exchange::messages;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(message) = wire::parse_key_message(data) {
+    if let Ok(message) = messages::parse_key_message(data) {
         assert_eq!(message.key.expose_bytes().len(), 32);
     }
-    let _ = wire::parse_incoming(&String::from_utf8_lossy(data));
-    let _ = wire::parse_participants(&String::from_utf8_lossy(data));
+    let _ = messages::parse_incoming(&String::from_utf8_lossy(data));
+    let _ = messages::parse_participants(&String::from_utf8_lossy(data));
 });

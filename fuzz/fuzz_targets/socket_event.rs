@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use rand::{rngs::StdRng, SeedableRng};
 use signal_guest_sdk::exchange::{
-    wire, Action, Event, Exchange, ExchangeConfig, GuestState, ParticipantId,
+    messages, Action, Event, Exchange, ExchangeConfig, GuestState, ParticipantId,
 };
 use signal_guest_sdk::signal::ProtocolStore;
 
@@ -22,12 +22,12 @@ fn prepared() -> &'static (Vec<u8>, String) {
         let (id, key) = keys.pre_keys[0];
         let bundle = format!(
             r#"{{"user_id":"a","device_id":"1","identity_key":"{}","registration_id":{},"signed_pre_key":{{"id":{},"public_key":"{}","signature":"{}"}},"pre_key":{{"id":{id},"public_key":"{}"}}}}"#,
-            wire::encode_base64(&keys.identity_key.serialize()),
+            messages::encode_base64(&keys.identity_key.serialize()),
             keys.registration_id,
             keys.signed_pre_key.id,
-            wire::encode_base64(&keys.signed_pre_key.public_key.serialize()),
-            wire::encode_base64(&keys.signed_pre_key.signature),
-            wire::encode_base64(&key.serialize()),
+            messages::encode_base64(&keys.signed_pre_key.public_key.serialize()),
+            messages::encode_base64(&keys.signed_pre_key.signature),
+            messages::encode_base64(&key.serialize()),
         );
         let guest = GuestState::new(ProtocolStore::generate(rng, 2));
         (guest.to_bytes(), bundle)

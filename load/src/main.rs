@@ -19,7 +19,7 @@ use rand::rngs::OsRng;
 use rust_socketio::asynchronous::{Client, ClientBuilder};
 use rust_socketio::{Event as SocketIoEvent, Payload, TransportType};
 use signal_guest_sdk::exchange::{
-    wire, Action, Event, Exchange, ExchangeConfig, ExchangeFailure, GuestState, HttpFailure,
+    messages, Action, Event, Exchange, ExchangeConfig, ExchangeFailure, GuestState, HttpFailure,
     Progress,
 };
 use signal_guest_sdk::signal::ProtocolStore;
@@ -198,7 +198,7 @@ async fn guest(
         .public_keys()
         .ok_or_else(|| "store_without_keys".to_owned())?;
     let body =
-        wire::registration_body(&keys, &cfg.invite, &cfg.meeting, &format!("Load guest {n}"));
+        messages::registration_body(&keys, &cfg.invite, &cfg.meeting, &format!("Load guest {n}"));
     let answer = http_text(
         http.post(format!("{}/api/meetings/external/register", cfg.relay))
             .header("content-type", "application/json")
@@ -206,7 +206,7 @@ async fn guest(
     )
     .await
     .map_err(|f| format!("register_http_{}", f.status))?;
-    let session_id = wire::parse_registration(&answer, &cfg.meeting)
+    let session_id = messages::parse_registration(&answer, &cfg.meeting)
         .map_err(|_| "register_invalid_answer".to_owned())?;
 
     // --- socket ---

@@ -57,9 +57,9 @@ impl Writer {
     fn public(&mut self, k: &PublicKey) {
         self.raw(&k.serialize());
     }
-    /// The caller's copy; the writer's own buffer is wiped.
-    pub(crate) fn finish(self) -> Vec<u8> {
-        self.0.to_vec()
+    /// The bytes, still wiped on drop: they hold private keys.
+    pub(crate) fn finish(self) -> Zeroizing<Vec<u8>> {
+        self.0
     }
 }
 
@@ -261,7 +261,8 @@ fn read_record(r: &mut Reader) -> Result<SessionRecord, SignalError> {
 }
 
 impl SessionRecord {
-    pub fn to_bytes(&self) -> Vec<u8> {
+    /// The record's stored form (it holds chain and message keys, so it is wiped on drop).
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         let mut w = Writer::new(RECORD_FORMAT_VERSION);
         write_record(&mut w, self);
         w.finish()
@@ -277,7 +278,7 @@ impl SessionRecord {
 
 impl ProtocolStore {
     /// Serializes the whole store (private keys included): for local storage only.
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         let mut w = Writer::new(RECORD_FORMAT_VERSION);
         self.write_to(&mut w);
         w.finish()

@@ -4,7 +4,7 @@
 
 use rand::rngs::OsRng;
 use serde_json::{json, Value};
-use signal_guest_sdk::exchange::wire::encode_base64;
+use signal_guest_sdk::exchange::messages::encode_base64;
 use signal_guest_sdk::exchange::*;
 use signal_guest_sdk::signal::{CiphertextMessage, ProtocolStore};
 
@@ -104,14 +104,14 @@ impl Participant {
 }
 
 pub fn base64_decode(s: &str) -> Vec<u8> {
-    wire::decode_base64(s, "test").unwrap()
+    messages::decode_base64(s, "test").unwrap()
 }
 
-/// Drives the machine: records every action, keeps the armed timers, fires them on demand.
+/// Drives the machine: records every action; `advance` moves the fake clock and wakes the
+/// machine at each deadline it reports, as a real driver's single timer would.
 pub struct Harness {
     pub ex: Exchange,
     pub now: Millis,
-    pub timers: Vec<(u64, Millis)>,
     pub fetches: Vec<(Millis, ParticipantId)>,
     pub sends: Vec<(Millis, ParticipantId, String)>,
     pub keys: Vec<(MeetingKey, u8, ParticipantId)>,
@@ -137,7 +137,6 @@ impl Harness {
         Self {
             ex,
             now: T0,
-            timers: Vec::new(),
             fetches: Vec::new(),
             sends: Vec::new(),
             keys: Vec::new(),
@@ -150,14 +149,23 @@ impl Harness {
     }
 
     pub fn feed(&mut self, event: Event) {
-        for action in self.ex.handle(event, self.now, &mut OsRng) {
+        let actions = self.ex.handle(event, self.now, &mut OsRng);
+        self.record(actions);
+    }
+
+    pub fn fire_timeout(&mut self) {
+        let actions = self.ex.handle_timeout(self.now, &mut OsRng);
+        self.record(actions);
+    }
+
+    fn record(&mut self, actions: Vec<Action>) {
+        for action in actions {
             match action {
                 Action::ListParticipants => self.list_requests += 1,
                 Action::FetchBundle { participant } => self.fetches.push((self.now, participant)),
                 Action::Send { participant, body } => {
                     self.sends.push((self.now, participant, body))
                 }
-                Action::ArmTimer { timer, at } => self.timers.push((timer, at)),
                 Action::PersistState => self.persisted += 1,
                 Action::DeliverKey {
                     key,
@@ -206,17 +214,9 @@ impl Harness {
 
     pub fn advance(&mut self, ms: Millis) {
         let until = self.now + ms;
-        loop {
-            let due = self
-                .timers
-                .iter()
-                .filter(|(_, at)| *at <= until)
-                .min_by_key(|(_, at)| *at)
-                .copied();
-            let Some((timer, at)) = due else { break };
-            self.timers.retain(|t| t.0 != timer);
-            self.now = at;
-            self.feed(Event::TimerFired { timer });
+        while let Some(deadline) = self.ex.poll_timeout().filter(|at| *at <= until) {
+            self.now = self.now.max(deadline);
+            self.fire_timeout();
         }
         self.now = until;
     }
@@ -226,6 +226,6 @@ impl Harness {
     }
 
     pub fn state_bytes(&self) -> Vec<u8> {
-        self.ex.state().to_bytes()
+        self.ex.state().to_bytes().to_vec()
     }
 }

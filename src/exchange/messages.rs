@@ -1,5 +1,5 @@
-//! The JSON the exchange reads and writes (contract §3–§5), parsed strictly into typed
-//! values. Parsing never panics and never echoes secret material in its errors.
+//! The contract's JSON messages (registration, participants, keybundles, socket events,
+//! request and answer plaintexts), parsed strictly into typed values. Parsing never panics and never echoes secret material in its errors.
 //!
 //! JSON goes through [`super::json`]: one small strict parser into a value tree instead of
 //! a serde monomorphization per message type keeps the wasm module within its size budget.
@@ -15,9 +15,7 @@ use super::json::{self, Number, Object, ObjectWriter, Value};
 use super::key::MeetingKey;
 use super::ParticipantId;
 
-pub const REQUEST_TYPE: &str = "guest:meeting_e2ee_key_request";
-pub const RESPONSE_TYPE: &str = "participant:meeting_e2ee_key_response";
-pub const UPDATE_TYPE: &str = "participant:meeting_e2ee_key_update";
+use super::contract::{KEY_REQUEST_TYPE, KEY_RESPONSE_TYPE, KEY_UPDATE_TYPE};
 
 /// Largest HTTP body we parse (a keybundle is about 400 bytes).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -28,7 +26,9 @@ const MAX_ID_LEN: usize = 256;
 /// Why a piece of JSON was refused. `field` names where; nothing here carries key material.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invalid {
+    /// The field (or message) that was refused.
     pub field: &'static str,
+    /// What is wrong with it.
     pub problem: &'static str,
 }
 
@@ -137,8 +137,6 @@ fn public_key_field(obj: &Object, name: &'static str) -> Result<PublicKey, Inval
 pub fn encode_base64(bytes: &[u8]) -> String {
     Base64::encode_string(bytes)
 }
-
-// ---- writing ---------------------------------------------------------------------------
 
 // ---- registration ----------------------------------------------------------------------
 
@@ -341,7 +339,7 @@ pub fn outgoing_message(to: &ParticipantId, message_type: u8, ciphertext: &[u8])
     ObjectWriter::new()
         .string("participant_user_id", &to.user_id)
         .string("participant_device_id", &to.device_id)
-        .string("type", REQUEST_TYPE)
+        .string("type", KEY_REQUEST_TYPE)
         .string("encrypted_message", &encode_base64(ciphertext))
         .number("message_type", u64::from(message_type))
         .finish()
@@ -361,7 +359,7 @@ pub fn request_plaintext(
     now_ms: u64,
 ) -> String {
     ObjectWriter::new()
-        .string("type", REQUEST_TYPE)
+        .string("type", KEY_REQUEST_TYPE)
         .string("meeting_id", meeting_id)
         .string("guest_session_id", guest_session_id)
         .string("request_id", request_id)
@@ -396,8 +394,8 @@ pub fn parse_key_message(plaintext: &[u8]) -> Result<KeyMessage, Invalid> {
         _ => None,
     };
     let kind = match str_field(&m, "type")? {
-        RESPONSE_TYPE => KeyMessageKind::Response,
-        UPDATE_TYPE => KeyMessageKind::Update,
+        KEY_RESPONSE_TYPE => KeyMessageKind::Response,
+        KEY_UPDATE_TYPE => KeyMessageKind::Update,
         _ => return Err(invalid("type", "not a key response or update")),
     };
     let meeting_id = str_field(&m, "meeting_id")?.to_owned();
@@ -521,7 +519,7 @@ mod tests {
     fn key_message_checks_key_length_and_index() {
         let key = encode_base64(&[7u8; 32]);
         let good = format!(
-            r#"{{"type":"{RESPONSE_TYPE}","meeting_id":"m","request_id":"r","key":"{key}","key_index":3,"timestamp":5}}"#
+            r#"{{"type":"{KEY_RESPONSE_TYPE}","meeting_id":"m","request_id":"r","key":"{key}","key_index":3,"timestamp":5}}"#
         );
         let m = parse_key_message(good.as_bytes()).unwrap();
         assert_eq!(

@@ -1,0 +1,35 @@
+//! The server contract's names, each in one place: socket events, message types and HTTP
+//! paths. The web layer, the load generator, the tests and `docs/contract.md` take them from
+//! here, so a renamed event or path is changed once.
+
+/// Socket.IO namespace guests connect to.
+pub const SOCKET_NAMESPACE: &str = "/external";
+
+/// Socket event the guest emits: one Signal-encrypted key request to one participant device.
+pub const GUEST_MESSAGE_EVENT: &str = "guest:signal_message";
+/// Socket event the server relays from a participant to the guest.
+pub const PARTICIPANT_MESSAGE_EVENT: &str = "participant:signal_message";
+
+/// `type` of the request plaintext (and of the envelope the guest emits).
+pub const KEY_REQUEST_TYPE: &str = "guest:meeting_e2ee_key_request";
+/// `type` of a participant's answer to one request.
+pub const KEY_RESPONSE_TYPE: &str = "participant:meeting_e2ee_key_response";
+/// `type` of a key a participant pushes after rotating the meeting key.
+pub const KEY_UPDATE_TYPE: &str = "participant:meeting_e2ee_key_update";
+
+/// HTTP path templates; `{name}` is replaced by the URI-encoded value. The defaults are the
+/// contract's; a page may override each (`paths` in the configuration).
+pub mod paths {
+    /// `POST`: registers the guest's public keys with the invitation token.
+    pub const REGISTER: &str = "/api/meetings/external/register";
+    /// `GET`: the participant devices that can answer, in the server's order.
+    pub const PARTICIPANTS: &str = "/api/meetings/external/{meetingId}/participants";
+    /// `GET`: one participant device's keybundle (consumes one of its one-time prekeys).
+    pub const PARTICIPANT_KEYS: &str =
+        "/api/meetings/external/{sessionId}/participant/{userId}/{deviceId}/keys";
+    /// `POST`: a LiveKit access token, once the host has admitted the guest.
+    pub const LIVEKIT_TOKEN: &str = "/api/livekit/external-token";
+}
+
+/// Header that carries the guest's session id on the participants list.
+pub const GUEST_SESSION_HEADER: &str = "X-Guest-Session";

@@ -1,0 +1,111 @@
+//! Checking a relayed participant message: it must decrypt under the session with the
+//! participant asked, name our meeting, answer one of our outstanding requests (or update a
+//! key we already have from that participant), and be recent. Anything else is dropped
+//! without changing the Signal state.
+
+use crate::prelude::*;
+
+use rand_core::CryptoRngCore;
+use zeroize::Zeroizing;
+
+use crate::signal::CiphertextMessage;
+
+use super::super::failure::DropReason;
+use super::super::io::{Action, Progress};
+use super::super::messages::{self, KeyMessageKind};
+use super::super::Millis;
+use super::{Delivered, Exchange, Lifecycle};
+
+impl Exchange {
+    pub(super) fn on_message(
+        &mut self,
+        body: &str,
+        now: Millis,
+        rng: &mut impl CryptoRngCore,
+        out: &mut Vec<Action>,
+    ) {
+        let drop = |out: &mut Vec<Action>, reason| out.push(Action::Dropped(reason));
+        let incoming = match messages::parse_incoming(body) {
+            Ok(m) => m,
+            Err(e) => return drop(out, DropReason::MalformedEvent(e)),
+        };
+        if matches!(self.lifecycle, Lifecycle::Idle) {
+            return drop(out, DropReason::NotStarted);
+        }
+        if !self.asked.contains(&incoming.from) {
+            return drop(out, DropReason::UnknownSender);
+        }
+        let message = match CiphertextMessage::parse(incoming.message_type, &incoming.ciphertext) {
+            Ok(m) => m,
+            Err(e) => return drop(out, DropReason::DecryptFailed(e)),
+        };
+        // Decrypt on a copy: the Signal state moves only if the answer is accepted.
+        let mut trial = self.state.store.clone();
+        let plaintext = match trial.decrypt(&incoming.from.address(), &message, rng) {
+            Ok(p) => Zeroizing::new(p),
+            Err(e) => return drop(out, DropReason::DecryptFailed(e)),
+        };
+        let answer = match messages::parse_key_message(&plaintext) {
+            Ok(a) => a,
+            Err(e) => return drop(out, DropReason::BadPlaintext(e)),
+        };
+        if answer.meeting_id != self.meeting_id {
+            return drop(out, DropReason::WrongMeeting);
+        }
+        let skew = i64::try_from(self.config.clock_skew_ms).unwrap_or(i64::MAX);
+        let now_signed = i64::try_from(now).unwrap_or(i64::MAX);
+        if answer
+            .timestamp_ms
+            .saturating_sub(now_signed)
+            .saturating_abs()
+            > skew
+        {
+            return drop(out, DropReason::StaleTimestamp);
+        }
+        let from = incoming.from;
+        match answer.kind {
+            KeyMessageKind::Response => {
+                let request_id = answer.request_id.as_deref().unwrap_or_default();
+                if self.answered.iter().any(|r| r == request_id) {
+                    return drop(out, DropReason::AlreadyAnswered);
+                }
+                let Some(pos) = self.outstanding.iter().position(|r| r.id == request_id) else {
+                    return drop(out, DropReason::UnknownRequest);
+                };
+                if self.outstanding.get(pos).map(|r| &r.participant) != Some(&from) {
+                    return drop(out, DropReason::WrongParticipant);
+                }
+                if matches!(self.lifecycle, Lifecycle::Delivered(_)) {
+                    return drop(out, DropReason::KeyAlreadyDelivered);
+                }
+                let request = self.outstanding.remove(pos);
+                self.answered.push(request.id);
+                self.key_sources.push(from.clone());
+            }
+            KeyMessageKind::Update => {
+                if !matches!(self.lifecycle, Lifecycle::Delivered(_)) {
+                    return drop(out, DropReason::UpdateBeforeKey);
+                }
+                if !self.key_sources.contains(&from) {
+                    return drop(out, DropReason::UpdateFromUnverifiedParticipant);
+                }
+            }
+        }
+        self.state.store = trial;
+        self.lifecycle = Lifecycle::Delivered(Delivered {
+            from: from.clone(),
+            key_index: answer.key_index,
+            check_value: answer.key.check_value(),
+        });
+        out.push(Action::PersistState);
+        out.push(Action::Progress(Progress::KeyReceived {
+            from: from.clone(),
+            key_index: answer.key_index,
+        }));
+        out.push(Action::DeliverKey {
+            key: answer.key,
+            key_index: answer.key_index,
+            from,
+        });
+    }
+}

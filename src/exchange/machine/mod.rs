@@ -1,0 +1,489 @@
+//! The exchange's state machine: one participant at a time, a deadline per participant,
+//! rotation on failure. Answers are checked in [`answer`].
+
+use crate::prelude::*;
+
+use rand_core::CryptoRngCore;
+
+use crate::signal::SignalError;
+
+use super::failure::{
+    Attempt, AttemptFailure, BundleError, DropReason, ExchangeFailure, HttpFailure,
+    ParticipantsError,
+};
+use super::io::{Action, Event, Progress};
+use super::messages;
+use super::state::GuestState;
+use super::{ExchangeConfig, Millis, ParticipantId};
+
+mod answer;
+
+/// Without a `Retry-After`, a rate-limited participant is skipped for the server's window.
+const DEFAULT_RETRY_AFTER_S: u32 = 60;
+/// Requests kept answerable; older ones are forgotten first.
+const MAX_OUTSTANDING_REQUESTS: usize = 32;
+
+/// Where the exchange is, without the data (see [`Exchange::phase`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Not started yet.
+    Idle,
+    /// Waiting for the participants list.
+    Listing,
+    /// Asking one participant.
+    Attempting,
+    /// A key passed every check and was handed out.
+    Delivered,
+    /// Gave up; [`Event::Start`] tries again.
+    Failed,
+}
+
+/// The key the exchange delivered last: who sent it, its index and its public check value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    /// The participant device that sent it.
+    pub from: ParticipantId,
+    /// Its LiveKit key index.
+    pub key_index: u8,
+    /// [`super::MeetingKey::check_value`] of the key (the key itself is not kept).
+    pub check_value: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    FetchingBundle,
+    AwaitingAnswer,
+}
+
+/// The participant being asked now.
+#[derive(Debug)]
+struct Attempting {
+    participant: ParticipantId,
+    stage: Stage,
+    /// When this attempt counts as timed out.
+    deadline: Millis,
+}
+
+/// One run through the participants, from the list to a key or to giving up.
+#[derive(Debug)]
+struct Rotation {
+    participants: Vec<ParticipantId>,
+    next_index: usize,
+    /// Consecutive failures of this run.
+    failures: Vec<Attempt>,
+}
+
+/// Each state carries the data only it has.
+#[derive(Debug)]
+enum Lifecycle {
+    Idle,
+    Listing,
+    Attempting(Rotation, Attempting),
+    Delivered(Delivered),
+    Failed,
+}
+
+#[derive(Debug)]
+struct Request {
+    id: String,
+    participant: ParticipantId,
+}
+
+/// The guest key exchange for one meeting.
+///
+/// # Driver contract
+///
+/// The machine does no I/O and reads no clock; a driver (the browser binding, the test
+/// harness, the load generator) connects it to the world:
+///
+/// 1. Create it with the stored [`GuestState`] and the server's guest session id, then feed
+///    [`Event::Start`] through [`Exchange::handle`].
+/// 2. Carry out the returned [`Action`]s **in order**. Actions that complete later (HTTP
+///    requests) are answered with their [`Event`]; a send that fails at once is answered
+///    with [`Event::SendFailed`] after the rest of the batch has been carried out. Events
+///    are fed one at a time: a driver that is called back while it is carrying out a batch
+///    queues the event instead of re-entering the machine.
+/// 3. After every call, ask [`Exchange::poll_timeout`] for the next deadline and make sure
+///    [`Exchange::handle_timeout`] is called once that time has come. Only the newest
+///    deadline matters: a driver keeps one timer and re-arms it. Calling `handle_timeout`
+///    early, late or twice is harmless (it acts only on a deadline that has passed, once).
+/// 4. `now` is milliseconds since the Unix epoch (the request carries it as its timestamp,
+///    and answers are checked against it). It must not go backwards: a smaller value than
+///    one seen before is taken as the larger one, so deadlines never move back in time.
+/// 5. After [`Action::PersistState`], store [`Exchange::state`]; after
+///    [`Action::DeliverKey`], hand the key over; after [`Action::Failed`], the machine is
+///    idle until the next [`Event::Start`].
+///
+/// Every input is checked: bad input yields [`Action::Dropped`] (or a failed attempt) and
+/// leaves the Signal state as it was.
+#[derive(Debug)]
+pub struct Exchange {
+    config: ExchangeConfig,
+    meeting_id: String,
+    guest_session_id: String,
+    state: GuestState,
+    lifecycle: Lifecycle,
+    /// The latest `now` seen (time never goes backwards here).
+    clock: Millis,
+    outstanding: Vec<Request>,
+    answered: Vec<String>,
+    asked: Vec<ParticipantId>,
+    key_sources: Vec<ParticipantId>,
+    backoff_until: Vec<(ParticipantId, Millis)>,
+}
+
+impl Exchange {
+    /// A machine for `meeting_id`, in [`Phase::Idle`].
+    pub fn new(
+        config: ExchangeConfig,
+        meeting_id: String,
+        guest_session_id: String,
+        state: GuestState,
+    ) -> Self {
+        Self {
+            config,
+            meeting_id,
+            guest_session_id,
+            state,
+            lifecycle: Lifecycle::Idle,
+            clock: 0,
+            outstanding: Vec::new(),
+            answered: Vec::new(),
+            asked: Vec::new(),
+            key_sources: Vec::new(),
+            backoff_until: Vec::new(),
+        }
+    }
+
+    /// Where the exchange is.
+    pub fn phase(&self) -> Phase {
+        match self.lifecycle {
+            Lifecycle::Idle => Phase::Idle,
+            Lifecycle::Listing => Phase::Listing,
+            Lifecycle::Attempting(..) => Phase::Attempting,
+            Lifecycle::Delivered(_) => Phase::Delivered,
+            Lifecycle::Failed => Phase::Failed,
+        }
+    }
+
+    /// The key delivered last, once there is one.
+    pub fn delivered(&self) -> Option<&Delivered> {
+        match &self.lifecycle {
+            Lifecycle::Delivered(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// The state to persist after [`Action::PersistState`].
+    pub fn state(&self) -> &GuestState {
+        &self.state
+    }
+
+    /// The machine's tunables.
+    pub fn config(&self) -> &ExchangeConfig {
+        &self.config
+    }
+
+    /// The participant currently being asked, if any.
+    pub fn current_participant(&self) -> Option<&ParticipantId> {
+        match &self.lifecycle {
+            Lifecycle::Attempting(_, attempt) => Some(&attempt.participant),
+            _ => None,
+        }
+    }
+
+    /// When [`Exchange::handle_timeout`] must be called next, if at all.
+    pub fn poll_timeout(&self) -> Option<Millis> {
+        match &self.lifecycle {
+            Lifecycle::Attempting(_, attempt) => Some(attempt.deadline),
+            _ => None,
+        }
+    }
+
+    /// Acts on a deadline that has passed by `now` (the participant asked failed with a
+    /// timeout); does nothing otherwise, so extra or late calls are harmless.
+    pub fn handle_timeout(&mut self, now: Millis, rng: &mut impl CryptoRngCore) -> Vec<Action> {
+        let now = self.tick(now);
+        let mut out = Vec::new();
+        if self.poll_timeout().is_some_and(|deadline| deadline <= now) {
+            self.fail_attempt(AttemptFailure::Timeout, now, rng, &mut out);
+        }
+        out
+    }
+
+    /// Feeds one event at time `now`; returns what to do, in order.
+    pub fn handle(
+        &mut self,
+        event: Event,
+        now: Millis,
+        rng: &mut impl CryptoRngCore,
+    ) -> Vec<Action> {
+        let now = self.tick(now);
+        let mut out = Vec::new();
+        match event {
+            Event::Start => self.start(&mut out),
+            Event::ParticipantsListed(result) => self.on_participants(result, now, rng, &mut out),
+            Event::BundleFetched {
+                participant,
+                result,
+            } => self.on_bundle(participant, result, now, rng, &mut out),
+            Event::MessageReceived(body) => self.on_message(&body, now, rng, &mut out),
+            Event::SendFailed { participant } => {
+                if self.current_participant() == Some(&participant) {
+                    self.fail_attempt(AttemptFailure::SendFailed, now, rng, &mut out);
+                }
+            }
+        }
+        out
+    }
+
+    fn tick(&mut self, now: Millis) -> Millis {
+        self.clock = self.clock.max(now);
+        self.clock
+    }
+
+    fn start(&mut self, out: &mut Vec<Action>) {
+        // A run in progress or a delivered key makes a second start meaningless.
+        if !matches!(self.lifecycle, Lifecycle::Idle | Lifecycle::Failed) {
+            return;
+        }
+        self.lifecycle = Lifecycle::Listing;
+        out.push(Action::Progress(Progress::ListingParticipants));
+        out.push(Action::ListParticipants);
+    }
+
+    fn give_up(&mut self, failure: ExchangeFailure, out: &mut Vec<Action>) {
+        self.lifecycle = Lifecycle::Failed;
+        out.push(Action::Failed(failure));
+    }
+
+    fn on_participants(
+        &mut self,
+        result: Result<String, HttpFailure>,
+        now: Millis,
+        rng: &mut impl CryptoRngCore,
+        out: &mut Vec<Action>,
+    ) {
+        if !matches!(self.lifecycle, Lifecycle::Listing) {
+            return;
+        }
+        let listed = result
+            .map_err(ParticipantsError::Http)
+            .and_then(|body| {
+                messages::parse_participants(&body).map_err(ParticipantsError::Malformed)
+            });
+        let participants = match listed {
+            Ok(list) if list.is_empty() => {
+                return self.give_up(ExchangeFailure::NoParticipants(Vec::new()), out)
+            }
+            Ok(list) => list,
+            Err(e) => return self.give_up(ExchangeFailure::ParticipantsUnavailable(e), out),
+        };
+        let rotation = Rotation {
+            participants,
+            next_index: 0,
+            failures: Vec::new(),
+        };
+        self.ask_next(rotation, None, now, rng, out);
+    }
+
+    fn backed_off(&self, participant: &ParticipantId, now: Millis) -> bool {
+        self.backoff_until
+            .iter()
+            .any(|(p, until)| p == participant && *until > now)
+    }
+
+    /// The next participant in the server's order (wrapping), skipping rate-limited ones.
+    fn choose_next(&self, rotation: &mut Rotation, now: Millis) -> Option<ParticipantId> {
+        let n = rotation.participants.len();
+        for _ in 0..n {
+            let candidate = rotation.participants.get(rotation.next_index % n)?.clone();
+            rotation.next_index = (rotation.next_index + 1) % n;
+            if !self.backed_off(&candidate, now) {
+                return Some(candidate);
+            }
+        }
+        None
+    }
+
+    /// Starts the next attempt of `rotation`, or gives up.
+    fn ask_next(
+        &mut self,
+        mut rotation: Rotation,
+        rotated_from: Option<(ParticipantId, AttemptFailure)>,
+        now: Millis,
+        rng: &mut impl CryptoRngCore,
+        out: &mut Vec<Action>,
+    ) {
+        if rotation.failures.len() >= self.config.max_failures {
+            return self.give_up(ExchangeFailure::AttemptsExhausted(rotation.failures), out);
+        }
+        let Some(participant) = self.choose_next(&mut rotation, now) else {
+            return self.give_up(ExchangeFailure::NoParticipants(rotation.failures), out);
+        };
+        if let Some((from, reason)) = rotated_from {
+            out.push(Action::Progress(Progress::Rotating {
+                from,
+                to: participant.clone(),
+                reason,
+            }));
+        }
+        let address = participant.address();
+        let cached = self.state.store.has_session(&address)
+            && self
+                .state
+                .session_established(&address)
+                .is_some_and(|t| now.saturating_sub(t) < self.config.session_cache_ttl_ms);
+        let stage = if cached {
+            Stage::AwaitingAnswer
+        } else {
+            Stage::FetchingBundle
+        };
+        self.lifecycle = Lifecycle::Attempting(
+            rotation,
+            Attempting {
+                participant: participant.clone(),
+                stage,
+                deadline: now.saturating_add(self.config.participant_timeout_ms),
+            },
+        );
+        if cached {
+            self.send_request(now, rng, out);
+        } else {
+            out.push(Action::Progress(Progress::FetchingBundle {
+                participant: participant.clone(),
+            }));
+            out.push(Action::FetchBundle { participant });
+        }
+    }
+
+    fn fail_attempt(
+        &mut self,
+        failure: AttemptFailure,
+        now: Millis,
+        rng: &mut impl CryptoRngCore,
+        out: &mut Vec<Action>,
+    ) {
+        let Lifecycle::Attempting(mut rotation, attempt) =
+            core::mem::replace(&mut self.lifecycle, Lifecycle::Idle)
+        else {
+            // Nothing is being attempted: put the state back untouched.
+            return;
+        };
+        if let AttemptFailure::RateLimited { retry_after_s } = failure {
+            let seconds = u64::from(retry_after_s.unwrap_or(DEFAULT_RETRY_AFTER_S));
+            self.backoff_until
+                .retain(|(p, _)| *p != attempt.participant);
+            self.backoff_until.push((
+                attempt.participant.clone(),
+                now.saturating_add(seconds * 1000),
+            ));
+        }
+        rotation.failures.push(Attempt {
+            participant: attempt.participant.clone(),
+            failure: failure.clone(),
+        });
+        self.ask_next(rotation, Some((attempt.participant, failure)), now, rng, out);
+    }
+
+    fn attempt_mut(&mut self) -> Option<&mut Attempting> {
+        match &mut self.lifecycle {
+            Lifecycle::Attempting(_, attempt) => Some(attempt),
+            _ => None,
+        }
+    }
+
+    fn on_bundle(
+        &mut self,
+        participant: ParticipantId,
+        result: Result<String, HttpFailure>,
+        now: Millis,
+        rng: &mut impl CryptoRngCore,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(attempt) = self
+            .attempt_mut()
+            .filter(|a| a.participant == participant && a.stage == Stage::FetchingBundle)
+        else {
+            out.push(Action::Dropped(DropReason::StaleBundle));
+            return;
+        };
+        attempt.stage = Stage::AwaitingAnswer;
+        if let Err(failure) = self.start_session(&participant, result, now, rng) {
+            return self.fail_attempt(failure, now, rng, out);
+        }
+        out.push(Action::PersistState);
+        self.send_request(now, rng, out);
+    }
+
+    /// X3DH with the fetched bundle; on any failure the store is unchanged.
+    fn start_session(
+        &mut self,
+        participant: &ParticipantId,
+        fetched: Result<String, HttpFailure>,
+        now: Millis,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<(), AttemptFailure> {
+        let body = fetched.map_err(|f| match f {
+            HttpFailure {
+                status: 429,
+                retry_after_s,
+            } => AttemptFailure::RateLimited { retry_after_s },
+            f => AttemptFailure::BundleHttp(f.status),
+        })?;
+        let bundle = messages::parse_bundle(&body, participant)
+            .map_err(|e| AttemptFailure::BundleInvalid(BundleError::Malformed(e)))?;
+        let address = participant.address();
+        self.state
+            .store
+            .process_bundle(&address, &bundle, rng)
+            .map_err(|e| match e {
+                SignalError::UntrustedIdentity(_) => AttemptFailure::IdentityChanged,
+                e => AttemptFailure::BundleInvalid(BundleError::Rejected(e)),
+            })?;
+        self.state.set_session_established(&address, now);
+        Ok(())
+    }
+
+    fn send_request(&mut self, now: Millis, rng: &mut impl CryptoRngCore, out: &mut Vec<Action>) {
+        let Some(participant) = self.current_participant().cloned() else {
+            return;
+        };
+        let mut random = [0u8; 16];
+        rng.fill_bytes(&mut random);
+        let request_id = messages::request_id(&random);
+        let plaintext =
+            messages::request_plaintext(&self.meeting_id, &self.guest_session_id, &request_id, now);
+        let message = match self
+            .state
+            .store
+            .encrypt(&participant.address(), plaintext.as_bytes())
+        {
+            Ok(message) => message,
+            Err(e) => return self.fail_attempt(AttemptFailure::EncryptFailed(e), now, rng, out),
+        };
+        out.push(Action::PersistState);
+        // The participant's time runs from the request, not from the bundle fetch before it.
+        let deadline = now.saturating_add(self.config.participant_timeout_ms);
+        if let Some(attempt) = self.attempt_mut() {
+            attempt.deadline = deadline;
+        }
+        if self.outstanding.len() >= MAX_OUTSTANDING_REQUESTS {
+            self.outstanding.remove(0);
+        }
+        self.outstanding.push(Request {
+            id: request_id,
+            participant: participant.clone(),
+        });
+        if !self.asked.contains(&participant) {
+            self.asked.push(participant.clone());
+        }
+        let body =
+            messages::outgoing_message(&participant, message.message_type(), message.serialized());
+        out.push(Action::Send {
+            participant: participant.clone(),
+            body,
+        });
+        out.push(Action::Progress(Progress::WaitingFor { participant }));
+    }
+}
