@@ -2,5 +2,8 @@
 
 pub(crate) use alloc::borrow::ToOwned;
 pub(crate) use alloc::format;
-pub(crate) use alloc::string::{String, ToString};
+pub(crate) use alloc::string::String;
+// Used by the browser layer only.
+#[cfg_attr(not(target_arch = "wasm32"), allow(unused_imports))]
+pub(crate) use alloc::string::ToString;
 pub(crate) use alloc::vec::Vec;

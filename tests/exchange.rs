@@ -621,3 +621,59 @@ fn bundle_for_a_different_device_is_refused() {
         "{failure:?}"
     );
 }
+
+#[test]
+fn a_key_the_provider_refused_is_asked_for_again_on_the_next_start() {
+    let mut alice = Participant::new("alice");
+    let mut h = Harness::new();
+    h.start(&[&alice]);
+    h.serve_bundle(&mut alice);
+    h.deliver_last_request(&mut alice);
+    h.receive(alice.answer_last(h.now));
+    assert_eq!(h.ex.phase(), Phase::Delivered);
+    assert!(h.ex.delivered().is_some());
+
+    h.feed(Event::DeliveryFailed);
+    assert_eq!(h.ex.phase(), Phase::Failed);
+    assert!(h.ex.delivered().is_none(), "no key is reported as held");
+
+    // "Try again": a new request on the cached session (no second bundle), a new answer.
+    let fetches = h.fetches.len();
+    h.start(&[&alice]);
+    assert_eq!(h.fetches.len(), fetches, "the session is reused");
+    h.deliver_last_request(&mut alice);
+    h.receive(alice.answer_last(h.now));
+    assert_eq!(h.keys.len(), 2);
+    assert_eq!(h.ex.phase(), Phase::Delivered);
+    assert_eq!(
+        h.ex.delivered().map(|d| d.check_value.clone()),
+        Some(h.keys[1].0.check_value())
+    );
+}
+
+#[test]
+fn handle_timeout_is_idempotent_and_ignores_early_calls() {
+    let mut silent = Participant::new("silent");
+    let b = Participant::new("b");
+    let mut h = Harness::new();
+    h.start(&[&silent, &b]);
+    h.serve_bundle(&mut silent);
+    let deadline = h.ex.poll_timeout().unwrap();
+    assert_eq!(deadline, T0 + 5_000);
+    // Early and repeated wake-ups change nothing.
+    for _ in 0..3 {
+        h.now = deadline - 1;
+        h.fire_timeout();
+    }
+    assert_eq!(h.fetches.len(), 1);
+    h.now = deadline;
+    h.fire_timeout();
+    h.fire_timeout();
+    assert_eq!(h.fetches.len(), 2, "exactly one rotation");
+    assert_eq!(h.fetches[1].1, b.id);
+    // Time going backwards is taken as the latest time seen: the deadline does not move back.
+    h.now = T0;
+    h.fire_timeout();
+    assert_eq!(h.fetches.len(), 2);
+    assert_eq!(h.ex.poll_timeout(), Some(deadline + 5_000));
+}

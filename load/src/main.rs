@@ -18,6 +18,7 @@ use futures_util::FutureExt;
 use rand::rngs::OsRng;
 use rust_socketio::asynchronous::{Client, ClientBuilder};
 use rust_socketio::{Event as SocketIoEvent, Payload, TransportType};
+use signal_guest_sdk::exchange::contract::{self, paths};
 use signal_guest_sdk::exchange::{
     messages, Action, Event, Exchange, ExchangeConfig, ExchangeFailure, GuestState, HttpFailure,
     Progress,
@@ -107,6 +108,13 @@ fn seg(s: &str) -> String {
         }
     }
     out
+}
+
+/// Fills a contract path template (`{name}` → percent-encoded value).
+fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    values.iter().fold(template.to_owned(), |path, (name, value)| {
+        path.replace(&format!("{{{name}}}"), &seg(value))
+    })
 }
 
 /// What one guest ended with.
@@ -200,7 +208,7 @@ async fn guest(
     let body =
         messages::registration_body(&keys, &cfg.invite, &cfg.meeting, &format!("Load guest {n}"));
     let answer = http_text(
-        http.post(format!("{}/api/meetings/external/register", cfg.relay))
+        http.post(format!("{}{}", cfg.relay, paths::REGISTER))
             .header("content-type", "application/json")
             .body(body),
     )
@@ -214,7 +222,7 @@ async fn guest(
     let (t_connect, t_msg, t_err, t_close) = (tx.clone(), tx.clone(), tx.clone(), tx);
     // Built-in events by variant: the string "connect" would name a custom event.
     let client = ClientBuilder::new(cfg.relay.clone())
-        .namespace("/external")
+        .namespace(contract::SOCKET_NAMESPACE)
         .auth(serde_json::json!({ "sessionId": session_id }))
         .transport_type(TransportType::Websocket)
         .reconnect(false)
@@ -223,7 +231,7 @@ async fn guest(
             async {}.boxed()
         })
         .on(
-            "participant:signal_message",
+            contract::PARTICIPANT_MESSAGE_EVENT,
             move |payload, _client: Client| {
                 match payload {
                     Payload::Text(values) => {
@@ -296,53 +304,54 @@ async fn exchange(
     );
     let started = Instant::now();
     let mut queue: VecDeque<Event> = VecDeque::from([Event::Start]);
-    // Only the newest timer matters: the machine ignores firings of the ones it replaced.
-    let mut timer: Option<(u64, tokio::time::Instant)> = None;
 
     loop {
-        let event = match queue.pop_front() {
-            Some(e) => e,
+        let actions = match queue.pop_front() {
+            Some(event) => machine.handle(event, now_ms(), &mut OsRng),
             None => {
-                let at = timer.map(|(_, at)| at);
-                tokio::select! {
+                // One timer, always at the machine's current deadline (its driver contract).
+                let at = machine.poll_timeout().map(|deadline| {
+                    tokio::time::Instant::now()
+                        + Duration::from_millis(deadline.saturating_sub(now_ms()))
+                });
+                let event = tokio::select! {
                     ev = rx.recv() => match ev {
-                        Some(SocketEvent::Message(body)) => Event::MessageReceived(body),
+                        Some(SocketEvent::Message(body)) => Some(Event::MessageReceived(body)),
                         Some(SocketEvent::Error(e)) => { report.socket_error(e); continue }
                         Some(SocketEvent::Connected) => continue,
                         // The relay dropped us; the machine times the attempt out and rotates,
                         // but nothing can reach us any more: count it as its own failure.
                         Some(SocketEvent::Closed) | None => return Err("socket_closed".into()),
                     },
-                    _ = sleep_until(at.unwrap_or_else(tokio::time::Instant::now)), if at.is_some() => {
-                        let (id, _) = timer.take().expect("armed");
-                        Event::TimerFired { timer: id }
-                    }
+                    _ = sleep_until(at.unwrap_or_else(tokio::time::Instant::now)), if at.is_some() => None,
+                };
+                match event {
+                    Some(event) => machine.handle(event, now_ms(), &mut OsRng),
+                    None => machine.handle_timeout(now_ms(), &mut OsRng),
                 }
             }
         };
-        for action in machine.handle(event, now_ms(), &mut OsRng) {
+        for action in actions {
             match action {
                 Action::ListParticipants => {
+                    let path = fill(paths::PARTICIPANTS, &[("meetingId", &cfg.meeting)]);
                     let result = http_text(
-                        http.get(format!(
-                            "{}/api/meetings/external/{}/participants",
-                            cfg.relay,
-                            seg(&cfg.meeting)
-                        ))
-                        .header("X-Guest-Session", &session_id),
+                        http.get(format!("{}{path}", cfg.relay))
+                            .header(contract::GUEST_SESSION_HEADER, &session_id),
                     )
                     .await;
                     queue.push_back(Event::ParticipantsListed(result));
                 }
                 Action::FetchBundle { participant } => {
-                    let result = http_text(http.get(format!(
-                        "{}/api/meetings/external/{}/participant/{}/{}/keys",
-                        cfg.relay,
-                        seg(&session_id),
-                        seg(&participant.user_id),
-                        seg(&participant.device_id)
-                    )))
-                    .await;
+                    let path = fill(
+                        paths::PARTICIPANT_KEYS,
+                        &[
+                            ("sessionId", &session_id),
+                            ("userId", &participant.user_id),
+                            ("deviceId", &participant.device_id),
+                        ],
+                    );
+                    let result = http_text(http.get(format!("{}{path}", cfg.relay))).await;
                     queue.push_back(Event::BundleFetched {
                         participant,
                         result,
@@ -351,7 +360,7 @@ async fn exchange(
                 Action::Send { participant, body } => {
                     let sent = match serde_json::from_str::<serde_json::Value>(&body) {
                         Ok(value) => client
-                            .emit("guest:signal_message", Payload::Text(vec![value]))
+                            .emit(contract::GUEST_MESSAGE_EVENT, Payload::Text(vec![value]))
                             .await
                             .is_ok(),
                         Err(_) => false,
@@ -359,10 +368,6 @@ async fn exchange(
                     if !sent {
                         queue.push_back(Event::SendFailed { participant });
                     }
-                }
-                Action::ArmTimer { timer: id, at } => {
-                    let wait = Duration::from_millis(at.saturating_sub(now_ms()));
-                    timer = Some((id, tokio::time::Instant::now() + wait));
                 }
                 Action::DeliverKey { key, .. } => {
                     report.time_to_key_ms = Some(started.elapsed().as_secs_f64() * 1e3);

@@ -26,6 +26,10 @@ pub enum Event {
         /// The device the request was for.
         participant: ParticipantId,
     },
+    /// The key of the last [`Action::DeliverKey`] could not be handed over (the key
+    /// provider refused it). The key is gone, so the exchange counts as failed and the
+    /// next [`Event::Start`] asks again instead of reporting a key nobody holds.
+    DeliveryFailed,
 }
 
 /// What the UI can show while the exchange runs.

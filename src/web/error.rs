@@ -1,55 +1,59 @@
-//! Errors as JavaScript sees them: an `Error` with a stable `code`.
+//! Errors as JavaScript sees them: an `Error` named `GuestError` with a stable `code`, a
+//! `retryable` flag and, where it helps, the HTTP status and the failed attempts.
+//!
+//! Each operation has its own error type ([`SetupError`], [`RegisterError`],
+//! [`ExchangeKeyError`], [`TokenError`]) that keeps the typed cause and maps HTTP statuses
+//! the way that endpoint means them. The one conversion into a JavaScript value is
+//! `From<GuestError> for JsValue`, used at the `#[wasm_bindgen]` boundary.
 
 use crate::prelude::*;
 
 use js_sys::{Array, Error};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::*;
 
 use super::js::{object, set};
-use crate::exchange::{Attempt, ExchangeFailure};
+use crate::exchange::{Attempt, ExchangeFailure, HttpFailure, ParticipantId, ParticipantsError};
 
+/// Every code a `GuestError` can carry. Exported, so the TypeScript union is generated
+/// from this enum.
+#[wasm_bindgen]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ErrorCode {
-    KeyExchangeFailed,
-    RateLimited,
-    InsecureOrigin,
-    StorageUnavailable,
-    StorageCorrupt,
-    NotRegistered,
-    RegistrationRejected,
-    NotAdmitted,
-    ProtocolError,
-    NetworkError,
-    HttpError,
-    KeyProviderFailed,
-    InvalidConfig,
-    InvalidState,
-    CryptoUnavailable,
-    Left,
+pub enum GuestErrorCode {
+    /// No participant gave the key after the configured number of attempts (retryable).
+    KeyExchangeFailed = "KEY_EXCHANGE_FAILED",
+    /// The server asked us to slow down; `retryAfterS` says for how long, when known.
+    RateLimited = "RATE_LIMITED",
+    /// `baseUrl` is plain `http:` on a host that is not loopback.
+    InsecureOrigin = "INSECURE_ORIGIN",
+    /// `requireStorage` is set and `sessionStorage` cannot be used.
+    StorageUnavailable = "STORAGE_UNAVAILABLE",
+    /// Stored state is unreadable; `GuestKeyExchange.clearStoredState` resets it.
+    StorageCorrupt = "STORAGE_CORRUPT",
+    /// `register()` has not completed, or the server no longer knows this guest.
+    NotRegistered = "NOT_REGISTERED",
+    /// The server refused the registration (invitation invalid or expired).
+    RegistrationRejected = "REGISTRATION_REJECTED",
+    /// The host has not admitted the guest yet.
+    NotAdmitted = "NOT_ADMITTED",
+    /// The server answered something the contract does not allow.
+    ProtocolError = "PROTOCOL_ERROR",
+    /// The server could not be reached, or did not answer in time.
+    NetworkError = "NETWORK_ERROR",
+    /// The server answered with an unexpected HTTP status.
+    HttpError = "HTTP_ERROR",
+    /// The key provider's `setKey` threw or rejected.
+    KeyProviderFailed = "KEY_PROVIDER_FAILED",
+    /// The configuration is incomplete or wrong.
+    InvalidConfig = "INVALID_CONFIG",
+    /// The call does not fit the object's state (e.g. a second concurrent call).
+    InvalidState = "INVALID_STATE",
+    /// `crypto.getRandomValues` is missing or failing: no keys can be made.
+    CryptoUnavailable = "CRYPTO_UNAVAILABLE",
+    /// `leave()` was called; the object is unusable.
+    Left = "LEFT",
 }
 
-impl ErrorCode {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Self::KeyExchangeFailed => "KEY_EXCHANGE_FAILED",
-            Self::RateLimited => "RATE_LIMITED",
-            Self::InsecureOrigin => "INSECURE_ORIGIN",
-            Self::StorageUnavailable => "STORAGE_UNAVAILABLE",
-            Self::StorageCorrupt => "STORAGE_CORRUPT",
-            Self::NotRegistered => "NOT_REGISTERED",
-            Self::RegistrationRejected => "REGISTRATION_REJECTED",
-            Self::NotAdmitted => "NOT_ADMITTED",
-            Self::ProtocolError => "PROTOCOL_ERROR",
-            Self::NetworkError => "NETWORK_ERROR",
-            Self::HttpError => "HTTP_ERROR",
-            Self::KeyProviderFailed => "KEY_PROVIDER_FAILED",
-            Self::InvalidConfig => "INVALID_CONFIG",
-            Self::InvalidState => "INVALID_STATE",
-            Self::CryptoUnavailable => "CRYPTO_UNAVAILABLE",
-            Self::Left => "LEFT",
-        }
-    }
-
+impl GuestErrorCode {
     /// Whether calling the same method again later can succeed.
     fn retryable(self) -> bool {
         matches!(
@@ -64,37 +68,64 @@ impl ErrorCode {
     }
 }
 
+/// The value every rejection and exception carries, before it becomes a JS `Error`.
 #[derive(Debug, Clone)]
 pub(crate) struct GuestError {
-    pub code: ErrorCode,
-    pub message: String,
-    pub status: Option<u16>,
-    pub attempts: Vec<Attempt>,
+    code: GuestErrorCode,
+    message: String,
+    status: Option<u16>,
+    retry_after_s: Option<u32>,
+    attempts: Vec<Attempt>,
 }
 
 impl GuestError {
-    pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: GuestErrorCode, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
             status: None,
+            retry_after_s: None,
             attempts: Vec::new(),
         }
     }
 
-    pub(crate) fn with_status(mut self, status: u16) -> Self {
-        self.status = Some(status);
+    fn with_http(mut self, failure: HttpFailure) -> Self {
+        self.status = Some(failure.status).filter(|s| *s != 0);
+        self.retry_after_s = failure.retry_after_s;
         self
     }
 
-    pub(crate) fn from_failure(failure: &ExchangeFailure) -> Self {
-        let mut e = Self::new(ErrorCode::KeyExchangeFailed, failure.to_string());
-        e.attempts = failure.attempts().to_vec();
-        e
+    fn with_attempts(mut self, attempts: &[Attempt]) -> Self {
+        self.attempts = attempts.to_vec();
+        self
     }
 }
 
-pub(crate) fn participant_ref(p: &crate::exchange::ParticipantId) -> JsValue {
+/// The status mapping every endpoint shares; each endpoint handles its own codes first.
+fn http_error(what: &str, failure: HttpFailure) -> GuestError {
+    let (code, message) = match failure.status {
+        0 => (
+            GuestErrorCode::NetworkError,
+            format!("{what}: the server could not be reached. Check the connection and try again."),
+        ),
+        429 => (
+            GuestErrorCode::RateLimited,
+            format!("{what}: too many requests. Wait a moment and try again."),
+        ),
+        400 => (
+            GuestErrorCode::ProtocolError,
+            format!("{what}: the server refused the request (HTTP 400)."),
+        ),
+        status => (
+            GuestErrorCode::HttpError,
+            format!("{what}: the server answered HTTP {status}. Try again later."),
+        ),
+    };
+    GuestError::new(code, message).with_http(failure)
+}
+
+/// `ParticipantId` as `{ userId, deviceId }`.
+pub(crate) fn participant_ref(p: &ParticipantId) -> JsValue {
     object(&[
         ("userId", p.user_id.as_str().into()),
         ("deviceId", p.device_id.as_str().into()),
@@ -104,12 +135,15 @@ pub(crate) fn participant_ref(p: &crate::exchange::ParticipantId) -> JsValue {
 
 impl From<GuestError> for JsValue {
     fn from(e: GuestError) -> JsValue {
-        let error = Error::new(&format!("{}: {}", e.code.as_str(), e.message));
+        let error = Error::new(&e.message);
         error.set_name("GuestError");
-        set(&error, "code", e.code.as_str());
+        set(&error, "code", JsValue::from(e.code));
         set(&error, "retryable", e.code.retryable());
         if let Some(status) = e.status {
             set(&error, "status", status);
+        }
+        if let Some(seconds) = e.retry_after_s {
+            set(&error, "retryAfterS", seconds);
         }
         if !e.attempts.is_empty() {
             let attempts: Array = e
@@ -127,4 +161,196 @@ impl From<GuestError> for JsValue {
         }
         error.into()
     }
+}
+
+/// What can go wrong in any call: the object is gone or busy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum UsageError {
+    /// `leave()` was called.
+    #[error("this guest has left; create a new GuestKeyExchange to join again")]
+    Left,
+    /// The same call is already running.
+    #[error("{0} is already running")]
+    AlreadyRunning(&'static str),
+    /// A callback re-entered the SDK while it was busy, or an earlier call trapped.
+    #[error("the SDK is busy or stopped working after an internal error; reload the page")]
+    Unavailable,
+    /// `register()` has not completed.
+    #[error("call register() first")]
+    NotRegistered,
+}
+
+impl From<UsageError> for GuestError {
+    fn from(e: UsageError) -> Self {
+        let code = match e {
+            UsageError::Left => GuestErrorCode::Left,
+            UsageError::AlreadyRunning(_) | UsageError::Unavailable => GuestErrorCode::InvalidState,
+            UsageError::NotRegistered => GuestErrorCode::NotRegistered,
+        };
+        GuestError::new(code, e.to_string())
+    }
+}
+
+/// Why the constructor refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum SetupError {
+    /// A configuration field is missing or wrong.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    /// `baseUrl` is plain http: off loopback.
+    #[error("baseUrl must use https: (plain http: is allowed only on loopback)")]
+    InsecureOrigin,
+    /// `requireStorage` and no usable storage.
+    #[error("storage is unusable: {0}")]
+    StorageUnavailable(String),
+    /// A stored entry cannot be read back.
+    #[error("stored {0} is unusable; call GuestKeyExchange.clearStoredState(meetingId)")]
+    StorageCorrupt(String),
+    /// No CSPRNG.
+    #[error("crypto.getRandomValues is not available; keys cannot be made")]
+    CryptoUnavailable,
+}
+
+impl From<SetupError> for GuestError {
+    fn from(e: SetupError) -> Self {
+        let code = match e {
+            SetupError::InvalidConfig(_) => GuestErrorCode::InvalidConfig,
+            SetupError::InsecureOrigin => GuestErrorCode::InsecureOrigin,
+            SetupError::StorageUnavailable(_) => GuestErrorCode::StorageUnavailable,
+            SetupError::StorageCorrupt(_) => GuestErrorCode::StorageCorrupt,
+            SetupError::CryptoUnavailable => GuestErrorCode::CryptoUnavailable,
+        };
+        GuestError::new(code, e.to_string())
+    }
+}
+
+/// Why `register()` failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum RegisterError {
+    /// Not callable now.
+    #[error("{0}")]
+    Usage(#[from] UsageError),
+    /// The server answered with an error status, or not at all.
+    #[error("registration failed: {0}")]
+    Http(HttpFailure),
+    /// The server did not answer within the deadline.
+    #[error("registration got no answer within {0} ms")]
+    Timeout(u32),
+    /// The answer is not a registration for our meeting.
+    #[error("registration answer: {0}")]
+    Malformed(crate::exchange::messages::Invalid),
+}
+
+impl From<RegisterError> for GuestError {
+    fn from(e: RegisterError) -> Self {
+        match e {
+            RegisterError::Usage(u) => u.into(),
+            // The invitation is unknown, expired or for another meeting.
+            RegisterError::Http(f) if matches!(f.status, 401 | 403 | 404 | 410) => {
+                GuestError::new(
+                    GuestErrorCode::RegistrationRejected,
+                    "The invitation was not accepted (it may be expired or for another meeting).",
+                )
+                .with_http(f)
+            }
+            RegisterError::Http(f) => http_error("Registration", f),
+            RegisterError::Timeout(_) => GuestError::new(
+                GuestErrorCode::NetworkError,
+                format!("{e}. Check the connection and try again."),
+            ),
+            RegisterError::Malformed(_) => GuestError::new(GuestErrorCode::ProtocolError, e.to_string()),
+        }
+    }
+}
+
+/// Why `exchangeKey()` failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ExchangeKeyError {
+    /// Not callable now.
+    #[error("{0}")]
+    Usage(#[from] UsageError),
+    /// The exchange gave up.
+    #[error("{0}")]
+    Failed(ExchangeFailure),
+    /// The key provider refused the key.
+    #[error("the key provider did not accept the key")]
+    KeyProviderFailed,
+    /// `socket.on` threw.
+    #[error("socket.on threw; pass a socket.io-client Socket")]
+    SocketUnusable,
+}
+
+impl From<ExchangeKeyError> for GuestError {
+    fn from(e: ExchangeKeyError) -> Self {
+        match e {
+            ExchangeKeyError::Usage(u) => u.into(),
+            ExchangeKeyError::Failed(ExchangeFailure::ParticipantsUnavailable(
+                ParticipantsError::Http(f),
+            )) if f.status == 429 || f.status == 0 => http_error("Listing the participants", f),
+            ExchangeKeyError::Failed(failure) => {
+                let message = match &failure {
+                    ExchangeFailure::NoParticipants(_) => {
+                        "No participant can send the meeting key right now. Try again in a moment."
+                    }
+                    _ => "The meeting key could not be obtained. Try again.",
+                };
+                GuestError::new(GuestErrorCode::KeyExchangeFailed, format!("{message} ({failure})"))
+                    .with_attempts(failure.attempts())
+            }
+            ExchangeKeyError::SocketUnusable => {
+                GuestError::new(GuestErrorCode::InvalidConfig, e.to_string())
+            }
+            ExchangeKeyError::KeyProviderFailed => GuestError::new(
+                GuestErrorCode::KeyProviderFailed,
+                "The key provider did not accept the key. Try again.",
+            ),
+        }
+    }
+}
+
+/// Why `fetchLiveKitToken()` failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum TokenError {
+    /// Not callable now.
+    #[error("{0}")]
+    Usage(#[from] UsageError),
+    /// The server answered with an error status, or not at all.
+    #[error("LiveKit token: {0}")]
+    Http(HttpFailure),
+    /// The answer is not a LiveKit token.
+    #[error("LiveKit token answer: {0}")]
+    Malformed(crate::exchange::messages::Invalid),
+}
+
+impl From<TokenError> for GuestError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::Usage(u) => u.into(),
+            TokenError::Http(f) if f.status == 403 => GuestError::new(
+                GuestErrorCode::NotAdmitted,
+                "The host has not admitted this guest yet.",
+            )
+            .with_http(f),
+            // The server no longer knows this guest session (expired, or never registered).
+            TokenError::Http(f) if matches!(f.status, 401 | 404) => GuestError::new(
+                GuestErrorCode::NotRegistered,
+                "The server does not know this guest session; register again.",
+            )
+            .with_http(f),
+            TokenError::Http(f) => http_error("LiveKit token", f),
+            TokenError::Malformed(_) => GuestError::new(GuestErrorCode::ProtocolError, e.to_string()),
+        }
+    }
+}
+
+/// The code of a `GuestError` thrown or rejected by this SDK, or `undefined` for any other
+/// value. A type-safe way to branch on errors caught as `unknown` in strict TypeScript.
+#[wasm_bindgen(js_name = guestErrorCode)]
+pub fn guest_error_code(
+    #[wasm_bindgen(unchecked_param_type = "unknown")] error: JsValue,
+) -> Option<GuestErrorCode> {
+    if super::js::get(&error, "name").as_string().as_deref() != Some("GuestError") {
+        return None;
+    }
+    GuestErrorCode::from_js_value(&super::js::get(&error, "code"))
 }

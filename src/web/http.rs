@@ -1,4 +1,5 @@
-//! HTTP to the meeting server (contract §3) with the Fetch API. Paths are templates.
+//! HTTP to the meeting server with the Fetch API. Paths are templates (defaults in
+//! [`crate::exchange::contract::paths`]).
 
 use crate::prelude::*;
 
@@ -6,8 +7,8 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 
-use super::error::{ErrorCode, GuestError};
 use super::js::{as_count, get, is_absent, object};
+use crate::exchange::contract::paths as defaults;
 use crate::exchange::HttpFailure;
 
 /// Path templates; `{name}` is replaced by the URI-encoded value.
@@ -20,13 +21,13 @@ pub(crate) struct Paths {
 }
 
 impl Paths {
-    pub(crate) fn from_js(value: &wasm_bindgen::JsValue) -> Result<Self, GuestError> {
+    /// The contract's paths, with the page's overrides (`paths` in the configuration).
+    pub(crate) fn from_js(value: &wasm_bindgen::JsValue) -> Result<Self, String> {
         let mut paths = Self {
-            register: "/api/meetings/external/register".into(),
-            participants: "/api/meetings/external/{meetingId}/participants".into(),
-            participant_keys:
-                "/api/meetings/external/{sessionId}/participant/{userId}/{deviceId}/keys".into(),
-            livekit_token: "/api/livekit/external-token".into(),
+            register: defaults::REGISTER.into(),
+            participants: defaults::PARTICIPANTS.into(),
+            participant_keys: defaults::PARTICIPANT_KEYS.into(),
+            livekit_token: defaults::LIVEKIT_TOKEN.into(),
         };
         if is_absent(value) {
             return Ok(paths);
@@ -43,12 +44,7 @@ impl Paths {
             }
             match v.as_string().filter(|p| p.starts_with('/')) {
                 Some(p) => *slot = p,
-                None => {
-                    return Err(GuestError::new(
-                        ErrorCode::InvalidConfig,
-                        format!("paths.{name} must be a string starting with '/'"),
-                    ))
-                }
+                None => return Err(format!("paths.{name} must be a string starting with '/'")),
             }
         }
         Ok(paths)
@@ -64,25 +60,28 @@ fn is_loopback(host: &str) -> bool {
         })
 }
 
-/// `https:` everywhere; plain `http:` only on loopback (contract §3).
-pub(crate) fn check_base_url(base: &str) -> Result<String, GuestError> {
-    let url = web_sys::Url::new(base)
-        .map_err(|_| GuestError::new(ErrorCode::InvalidConfig, "baseUrl is not an absolute URL"))?;
+/// Why a `baseUrl` was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum BaseUrlError {
+    /// Not parseable as an absolute URL.
+    #[error("baseUrl is not an absolute URL")]
+    NotAbsolute,
+    /// Neither `http:` nor `https:`.
+    #[error("baseUrl must be an http(s) URL")]
+    NotHttp,
+    /// Plain `http:` off loopback: keys and tokens would cross the network unprotected.
+    #[error("baseUrl must use https: (plain http: is allowed only on loopback)")]
+    Insecure,
+}
+
+/// `https:` everywhere; plain `http:` only on loopback.
+pub(crate) fn check_base_url(base: &str) -> Result<String, BaseUrlError> {
+    let url = web_sys::Url::new(base).map_err(|_| BaseUrlError::NotAbsolute)?;
     match url.protocol().as_str() {
         "https:" => {}
         "http:" if is_loopback(&url.hostname()) => {}
-        "http:" => {
-            return Err(GuestError::new(
-                ErrorCode::InsecureOrigin,
-                "baseUrl must use https: (plain http: is allowed only on loopback)",
-            ))
-        }
-        _ => {
-            return Err(GuestError::new(
-                ErrorCode::InvalidConfig,
-                "baseUrl must be an http(s) URL",
-            ))
-        }
+        "http:" => return Err(BaseUrlError::Insecure),
+        _ => return Err(BaseUrlError::NotHttp),
     }
     Ok(format!(
         "{}{}",
@@ -102,6 +101,8 @@ pub(crate) struct Reply {
     pub status: u16,
     pub retry_after_s: Option<u32>,
     pub body: String,
+    /// No answer before the deadline (status is 0).
+    pub timed_out: bool,
 }
 
 impl Reply {
@@ -118,19 +119,6 @@ impl Reply {
                 retry_after_s: self.retry_after_s,
             })
         }
-    }
-
-    /// The error to surface for a failed non-exchange call.
-    pub(crate) fn error(&self, what: &str) -> GuestError {
-        let (code, text) = match self.status {
-            0 => (ErrorCode::NetworkError, "network error"),
-            429 => (ErrorCode::RateLimited, "rate limited"),
-            400 => (ErrorCode::ProtocolError, "the server refused the request"),
-            403 | 404 => (ErrorCode::RegistrationRejected, "rejected"),
-            _ => (ErrorCode::HttpError, "failed"),
-        };
-        GuestError::new(code, format!("{what}: {text} (HTTP {})", self.status))
-            .with_status(self.status)
     }
 }
 
@@ -163,9 +151,15 @@ impl Http {
         );
     }
 
-    pub(crate) fn post_json(url: &str, body: &str, done: impl FnOnce(Reply) + 'static) {
+    /// POST a JSON body, aborted after `timeout_ms` (0: no deadline).
+    pub(crate) fn post_json(
+        url: &str,
+        body: &str,
+        timeout_ms: u32,
+        done: impl FnOnce(Reply) + 'static,
+    ) {
         let headers = object(&[("Content-Type", "application/json".into())]);
-        send(url, "POST", &headers.into(), &body.into(), 0, done);
+        send(url, "POST", &headers.into(), &body.into(), timeout_ms, done);
     }
 }
 
@@ -184,6 +178,7 @@ fn send(
                 .as_string()
                 .and_then(|v| v.trim().parse().ok()),
             body: get(&answer, "body").as_string().unwrap_or_default(),
+            timed_out: get(&answer, "timedOut").as_bool() == Some(true),
         })
     };
     // The shim calls back exactly once, which frees the closure.

@@ -4,7 +4,7 @@
 use crate::prelude::*;
 
 use super::platform::WebCryptoRng;
-use js_sys::Object;
+use js_sys::{Object, Uint8Array};
 use wasm_bindgen::prelude::*;
 
 use super::js::{as_count, bytes, get, get_bytes, set};
@@ -179,8 +179,10 @@ impl SignalParty {
         ))
     }
 
-    pub fn serialize(&self) -> Vec<u8> {
-        self.store.to_bytes()
+    /// The stored form, copied into JavaScript (this test binding's only caller is the
+    /// interop suite, which holds it as a `Uint8Array`).
+    pub fn serialize(&self) -> Uint8Array {
+        bytes(&self.store.to_bytes())
     }
 
     pub fn deserialize(bytes: &[u8]) -> Result<SignalParty, JsError> {

@@ -1,16 +1,35 @@
 //! The only code that touches JavaScript: wasm-bindgen exports, sessionStorage, fetch,
 //! timers, the page's Socket.IO socket and LiveKit's key provider.
+//!
+//! - `guest`: the `GuestKeyExchange` class (converts and delegates);
+//! - `config`: the configuration object, checked; `bootstrap`: storage and keys at start;
+//! - `registration`, `driver` (the exchange), `delivery` (the key provider), `token`:
+//!   one operation each; `instance`: the state they share; `events`: what the page sees;
+//! - `error`: the error codes and one error type per operation;
+//! - `http`, `socket`, `storage`, `platform`, `deferred`, `js`: thin wrappers over the
+//!   browser; `interop_binding`: the raw engine for the interop suite (feature `interop`).
 
-mod client;
+mod bootstrap;
+mod config;
+mod deferred;
+mod delivery;
+mod driver;
 mod error;
+mod events;
+mod guest;
 mod http;
+mod instance;
 mod js;
 mod platform;
+mod registration;
+mod socket;
 mod storage;
+mod token;
 mod types;
 
-pub use client::GuestKeyExchange;
+pub use error::{guest_error_code, GuestErrorCode};
+pub use guest::GuestKeyExchange;
 pub use storage::StorageLike;
 
 #[cfg(feature = "interop")]
-pub mod engine;
+pub mod interop_binding;

@@ -1,15 +1,22 @@
 // The asynchronous browser calls the SDK makes. They call back into the wasm instead of
 // being awaited as Rust futures, which keeps an async executor out of the size budget.
 
-// fetch, then read the body as text; calls done({ status, retryAfter, body }) exactly once.
-// status 0 means no answer (network error, CORS refusal, or aborted after timeoutMs).
+// fetch, then read the body as text; calls done({ status, retryAfter, body, timedOut })
+// exactly once. status 0 means no answer (network error, CORS refusal, or aborted after
+// timeoutMs, when timedOut is true).
 export function fetchText(url, method, headers, body, timeoutMs, done) {
   const noAnswer = [0, null, ""];
   let answer;
   let timer;
+  let timedOut = false;
   try {
     const abort = new AbortController();
-    if (timeoutMs > 0) timer = setTimeout(() => abort.abort(), timeoutMs);
+    if (timeoutMs > 0) {
+      timer = setTimeout(() => {
+        timedOut = true;
+        abort.abort();
+      }, timeoutMs);
+    }
     const init = { method, headers, signal: abort.signal };
     if (body !== undefined) init.body = body;
     answer = fetch(url, init).then((response) => {
@@ -26,7 +33,7 @@ export function fetchText(url, method, headers, body, timeoutMs, done) {
     .catch(() => noAnswer)
     .then(([status, retryAfter, text]) => {
       clearTimeout(timer);
-      done({ status, retryAfter, body: text });
+      done({ status, retryAfter, body: text, timedOut: timedOut && status === 0 });
     });
 }
 

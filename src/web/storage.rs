@@ -130,14 +130,7 @@ impl GuestStorage {
             },
             Backend::Memory(_) => String::new(),
         };
-        if let Backend::Js(_) = self.backend {
-            let carried: Vec<(String, String)> = ENTRIES
-                .iter()
-                .filter_map(|e| self.get(e).ok().flatten().map(|v| (self.key(e), v)))
-                .collect();
-            self.wipe();
-            self.backend = Backend::Memory(carried);
-        }
+        self.move_to_memory();
         if let Backend::Memory(items) = &mut self.backend {
             items.retain(|(k, _)| *k != key);
             items.push((key, value.to_owned()));
@@ -146,6 +139,19 @@ impl GuestStorage {
             Ok(())
         } else {
             Err(failure)
+        }
+    }
+
+    /// From now on keeps entries in memory, carrying over what can still be read and
+    /// removing it from the page's storage.
+    pub(crate) fn move_to_memory(&mut self) {
+        if let Backend::Js(_) = self.backend {
+            let carried: Vec<(String, String)> = ENTRIES
+                .iter()
+                .filter_map(|e| self.get(e).ok().flatten().map(|v| (self.key(e), v)))
+                .collect();
+            self.wipe();
+            self.backend = Backend::Memory(carried);
         }
     }
 

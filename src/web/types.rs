@@ -97,12 +97,6 @@ export interface LiveKitToken {
   identity: string;
 }
 
-export type GuestErrorCode =
-  | "KEY_EXCHANGE_FAILED" | "RATE_LIMITED" | "INSECURE_ORIGIN" | "STORAGE_UNAVAILABLE"
-  | "STORAGE_CORRUPT" | "NOT_REGISTERED" | "REGISTRATION_REJECTED" | "NOT_ADMITTED"
-  | "PROTOCOL_ERROR" | "NETWORK_ERROR" | "HTTP_ERROR" | "KEY_PROVIDER_FAILED"
-  | "INVALID_CONFIG" | "INVALID_STATE" | "CRYPTO_UNAVAILABLE" | "LEFT";
-
 /** Every error the SDK throws or rejects with. */
 export interface GuestError extends Error {
   name: "GuestError";

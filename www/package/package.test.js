@@ -33,6 +33,33 @@ test('web target: initSync, check values, typed errors, memory fallback without 
   await assert.rejects(guest.register(), { code: 'LEFT' });
 });
 
+test('web target: configuration typos and ranges are INVALID_CONFIG; guestErrorCode reads codes', async () => {
+  const sdk = await import(new URL('signal_guest_sdk.js', web));
+  sdk.initSync({ module: fs.readFileSync(new URL('signal_guest_sdk_bg.wasm', web)) });
+  const base = {
+    meetingId: 'm', invitationToken: 't', displayName: 'G', baseUrl: 'https://meet.example.com',
+    socket: { emit() {}, on() {}, off() {} },
+  };
+  for (const [extra, mention] of [
+    [{ participantTimeOutMs: 2000 }, 'participantTimeOutMs'],
+    [{ participantTimeoutMs: 0 }, 'participantTimeoutMs'],
+    [{ maxFailures: 0 }, 'maxFailures'],
+    [{ maxFailures: 2.5 }, 'maxFailures'],
+    [{ keyProfile: 5 }, 'keyProfile'],
+    [{ debug: 'yes' }, 'debug'],
+  ]) {
+    let caught;
+    try { new sdk.GuestKeyExchange({ ...base, ...extra }); } catch (e) { caught = e; }
+    assert.equal(sdk.guestErrorCode(caught), 'INVALID_CONFIG', JSON.stringify(extra));
+    assert.match(caught.message, new RegExp(mention));
+  }
+  assert.equal(sdk.guestErrorCode(new Error('other')), undefined);
+  assert.equal(sdk.guestErrorCode(undefined), undefined);
+  assert.equal(sdk.guestErrorCode({ name: 'GuestError', code: 'NOT_A_CODE' }), undefined);
+  const guest = new sdk.GuestKeyExchange({ ...base, participantTimeoutMs: 1500, maxFailures: 1 });
+  guest.leave();
+});
+
 test('web target: without crypto.getRandomValues the constructor throws CRYPTO_UNAVAILABLE', async () => {
   const sdk = await import(new URL('signal_guest_sdk.js', web));
   sdk.initSync({ module: fs.readFileSync(new URL('signal_guest_sdk_bg.wasm', web)) });

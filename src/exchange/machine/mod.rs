@@ -174,6 +174,11 @@ impl Exchange {
         }
     }
 
+    /// The server-made guest session id this exchange speaks for.
+    pub fn guest_session_id(&self) -> &str {
+        &self.guest_session_id
+    }
+
     /// The state to persist after [`Action::PersistState`].
     pub fn state(&self) -> &GuestState {
         &self.state
@@ -231,6 +236,11 @@ impl Exchange {
             Event::SendFailed { participant } => {
                 if self.current_participant() == Some(&participant) {
                     self.fail_attempt(AttemptFailure::SendFailed, now, rng, &mut out);
+                }
+            }
+            Event::DeliveryFailed => {
+                if matches!(self.lifecycle, Lifecycle::Delivered(_)) {
+                    self.lifecycle = Lifecycle::Failed;
                 }
             }
         }

@@ -1,0 +1,119 @@
+//! Making a guest: storage opened (or memory, when the page's storage is unusable), the
+//! stored identity, prekeys, sessions and registration read back, or new keys made.
+
+use crate::prelude::*;
+
+use alloc::collections::VecDeque;
+use alloc::rc::Rc;
+use core::cell::RefCell;
+
+use zeroize::Zeroizing;
+
+use super::config::Config;
+use super::error::SetupError;
+use super::events;
+use super::instance::{emit, persist, Instance, Lifecycle, Shared};
+use super::platform::WebCryptoRng;
+use super::storage::{GuestStorage, REGISTRATION_ENTRY, STATE_ENTRY};
+use crate::exchange::messages::{decode_base64, parse_registration};
+use crate::exchange::{Exchange, GuestState};
+use crate::signal::ProtocolStore;
+
+/// One-time prekeys a guest publishes: enough for every participant of a large meeting
+/// to be asked several times, few enough to make in a few milliseconds.
+const ONE_TIME_PRE_KEYS: u32 = 30;
+
+/// What was read from storage.
+struct Stored {
+    state: Option<Zeroizing<String>>,
+    registration: Option<String>,
+}
+
+/// Reads both entries. A storage that throws on reading is as unusable as one that throws
+/// on writing: the SDK moves to memory (and says why) rather than taking "unreadable" for
+/// "nothing stored" and silently making a new identity over the stored one.
+fn read_stored(
+    storage: &mut GuestStorage,
+    require_storage: bool,
+    fallbacks: &mut Vec<String>,
+) -> Result<Stored, SetupError> {
+    let read = storage
+        .get(STATE_ENTRY)
+        .and_then(|state| Ok((state, storage.get(REGISTRATION_ENTRY)?)));
+    match read {
+        Ok((state, registration)) => Ok(Stored {
+            state: state.map(Zeroizing::new),
+            registration,
+        }),
+        Err(reason) if require_storage => Err(SetupError::StorageUnavailable(reason)),
+        Err(reason) => {
+            storage.move_to_memory();
+            fallbacks.push(reason);
+            Ok(Stored {
+                state: None,
+                registration: None,
+            })
+        }
+    }
+}
+
+fn load_state(text: &str) -> Result<GuestState, SetupError> {
+    let corrupt = |why: String| SetupError::StorageCorrupt(format!("state ({why})"));
+    let bytes = Zeroizing::new(decode_base64(text, "state").map_err(|e| corrupt(e.to_string()))?);
+    GuestState::from_bytes(&bytes).map_err(|e| corrupt(e.to_string()))
+}
+
+/// Builds the instance for `config`.
+pub(crate) fn open(config: Config, mut rng: WebCryptoRng) -> Result<Shared, SetupError> {
+    let (mut storage, fallback) = GuestStorage::open(&config.storage, &config.meeting_id);
+    let mut fallbacks: Vec<String> = fallback.into_iter().collect();
+    if config.require_storage {
+        if let Some(reason) = fallbacks.first() {
+            return Err(SetupError::StorageUnavailable(reason.clone()));
+        }
+    }
+    let stored = read_stored(&mut storage, config.require_storage, &mut fallbacks)?;
+    let (state, key_generation_ms) = match &stored.state {
+        Some(text) => (load_state(text)?, None),
+        None => {
+            let started = js_sys::Date::now();
+            let store = ProtocolStore::generate(&mut rng, ONE_TIME_PRE_KEYS);
+            (GuestState::new(store), Some(js_sys::Date::now() - started))
+        }
+    };
+    // A registration names the public keys the server holds; without the stored keys it
+    // is of no use, and the guest registers its new keys instead.
+    let registration = stored.registration.as_ref().filter(|_| key_generation_ms.is_none());
+    let session_id = match registration {
+        None => None,
+        Some(text) => Some(parse_registration(text, &config.meeting_id).map_err(|e| {
+            SetupError::StorageCorrupt(format!("registration ({e})"))
+        })?),
+    };
+    let lifecycle = match session_id {
+        Some(session_id) => Lifecycle::Registered(Exchange::new(
+            config.exchange.clone(),
+            config.meeting_id.clone(),
+            session_id,
+            state,
+        )),
+        None => Lifecycle::Unregistered(state),
+    };
+    let shared = Rc::new(RefCell::new(Instance {
+        config,
+        storage,
+        lifecycle,
+        rng,
+        key_generation_ms,
+        listener: None,
+        timer: None,
+        pending: None,
+        queue: VecDeque::new(),
+        dispatching: false,
+    }));
+    for reason in fallbacks {
+        emit(&shared, events::storage_fallback(&reason));
+    }
+    persist(&shared);
+    Ok(shared)
+}

@@ -1,0 +1,220 @@
+//! Reading the page's configuration object: every field checked, unknown fields refused (a
+//! typo such as `participantTimeOutMs` must not pass silently), ranges enforced.
+
+use crate::prelude::*;
+
+use js_sys::{Function, Object};
+use wasm_bindgen::prelude::*;
+
+use super::error::SetupError;
+use super::http::{check_base_url, BaseUrlError, Http, Paths};
+use super::js::{as_count, function, get, is_absent};
+use super::socket::Socket;
+use crate::exchange::ExchangeConfig;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(typescript_type = "KeyProviderLike")]
+    #[derive(Clone)]
+    pub type KeyProvider;
+    #[wasm_bindgen(method, catch, js_name = setKey)]
+    pub(crate) fn set_key(
+        this: &KeyProvider,
+        material: &JsValue,
+        key_index: u32,
+    ) -> Result<JsValue, JsValue>;
+}
+
+/// Every field `GuestConfig` has (see `types.rs`).
+const FIELDS: [&str; 16] = [
+    "baseUrl",
+    "meetingId",
+    "invitationToken",
+    "displayName",
+    "socket",
+    "keyProvider",
+    "keyProfile",
+    "participantTimeoutMs",
+    "maxFailures",
+    "sessionCacheTtlMs",
+    "clockSkewMs",
+    "paths",
+    "storage",
+    "requireStorage",
+    "onEvent",
+    "debug",
+];
+
+const SECOND_MS: u64 = 1_000;
+const DAY_MS: u64 = 86_400_000;
+
+/// How the key is handed to `setKey`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyProfile {
+    /// `setKey(base64String)`: what the Flutter participants do.
+    Base64,
+    /// `setKey(ArrayBuffer)`.
+    Raw,
+}
+
+/// The checked configuration.
+pub(crate) struct Config {
+    /// The server's base URL and path templates.
+    pub http: Http,
+    pub meeting_id: String,
+    pub invitation_token: String,
+    pub display_name: String,
+    pub key_profile: KeyProfile,
+    pub exchange: ExchangeConfig,
+    pub debug: bool,
+    pub socket: Socket,
+    pub key_provider: Option<KeyProvider>,
+    pub on_event: Option<Function>,
+    /// The page's storage object, or absent for `sessionStorage`.
+    pub storage: JsValue,
+    pub require_storage: bool,
+}
+
+fn invalid(message: impl Into<String>) -> SetupError {
+    SetupError::InvalidConfig(message.into())
+}
+
+fn required_string(config: &JsValue, name: &str) -> Result<String, SetupError> {
+    get(config, name)
+        .as_string()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| invalid(format!("{name} must be a non-empty string")))
+}
+
+/// An optional whole number in `min..=max`.
+fn optional_count(
+    config: &JsValue,
+    name: &str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, SetupError> {
+    let v = get(config, name);
+    if is_absent(&v) {
+        return Ok(default);
+    }
+    as_count(&v, max as f64)
+        .filter(|n| *n >= min)
+        .ok_or_else(|| invalid(format!("{name} must be a whole number from {min} to {max}")))
+}
+
+fn optional_bool(config: &JsValue, name: &str) -> Result<bool, SetupError> {
+    let v = get(config, name);
+    if is_absent(&v) {
+        return Ok(false);
+    }
+    v.as_bool()
+        .ok_or_else(|| invalid(format!("{name} must be true or false")))
+}
+
+fn key_profile(v: &JsValue) -> Result<KeyProfile, SetupError> {
+    if is_absent(v) {
+        return Ok(KeyProfile::Base64);
+    }
+    match v.as_string().as_deref() {
+        Some("base64") => Ok(KeyProfile::Base64),
+        Some("raw") => Ok(KeyProfile::Raw),
+        _ => Err(invalid("keyProfile must be \"base64\" or \"raw\"")),
+    }
+}
+
+fn unknown_fields(config: &JsValue) -> Option<String> {
+    let unknown: Vec<String> = Object::keys(config.unchecked_ref::<Object>())
+        .iter()
+        .filter_map(|k| k.as_string())
+        .filter(|k| !FIELDS.contains(&k.as_str()))
+        .collect();
+    (!unknown.is_empty()).then(|| unknown.join(", "))
+}
+
+impl Config {
+    /// Checks `config`; any problem is `INVALID_CONFIG` (or `INSECURE_ORIGIN`).
+    pub(crate) fn from_js(config: &JsValue) -> Result<Self, SetupError> {
+        if !config.is_object() {
+            return Err(invalid("config must be an object"));
+        }
+        if let Some(unknown) = unknown_fields(config) {
+            return Err(invalid(format!("unknown field(s): {unknown}")));
+        }
+        let base_url = check_base_url(&required_string(config, "baseUrl")?).map_err(|e| match e {
+            BaseUrlError::Insecure => SetupError::InsecureOrigin,
+            other => invalid(other.to_string()),
+        })?;
+        let d = ExchangeConfig::default();
+        let exchange = ExchangeConfig {
+            participant_timeout_ms: optional_count(
+                config,
+                "participantTimeoutMs",
+                d.participant_timeout_ms,
+                100,
+                10 * 60 * SECOND_MS,
+            )?,
+            max_failures: optional_count(config, "maxFailures", d.max_failures as u64, 1, 100)?
+                as usize,
+            session_cache_ttl_ms: optional_count(
+                config,
+                "sessionCacheTtlMs",
+                d.session_cache_ttl_ms,
+                0,
+                DAY_MS,
+            )?,
+            clock_skew_ms: optional_count(config, "clockSkewMs", d.clock_skew_ms, 0, DAY_MS)?,
+        };
+        let socket = get(config, "socket");
+        if ["emit", "on", "off"]
+            .iter()
+            .any(|m| function(&socket, m).is_none())
+        {
+            return Err(invalid(
+                "socket must have emit, on and off (a socket.io-client Socket)",
+            ));
+        }
+        let key_provider = get(config, "keyProvider");
+        let key_provider = if is_absent(&key_provider) {
+            None
+        } else if function(&key_provider, "setKey").is_some() {
+            Some(KeyProvider::from(key_provider))
+        } else {
+            return Err(invalid(
+                "keyProvider must have setKey (e.g. ExternalE2EEKeyProvider)",
+            ));
+        };
+        let on_event = get(config, "onEvent");
+        let on_event = if is_absent(&on_event) {
+            None
+        } else {
+            Some(
+                on_event
+                    .dyn_into::<Function>()
+                    .map_err(|_| invalid("onEvent must be a function"))?,
+            )
+        };
+        Ok(Self {
+            http: Http {
+                base: base_url,
+                paths: Paths::from_js(&get(config, "paths")).map_err(invalid)?,
+            },
+            meeting_id: required_string(config, "meetingId")?,
+            invitation_token: required_string(config, "invitationToken")?,
+            display_name: required_string(config, "displayName")?,
+            key_profile: key_profile(&get(config, "keyProfile"))?,
+            exchange,
+            debug: optional_bool(config, "debug")?,
+            socket: Socket::from(socket),
+            key_provider,
+            on_event,
+            storage: get(config, "storage"),
+            require_storage: optional_bool(config, "requireStorage")?,
+        })
+    }
+
+    /// A fetch may take as long as a participant's whole turn, no longer.
+    pub(crate) fn fetch_timeout_ms(&self) -> u32 {
+        u32::try_from(self.exchange.participant_timeout_ms).unwrap_or(u32::MAX)
+    }
+}

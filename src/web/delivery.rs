@@ -1,0 +1,93 @@
+//! Handing the key to the page's key provider. The key counts as delivered only once
+//! `setKey` (and the promise it returns, if any) has succeeded; if it fails, the exchange
+//! is told, so that the next `exchangeKey()` asks again instead of reporting a key that
+//! nobody holds.
+
+
+use alloc::rc::Rc;
+
+use js_sys::{Promise, Uint8Array};
+use wasm_bindgen::prelude::*;
+use zeroize::Zeroizing;
+
+use super::config::KeyProfile;
+use super::driver::feed;
+use super::error::{ExchangeKeyError, GuestError};
+use super::events;
+use super::instance::{emit, has_left, with_usable, Input, Shared};
+use super::js::now_ms;
+use crate::exchange::messages::encode_base64;
+use crate::exchange::{Delivered, Event, MeetingKey, ParticipantId};
+
+#[wasm_bindgen(module = "/src/web/shim.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = whenSettled)]
+    fn when_settled(value: &JsValue, done: JsValue);
+}
+
+/// Calls `setKey` with the key in the configured form, then wipes the Rust copies (the
+/// copy JavaScript holds belongs to the key provider).
+pub(crate) fn deliver_key(shared: &Shared, key: MeetingKey, key_index: u8, from: ParticipantId) {
+    let Ok((provider, profile)) = with_usable(shared, |instance| {
+        (
+            instance.config.key_provider.clone(),
+            instance.config.key_profile,
+        )
+    }) else {
+        return;
+    };
+    let delivered = Delivered {
+        from,
+        key_index,
+        check_value: key.check_value(),
+    };
+    let material: JsValue = match profile {
+        KeyProfile::Base64 => {
+            let encoded = Zeroizing::new(encode_base64(key.expose_bytes()));
+            JsValue::from_str(&encoded)
+        }
+        KeyProfile::Raw => Uint8Array::from(&key.expose_bytes()[..]).buffer().into(),
+    };
+    drop(key);
+    let applied = match provider {
+        None => JsValue::UNDEFINED,
+        Some(provider) => match provider.set_key(&material, u32::from(key_index)) {
+            Ok(result) => result,
+            Err(e) => Promise::reject(&e).into(),
+        },
+    };
+    drop(material);
+    let weak = Rc::downgrade(shared);
+    let done = move |ok: JsValue| {
+        if let Some(shared) = weak.upgrade() {
+            key_applied(&shared, ok.as_bool() == Some(true), &delivered);
+        }
+    };
+    // Called exactly once, which frees the closure.
+    when_settled(&applied, Closure::once_into_js(done));
+}
+
+/// After `setKey` (and its promise, if it returned one) settled.
+fn key_applied(shared: &Shared, ok: bool, delivered: &Delivered) {
+    if has_left(shared) {
+        return;
+    }
+    let pending = shared
+        .try_borrow_mut()
+        .ok()
+        .and_then(|mut instance| instance.pending.take());
+    if ok {
+        emit(shared, events::key(delivered));
+        if let Some(p) = pending {
+            let elapsed = now_ms().saturating_sub(p.started_at) as f64;
+            p.deferred.settle(Ok(events::key_result(delivered, elapsed)));
+        }
+    } else {
+        feed(shared, Input::Event(Event::DeliveryFailed));
+        let error: JsValue = GuestError::from(ExchangeKeyError::KeyProviderFailed).into();
+        emit(shared, events::error(&error));
+        if let Some(p) = pending {
+            p.deferred.reject_with(&error);
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! One guest's state in the page, shared by the class and its callbacks.
+//!
+//! All mutable state sits in one `RefCell`, borrowed only briefly and never across a call
+//! into JavaScript, so callbacks that re-enter the SDK (an `onEvent` handler calling
+//! `leave()`, say) are safe.
+
+
+use alloc::collections::VecDeque;
+use alloc::rc::Rc;
+use core::cell::RefCell;
+
+use wasm_bindgen::prelude::*;
+use zeroize::Zeroizing;
+
+use super::config::Config;
+use super::deferred::Deferred;
+use super::error::UsageError;
+use super::events;
+use super::platform::{Timeout, WebCryptoRng};
+use super::storage::{GuestStorage, STATE_ENTRY};
+use crate::exchange::messages::encode_base64;
+use crate::exchange::{Event, Exchange, GuestState, Millis};
+
+/// Where this guest is. Each state carries what only it has, so no fact is kept twice.
+pub(crate) enum Lifecycle {
+    /// Keys made or loaded; not registered with the server yet.
+    Unregistered(GuestState),
+    /// `register()` is waiting for the server.
+    Registering(GuestState),
+    /// Registered: the exchange holds the Signal state and the server's session id.
+    Registered(Exchange),
+    /// After `leave()`: everything dropped (and zeroized).
+    Left,
+}
+
+impl Lifecycle {
+    pub(crate) fn state(&self) -> Option<&GuestState> {
+        match self {
+            Self::Unregistered(state) | Self::Registering(state) => Some(state),
+            Self::Registered(exchange) => Some(exchange.state()),
+            Self::Left => None,
+        }
+    }
+
+    pub(crate) fn exchange(&self) -> Option<&Exchange> {
+        match self {
+            Self::Registered(exchange) => Some(exchange),
+            _ => None,
+        }
+    }
+}
+
+/// The running `exchangeKey()` call.
+pub(crate) struct Pending {
+    pub deferred: Deferred,
+    pub started_at: Millis,
+}
+
+/// What the machine is fed, one at a time.
+pub(crate) enum Input {
+    Event(Event),
+    /// The single timer fired: let the machine check its deadline.
+    Deadline,
+}
+
+pub(crate) struct Instance {
+    pub config: Config,
+    pub storage: GuestStorage,
+    pub lifecycle: Lifecycle,
+    pub rng: WebCryptoRng,
+    /// How long making the identity and prekeys took, if this page made them.
+    pub key_generation_ms: Option<f64>,
+    /// The socket listener, while one is registered.
+    pub listener: Option<Closure<dyn FnMut(JsValue)>>,
+    /// One timer, always at the exchange's current deadline.
+    pub timer: Option<(Millis, Timeout)>,
+    pub pending: Option<Pending>,
+    pub queue: VecDeque<Input>,
+    pub dispatching: bool,
+}
+
+pub(crate) type Shared = Rc<RefCell<Instance>>;
+
+/// Runs `f` on the instance if it is usable (not left, not borrowed).
+pub(crate) fn with_usable<T>(
+    shared: &Shared,
+    f: impl FnOnce(&mut Instance) -> T,
+) -> Result<T, UsageError> {
+    let mut instance = shared.try_borrow_mut().map_err(|_| UsageError::Unavailable)?;
+    if matches!(instance.lifecycle, Lifecycle::Left) {
+        return Err(UsageError::Left);
+    }
+    Ok(f(&mut instance))
+}
+
+pub(crate) fn has_left(shared: &Shared) -> bool {
+    shared
+        .try_borrow()
+        .map_or(true, |i| matches!(i.lifecycle, Lifecycle::Left))
+}
+
+/// Calls the page's `onEvent` (outside any borrow; its exceptions are ignored).
+pub(crate) fn emit(shared: &Shared, event: JsValue) {
+    let (callback, debug) = match shared.try_borrow() {
+        Ok(i) if !matches!(i.lifecycle, Lifecycle::Left) => (i.config.on_event.clone(), i.config.debug),
+        _ => return,
+    };
+    if debug {
+        web_sys::console::debug_2(&"[signal-guest]".into(), &event);
+    }
+    if let Some(callback) = callback {
+        let _ = callback.call1(&JsValue::NULL, &event);
+    }
+}
+
+/// Writes the Signal state to storage; a storage failure moves it to memory (and says so).
+pub(crate) fn persist(shared: &Shared) {
+    let failure = {
+        let Ok(mut instance) = shared.try_borrow_mut() else {
+            return;
+        };
+        let Some(bytes) = instance.lifecycle.state().map(GuestState::to_bytes) else {
+            return;
+        };
+        let encoded = Zeroizing::new(encode_base64(&bytes));
+        instance.storage.set(STATE_ENTRY, &encoded).err()
+    };
+    if let Some(reason) = failure {
+        emit(shared, events::storage_fallback(&reason));
+    }
+}
+
+/// `leave()`: stops listening, cancels the timer, wipes this meeting's stored entries and
+/// drops all key material; a running `exchangeKey()` rejects with `LEFT`.
+pub(crate) fn leave(shared: &Shared) {
+    let (socket, listener, pending) = {
+        let Ok(mut instance) = shared.try_borrow_mut() else {
+            return;
+        };
+        if matches!(instance.lifecycle, Lifecycle::Left) {
+            return;
+        }
+        // Dropping the exchange zeroizes every private key, chain key and message key.
+        instance.lifecycle = Lifecycle::Left;
+        instance.timer = None;
+        instance.queue.clear();
+        instance.storage.wipe();
+        (
+            instance.config.socket.clone(),
+            instance.listener.take(),
+            instance.pending.take(),
+        )
+    };
+    if let Some(listener) = &listener {
+        socket.stop_listening(listener.as_ref().unchecked_ref());
+    }
+    if let Some(p) = pending {
+        p.deferred
+            .settle(Err(super::error::UsageError::Left.into()));
+    }
+}

@@ -1,0 +1,132 @@
+//! `register()`: the guest's public keys (never a private key) go to the server with the
+//! invitation token; the server's session id is kept for this tab.
+
+use crate::prelude::*;
+
+use wasm_bindgen::JsValue;
+
+use super::deferred::Deferred;
+use super::error::{RegisterError, UsageError};
+use super::events;
+use super::http::{Http, Reply};
+use super::instance::{emit, with_usable, Lifecycle, Shared};
+use super::js::object;
+use super::storage::REGISTRATION_ENTRY;
+use crate::exchange::messages::{parse_registration, registration_body, registration_record};
+use crate::exchange::{Exchange, HttpFailure};
+
+/// A server that does not answer a registration within this time is taken as unreachable,
+/// so `register()` always settles and can be called again.
+pub(crate) const REGISTRATION_TIMEOUT_MS: u32 = 15_000;
+
+fn result(session_id: &str, reused: bool) -> JsValue {
+    object(&[
+        ("sessionId", session_id.into()),
+        ("reused", reused.into()),
+    ])
+    .into()
+}
+
+enum Next {
+    /// Registered earlier (in this tab): the answer to give.
+    Done(JsValue),
+    Send { url: String, body: String },
+}
+
+fn begin(shared: &Shared) -> Result<Next, RegisterError> {
+    with_usable(shared, |instance| {
+        let lifecycle = core::mem::replace(&mut instance.lifecycle, Lifecycle::Left);
+        let (lifecycle, next) = match lifecycle {
+            Lifecycle::Registered(exchange) => {
+                let done = result(exchange.guest_session_id(), true);
+                (Lifecycle::Registered(exchange), Ok(Next::Done(done)))
+            }
+            Lifecycle::Unregistered(state) => match state.store.public_keys() {
+                Some(keys) => {
+                    let c = &instance.config;
+                    let body = registration_body(
+                        &keys,
+                        &c.invitation_token,
+                        &c.meeting_id,
+                        &c.display_name,
+                    );
+                    let url = c.http.url(&c.http.paths.register, &[]);
+                    (Lifecycle::Registering(state), Ok(Next::Send { url, body }))
+                }
+                None => (
+                    Lifecycle::Unregistered(state),
+                    Err(RegisterError::Usage(UsageError::Unavailable)),
+                ),
+            },
+            other @ Lifecycle::Registering(_) => (
+                other,
+                Err(RegisterError::Usage(UsageError::AlreadyRunning("register()"))),
+            ),
+            Lifecycle::Left => (Lifecycle::Left, Err(RegisterError::Usage(UsageError::Left))),
+        };
+        instance.lifecycle = lifecycle;
+        next
+    })?
+}
+
+/// Settles `deferred` with the registration's outcome.
+pub(crate) fn register(shared: &Shared, deferred: Deferred) {
+    match begin(shared) {
+        Err(e) => deferred.settle(Err(e.into())),
+        Ok(Next::Done(answer)) => deferred.settle(Ok(answer)),
+        Ok(Next::Send { url, body }) => {
+            emit(shared, events::registering());
+            let shared = shared.clone();
+            Http::post_json(&url, &body, REGISTRATION_TIMEOUT_MS, move |reply| {
+                deferred.settle(finish(&shared, reply).map_err(Into::into))
+            });
+        }
+    }
+}
+
+fn outcome(reply: Reply, meeting_id: &str) -> Result<String, RegisterError> {
+    if reply.timed_out {
+        return Err(RegisterError::Timeout(REGISTRATION_TIMEOUT_MS));
+    }
+    if !reply.ok() {
+        return Err(RegisterError::Http(HttpFailure {
+            status: reply.status,
+            retry_after_s: reply.retry_after_s,
+        }));
+    }
+    parse_registration(&reply.body, meeting_id).map_err(RegisterError::Malformed)
+}
+
+fn finish(shared: &Shared, reply: Reply) -> Result<JsValue, RegisterError> {
+    let (session_id, storage_failure) = with_usable(shared, |instance| {
+        let outcome = outcome(reply, &instance.config.meeting_id);
+        let state = match core::mem::replace(&mut instance.lifecycle, Lifecycle::Left) {
+            Lifecycle::Registering(state) => state,
+            // Only `leave()` moves a registering guest elsewhere, and that is checked above.
+            other => {
+                instance.lifecycle = other;
+                return Err(RegisterError::Usage(UsageError::Unavailable));
+            }
+        };
+        let session_id = match outcome {
+            Ok(session_id) => session_id,
+            Err(e) => {
+                instance.lifecycle = Lifecycle::Unregistered(state);
+                return Err(e);
+            }
+        };
+        let record = registration_record(&session_id, &instance.config.meeting_id);
+        let storage_failure = instance.storage.set(REGISTRATION_ENTRY, &record).err();
+        instance.lifecycle = Lifecycle::Registered(Exchange::new(
+            instance.config.exchange.clone(),
+            instance.config.meeting_id.clone(),
+            session_id.clone(),
+            state,
+        ));
+        Ok((session_id, storage_failure))
+    })??;
+    if let Some(reason) = storage_failure {
+        emit(shared, events::storage_fallback(&reason));
+    }
+    Ok(result(&session_id, false))
+}

@@ -1,0 +1,53 @@
+//! `fetchLiveKitToken()`: the LiveKit access token, once the host has admitted the guest.
+
+use crate::prelude::*;
+
+use wasm_bindgen::JsValue;
+
+use super::deferred::Deferred;
+use super::error::{TokenError, UsageError};
+use super::http::{Http, Reply};
+use super::instance::{with_usable, Lifecycle, Shared};
+use super::js::object;
+use super::registration::REGISTRATION_TIMEOUT_MS;
+use crate::exchange::messages::{livekit_token_request, parse_livekit_token};
+use crate::exchange::HttpFailure;
+
+fn request(shared: &Shared) -> Result<(String, String), TokenError> {
+    with_usable(shared, |instance| {
+        let Lifecycle::Registered(exchange) = &instance.lifecycle else {
+            return Err(TokenError::Usage(UsageError::NotRegistered));
+        };
+        let c = &instance.config;
+        let body = livekit_token_request(exchange.guest_session_id(), &c.meeting_id);
+        Ok((c.http.url(&c.http.paths.livekit_token, &[]), body))
+    })?
+}
+
+fn answer(reply: Reply) -> Result<JsValue, TokenError> {
+    if !reply.ok() {
+        return Err(TokenError::Http(HttpFailure {
+            status: reply.status,
+            retry_after_s: reply.retry_after_s,
+        }));
+    }
+    let t = parse_livekit_token(&reply.body).map_err(TokenError::Malformed)?;
+    Ok(object(&[
+        ("token", t.token.into()),
+        ("url", t.url.into()),
+        ("roomName", t.room_name.into()),
+        ("identity", t.identity.into()),
+    ])
+    .into())
+}
+
+/// Settles `deferred` with the token or a `GuestError`.
+pub(crate) fn fetch_livekit_token(shared: &Shared, deferred: Deferred) {
+    match request(shared) {
+        Err(e) => deferred.settle(Err(e.into())),
+        // As long as a registration may take: both are one round trip to the same server.
+        Ok((url, body)) => Http::post_json(&url, &body, REGISTRATION_TIMEOUT_MS, move |reply| {
+            deferred.settle(answer(reply).map_err(Into::into))
+        }),
+    }
+}
