@@ -1,6 +1,9 @@
 //! The SDK in headless Chromium (`wasm-pack test --headless --chrome`), against the fixture
 //! in `www/fixture/browser-fixture.js`: the reference relay on 127.0.0.1:18787 and two
 //! participant bots running official libsignal 0.72.1 (the first silent).
+// Test helpers unwrap: a panic here is a failed test. `pub` helpers are shared between
+// test files through `mod common`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, unreachable_pub)]
 #![cfg(target_arch = "wasm32")]
 
 use js_sys::{Array, Object, Promise, Reflect};

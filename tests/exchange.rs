@@ -1,5 +1,8 @@
 //! The key exchange state machine under a fake clock, against participants that run our own
 //! engine (the real peers are exercised in `interop/` and the browser suites).
+// Test helpers unwrap: a panic here is a failed test. `pub` helpers are shared between
+// test files through `mod common`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, unreachable_pub)]
 
 mod common;
 

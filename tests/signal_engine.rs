@@ -1,5 +1,8 @@
 //! The engine against itself: session set-up in both roles, ordering, archived states,
 //! limits, tampering, and "a failed operation changes nothing".
+// Test helpers unwrap: a panic here is a failed test. `pub` helpers are shared between
+// test files through `mod common`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, unreachable_pub)]
 
 use rand::rngs::OsRng;
 use signal_guest_sdk::signal::*;

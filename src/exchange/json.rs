@@ -12,19 +12,27 @@ use crate::prelude::*;
 /// hostile body cannot exhaust the stack.
 pub const MAX_DEPTH: usize = 16;
 
+/// One parsed JSON value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
+    /// `null`.
     Null,
+    /// `true` or `false`.
     Bool(bool),
+    /// A number, classified by [`Number`].
     Number(Number),
+    /// A string, its escapes decoded.
     String(String),
+    /// An array, items in document order.
     Array(Vec<Value>),
+    /// An object.
     Object(Object),
 }
 
 /// The exchange reads integers only; other numbers are recognised and kept as `Other`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Number {
+    /// A non-negative integer (or `-0`) that fits in 64 bits.
     U64(u64),
     /// A negative integer.
     I64(i64),
@@ -37,14 +45,17 @@ pub enum Number {
 pub struct Object(Vec<(String, Value)>);
 
 impl Object {
+    /// The value of member `key`, if present.
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
+    /// The value of member `key`, mutably (to take a secret out of the tree).
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
         self.0.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
+    /// The member names, in document order.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(|(k, _)| k.as_str())
     }
@@ -54,6 +65,7 @@ impl Object {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NotJson;
 
+/// Parses one JSON text (surrounding whitespace allowed, nothing else after it).
 pub fn parse(text: &str) -> Result<Value, NotJson> {
     let mut reader = Reader {
         bytes: text.as_bytes(),
@@ -280,6 +292,7 @@ pub struct ObjectWriter {
 }
 
 impl ObjectWriter {
+    /// An empty object.
     pub fn new() -> Self {
         Self {
             out: String::from("{"),
@@ -294,12 +307,14 @@ impl ObjectWriter {
         self.out.push(':');
     }
 
+    /// Adds a string member, escaped as JSON requires.
     pub fn string(mut self, key: &str, value: &str) -> Self {
         self.key(key);
         write_string(&mut self.out, value);
         self
     }
 
+    /// Adds an unsigned integer member, in decimal.
     pub fn number(mut self, key: &str, value: u64) -> Self {
         self.key(key);
         write_u64(&mut self.out, value);
@@ -313,6 +328,7 @@ impl ObjectWriter {
         self
     }
 
+    /// Closes the object and returns its text.
     pub fn finish(mut self) -> String {
         self.out.push('}');
         self.out
@@ -354,6 +370,7 @@ fn write_string(out: &mut String, text: &str) {
     out.push('"');
 }
 
+/// Appends `value` in decimal to `out`.
 pub fn write_u64(out: &mut String, mut value: u64) {
     let mut digits = [0u8; 20];
     let mut start = digits.len();

@@ -7,6 +7,7 @@ use core::fmt;
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+/// Length of the meeting key in bytes; keys of any other length are refused.
 pub const MEETING_KEY_LEN: usize = 32;
 const CHECK_VALUE_LABEL: &[u8] = b"signal-guest key check";
 
@@ -15,10 +16,12 @@ const CHECK_VALUE_LABEL: &[u8] = b"signal-guest key check";
 pub struct MeetingKey([u8; MEETING_KEY_LEN]);
 
 impl MeetingKey {
+    /// The key from exactly [`MEETING_KEY_LEN`] bytes; `None` for any other length.
     pub fn from_slice(bytes: &[u8]) -> Option<Self> {
         <[u8; MEETING_KEY_LEN]>::try_from(bytes).ok().map(Self)
     }
 
+    /// The raw key bytes, for handing to the LiveKit key provider.
     pub fn expose_bytes(&self) -> &[u8; MEETING_KEY_LEN] {
         &self.0
     }

@@ -134,6 +134,7 @@ fn public_key_field(obj: &Object, name: &'static str) -> Result<PublicKey, Inval
     }
 }
 
+/// Standard base64 with padding, as the contract's JSON carries keys and ciphertexts.
 pub fn encode_base64(bytes: &[u8]) -> String {
     Base64::encode_string(bytes)
 }
@@ -206,12 +207,17 @@ pub fn livekit_token_request(session_id: &str, meeting_id: &str) -> String {
 /// `POST /api/livekit/external-token` answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveKitToken {
+    /// The LiveKit access token, a JWT (three dot-separated parts; not verified here).
     pub token: String,
+    /// The LiveKit server URL to connect to.
     pub url: String,
+    /// The room the token admits the guest to (`roomName`).
     pub room_name: String,
+    /// The guest's participant identity in the room.
     pub identity: String,
 }
 
+/// Parses the external-token answer; `token` must have a JWT's three dot-separated parts.
 pub fn parse_livekit_token(body: &str) -> Result<LiveKitToken, Invalid> {
     let obj = into_object(parse_value(body, "livekit token")?, "livekit token")?;
     let token = str_field(&obj, "token")?.to_owned();
@@ -304,11 +310,17 @@ pub fn parse_bundle(body: &str, expected: &ParticipantId) -> Result<PreKeyBundle
 /// `participant:signal_message` as relayed by the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IncomingMessage {
+    /// The participant device that sent it.
     pub from: ParticipantId,
+    /// Signal message type: 3 PreKey, 2 (or the TypeScript port's 1) SignalMessage; `None`
+    /// when the event has none.
     pub message_type: Option<u32>,
+    /// The Signal ciphertext, base64-decoded.
     pub ciphertext: Vec<u8>,
 }
 
+/// Parses a `participant:signal_message` event. Refuses message type 0 (plaintext) and
+/// types above 3, and `encrypted_message` longer than [`MAX_ENCRYPTED_MESSAGE_BYTES`].
 pub fn parse_incoming(body: &str) -> Result<IncomingMessage, Invalid> {
     let m = into_object(parse_value(body, "event")?, "event")?;
     let from = ParticipantId::new(
@@ -352,6 +364,8 @@ pub fn request_id(random: &[u8; 16]) -> String {
     Base64UrlUnpadded::encode_string(random)
 }
 
+/// The key request the guest encrypts for one participant, stamped with `now_ms`
+/// (milliseconds since the Unix epoch).
 pub fn request_plaintext(
     meeting_id: &str,
     guest_session_id: &str,
@@ -370,17 +384,27 @@ pub fn request_plaintext(
 /// A decrypted answer from a participant, before the exchange checks it belongs to us.
 #[derive(Debug)]
 pub struct KeyMessage {
+    /// Answer to a request, or a pushed update.
     pub kind: KeyMessageKind,
+    /// The meeting the key is for.
     pub meeting_id: String,
+    /// The request answered: `Some` for a response, `None` for an update.
     pub request_id: Option<String>,
+    /// The meeting key.
     pub key: MeetingKey,
+    /// Its LiveKit key index (0 when the field is absent).
     pub key_index: u8,
+    /// The sender's clock when it wrote the message, in milliseconds since the Unix epoch;
+    /// any 64-bit integer is accepted here, the exchange checks it against its own clock.
     pub timestamp_ms: i64,
 }
 
+/// What a decrypted participant plaintext is, from its `type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyMessageKind {
+    /// `participant:meeting_e2ee_key_response`: the answer to one of our requests.
     Response,
+    /// `participant:meeting_e2ee_key_update`: a key pushed after the participant rotated it.
     Update,
 }
 

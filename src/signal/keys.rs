@@ -12,7 +12,9 @@ use super::xeddsa;
 
 /// libsignal's type byte for Curve25519 (DJB) public keys.
 pub const DJB_TYPE: u8 = 0x05;
+/// Length of a serialized public key: the type byte and the 32-byte u-coordinate.
 pub const PUBLIC_KEY_LEN: usize = 33;
+/// Length of an XEdDSA signature in bytes.
 pub const SIGNATURE_LEN: usize = 64;
 
 /// A Curve25519 public key, serialized as `0x05 ‖ u`.
@@ -81,6 +83,7 @@ impl fmt::Debug for PublicKey {
 pub struct PrivateKey([u8; 32]);
 
 impl PrivateKey {
+    /// A fresh key from 32 random bytes of `rng`, clamped.
     pub fn generate(rng: &mut impl CryptoRngCore) -> Self {
         let mut bytes = [0u8; 32];
         rng.fill_bytes(&mut bytes);
@@ -89,6 +92,7 @@ impl PrivateKey {
         key
     }
 
+    /// A key from a raw scalar; clamps it (as X25519 does), so any 32 bytes are accepted.
     pub fn from_bytes(bytes: &[u8; 32]) -> Self {
         Self(curve25519_dalek::scalar::clamp_integer(*bytes))
     }
@@ -98,6 +102,7 @@ impl PrivateKey {
         &self.0
     }
 
+    /// The matching public key (X25519 base-point multiplication).
     pub fn public_key(&self) -> PublicKey {
         let secret = StaticSecret::from(self.0);
         PublicKey(X25519Public::from(&secret).to_bytes())
@@ -134,6 +139,7 @@ impl fmt::Debug for PrivateKey {
 pub struct SharedSecret([u8; 32]);
 
 impl SharedSecret {
+    /// The 32-byte shared secret, as input to a KDF.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
@@ -142,15 +148,19 @@ impl SharedSecret {
 /// A private key with its public half.
 #[derive(Clone)]
 pub struct KeyPair {
+    /// The public half: `private`'s public key.
     pub public: PublicKey,
+    /// The private half (zeroized when dropped).
     pub private: PrivateKey,
 }
 
 impl KeyPair {
+    /// A fresh random key pair.
     pub fn generate(rng: &mut impl CryptoRngCore) -> Self {
         Self::from_private(PrivateKey::generate(rng))
     }
 
+    /// Completes `private` with its public key.
     pub fn from_private(private: PrivateKey) -> Self {
         Self {
             public: private.public_key(),

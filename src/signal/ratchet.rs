@@ -19,9 +19,9 @@ const CHAIN_KEY_SEED: u8 = 0x02;
 pub(crate) fn hkdf_sha256<const N: usize>(salt: Option<&[u8]>, ikm: &[u8], info: &[u8]) -> [u8; N] {
     const { assert!(N <= 255 * 32, "HKDF-SHA256 output is at most 8160 bytes") };
     let mut okm = [0u8; N];
-    Hkdf::<Sha256>::new(salt, ikm)
-        .expand(info, &mut okm)
-        .expect("N is checked at compile time");
+    // `expand` fails only when asked for more than 255 hash lengths, which the assertion
+    // above rules out at compile time: the result is always `Ok` and `okm` is always filled.
+    let _: Result<(), hkdf::InvalidLength> = Hkdf::<Sha256>::new(salt, ikm).expand(info, &mut okm);
     okm
 }
 
@@ -41,12 +41,13 @@ fn hmac_sha256(key: &[u8; 32], data: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
+/// The Double Ratchet root key; each DH ratchet step replaces it.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct RootKey(pub(crate) [u8; 32]);
+pub(crate) struct RootKey(pub(crate) [u8; 32]);
 
 impl RootKey {
     /// One DH ratchet step: mixes `DH(ours, theirs)` into the root key.
-    pub fn create_chain(
+    pub(crate) fn create_chain(
         &self,
         their_ratchet_key: &PublicKey,
         our_ratchet_key: &PrivateKey,
@@ -75,24 +76,27 @@ pub(crate) fn split_root_and_chain(derived: &[u8; 64]) -> (RootKey, ChainKey) {
 
 /// A symmetric-ratchet chain key and its position.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct ChainKey {
+pub(crate) struct ChainKey {
     pub(crate) key: [u8; 32],
     pub(crate) index: u32,
 }
 
 impl ChainKey {
-    pub fn index(&self) -> u32 {
+    /// The index of the message whose keys this chain key gives next.
+    pub(crate) fn index(&self) -> u32 {
         self.index
     }
 
-    pub fn next(&self) -> ChainKey {
+    /// The following chain key: HMAC-SHA256(key, 0x02), index + 1.
+    pub(crate) fn next(&self) -> ChainKey {
         ChainKey {
             key: hmac_sha256(&self.key, &[CHAIN_KEY_SEED]),
             index: self.index + 1,
         }
     }
 
-    pub fn message_keys(&self) -> MessageKeys {
+    /// This position's message keys, from the seed HMAC-SHA256(key, 0x01).
+    pub(crate) fn message_keys(&self) -> MessageKeys {
         let mut seed = hmac_sha256(&self.key, &[MESSAGE_KEY_SEED]);
         let keys = MessageKeys::derive(&seed, self.index);
         seed.zeroize();
@@ -102,7 +106,7 @@ impl ChainKey {
 
 /// Per-message AES-256-CBC key, HMAC key and IV.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct MessageKeys {
+pub(crate) struct MessageKeys {
     pub(crate) cipher_key: [u8; 32],
     pub(crate) mac_key: [u8; 32],
     pub(crate) iv: [u8; 16],

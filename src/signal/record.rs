@@ -18,6 +18,9 @@ use super::session::{
 };
 use super::store::{OneTimePreKey, ProtocolStore, SignedPreKey, REGISTRATION_ID_MAX};
 
+/// The format-version byte that starts [`SessionRecord::to_bytes`] and
+/// [`ProtocolStore::to_bytes`]; reading back refuses any other with
+/// [`SignalError::RecordVersion`].
 pub const RECORD_FORMAT_VERSION: u8 = 2;
 /// Upper bound on list lengths we accept (prekeys, peers, timestamps).
 const MAX_LIST: usize = 4096;
@@ -268,6 +271,8 @@ impl SessionRecord {
         w.finish()
     }
 
+    /// Reads back [`Self::to_bytes`]'s form, checking the version, every length and count,
+    /// and that nothing follows.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, SignalError> {
         let mut r = Reader::new(bytes, RECORD_FORMAT_VERSION)?;
         let record = read_record(&mut r)?;
@@ -313,6 +318,8 @@ impl ProtocolStore {
         }
     }
 
+    /// Reads back [`Self::to_bytes`]'s form, checking the version, every length and count,
+    /// the registration id's range, and that nothing follows.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, SignalError> {
         let mut r = Reader::new(bytes, RECORD_FORMAT_VERSION)?;
         let store = Self::read_from(&mut r)?;

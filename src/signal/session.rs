@@ -10,17 +10,27 @@ use super::keys::{KeyPair, PublicKey};
 use super::ratchet::{aes_cbc_decrypt, aes_cbc_encrypt, ChainKey, MessageKeys, RootKey};
 use super::wire::{CiphertextMessage, PreKeySignalMessage, SignalMessage};
 
-/// Limits as in libsignal (`consts.rs`).
+/// How far ahead of a receiving chain a message counter may be (libsignal's
+/// `MAX_FORWARD_JUMPS` in `consts.rs`); further is [`SignalError::TooFarInFuture`].
 pub const MAX_FORWARD_JUMPS: u32 = 25_000;
+/// Skipped-message keys kept per receiving chain, oldest dropped first (libsignal's
+/// `MAX_MESSAGE_KEYS`).
 pub const MAX_MESSAGE_KEYS: usize = 2_000;
+/// Receiving chains kept per session state, oldest dropped first (libsignal's
+/// `MAX_RECEIVER_CHAINS`).
 pub const MAX_RECEIVER_CHAINS: usize = 5;
+/// Archived session states kept per record, oldest dropped first (libsignal's
+/// `ARCHIVED_STATES_MAX_LENGTH`).
 pub const ARCHIVED_STATES_MAX: usize = 40;
 
 /// X3DH parameters an initiator repeats in every message until the first reply.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PendingPreKey {
+    /// The id of the peer's one-time prekey used, if its bundle had one.
     pub pre_key_id: Option<u32>,
+    /// The id of the peer's signed prekey used.
     pub signed_pre_key_id: u32,
+    /// Our X3DH base (ephemeral) public key.
     pub base_key: PublicKey,
 }
 
@@ -95,12 +105,15 @@ impl SessionState {
         }
     }
 
+    /// The peer's identity key.
     pub fn remote_identity(&self) -> &PublicKey {
         &self.remote_identity
     }
+    /// The peer's registration id (from its bundle, or from its PreKeySignalMessage).
     pub fn remote_registration_id(&self) -> u32 {
         self.remote_registration_id
     }
+    /// The initiator's X3DH base key, which identifies the set-up this state came from.
     pub fn base_key(&self) -> &PublicKey {
         &self.base_key
     }
@@ -244,10 +257,12 @@ pub struct SessionRecord {
 }
 
 impl SessionRecord {
+    /// The state used to encrypt, if any.
     pub fn current(&self) -> Option<&SessionState> {
         self.current.as_ref()
     }
 
+    /// How many archived states are kept (at most [`ARCHIVED_STATES_MAX`]).
     pub fn archived_count(&self) -> usize {
         self.previous.len()
     }

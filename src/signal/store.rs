@@ -13,39 +13,56 @@ use super::vec_map::VecMap;
 use super::wire::{CiphertextMessage, PreKeySignalMessage};
 use super::x3dh::{self, PreKeyBundle};
 
-/// libsignal's registration id range.
+/// libsignal's registration id range is `1..=REGISTRATION_ID_MAX`.
 pub const REGISTRATION_ID_MAX: u32 = 16380;
 
+/// A signed prekey with its private half, as this store keeps it.
 #[derive(Clone, Debug)]
 pub struct SignedPreKey {
+    /// The id peers name it by in PreKeySignalMessages.
     pub id: u32,
+    /// The prekey itself.
     pub key_pair: KeyPair,
+    /// XEdDSA signature by the identity key over the serialized public key.
     pub signature: [u8; SIGNATURE_LEN],
 }
 
+/// A one-time prekey with its private half; removed once a PreKeySignalMessage uses it.
 #[derive(Clone, Debug)]
 pub struct OneTimePreKey {
+    /// The id peers name it by in PreKeySignalMessages (never 0).
     pub id: u32,
+    /// The prekey itself.
     pub key_pair: KeyPair,
 }
 
 /// The public half of a signed prekey, as published.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PublicSignedPreKey {
+    /// The prekey's id.
     pub id: u32,
+    /// The prekey's public half.
     pub public_key: PublicKey,
+    /// XEdDSA signature by the identity key over `public_key`'s 33-byte form.
     pub signature: [u8; SIGNATURE_LEN],
 }
 
 /// Everything a party publishes at registration: public halves only.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PublicKeys {
+    /// The identity public key.
     pub identity_key: PublicKey,
+    /// The registration id (generated in `1..=REGISTRATION_ID_MAX`).
     pub registration_id: u32,
+    /// The signed prekey to publish (the one with the highest id).
     pub signed_pre_key: PublicSignedPreKey,
+    /// `(id, public key)` of every unused one-time prekey, ascending by id.
     pub pre_keys: Vec<(u32, PublicKey)>,
 }
 
+/// One local party's Signal state (identity key pair, registration id, prekeys, sessions
+/// and trusted identities by address) and the operations on it. A failing operation leaves
+/// the store unchanged.
 #[derive(Clone, Debug)]
 pub struct ProtocolStore {
     pub(crate) identity: KeyPair,
@@ -79,6 +96,7 @@ impl ProtocolStore {
         store
     }
 
+    /// A store with this identity and registration id, and no prekeys or sessions yet.
     pub fn with_identity(identity: KeyPair, registration_id: u32) -> Self {
         Self {
             identity,
@@ -138,14 +156,17 @@ impl ProtocolStore {
         }
     }
 
+    /// The identity public key.
     pub fn identity_key(&self) -> PublicKey {
         self.identity.public
     }
 
+    /// The registration id.
     pub fn registration_id(&self) -> u32 {
         self.registration_id
     }
 
+    /// Ids of the one-time prekeys not yet used, ascending.
     pub fn one_time_pre_key_ids(&self) -> impl Iterator<Item = u32> + '_ {
         self.one_time_pre_keys.keys().copied()
     }
@@ -188,16 +209,19 @@ impl ProtocolStore {
         })
     }
 
+    /// The session record with `address`, if any.
     pub fn session(&self, address: &str) -> Option<&SessionRecord> {
         self.sessions.get(address)
     }
 
+    /// Whether `address` has a session with a current state (one that can encrypt).
     pub fn has_session(&self, address: &str) -> bool {
         self.sessions
             .get(address)
             .is_some_and(|r| r.current().is_some())
     }
 
+    /// The identity key trusted for `address` (the first one seen), if any.
     pub fn known_identity(&self, address: &str) -> Option<&PublicKey> {
         self.known_identities.get(address)
     }
@@ -229,6 +253,8 @@ impl ProtocolStore {
         Ok(())
     }
 
+    /// Encrypts with the current session state of `address`, after checking that its
+    /// identity key is still the trusted one; advances the sending chain.
     pub fn encrypt(
         &mut self,
         address: &str,

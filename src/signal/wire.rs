@@ -11,9 +11,11 @@ use super::error::SignalError;
 use super::keys::PublicKey;
 
 /// Version byte we send: message version 3, highest supported 3 (as libsignal_protocol_dart).
-pub const SEND_VERSION_BYTE: u8 = 0x33;
-pub const MESSAGE_VERSION: u8 = 3;
-pub const MAC_LEN: usize = 8;
+pub(crate) const SEND_VERSION_BYTE: u8 = 0x33;
+/// The only message version accepted: the high nibble of a received version byte.
+pub(crate) const MESSAGE_VERSION: u8 = 3;
+/// Length of the truncated HMAC-SHA256 that ends a SignalMessage.
+pub(crate) const MAC_LEN: usize = 8;
 
 /// Wire value of `message_type` for a SignalMessage ("whisper").
 pub const WHISPER_TYPE: u8 = 2;
@@ -99,6 +101,8 @@ impl SignalMessage {
         }
     }
 
+    /// Parses a serialized SignalMessage: checks the version and the protobuf's required
+    /// fields, but not the MAC (see [`Self::verify_mac`]).
     pub fn parse(bytes: &[u8]) -> Result<Self, SignalError> {
         if bytes.len() < 1 + MAC_LEN {
             return Err(SignalError::InvalidMessage("too short"));
@@ -129,18 +133,24 @@ impl SignalMessage {
         ours.ct_eq(their_mac).into()
     }
 
+    /// The sender's current ratchet public key.
     pub fn ratchet_key(&self) -> &PublicKey {
         &self.ratchet_key
     }
+    /// The message's index in the sender's current sending chain.
     pub fn counter(&self) -> u32 {
         self.counter
     }
+    /// The last index of the sender's previous sending chain (0 also when the field is
+    /// absent).
     pub fn previous_counter(&self) -> u32 {
         self.previous_counter
     }
+    /// The AES-256-CBC ciphertext.
     pub fn ciphertext(&self) -> &[u8] {
         &self.ciphertext
     }
+    /// The whole message as on the wire: version byte, protobuf body and MAC.
     pub fn serialized(&self) -> &[u8] {
         &self.serialized
     }
@@ -205,6 +215,8 @@ impl PreKeySignalMessage {
         }
     }
 
+    /// Parses a serialized PreKeySignalMessage and the SignalMessage inside it; checks the
+    /// version and required fields (the inner MAC is checked on decryption).
     pub fn parse(bytes: &[u8]) -> Result<Self, SignalError> {
         let (&version, body) = bytes
             .split_first()
@@ -224,24 +236,32 @@ impl PreKeySignalMessage {
         })
     }
 
+    /// The sender's registration id (0 when the field is absent).
     pub fn registration_id(&self) -> u32 {
         self.registration_id
     }
+    /// The id of the recipient's one-time prekey used in X3DH; `None` when none was used
+    /// (the TypeScript port writes `Some(0)` instead).
     pub fn pre_key_id(&self) -> Option<u32> {
         self.pre_key_id
     }
+    /// The id of the recipient's signed prekey used in X3DH.
     pub fn signed_pre_key_id(&self) -> u32 {
         self.signed_pre_key_id
     }
+    /// The sender's X3DH base (ephemeral) key; identifies the session set-up.
     pub fn base_key(&self) -> &PublicKey {
         &self.base_key
     }
+    /// The sender's identity key.
     pub fn identity_key(&self) -> &PublicKey {
         &self.identity_key
     }
+    /// The SignalMessage carried inside.
     pub fn message(&self) -> &SignalMessage {
         &self.message
     }
+    /// The whole message as on the wire: version byte and protobuf body.
     pub fn serialized(&self) -> &[u8] {
         &self.serialized
     }
@@ -250,7 +270,9 @@ impl PreKeySignalMessage {
 /// Either kind of ciphertext a session produces or accepts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CiphertextMessage {
+    /// A SignalMessage, sent once the session is established (wire type 2).
     Whisper(SignalMessage),
+    /// A PreKeySignalMessage, sent until the initiator sees the first reply (wire type 3).
     PreKey(PreKeySignalMessage),
 }
 
@@ -276,6 +298,7 @@ impl CiphertextMessage {
         }
     }
 
+    /// The message's wire bytes.
     pub fn serialized(&self) -> &[u8] {
         match self {
             Self::Whisper(m) => m.serialized(),

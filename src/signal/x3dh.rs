@@ -18,11 +18,18 @@ const DISCONTINUITY: [u8; 32] = [0xff; 32];
 /// The public keys a peer publishes so that others can start a session with it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PreKeyBundle {
+    /// The peer's registration id; the session records it as the remote registration id.
     pub registration_id: u32,
+    /// The peer's device id (carried along; X3DH does not use it).
     pub device_id: u32,
+    /// The peer's long-term identity key.
     pub identity_key: PublicKey,
+    /// The id of `signed_pre_key`, repeated in our PreKeySignalMessages.
     pub signed_pre_key_id: u32,
+    /// The peer's medium-term signed prekey; also the first remote ratchet key.
     pub signed_pre_key: PublicKey,
+    /// XEdDSA signature by `identity_key` over `signed_pre_key`'s 33-byte form; checked by
+    /// [`PreKeyBundle::verify`].
     pub signed_pre_key_signature: [u8; SIGNATURE_LEN],
     /// `(id, key)` of a one-time prekey, absent when the server ran out.
     pub pre_key: Option<(u32, PublicKey)>,

@@ -14,7 +14,7 @@ use super::error::SetupError;
 use super::events;
 use super::instance::{emit, persist, Instance, Lifecycle, Shared};
 use super::platform::WebCryptoRng;
-use super::storage::{GuestStorage, REGISTRATION_ENTRY, STATE_ENTRY};
+use super::storage::{GuestStorage, StorageFailure, REGISTRATION_ENTRY, STATE_ENTRY};
 use crate::exchange::messages::{decode_base64, parse_registration};
 use crate::exchange::{Exchange, GuestState};
 use crate::signal::ProtocolStore;
@@ -35,7 +35,7 @@ struct Stored {
 fn read_stored(
     storage: &mut GuestStorage,
     require_storage: bool,
-    fallbacks: &mut Vec<String>,
+    fallbacks: &mut Vec<StorageFailure>,
 ) -> Result<Stored, SetupError> {
     let read = storage
         .get(STATE_ENTRY)
@@ -45,7 +45,7 @@ fn read_stored(
             state: state.map(Zeroizing::new),
             registration,
         }),
-        Err(reason) if require_storage => Err(SetupError::StorageUnavailable(reason)),
+        Err(reason) if require_storage => Err(SetupError::StorageUnavailable(reason.0)),
         Err(reason) => {
             storage.move_to_memory();
             fallbacks.push(reason);
@@ -66,10 +66,10 @@ fn load_state(text: &str) -> Result<GuestState, SetupError> {
 /// Builds the instance for `config`.
 pub(crate) fn open(config: Config, mut rng: WebCryptoRng) -> Result<Shared, SetupError> {
     let (mut storage, fallback) = GuestStorage::open(&config.storage, &config.meeting_id);
-    let mut fallbacks: Vec<String> = fallback.into_iter().collect();
+    let mut fallbacks: Vec<StorageFailure> = fallback.into_iter().collect();
     if config.require_storage {
         if let Some(reason) = fallbacks.first() {
-            return Err(SetupError::StorageUnavailable(reason.clone()));
+            return Err(SetupError::StorageUnavailable(reason.0.clone()));
         }
     }
     let stored = read_stored(&mut storage, config.require_storage, &mut fallbacks)?;
@@ -112,7 +112,7 @@ pub(crate) fn open(config: Config, mut rng: WebCryptoRng) -> Result<Shared, Setu
         dispatching: false,
     }));
     for reason in fallbacks {
-        emit(&shared, events::storage_fallback(&reason));
+        emit(&shared, events::storage_fallback(&reason.0));
     }
     persist(&shared);
     Ok(shared)

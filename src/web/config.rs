@@ -197,7 +197,7 @@ impl Config {
         Ok(Self {
             http: Http {
                 base: base_url,
-                paths: Paths::from_js(&get(config, "paths")).map_err(invalid)?,
+                paths: Paths::from_js(&get(config, "paths"))?,
             },
             meeting_id: required_string(config, "meetingId")?,
             invitation_token: required_string(config, "invitationToken")?,

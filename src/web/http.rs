@@ -7,6 +7,7 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 
+use super::error::SetupError;
 use super::js::{as_count, get, is_absent, object};
 use crate::exchange::contract::paths as defaults;
 use crate::exchange::HttpFailure;
@@ -22,7 +23,7 @@ pub(crate) struct Paths {
 
 impl Paths {
     /// The contract's paths, with the page's overrides (`paths` in the configuration).
-    pub(crate) fn from_js(value: &wasm_bindgen::JsValue) -> Result<Self, String> {
+    pub(crate) fn from_js(value: &wasm_bindgen::JsValue) -> Result<Self, SetupError> {
         let mut paths = Self {
             register: defaults::REGISTER.into(),
             participants: defaults::PARTICIPANTS.into(),
@@ -44,7 +45,11 @@ impl Paths {
             }
             match v.as_string().filter(|p| p.starts_with('/')) {
                 Some(p) => *slot = p,
-                None => return Err(format!("paths.{name} must be a string starting with '/'")),
+                None => {
+                    return Err(SetupError::InvalidConfig(format!(
+                        "paths.{name} must be a string starting with '/'"
+                    )))
+                }
             }
         }
         Ok(paths)

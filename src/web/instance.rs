@@ -126,7 +126,7 @@ pub(crate) fn persist(shared: &Shared) {
         instance.storage.set(STATE_ENTRY, &encoded).err()
     };
     if let Some(reason) = failure {
-        emit(shared, events::storage_fallback(&reason));
+        emit(shared, events::storage_fallback(&reason.0));
     }
 }
 

@@ -44,6 +44,7 @@ pub struct SignalParty {
 
 #[wasm_bindgen]
 impl SignalParty {
+    /// A party with a new identity, signed prekey and `one_time_pre_keys` one-time prekeys.
     #[wasm_bindgen(constructor)]
     pub fn new(one_time_pre_keys: u32) -> Result<SignalParty, JsError> {
         let mut rng = platform_rng()?;
@@ -54,11 +55,13 @@ impl SignalParty {
         })
     }
 
+    /// The public identity key, 33 bytes (0x05 type byte).
     #[wasm_bindgen(js_name = identityKey)]
     pub fn identity_key(&self) -> Vec<u8> {
         self.store.identity_key().serialize().to_vec()
     }
 
+    /// The party's registration id.
     #[wasm_bindgen(getter, js_name = registrationId)]
     pub fn registration_id(&self) -> u32 {
         self.store.registration_id()
@@ -136,6 +139,7 @@ impl SignalParty {
         Ok(out)
     }
 
+    /// Decrypts a message of libsignal `message_type` (2 or 3) from `address`.
     pub fn decrypt(
         &mut self,
         address: &str,
@@ -148,11 +152,13 @@ impl SignalParty {
             .map_err(js_err)
     }
 
+    /// Whether a session with `address` exists.
     #[wasm_bindgen(js_name = hasSession)]
     pub fn has_session(&self, address: &str) -> bool {
         self.store.has_session(address)
     }
 
+    /// An XEdDSA signature by the identity key.
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
         self.store
             .identity
@@ -161,10 +167,12 @@ impl SignalParty {
             .to_vec()
     }
 
+    /// Checks an XEdDSA signature of `public_key` (33 bytes).
     pub fn verify(public_key: &[u8], message: &[u8], signature: &[u8]) -> bool {
         PublicKey::from_bytes(public_key).is_ok_and(|k| k.verify_signature(message, signature))
     }
 
+    /// The 60-digit safety number, as libsignal's `Fingerprint` displays it.
     pub fn fingerprint(
         iterations: u32,
         local_id: &[u8],
@@ -185,6 +193,7 @@ impl SignalParty {
         bytes(&self.store.to_bytes())
     }
 
+    /// A party read back from [`SignalParty::serialize`]'s bytes.
     pub fn deserialize(bytes: &[u8]) -> Result<SignalParty, JsError> {
         let store = ProtocolStore::from_bytes(bytes).map_err(js_err)?;
         Ok(SignalParty {

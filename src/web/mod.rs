@@ -15,6 +15,7 @@ mod deferred;
 mod delivery;
 mod driver;
 mod error;
+mod error_code;
 mod events;
 mod guest;
 mod http;
@@ -27,7 +28,7 @@ mod storage;
 mod token;
 mod types;
 
-pub use error::{guest_error_code, GuestErrorCode};
+pub use error_code::{guest_error_code, GuestErrorCode};
 pub use guest::GuestKeyExchange;
 pub use storage::StorageLike;
 

@@ -126,7 +126,7 @@ fn finish(shared: &Shared, reply: Reply) -> Result<JsValue, RegisterError> {
         Ok((session_id, storage_failure))
     })??;
     if let Some(reason) = storage_failure {
-        emit(shared, events::storage_fallback(&reason));
+        emit(shared, events::storage_fallback(&reason.0));
     }
     Ok(result(&session_id, false))
 }

@@ -38,23 +38,36 @@ pub(crate) struct GuestStorage {
     prefix: String,
 }
 
-fn describe(e: &JsValue) -> String {
-    js_sys::Error::from(e.clone())
-        .message()
-        .as_string()
-        .unwrap_or_else(|| "storage threw".into())
+/// Why the page's storage could not be used: the browser's own words (e.g. "QuotaExceededError:
+/// …", "access is denied"), shown to the page in `storage_fallback` events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StorageFailure(pub String);
+
+impl core::fmt::Display for StorageFailure {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn describe(e: &JsValue) -> StorageFailure {
+    StorageFailure(
+        js_sys::Error::from(e.clone())
+            .message()
+            .as_string()
+            .unwrap_or_else(|| "storage threw".into()),
+    )
 }
 
 impl GuestStorage {
     /// Opens `configured` (or `sessionStorage` when absent). Returns why it fell back to
     /// memory, if it did.
-    pub(crate) fn open(configured: &JsValue, meeting_id: &str) -> (Self, Option<String>) {
+    pub(crate) fn open(configured: &JsValue, meeting_id: &str) -> (Self, Option<StorageFailure>) {
         let prefix = format!("signal-guest/{FORMAT}/{meeting_id}/");
         let candidate = if is_absent(configured) {
             // Reading `sessionStorage` itself throws where storage is disabled.
             match Reflect::get(&js_sys::global(), &JsValue::from_str("sessionStorage")) {
                 Ok(s) if !is_absent(&s) => Ok(s),
-                Ok(_) => Err("sessionStorage is not available".to_owned()),
+                Ok(_) => Err(StorageFailure("sessionStorage is not available".into())),
                 Err(e) => Err(describe(&e)),
             }
         } else {
@@ -102,7 +115,7 @@ impl GuestStorage {
     }
 
     /// `Ok(None)` when absent; `Err` when storage throws or holds a non-string.
-    pub(crate) fn get(&self, entry: &str) -> Result<Option<String>, String> {
+    pub(crate) fn get(&self, entry: &str) -> Result<Option<String>, StorageFailure> {
         let key = self.key(entry);
         match &self.backend {
             Backend::Memory(items) => Ok(items
@@ -114,32 +127,28 @@ impl GuestStorage {
                 Ok(v) => v
                     .as_string()
                     .map(Some)
-                    .ok_or_else(|| "stored entry is not a string".into()),
+                    .ok_or_else(|| StorageFailure("stored entry is not a string".into())),
                 Err(e) => Err(describe(&e)),
             },
         }
     }
 
     /// Writes; if storage throws, moves everything to memory and returns why.
-    pub(crate) fn set(&mut self, entry: &str, value: &str) -> Result<(), String> {
+    pub(crate) fn set(&mut self, entry: &str, value: &str) -> Result<(), StorageFailure> {
         let key = self.key(entry);
         let failure = match &self.backend {
             Backend::Js(s) => match s.set_item(&key, value) {
                 Ok(()) => return Ok(()),
-                Err(e) => describe(&e),
+                Err(e) => Some(describe(&e)),
             },
-            Backend::Memory(_) => String::new(),
+            Backend::Memory(_) => None,
         };
         self.move_to_memory();
         if let Backend::Memory(items) = &mut self.backend {
             items.retain(|(k, _)| *k != key);
             items.push((key, value.to_owned()));
         }
-        if failure.is_empty() {
-            Ok(())
-        } else {
-            Err(failure)
-        }
+        failure.map_or(Ok(()), Err)
     }
 
     /// From now on keeps entries in memory, carrying over what can still be read and

@@ -18,15 +18,18 @@ export interface KeyProviderLike {
   setKey(material: string | ArrayBuffer, keyIndex?: number): unknown;
 }
 
-/** Server path templates; `{meetingId}`, `{sessionId}`, `{userId}`, `{deviceId}` are filled in. */
+/**
+ * Server path templates; `{meetingId}`, `{sessionId}`, `{userId}`, `{deviceId}` are filled in.
+ * The defaults are the contract's paths (docs/contract.md, "HTTP").
+ */
 export interface GuestPaths {
-  /** Default `/api/meetings/external/register`. */
+  /** Registration (POST). */
   register?: string;
-  /** Default `/api/meetings/external/{meetingId}/participants`. */
+  /** The participants list (GET). */
   participants?: string;
-  /** Default `/api/meetings/external/{sessionId}/participant/{userId}/{deviceId}/keys`. */
+  /** One participant device's keybundle (GET). */
   participantKeys?: string;
-  /** Default `/api/livekit/external-token`. */
+  /** The LiveKit access token (POST). */
   livekitToken?: string;
 }
 

@@ -1,0 +1,74 @@
+//! The error codes, as one exported enum: wasm-bindgen generates the TypeScript union
+//! `GuestErrorCode` from it, so the codes are written once.
+// wasm-bindgen adds an undocumented `__Invalid` variant and `from_js_value` to string enums.
+#![allow(missing_docs)]
+
+use wasm_bindgen::prelude::*;
+
+use super::js::get;
+
+/// Every code a `GuestError` can carry. Exported, so the TypeScript union is generated
+/// from this enum.
+#[wasm_bindgen]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuestErrorCode {
+    /// No participant gave the key after the configured number of attempts (retryable).
+    KeyExchangeFailed = "KEY_EXCHANGE_FAILED",
+    /// The server asked us to slow down; `retryAfterS` says for how long, when known.
+    RateLimited = "RATE_LIMITED",
+    /// `baseUrl` is plain `http:` on a host that is not loopback.
+    InsecureOrigin = "INSECURE_ORIGIN",
+    /// `requireStorage` is set and `sessionStorage` cannot be used.
+    StorageUnavailable = "STORAGE_UNAVAILABLE",
+    /// Stored state is unreadable; `GuestKeyExchange.clearStoredState` resets it.
+    StorageCorrupt = "STORAGE_CORRUPT",
+    /// `register()` has not completed, or the server no longer knows this guest.
+    NotRegistered = "NOT_REGISTERED",
+    /// The server refused the registration (invitation invalid or expired).
+    RegistrationRejected = "REGISTRATION_REJECTED",
+    /// The host has not admitted the guest yet.
+    NotAdmitted = "NOT_ADMITTED",
+    /// The server answered something the contract does not allow.
+    ProtocolError = "PROTOCOL_ERROR",
+    /// The server could not be reached, or did not answer in time.
+    NetworkError = "NETWORK_ERROR",
+    /// The server answered with an unexpected HTTP status.
+    HttpError = "HTTP_ERROR",
+    /// The key provider's `setKey` threw or rejected.
+    KeyProviderFailed = "KEY_PROVIDER_FAILED",
+    /// The configuration is incomplete or wrong.
+    InvalidConfig = "INVALID_CONFIG",
+    /// The call does not fit the object's state (e.g. a second concurrent call).
+    InvalidState = "INVALID_STATE",
+    /// `crypto.getRandomValues` is missing or failing: no keys can be made.
+    CryptoUnavailable = "CRYPTO_UNAVAILABLE",
+    /// `leave()` was called; the object is unusable.
+    Left = "LEFT",
+}
+
+impl GuestErrorCode {
+    /// Whether calling the same method again later can succeed.
+    pub(crate) fn retryable(self) -> bool {
+        matches!(
+            self,
+            Self::KeyExchangeFailed
+                | Self::RateLimited
+                | Self::NotAdmitted
+                | Self::NetworkError
+                | Self::HttpError
+                | Self::KeyProviderFailed
+        )
+    }
+}
+
+/// The code of a `GuestError` thrown or rejected by this SDK, or `undefined` for any other
+/// value. A type-safe way to branch on errors caught as `unknown` in strict TypeScript.
+#[wasm_bindgen(js_name = guestErrorCode)]
+pub fn guest_error_code(
+    #[wasm_bindgen(unchecked_param_type = "unknown")] error: JsValue,
+) -> Option<GuestErrorCode> {
+    if get(&error, "name").as_string().as_deref() != Some("GuestError") {
+        return None;
+    }
+    GuestErrorCode::from_js_value(&get(&error, "code"))
+}
