@@ -23,7 +23,8 @@ export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="${remaps[*]}"
 
 wasm-pack --quiet build --mode no-install --release --target "$target" --out-dir "$out" . "${features[@]}"
 wasm="$out/signal_guest_sdk_bg.wasm"
-wasm-opt -Oz --strip-debug --strip-producers "$wasm" -o "$wasm.opt"
+# --converge repeats -Oz until it stops shrinking.
+wasm-opt -Oz --converge --strip-debug --strip-producers "$wasm" -o "$wasm.opt"
 mv "$wasm.opt" "$wasm"
 raw=$(stat -c %s "$wasm")
 gz=$(gzip -9 -c "$wasm" | wc -c)

@@ -26,7 +26,7 @@ impl MeetingKey {
         &self.0
     }
 
-    /// First 4 bytes of SHA-256("signal-guest key check" ‖ key), hex (contract §6): safe to
+    /// First 4 bytes of SHA-256("signal-guest key check" ‖ key), hex (docs/contract.md §6): safe to
     /// log and compare across clients.
     pub fn check_value(&self) -> String {
         let digest = Sha256::new()

@@ -1,5 +1,5 @@
 // Participant bot: a meeting participant device that answers guests' Signal-encrypted key requests
-// (../../../shared/docs/contract.md §4–§5) with official libsignal (interop/peers.js). It talks to
+// (docs/contract.md §4–§5) with official libsignal (interop/peers.js). It talks to
 // the reference relay (www/relay/relay.js) and uses the relay's own participant endpoints:
 // POST /api/participants/register and main-namespace auth { token, userId, deviceId }.
 //
@@ -117,7 +117,7 @@ export async function startBot({
       say('decrypt failed:', e.message);
       return;
     }
-    // The type in the plaintext is authoritative; the envelope's is only a hint (contract §4).
+    // The type in the plaintext is authoritative; the envelope's is only a hint (docs/contract.md §4).
     if (req?.type !== 'guest:meeting_e2ee_key_request' || req.meeting_id !== meetingId
       || req.guest_session_id !== sessionId || typeof req.request_id !== 'string') {
       stats.rejected++;

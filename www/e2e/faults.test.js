@@ -75,7 +75,7 @@ for (const [fault, expected] of [
   });
 }
 
-test('a participant leaves after receiving the request: rotation (plan Q14)', async () => {
+test('a participant leaves after receiving the request: rotation', async () => {
   const s = await open({ bots: ['silent', 'reply'] }, '?timeout=1500');
   try {
     await s.page.click('#join');

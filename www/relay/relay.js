@@ -1,4 +1,4 @@
-// Reference meeting relay for the guest E2EE key exchange (../../../shared/docs/contract.md §3–§4).
+// Reference meeting relay for the guest E2EE key exchange (docs/contract.md §3–§4).
 // In-memory, single meeting, for tests and local demos only: it plays the meeting server the
 // guest SDK talks to, and forwards Signal ciphertext between guests (/external namespace) and
 // participant devices (main namespace). It never sees plaintext and refuses private key material.
@@ -19,7 +19,7 @@
 //     XEdDSA signature does not verify under the identity key are 400.
 //   - rate limit counts every keybundle attempt for a known session (also ones that fail later).
 //   - nothing from participants reaches a guest that has not been admitted (key before admission
-//     is one of PeerWave's defects, contract §7).
+//     is one of PeerWave's defects).
 //   - CLI/demo only: no TLS, no persistence.
 //
 // CLI: node www/relay/relay.js --port 8080 [--host 127.0.0.1] [--meeting demo-meeting]
@@ -121,7 +121,7 @@ const nonEmpty = (s, max = 200) => typeof s === 'string' && s.trim().length > 0 
 const deviceIdOf = (d) => (Number.isInteger(d) && d >= 0 ? String(d) : nonEmpty(d, 64) ? d : null);
 const deviceKey = (userId, deviceId) => `${userId}:${deviceId}`;
 
-/** Socket body check shared by both directions (contract §4). Returns true when acceptable. */
+/** Socket body check shared by both directions (docs/contract.md §4). Returns true when acceptable. */
 function validCipherBody(d) {
   return d && typeof d === 'object' && !Array.isArray(d)
     && typeof d.type === 'string' && d.type.length <= 200
@@ -137,7 +137,7 @@ export async function startRelay({
   port = 0, host = '127.0.0.1', meetingId = 'demo-meeting', invitationToken = 'demo-invite',
   livekit = { apiKey: 'devkey', apiSecret: 'devsecret-devsecret-devsecret-123', url: 'ws://127.0.0.1:7880' },
   autoAdmit = true, participantToken = 'participant-secret',
-  rateLimit = { max: 3, windowMs: 60_000 }, // contract §3: 3 keybundle fetches/min per session:user:device
+  rateLimit = { max: 3, windowMs: 60_000 }, // docs/contract.md §3: 3 keybundle fetches/min per session:user:device
 } = {}) {
   /** @type {Map<string, any>} session_id -> guest record (public keys only) */
   const guests = new Map();
@@ -243,7 +243,7 @@ export async function startRelay({
     if (!participantAuthorized(req)) throw new HttpError(403, 'participant authorization required');
     const g = guests.get(req.params.sessionId);
     if (req.params.meetingId !== meetingId || !g) throw new HttpError(404, 'unknown meeting or session');
-    const pre = g.pre_keys.shift() ?? null; // exhausted -> bundle with pre_key null (contract §3)
+    const pre = g.pre_keys.shift() ?? null; // exhausted -> bundle with pre_key null (docs/contract.md §3)
     if (pre) bump(state.prekeyConsumption.guests, g.session_id);
     res.json({
       session_id: g.session_id, identity_key: g.identity_key, registration_id: g.registration_id,
