@@ -680,3 +680,47 @@ fn handle_timeout_is_idempotent_and_ignores_early_calls() {
     assert_eq!(h.fetches.len(), 2);
     assert_eq!(h.ex.poll_timeout(), Some(deadline + 5_000));
 }
+
+fn key_update(key: u8, key_index: u8, timestamp: Millis) -> Value {
+    json!({"type": "participant:meeting_e2ee_key_update", "meeting_id": MEETING,
+        "key": encode_base64(&[key; 32]), "key_index": key_index, "timestamp": timestamp})
+}
+
+#[test]
+fn key_updates_delivered_out_of_order_never_go_back_to_an_older_key() {
+    let (mut h, mut alice) = waiting_on_alice();
+    h.receive(alice.answer_last(h.now));
+    let t = h.now;
+    // The participant sends U1 then U2; the relay delivers U2 first, then U1.
+    let u1 = alice.event(&key_update(1, 1, t + 1_000));
+    let u2 = alice.event(&key_update(2, 2, t + 2_000));
+    h.now = t + 2_500;
+    h.receive(u2);
+    h.receive(u1);
+    assert_eq!(h.keys.len(), 2, "only U2 is applied");
+    assert_eq!(h.keys[1].0.expose_bytes(), &[2u8; 32]);
+    assert_eq!(h.dropped, vec![DropReason::StaleUpdate]);
+    assert_eq!(h.ex.delivered().map(|d| d.key_index), Some(2));
+    // A replay of the current key is not newer either.
+    let again = alice.event(&key_update(2, 2, t + 2_000));
+    h.receive(again);
+    assert_eq!(h.keys.len(), 2);
+    assert_eq!(h.dropped.len(), 2);
+}
+
+#[test]
+fn equal_timestamps_are_ordered_by_key_index_modulo_256() {
+    let current = Delivered {
+        from: ParticipantId::new("a".into(), "1".into()),
+        key_index: 255,
+        check_value: String::new(),
+        timestamp_ms: 1_000,
+    };
+    assert!(current.is_replaced_by(1_000, 0), "255 -> 0 wraps forward");
+    assert!(current.is_replaced_by(1_000, 126), "127 steps ahead");
+    assert!(!current.is_replaced_by(1_000, 127), "128 steps is taken as behind");
+    assert!(!current.is_replaced_by(1_000, 255), "the same key");
+    assert!(!current.is_replaced_by(1_000, 254), "one behind");
+    assert!(current.is_replaced_by(1_001, 254), "a later timestamp wins whatever the index");
+    assert!(!current.is_replaced_by(999, 0), "an earlier timestamp never wins");
+}

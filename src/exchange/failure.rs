@@ -184,6 +184,8 @@ pub enum DropReason {
     UpdateFromUnverifiedParticipant,
     /// A second answer after the key was delivered.
     KeyAlreadyDelivered,
+    /// A key update that is not newer than the key in use (replayed or reordered).
+    StaleUpdate,
     /// A keybundle arrived for an attempt that is over.
     StaleBundle,
 }
@@ -205,6 +207,7 @@ impl DropReason {
             Self::UpdateBeforeKey => "update_before_key",
             Self::UpdateFromUnverifiedParticipant => "update_from_unverified_participant",
             Self::KeyAlreadyDelivered => "key_already_delivered",
+            Self::StaleUpdate => "stale_update",
             Self::StaleBundle => "stale_bundle",
         }
     }

@@ -3,6 +3,7 @@
 use crate::prelude::*;
 
 use super::failure::{AttemptFailure, DropReason, ExchangeFailure, HttpFailure};
+use super::machine::Delivered;
 use super::{MeetingKey, ParticipantId};
 
 /// Inputs to the machine. Time is not an event: see [`super::Exchange::handle_timeout`].
@@ -89,10 +90,8 @@ pub enum Action {
     DeliverKey {
         /// The meeting key (wiped when dropped).
         key: MeetingKey,
-        /// Its LiveKit key index.
-        key_index: u8,
-        /// Who sent it.
-        from: ParticipantId,
+        /// Who sent it, its index, check value and timestamp.
+        delivered: Delivered,
     },
     /// Tell the page.
     Progress(Progress),

@@ -17,7 +17,7 @@ use super::events;
 use super::instance::{emit, has_left, with_usable, Input, Shared};
 use super::js::now_ms;
 use crate::exchange::messages::encode_base64;
-use crate::exchange::{Delivered, Event, MeetingKey, ParticipantId};
+use crate::exchange::{Delivered, Event, MeetingKey};
 
 #[wasm_bindgen(module = "/src/web/shim.js")]
 extern "C" {
@@ -27,7 +27,7 @@ extern "C" {
 
 /// Calls `setKey` with the key in the configured form, then wipes the Rust copies (the
 /// copy JavaScript holds belongs to the key provider).
-pub(crate) fn deliver_key(shared: &Shared, key: MeetingKey, key_index: u8, from: ParticipantId) {
+pub(crate) fn deliver_key(shared: &Shared, key: MeetingKey, delivered: Delivered) {
     let Ok((provider, profile)) = with_usable(shared, |instance| {
         (
             instance.config.key_provider.clone(),
@@ -35,11 +35,6 @@ pub(crate) fn deliver_key(shared: &Shared, key: MeetingKey, key_index: u8, from:
         )
     }) else {
         return;
-    };
-    let delivered = Delivered {
-        from,
-        key_index,
-        check_value: key.check_value(),
     };
     let material: JsValue = match profile {
         KeyProfile::Base64 => {
@@ -51,7 +46,7 @@ pub(crate) fn deliver_key(shared: &Shared, key: MeetingKey, key_index: u8, from:
     drop(key);
     let applied = match provider {
         None => JsValue::UNDEFINED,
-        Some(provider) => match provider.set_key(&material, u32::from(key_index)) {
+        Some(provider) => match provider.set_key(&material, u32::from(delivered.key_index)) {
             Ok(result) => result,
             Err(e) => Promise::reject(&e).into(),
         },

@@ -162,11 +162,7 @@ fn perform(shared: &Shared, action: Action) {
         Action::FetchBundle { participant } => fetch_bundle(shared, participant),
         Action::Send { participant, body } => send(shared, participant, &body),
         Action::PersistState => persist(shared),
-        Action::DeliverKey {
-            key,
-            key_index,
-            from,
-        } => deliver_key(shared, key, key_index, from),
+        Action::DeliverKey { key, delivered } => deliver_key(shared, key, delivered),
         Action::Progress(p) => emit(shared, events::progress(&p)),
         Action::Dropped(reason) => emit(shared, events::dropped(&reason)),
         Action::Failed(failure) => fail(shared, failure),

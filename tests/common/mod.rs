@@ -167,11 +167,9 @@ impl Harness {
                     self.sends.push((self.now, participant, body))
                 }
                 Action::PersistState => self.persisted += 1,
-                Action::DeliverKey {
-                    key,
-                    key_index,
-                    from,
-                } => self.keys.push((key, key_index, from)),
+                Action::DeliverKey { key, delivered } => {
+                    self.keys.push((key, delivered.key_index, delivered.from))
+                }
                 Action::Progress(p) => self.progress.push(p),
                 Action::Dropped(reason) => self.dropped.push(reason),
                 Action::Failed(f) => self.failed = Some(f),

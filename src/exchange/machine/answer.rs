@@ -83,29 +83,33 @@ impl Exchange {
                 self.key_sources.push(from.clone());
             }
             KeyMessageKind::Update => {
-                if !matches!(self.lifecycle, Lifecycle::Delivered(_)) {
+                let Lifecycle::Delivered(current) = &self.lifecycle else {
                     return drop(out, DropReason::UpdateBeforeKey);
-                }
+                };
                 if !self.key_sources.contains(&from) {
                     return drop(out, DropReason::UpdateFromUnverifiedParticipant);
+                }
+                if !current.is_replaced_by(answer.timestamp_ms, answer.key_index) {
+                    return drop(out, DropReason::StaleUpdate);
                 }
             }
         }
         self.state.store = trial;
-        self.lifecycle = Lifecycle::Delivered(Delivered {
-            from: from.clone(),
+        let delivered = Delivered {
+            from,
             key_index: answer.key_index,
             check_value: answer.key.check_value(),
-        });
+            timestamp_ms: answer.timestamp_ms,
+        };
+        self.lifecycle = Lifecycle::Delivered(delivered.clone());
         out.push(Action::PersistState);
         out.push(Action::Progress(Progress::KeyReceived {
-            from: from.clone(),
-            key_index: answer.key_index,
+            from: delivered.from.clone(),
+            key_index: delivered.key_index,
         }));
         out.push(Action::DeliverKey {
             key: answer.key,
-            key_index: answer.key_index,
-            from,
+            delivered,
         });
     }
 }

@@ -47,6 +47,28 @@ pub struct Delivered {
     pub key_index: u8,
     /// [`super::MeetingKey::check_value`] of the key (the key itself is not kept).
     pub check_value: String,
+    /// The sender's timestamp on the key message (ms since the Unix epoch): key updates
+    /// must be newer than the key they replace.
+    pub timestamp_ms: i64,
+}
+
+impl Delivered {
+    /// Whether a key update with `timestamp_ms` and `key_index` replaces this key.
+    ///
+    /// The timestamp orders updates: the later one wins, so a relay that delivers U2 then
+    /// U1 cannot put the guest back on the older key. The key index only breaks ties between
+    /// equal timestamps, read modulo 256 as LiveKit's key ring does: an index 1..=127 steps
+    /// ahead (wrapping, so 255 → 0 is one step) is newer, anything else is not. A replay of
+    /// the current key (same timestamp and index) is not newer either.
+    pub fn is_replaced_by(&self, timestamp_ms: i64, key_index: u8) -> bool {
+        match timestamp_ms.cmp(&self.timestamp_ms) {
+            core::cmp::Ordering::Greater => true,
+            core::cmp::Ordering::Less => false,
+            core::cmp::Ordering::Equal => {
+                (1..=127).contains(&key_index.wrapping_sub(self.key_index))
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
