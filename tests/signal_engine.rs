@@ -392,3 +392,78 @@ fn registration_and_prekey_ids() {
         ));
     }
 }
+
+const TIGHT: DecryptLimits = DecryptLimits {
+    max_forward_jumps: 64,
+    max_states: 5,
+};
+
+fn parsed(msg: &CiphertextMessage) -> CiphertextMessage {
+    CiphertextMessage::parse(Some(msg.message_type().into()), msg.serialized()).unwrap()
+}
+
+#[test]
+fn tighter_limits_bound_the_forward_jump() {
+    let (mut alice, mut bob) = started(false);
+    recv(&mut bob, "alice", &send(&mut alice, "bob", "go"));
+    let mut sent: Vec<CiphertextMessage> = (0..=65).map(|_| send(&mut bob, "alice", "x")).collect();
+    // 65 ahead of a chain alice has not seen yet: refused before any work, state unchanged.
+    let far = sent.pop().unwrap();
+    let before = alice.to_bytes();
+    let err = alice
+        .decrypt_within("bob", &parsed(&far), TIGHT, &mut OsRng)
+        .unwrap_err();
+    assert_eq!(err, SignalError::TooFarInFuture(65));
+    assert_eq!(alice.to_bytes(), before);
+    // 64 ahead is within the bound; libsignal's limits take the 65th afterwards.
+    let near = sent.pop().unwrap();
+    let plain = alice
+        .decrypt_within("bob", &parsed(&near), TIGHT, &mut OsRng)
+        .unwrap();
+    assert_eq!(plain, b"x");
+    assert_eq!(
+        alice.decrypt("bob", &parsed(&far), &mut OsRng).unwrap(),
+        b"x"
+    );
+}
+
+#[test]
+fn tighter_limits_try_only_the_newest_states() {
+    // Bob starts seven sessions with alice; alice keeps them all (one current, six archived).
+    let mut alice = ProtocolStore::generate(&mut OsRng, 10);
+    let mut bob = party();
+    let mut snapshots = Vec::new();
+    for i in 0..7 {
+        bob.process_bundle("alice", &alice.bundle(1, false).unwrap(), &mut OsRng)
+            .unwrap();
+        let m = send(&mut bob, "alice", &format!("session {i}"));
+        assert_eq!(recv(&mut alice, "bob", &m), format!("session {i}"));
+        // Bob as he was on session i, to send a late message on it.
+        snapshots.push(ProtocolStore::from_bytes(&bob.to_bytes()).unwrap());
+    }
+    assert_eq!(alice.session("bob").unwrap().archived_count(), 6);
+    // Bob has had no reply, so he still sends PreKey messages; a PreKey message names its
+    // state by base key (one lookup, no trial), so take the SignalMessage inside it, which
+    // is what a forged or late message without the PreKey envelope looks like.
+    let late = |bob_then: &mut ProtocolStore| match parsed(&send(bob_then, "alice", "late")) {
+        CiphertextMessage::PreKey(pre) => CiphertextMessage::Whisper(pre.message().clone()),
+        other => other,
+    };
+    // Session 0 is the seventh-newest state: beyond the five the tight limits try.
+    let on_oldest = late(&mut snapshots[0]);
+    let before = alice.to_bytes();
+    assert!(alice
+        .decrypt_within("bob", &on_oldest, TIGHT, &mut OsRng)
+        .is_err());
+    assert_eq!(alice.to_bytes(), before, "nothing changes");
+    // Session 2 is the fifth-newest: still tried.
+    let on_fifth = late(&mut snapshots[2]);
+    assert_eq!(
+        alice
+            .decrypt_within("bob", &on_fifth, TIGHT, &mut OsRng)
+            .unwrap(),
+        b"late"
+    );
+    // libsignal's limits try every state.
+    assert_eq!(alice.decrypt("bob", &on_oldest, &mut OsRng).unwrap(), b"late");
+}

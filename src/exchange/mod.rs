@@ -23,7 +23,7 @@ pub use failure::{
 };
 pub use io::{Action, Event, Progress};
 pub use key::{MeetingKey, MEETING_KEY_LEN};
-pub use machine::{Delivered, Exchange, Phase};
+pub use machine::{Delivered, Exchange, Phase, GUEST_DECRYPT_LIMITS};
 pub use state::GuestState;
 
 use core::fmt;

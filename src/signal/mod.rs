@@ -17,7 +17,7 @@ pub use error::SignalError;
 pub use keys::{KeyPair, PrivateKey, PublicKey, PUBLIC_KEY_LEN, SIGNATURE_LEN};
 pub use record::RECORD_FORMAT_VERSION;
 pub use session::{
-    PendingPreKey, SessionRecord, SessionState, ARCHIVED_STATES_MAX, MAX_FORWARD_JUMPS,
+    DecryptLimits, PendingPreKey, SessionRecord, SessionState, ARCHIVED_STATES_MAX, MAX_FORWARD_JUMPS,
     MAX_MESSAGE_KEYS, MAX_RECEIVER_CHAINS,
 };
 pub use store::{

@@ -23,6 +23,28 @@ pub const MAX_RECEIVER_CHAINS: usize = 5;
 /// `ARCHIVED_STATES_MAX_LENGTH`).
 pub const ARCHIVED_STATES_MAX: usize = 40;
 
+/// How much work one incoming message may cost before its MAC is checked.
+///
+/// The MAC can only be checked once the message key is derived, and deriving it costs one
+/// chain step per skipped counter, in every session state tried. libsignal's limits suit
+/// long conversations; a party that expects a handful of messages per session (a meeting
+/// guest) uses tighter ones, so that a forged message cannot stall the page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecryptLimits {
+    /// How far ahead of a receiving chain a counter may be.
+    pub max_forward_jumps: u32,
+    /// How many session states (the current one first, then archived ones) are tried.
+    pub max_states: usize,
+}
+
+impl DecryptLimits {
+    /// libsignal's own: 25,000 counters ahead, the current state and all 40 archived ones.
+    pub const LIBSIGNAL: Self = Self {
+        max_forward_jumps: MAX_FORWARD_JUMPS,
+        max_states: ARCHIVED_STATES_MAX + 1,
+    };
+}
+
 /// X3DH parameters an initiator repeats in every message until the first reply.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PendingPreKey {
@@ -176,11 +198,22 @@ impl SessionState {
     pub(crate) fn decrypt(
         &mut self,
         message: &SignalMessage,
+        limits: DecryptLimits,
         rng: &mut impl CryptoRngCore,
     ) -> Result<Vec<u8>, SignalError> {
         let their_ratchet = *message.ratchet_key();
+        // Refuse a jump that is too far before the DH ratchet step it would also cost.
+        if let Some(chain) = self.receiver_chain_mut(&their_ratchet) {
+            let index = chain.chain_key.index();
+            let counter = message.counter();
+            if counter > index && counter - index > limits.max_forward_jumps {
+                return Err(SignalError::TooFarInFuture(counter - index));
+            }
+        } else if message.counter() > limits.max_forward_jumps {
+            return Err(SignalError::TooFarInFuture(message.counter()));
+        }
         self.ensure_receiver_chain(&their_ratchet, rng)?;
-        let keys = self.take_message_keys(&their_ratchet, message.counter())?;
+        let keys = self.take_message_keys(&their_ratchet, message.counter(), limits)?;
         if !message.verify_mac(&keys.mac_key, &self.remote_identity, &self.local_identity) {
             return Err(SignalError::BadMac);
         }
@@ -218,6 +251,7 @@ impl SessionState {
         &mut self,
         their_ratchet: &PublicKey,
         counter: u32,
+        limits: DecryptLimits,
     ) -> Result<MessageKeys, SignalError> {
         let chain = self
             .receiver_chain_mut(their_ratchet)
@@ -230,7 +264,7 @@ impl SessionState {
                 None => Err(SignalError::DuplicateMessage(counter)),
             };
         }
-        if counter - index > MAX_FORWARD_JUMPS || counter == u32::MAX {
+        if counter - index > limits.max_forward_jumps || counter == u32::MAX {
             return Err(SignalError::TooFarInFuture(counter - index));
         }
         let mut key = chain.chain_key.clone();
@@ -302,11 +336,12 @@ impl SessionRecord {
             .encrypt(plaintext)
     }
 
-    /// Tries the current state, then each archived one; a state that decrypts becomes
-    /// current. On failure nothing changes.
+    /// Tries the current state, then archived ones (newest first, `limits.max_states` in
+    /// all); a state that decrypts becomes current. On failure nothing changes.
     pub(crate) fn decrypt(
         &mut self,
         message: &SignalMessage,
+        limits: DecryptLimits,
         rng: &mut impl CryptoRngCore,
     ) -> Result<Vec<u8>, SignalError> {
         let mut first_error = None;
@@ -317,9 +352,11 @@ impl SessionRecord {
             }
             first_error.get_or_insert(e);
         };
-        if let Some(current) = &self.current {
+        let mut budget = limits.max_states;
+        if let Some(current) = self.current.as_ref().filter(|_| budget > 0) {
+            budget -= 1;
             let mut trial = current.clone();
-            match trial.decrypt(message, rng) {
+            match trial.decrypt(message, limits, rng) {
                 Ok(plaintext) => {
                     self.current = Some(trial);
                     return Ok(plaintext);
@@ -327,9 +364,9 @@ impl SessionRecord {
                 Err(e) => note(e),
             }
         }
-        for pos in 0..self.previous.len() {
+        for pos in 0..self.previous.len().min(budget) {
             let mut trial = self.previous[pos].clone();
-            match trial.decrypt(message, rng) {
+            match trial.decrypt(message, limits, rng) {
                 Ok(plaintext) => {
                     self.previous.remove(pos);
                     self.promote_state(trial);

@@ -8,7 +8,7 @@ use rand_core::CryptoRngCore;
 
 use super::error::SignalError;
 use super::keys::{KeyPair, PublicKey, SIGNATURE_LEN};
-use super::session::SessionRecord;
+use super::session::{DecryptLimits, SessionRecord};
 use super::vec_map::VecMap;
 use super::wire::{CiphertextMessage, PreKeySignalMessage};
 use super::x3dh::{self, PreKeyBundle};
@@ -282,12 +282,24 @@ impl ProtocolStore {
         Ok(message)
     }
 
-    /// Decrypts a message from `address`. PreKey messages may set up a new session state
-    /// (X3DH as responder) and consume the named one-time prekey.
+    /// Decrypts a message from `address` within libsignal's limits
+    /// ([`DecryptLimits::LIBSIGNAL`]). PreKey messages may set up a new session state (X3DH
+    /// as responder) and consume the named one-time prekey.
     pub fn decrypt(
         &mut self,
         address: &str,
         message: &CiphertextMessage,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Vec<u8>, SignalError> {
+        self.decrypt_within(address, message, DecryptLimits::LIBSIGNAL, rng)
+    }
+
+    /// [`ProtocolStore::decrypt`] with a bound on the work one message may cost.
+    pub fn decrypt_within(
+        &mut self,
+        address: &str,
+        message: &CiphertextMessage,
+        limits: DecryptLimits,
         rng: &mut impl CryptoRngCore,
     ) -> Result<Vec<u8>, SignalError> {
         match message {
@@ -297,13 +309,13 @@ impl ProtocolStore {
                     .get(address)
                     .cloned()
                     .ok_or_else(|| SignalError::NoSession(address.to_owned()))?;
-                let plaintext = record.decrypt(m, rng)?;
+                let plaintext = record.decrypt(m, limits, rng)?;
                 let remote = record.current().map(|s| *s.remote_identity());
                 self.check_trust(address, &remote.ok_or(SignalError::NoMatchingState)?)?;
                 self.sessions.insert(address.to_owned(), record);
                 Ok(plaintext)
             }
-            CiphertextMessage::PreKey(m) => self.decrypt_pre_key(address, m, rng),
+            CiphertextMessage::PreKey(m) => self.decrypt_pre_key(address, m, limits, rng),
         }
     }
 
@@ -311,6 +323,7 @@ impl ProtocolStore {
         &mut self,
         address: &str,
         message: &PreKeySignalMessage,
+        limits: DecryptLimits,
         rng: &mut impl CryptoRngCore,
     ) -> Result<Vec<u8>, SignalError> {
         self.check_trust(address, message.identity_key())?;
@@ -345,7 +358,7 @@ impl ProtocolStore {
             record.promote_state(state);
             used_one_time = message.pre_key_id().filter(|&id| id != 0);
         }
-        let plaintext = record.decrypt(message.message(), rng)?;
+        let plaintext = record.decrypt(message.message(), limits, rng)?;
         self.sessions.insert(address.to_owned(), record);
         self.known_identities
             .insert(address.to_owned(), *message.identity_key());

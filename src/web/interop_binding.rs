@@ -9,7 +9,8 @@ use wasm_bindgen::prelude::*;
 
 use super::js::{as_count, bytes, get, get_bytes, set};
 use crate::signal::{
-    fingerprint, CiphertextMessage, PreKeyBundle, ProtocolStore, PublicKey, SignalError,
+    fingerprint, CiphertextMessage, DecryptLimits, PreKeyBundle, ProtocolStore, PublicKey,
+    SignalError,
 };
 
 fn js_err(e: SignalError) -> JsError {
@@ -149,6 +150,26 @@ impl SignalParty {
         let message = CiphertextMessage::parse(Some(message_type), body).map_err(js_err)?;
         self.store
             .decrypt(address, &message, &mut self.rng)
+            .map_err(js_err)
+    }
+
+    /// [`SignalParty::decrypt`] within the given bounds on work (see `DecryptLimits`).
+    #[wasm_bindgen(js_name = decryptWithin)]
+    pub fn decrypt_within(
+        &mut self,
+        address: &str,
+        message_type: u32,
+        body: &[u8],
+        max_forward_jumps: u32,
+        max_states: u32,
+    ) -> Result<Vec<u8>, JsError> {
+        let message = CiphertextMessage::parse(Some(message_type), body).map_err(js_err)?;
+        let limits = DecryptLimits {
+            max_forward_jumps,
+            max_states: max_states as usize,
+        };
+        self.store
+            .decrypt_within(address, &message, limits, &mut self.rng)
             .map_err(js_err)
     }
 

@@ -8,13 +8,24 @@ use crate::prelude::*;
 use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
 
-use crate::signal::CiphertextMessage;
+use crate::signal::{CiphertextMessage, DecryptLimits};
 
 use super::super::failure::DropReason;
 use super::super::io::{Action, Progress};
 use super::super::messages::{self, KeyMessageKind};
 use super::super::Millis;
 use super::{Delivered, Exchange, Lifecycle};
+
+/// What one relayed message may cost a guest. A guest gets one answer and a few key updates
+/// per participant, so its counters stay small and it rarely holds more than a few session
+/// states with one participant (one per answer that started a new session). libsignal's
+/// 25,000 counters in each of 41 states let a forged message (fresh ratchet key, counter
+/// 25,000, junk MAC) cost about half a second of main thread before its MAC is checked;
+/// these bounds cap it at a few milliseconds (README, "Limits").
+pub const GUEST_DECRYPT_LIMITS: DecryptLimits = DecryptLimits {
+    max_forward_jumps: 64,
+    max_states: 5,
+};
 
 impl Exchange {
     pub(super) fn on_message(
@@ -41,7 +52,8 @@ impl Exchange {
         };
         // Decrypt on a copy: the Signal state moves only if the answer is accepted.
         let mut trial = self.state.store.clone();
-        let plaintext = match trial.decrypt(&incoming.from.address(), &message, rng) {
+        let address = incoming.from.address();
+        let plaintext = match trial.decrypt_within(&address, &message, GUEST_DECRYPT_LIMITS, rng) {
             Ok(p) => Zeroizing::new(p),
             Err(e) => return drop(out, DropReason::DecryptFailed(e)),
         };

@@ -18,6 +18,8 @@ use super::{ExchangeConfig, Millis, ParticipantId};
 
 mod answer;
 
+pub use answer::GUEST_DECRYPT_LIMITS;
+
 /// Without a `Retry-After`, a rate-limited participant is skipped for the server's window.
 const DEFAULT_RETRY_AFTER_S: u32 = 60;
 /// Requests kept answerable; older ones are forgotten first.
