@@ -17,6 +17,14 @@ extern crate std;
 
 mod prelude;
 
+/// Unit tests free memory through an allocator that can check freed blocks for secrets.
+#[cfg(all(test, not(target_arch = "wasm32")))]
+#[path = "../tests/support/scanning_alloc.rs"]
+mod scanning_alloc;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+#[global_allocator]
+static TEST_ALLOCATOR: scanning_alloc::Scanning = scanning_alloc::Scanning;
+
 pub mod exchange;
 pub mod signal;
 

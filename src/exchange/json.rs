@@ -8,6 +8,8 @@
 
 use crate::prelude::*;
 
+use zeroize::{Zeroize, Zeroizing};
+
 /// Deep enough for every message of the contract (three levels), shallow enough that a
 /// hostile body cannot exhaust the stack.
 pub const MAX_DEPTH: usize = 16;
@@ -239,12 +241,34 @@ impl Reader<'_> {
         Ok(code)
     }
 
+    /// The raw length up to the closing quote: an upper bound of the decoded length (every
+    /// escape is at least as long as what it stands for).
+    fn string_span(&self) -> usize {
+        let rest = self.bytes.get(self.at..).unwrap_or_default();
+        let mut i = 0;
+        while let Some(&b) = rest.get(i) {
+            match b {
+                b'"' => break,
+                b'\\' => i += 2,
+                _ => i += 1,
+            }
+        }
+        i.min(rest.len())
+    }
+
+    /// Strings may be key material (the meeting key's base64), so the buffer is sized once
+    /// (no reallocation leaves a copy behind) and wiped on every error path.
     fn string(&mut self) -> Result<String, NotJson> {
         self.expect(b'"')?;
-        let mut out = Vec::new();
+        let mut out = Zeroizing::new(Vec::with_capacity(self.string_span()));
         loop {
             match self.next()? {
-                b'"' => return String::from_utf8(out).map_err(|_| NotJson),
+                b'"' => {
+                    return String::from_utf8(core::mem::take(&mut *out)).map_err(|e| {
+                        e.into_bytes().zeroize();
+                        NotJson
+                    })
+                }
                 b'\\' => {
                     let escaped = match self.next()? {
                         b'"' => '"',

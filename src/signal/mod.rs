@@ -9,6 +9,7 @@ pub(crate) mod record;
 mod session;
 mod store;
 mod vec_map;
+mod wipe;
 mod wire;
 mod x3dh;
 mod xeddsa;

@@ -29,7 +29,8 @@ fn corrupt(what: &'static str) -> SignalError {
     SignalError::CorruptRecord(what)
 }
 
-/// Appends fields; the buffer is wiped on drop because it holds private keys.
+/// Appends fields; the buffer is wiped on drop because it holds private keys, and grows
+/// through [`super::wipe::reserve`], which wipes the buffer it leaves.
 pub(crate) struct Writer(Zeroizing<Vec<u8>>);
 
 impl Writer {
@@ -38,16 +39,20 @@ impl Writer {
         buf.push(version);
         Self(buf)
     }
+    fn room(&mut self, extra: usize) {
+        super::wipe::reserve(&mut self.0, extra);
+    }
     pub(crate) fn u8(&mut self, v: u8) {
-        self.0.push(v);
+        self.raw(&[v]);
     }
     pub(crate) fn u32(&mut self, v: u32) {
-        self.0.extend_from_slice(&v.to_le_bytes());
+        self.raw(&v.to_le_bytes());
     }
     pub(crate) fn u64(&mut self, v: u64) {
-        self.0.extend_from_slice(&v.to_le_bytes());
+        self.raw(&v.to_le_bytes());
     }
     pub(crate) fn raw(&mut self, bytes: &[u8]) {
+        self.room(bytes.len());
         self.0.extend_from_slice(bytes);
     }
     pub(crate) fn len(&mut self, n: usize) {

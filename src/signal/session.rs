@@ -8,6 +8,7 @@ use rand_core::CryptoRngCore;
 use super::error::SignalError;
 use super::keys::{KeyPair, PublicKey};
 use super::ratchet::{aes_cbc_decrypt, aes_cbc_encrypt, ChainKey, MessageKeys, RootKey};
+use super::wipe;
 use super::wire::{CiphertextMessage, PreKeySignalMessage, SignalMessage};
 
 /// How far ahead of a receiving chain a message counter may be (libsignal's
@@ -145,13 +146,16 @@ impl SessionState {
     }
 
     pub(crate) fn add_receiver_chain(&mut self, ratchet_key: PublicKey, chain_key: ChainKey) {
-        self.receiver_chains.push(ReceiverChain {
-            ratchet_key,
-            chain_key,
-            skipped: Vec::new(),
-        });
+        wipe::push(
+            &mut self.receiver_chains,
+            ReceiverChain {
+                ratchet_key,
+                chain_key,
+                skipped: Vec::new(),
+            },
+        );
         if self.receiver_chains.len() > MAX_RECEIVER_CHAINS {
-            self.receiver_chains.remove(0);
+            wipe::remove(&mut self.receiver_chains, 0);
         }
     }
 
@@ -259,22 +263,22 @@ impl SessionState {
         let index = chain.chain_key.index();
         if index > counter {
             let found = chain.skipped.iter().position(|k| k.counter == counter);
-            return match found {
-                Some(pos) => Ok(chain.skipped.remove(pos)),
-                None => Err(SignalError::DuplicateMessage(counter)),
-            };
+            return found
+                .and_then(|pos| wipe::remove(&mut chain.skipped, pos))
+                .ok_or(SignalError::DuplicateMessage(counter));
         }
         if counter - index > limits.max_forward_jumps || counter == u32::MAX {
             return Err(SignalError::TooFarInFuture(counter - index));
         }
         let mut key = chain.chain_key.clone();
+        wipe::reserve(&mut chain.skipped, (counter - index) as usize);
         while key.index() < counter {
             chain.skipped.push(key.message_keys());
             key = key.next();
         }
         if chain.skipped.len() > MAX_MESSAGE_KEYS {
             let excess = chain.skipped.len() - MAX_MESSAGE_KEYS;
-            chain.skipped.drain(..excess);
+            wipe::drop_front(&mut chain.skipped, excess);
         }
         let keys = key.message_keys();
         chain.chain_key = key.next();
@@ -304,8 +308,8 @@ impl SessionRecord {
     /// Makes `state` current, archiving the previous current state.
     pub fn promote_state(&mut self, state: SessionState) {
         if let Some(old) = self.current.replace(state) {
-            self.previous.insert(0, old);
-            self.previous.truncate(ARCHIVED_STATES_MAX);
+            wipe::insert(&mut self.previous, 0, old);
+            wipe::truncate(&mut self.previous, ARCHIVED_STATES_MAX);
         }
     }
 
@@ -319,9 +323,9 @@ impl SessionRecord {
         {
             return true;
         }
-        match self.previous.iter().position(|s| s.base_key == *base_key) {
-            Some(pos) => {
-                let state = self.previous.remove(pos);
+        let found = self.previous.iter().position(|s| s.base_key == *base_key);
+        match found.and_then(|pos| wipe::remove(&mut self.previous, pos)) {
+            Some(state) => {
                 self.promote_state(state);
                 true
             }
@@ -368,7 +372,7 @@ impl SessionRecord {
             let mut trial = self.previous[pos].clone();
             match trial.decrypt(message, limits, rng) {
                 Ok(plaintext) => {
-                    self.previous.remove(pos);
+                    wipe::remove(&mut self.previous, pos);
                     self.promote_state(trial);
                     return Ok(plaintext);
                 }

@@ -1,9 +1,13 @@
 //! A sorted-`Vec` map. The store holds a handful of entries; this keeps the wasm module
 //! much smaller than several `BTreeMap` instantiations would, with the same ordering.
+//! Entries hold keys (one-time prekeys, sessions), so inserting and removing go through
+//! [`super::wipe`], which leaves no stale copy in the buffer.
 
 use crate::prelude::*;
 
 use core::borrow::Borrow;
+
+use super::wipe;
 
 #[derive(Clone, Debug)]
 pub(crate) struct VecMap<K, V>(Vec<(K, V)>);
@@ -32,7 +36,7 @@ impl<K: Ord, V> VecMap<K, V> {
     pub(crate) fn insert(&mut self, key: K, value: V) {
         match self.position(&key) {
             Ok(i) => self.0[i].1 = value,
-            Err(i) => self.0.insert(i, (key, value)),
+            Err(i) => wipe::insert(&mut self.0, i, (key, value)),
         }
     }
 
@@ -40,7 +44,8 @@ impl<K: Ord, V> VecMap<K, V> {
     where
         K: Borrow<Q>,
     {
-        self.position(key).ok().map(|i| self.0.remove(i).1)
+        let i = self.position(key).ok()?;
+        wipe::remove(&mut self.0, i).map(|(_, v)| v)
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&K, &V)> {

@@ -6,6 +6,7 @@ use crate::prelude::*;
 
 use js_sys::Reflect;
 use wasm_bindgen::prelude::*;
+use zeroize::Zeroizing;
 
 use super::js::is_absent;
 
@@ -30,7 +31,9 @@ const ENTRIES: [&str; 2] = [STATE_ENTRY, REGISTRATION_ENTRY];
 
 enum Backend {
     Js(StorageLike),
-    Memory(Vec<(String, String)>),
+    /// Entries kept in memory; the values hold the serialized state (private keys), so
+    /// they are wiped when replaced or dropped.
+    Memory(Vec<(String, Zeroizing<String>)>),
 }
 
 pub(crate) struct GuestStorage {
@@ -121,7 +124,7 @@ impl GuestStorage {
             Backend::Memory(items) => Ok(items
                 .iter()
                 .find(|(k, _)| *k == key)
-                .map(|(_, v)| v.clone())),
+                .map(|(_, v)| String::clone(v))),
             Backend::Js(s) => match s.get_item(&key) {
                 Ok(v) if is_absent(&v) => Ok(None),
                 Ok(v) => v
@@ -146,7 +149,7 @@ impl GuestStorage {
         self.move_to_memory();
         if let Backend::Memory(items) = &mut self.backend {
             items.retain(|(k, _)| *k != key);
-            items.push((key, value.to_owned()));
+            items.push((key, Zeroizing::new(value.to_owned())));
         }
         failure.map_or(Ok(()), Err)
     }
@@ -155,9 +158,12 @@ impl GuestStorage {
     /// removing it from the page's storage.
     pub(crate) fn move_to_memory(&mut self) {
         if let Backend::Js(_) = self.backend {
-            let carried: Vec<(String, String)> = ENTRIES
+            let carried: Vec<(String, Zeroizing<String>)> = ENTRIES
                 .iter()
-                .filter_map(|e| self.get(e).ok().flatten().map(|v| (self.key(e), v)))
+                .filter_map(|e| {
+                    let value = self.get(e).ok().flatten()?;
+                    Some((self.key(e), Zeroizing::new(value)))
+                })
                 .collect();
             self.wipe();
             self.backend = Backend::Memory(carried);
