@@ -44,7 +44,7 @@ pub(crate) fn reserve<T>(v: &mut Vec<T>, extra: usize) {
     }
     let wanted = v.len().saturating_add(extra).max(v.capacity().saturating_mul(2));
     let mut bigger = Vec::with_capacity(wanted);
-    bigger.extend(v.drain(..));
+    bigger.append(v);
     wipe_spare(v);
     *v = bigger;
 }
