@@ -2,6 +2,8 @@
 //! base64 text in a decrypted answer, and one-time prekeys the store used up. The test
 //! allocator looks into every freed block for a piece of the secret.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, unreachable_pub)]
+// Native only: the wasm build has its own global allocator.
+#![cfg(not(target_arch = "wasm32"))]
 
 #[path = "support/scanning_alloc.rs"]
 mod scanning_alloc;
