@@ -10,7 +10,6 @@ mod common;
 use std::cell::Cell;
 
 use common::*;
-use rand::rngs::OsRng;
 use serde_json::{json, Value};
 use signal_guest_sdk::exchange::messages::encode_base64;
 use signal_guest_sdk::exchange::*;
@@ -19,6 +18,45 @@ use signal_guest_sdk::signal::{KeyPair, ProtocolStore, SignalError, MAX_FORWARD_
 thread_local! {
     /// Cases run by the current test (each test runs on its own thread).
     static CASES: Cell<usize> = const { Cell::new(0) };
+    /// Failed checks of the current test: every case runs, and all failures are reported.
+    static FAILURES: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn fail(message: String) {
+    FAILURES.with(|f| f.borrow_mut().push(message));
+}
+
+/// Ends a test: passes if no check failed, else lists every failed case.
+fn report(test: &str, start: usize) {
+    let failures = FAILURES.with(|f| std::mem::take(&mut *f.borrow_mut()));
+    println!("{test}: {} cases, {} failed", cases() - start, failures.len());
+    assert!(
+        failures.is_empty(),
+        "{} failed checks in {test}:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// `assert!` that records the failure and lets the remaining cases run.
+macro_rules! check {
+    ($cond:expr $(,)?) => { check!($cond, "{}", stringify!($cond)) };
+    ($cond:expr, $($message:tt)+) => {
+        if !$cond {
+            fail(format!($($message)+));
+        }
+    };
+}
+
+/// `assert_eq!` that records the failure and lets the remaining cases run.
+macro_rules! check_eq {
+    ($left:expr, $right:expr $(,)?) => { check_eq!($left, $right, "{}", stringify!($left)) };
+    ($left:expr, $right:expr, $($message:tt)+) => {{
+        let (left, right) = (&$left, &$right);
+        if left != right {
+            fail(format!("{}: {:?} != {:?}", format_args!($($message)+), left, right));
+        }
+    }};
 }
 
 fn counted() {
@@ -40,7 +78,7 @@ impl Scene {
     fn fresh() -> Self {
         let a = Participant::new("a");
         let b = Participant::new("b");
-        let mut h = Harness::with_state(GuestState::new(ProtocolStore::generate(&mut OsRng, 3)));
+        let mut h = Harness::with_state(GuestState::new(ProtocolStore::generate(&mut TestRng, 3)));
         h.start(&[&a, &b]);
         Self { h, a, b }
     }
@@ -58,9 +96,9 @@ impl Scene {
         let before = self.h.state_bytes();
         self.h.receive(event);
         let got = self.h.dropped.last().map(DropReason::code);
-        assert_eq!(got, Some(reason), "{case}: {:?}", self.h.dropped.last());
-        assert_eq!(self.h.state_bytes(), before, "{case}: state changed");
-        assert!(self.h.keys.is_empty(), "{case}: a key was delivered");
+        check_eq!(got, Some(reason), "{case}: {:?}", self.h.dropped.last());
+        check_eq!(self.h.state_bytes(), before, "{case}: state changed");
+        check!(self.h.keys.is_empty(), "{case}: a key was delivered");
         self.genuine_answer_succeeds(case);
         counted();
     }
@@ -68,13 +106,13 @@ impl Scene {
     fn genuine_answer_succeeds(&mut self, case: &str) {
         let answer = self.a.answer_last(self.h.now);
         self.h.receive(answer);
-        assert_eq!(
+        check_eq!(
             self.h.keys.len(),
             1,
             "{case}: the genuine answer failed: {:?}",
             self.h.dropped.last()
         );
-        assert_eq!(self.h.keys[0].0.expose_bytes(), &self.a.key, "{case}");
+        check_eq!(self.h.keys[0].0.expose_bytes(), &self.a.key, "{case}");
     }
 
     fn event_from_a(&mut self, plaintext: &Value) -> String {
@@ -100,18 +138,18 @@ fn bundle_body_case(case: &str, before: Vec<u8>, s: &mut Scene, body: String) {
         Progress::Rotating { reason, .. } => Some(reason.clone()),
         _ => None,
     });
-    assert!(
+    check!(
         matches!(reason, Some(AttemptFailure::BundleInvalid(_))),
         "{case}: {reason:?}"
     );
-    assert_eq!(s.h.state_bytes(), before, "{case}: state changed");
+    check_eq!(s.h.state_bytes(), before, "{case}: state changed");
     // The exchange went on to b, which works.
     let mut b = std::mem::replace(&mut s.b, Participant::new("unused"));
     s.h.serve_bundle(&mut b);
     s.h.deliver_last_request(&mut b);
     let answer = b.answer_last(s.h.now);
     s.h.receive(answer);
-    assert_eq!(
+    check_eq!(
         s.h.keys.len(),
         1,
         "{case}: valid exchange after a bad bundle failed"
@@ -233,20 +271,20 @@ fn keybundles() {
         });
     }
     bundle_case("signed by another identity", |b, _| {
-        let other = ProtocolStore::generate(&mut OsRng, 0).identity_key();
+        let other = ProtocolStore::generate(&mut TestRng, 0).identity_key();
         b["identity_key"] = encode_base64(&other.serialize()).into();
     });
     bundle_case(
         "signature from another identity over the same key",
         |b, _| {
-            let other = KeyPair::generate(&mut OsRng);
+            let other = KeyPair::generate(&mut TestRng);
             let spk = base64_decode(b["signed_pre_key"]["public_key"].as_str().unwrap());
-            let sig = other.private.sign(&spk, &mut OsRng);
+            let sig = other.private.sign(&spk, &mut TestRng);
             b["signed_pre_key"]["signature"] = encode_base64(&sig).into();
         },
     );
     bundle_case("signed prekey swapped for another key", |b, _| {
-        let other = ProtocolStore::generate(&mut OsRng, 0).identity_key();
+        let other = ProtocolStore::generate(&mut TestRng, 0).identity_key();
         b["signed_pre_key"]["public_key"] = encode_base64(&other.serialize()).into();
     });
     for (name, path) in [
@@ -298,7 +336,8 @@ fn keybundles() {
 
     let n = cases() - start;
     println!("keybundle cases: {n}");
-    assert!(n >= 150, "{n}");
+    check!(n >= 150, "{n}");
+    report("keybundles", start);
 }
 
 // ---- socket events ----------------------------------------------------------------------
@@ -381,7 +420,7 @@ fn socket_events() {
     let mut s = Scene::asked_a();
     let guest_bundle = s.h.ex.state().store.bundle(1, false).unwrap();
     s.b.store
-        .process_bundle("guest", &guest_bundle, &mut OsRng)
+        .process_bundle("guest", &guest_bundle, &mut TestRng)
         .unwrap();
     let plaintext = s.b.response_plaintext(&s.a.requests[0], s.h.now);
     let event = s.b.event(&plaintext);
@@ -390,13 +429,14 @@ fn socket_events() {
     let mut h = Harness::new();
     let before = h.state_bytes();
     h.receive(json!({"participant_user_id": "a", "participant_device_id": "1", "encrypted_message": "AAAA"}).to_string());
-    assert_eq!(h.dropped.last().map(DropReason::code), Some("not_started"));
-    assert_eq!(h.state_bytes(), before);
+    check_eq!(h.dropped.last().map(DropReason::code), Some("not_started"));
+    check_eq!(h.state_bytes(), before);
     counted();
 
     let n = cases() - start;
     println!("socket event cases: {n}");
-    assert!(n >= 35, "{n}");
+    check!(n >= 35, "{n}");
+    report("socket_events", start);
 }
 
 // ---- ciphertexts ------------------------------------------------------------------------
@@ -406,11 +446,11 @@ fn answer_event(s: &mut Scene, prekey: bool) -> Value {
     if prekey {
         let guest_bundle = s.h.ex.state().store.bundle(1, true).unwrap();
         s.a.store
-            .process_bundle("guest", &guest_bundle, &mut OsRng)
+            .process_bundle("guest", &guest_bundle, &mut TestRng)
             .unwrap();
     }
     let event: Value = serde_json::from_str(&s.a.answer_last(s.h.now)).unwrap();
-    assert_eq!(event["message_type"], if prekey { 3 } else { 2 });
+    check_eq!(event["message_type"], if prekey { 3 } else { 2 });
     event
 }
 
@@ -428,7 +468,7 @@ fn corrupted(s: &mut Scene, event: &Value, bytes: &[u8], case: &str) -> bool {
     s.h.receive(with_ciphertext(event, bytes));
     counted();
     if let Some((key, ..)) = s.h.keys.first() {
-        assert_eq!(
+        check_eq!(
             key.expose_bytes(),
             &s.a.key,
             "{case}: a corrupted message produced another key"
@@ -436,11 +476,11 @@ fn corrupted(s: &mut Scene, event: &Value, bytes: &[u8], case: &str) -> bool {
         return true;
     }
     let reason = s.h.dropped.last().map(DropReason::code);
-    assert!(
+    check!(
         matches!(reason, Some("decrypt_failed" | "malformed_event")),
         "{case}: {reason:?}"
     );
-    assert_eq!(s.h.state_bytes(), before, "{case}: state changed");
+    check_eq!(s.h.state_bytes(), before, "{case}: state changed");
     false
 }
 
@@ -453,7 +493,7 @@ fn ciphertexts_truncated_and_bit_flipped() {
         let event = answer_event(&mut s, prekey);
         let genuine = base64_decode(event["encrypted_message"].as_str().unwrap());
         for len in 0..genuine.len() {
-            assert!(!corrupted(
+            check!(!corrupted(
                 &mut s,
                 &event,
                 &genuine[..len],
@@ -473,7 +513,7 @@ fn ciphertexts_truncated_and_bit_flipped() {
                 // Accepted with the genuine key; start over for the remaining bits.
                 s = Scene::asked_a();
                 let fresh = answer_event(&mut s, prekey);
-                assert_eq!(
+                check_eq!(
                     fresh["encrypted_message"].as_str().unwrap().len(),
                     event["encrypted_message"].as_str().unwrap().len()
                 );
@@ -486,6 +526,7 @@ fn ciphertexts_truncated_and_bit_flipped() {
         "ciphertext cases: {}, accepted (unauthenticated bytes, genuine key): {accepted_flips}",
         cases() - start
     );
+    report("ciphertexts_truncated_and_bit_flipped", start);
 }
 
 /// Continues the bit-flip sweep from `from_bit` on a new scene (after an accepted flip).
@@ -530,7 +571,7 @@ fn ciphertext_versions_replays_limits_prekeys_identities() {
             );
             // Only the PreKey envelope's own byte is outside the MAC (as in libsignal), and
             // official libsignal writes 0x34 there: accepted, with the genuine key.
-            assert_eq!(
+            check_eq!(
                 accepted,
                 prekey && version == 0x34,
                 "version {version:#x}, prekey={prekey}"
@@ -544,14 +585,14 @@ fn ciphertext_versions_replays_limits_prekeys_identities() {
     let mut s = Scene::asked_a();
     let answer = s.a.answer_last(s.h.now);
     s.h.receive(answer.clone());
-    assert_eq!(s.h.keys.len(), 1);
+    check_eq!(s.h.keys.len(), 1);
     let before = s.h.state_bytes();
     s.h.receive(answer);
-    assert_eq!(
+    check_eq!(
         s.h.dropped.last(),
         Some(&DropReason::DecryptFailed(SignalError::DuplicateMessage(0)))
     );
-    assert_eq!(s.h.state_bytes(), before);
+    check_eq!(s.h.state_bytes(), before);
     counted();
     // A counter jump past the limit.
     let mut s = Scene::asked_a();
@@ -561,11 +602,11 @@ fn ciphertext_versions_replays_limits_prekeys_identities() {
     let event = s.a.answer_last(s.h.now);
     let before = s.h.state_bytes();
     s.h.receive(event);
-    assert!(matches!(
+    check!(matches!(
         s.h.dropped.last(),
         Some(DropReason::DecryptFailed(SignalError::TooFarInFuture(_)))
     ));
-    assert_eq!(s.h.state_bytes(), before);
+    check_eq!(s.h.state_bytes(), before);
     counted();
     // A PreKey message naming an unknown one-time prekey.
     let mut s = Scene::asked_a();
@@ -573,40 +614,40 @@ fn ciphertext_versions_replays_limits_prekeys_identities() {
     let (_, key) = bundle.pre_key.unwrap();
     bundle.pre_key = Some((4242, key));
     s.a.store
-        .process_bundle("guest", &bundle, &mut OsRng)
+        .process_bundle("guest", &bundle, &mut TestRng)
         .unwrap();
     let event = s.a.answer_last(s.h.now);
     let before = s.h.state_bytes();
     s.h.receive(event);
-    assert_eq!(
+    check_eq!(
         s.h.dropped.last(),
         Some(&DropReason::DecryptFailed(SignalError::UnknownPreKey(4242)))
     );
-    assert_eq!(s.h.state_bytes(), before);
+    check_eq!(s.h.state_bytes(), before);
     counted();
     // A PreKey message naming a one-time prekey that was already consumed.
     let mut s = Scene::asked_a();
     let bundle = s.h.ex.state().store.bundle(1, true).unwrap();
     let used = bundle.pre_key.unwrap().0;
     s.a.store
-        .process_bundle("guest", &bundle, &mut OsRng)
+        .process_bundle("guest", &bundle, &mut TestRng)
         .unwrap();
     let first = s.a.answer_last(s.h.now);
     s.h.receive(first);
-    assert_eq!(s.h.keys.len(), 1);
+    check_eq!(s.h.keys.len(), 1);
     s.a.store
-        .process_bundle("guest", &bundle, &mut OsRng)
+        .process_bundle("guest", &bundle, &mut TestRng)
         .unwrap();
     let update = json!({"type": "participant:meeting_e2ee_key_update", "meeting_id": MEETING,
         "key": encode_base64(&[3u8; 32]), "key_index": 1, "timestamp": s.h.now});
     let event = s.a.event(&update);
     let before = s.h.state_bytes();
     s.h.receive(event);
-    assert_eq!(
+    check_eq!(
         s.h.dropped.last(),
         Some(&DropReason::DecryptFailed(SignalError::UnknownPreKey(used)))
     );
-    assert_eq!(s.h.state_bytes(), before);
+    check_eq!(s.h.state_bytes(), before);
     counted();
     // Someone else answering as a, with a different identity key.
     let mut s = Scene::asked_a();
@@ -614,23 +655,24 @@ fn ciphertext_versions_replays_limits_prekeys_identities() {
     let guest_bundle = s.h.ex.state().store.bundle(1, true).unwrap();
     impostor
         .store
-        .process_bundle("guest", &guest_bundle, &mut OsRng)
+        .process_bundle("guest", &guest_bundle, &mut TestRng)
         .unwrap();
     let plaintext = impostor.response_plaintext(&s.a.requests[0], s.h.now);
     let event = impostor.event(&plaintext);
     let before = s.h.state_bytes();
     s.h.receive(event);
-    assert!(matches!(
+    check!(matches!(
         s.h.dropped.last(),
         Some(DropReason::DecryptFailed(SignalError::UntrustedIdentity(_)))
     ));
-    assert_eq!(s.h.state_bytes(), before);
+    check_eq!(s.h.state_bytes(), before);
     s.genuine_answer_succeeds("after impostor");
     counted();
     println!(
         "version/replay/limit/prekey/identity cases: {}",
         cases() - start
     );
+    report("ciphertext_versions_replays_limits_prekeys_identities", start);
 }
 
 // ---- plaintexts -------------------------------------------------------------------------
@@ -815,12 +857,13 @@ fn plaintexts() {
     let again = s.a.answer_last(s.h.now);
     let before = s.h.state_bytes();
     s.h.receive(again);
-    assert_eq!(s.h.dropped.last(), Some(&DropReason::AlreadyAnswered));
-    assert_eq!(s.h.state_bytes(), before);
+    check_eq!(s.h.dropped.last(), Some(&DropReason::AlreadyAnswered));
+    check_eq!(s.h.state_bytes(), before);
     counted();
     let n = cases() - start;
     println!("plaintext cases: {n}");
-    assert!(n >= 30, "{n}");
+    check!(n >= 30, "{n}");
+    report("plaintexts", start);
 }
 
 // ---- stored state -------------------------------------------------------------------------
@@ -832,7 +875,7 @@ fn stored_state() {
     s.genuine_answer_succeeds("setup");
     let bytes = s.h.state_bytes();
     for len in 0..bytes.len() {
-        assert!(
+        check!(
             GuestState::from_bytes(&bytes[..len]).is_err(),
             "truncated at {len}"
         );
@@ -841,7 +884,7 @@ fn stored_state() {
     for version in [0u8, 1, 3, 0xff] {
         let mut wrong = bytes.clone();
         wrong[0] = version;
-        assert_eq!(
+        check_eq!(
             GuestState::from_bytes(&wrong).unwrap_err(),
             SignalError::RecordVersion(version)
         );
@@ -857,4 +900,5 @@ fn stored_state() {
         }
     }
     println!("stored state cases: {}", cases() - start);
+    report("stored_state", start);
 }

@@ -7,7 +7,6 @@
 mod common;
 
 use common::*;
-use rand::rngs::OsRng;
 use serde_json::{json, Value};
 use signal_guest_sdk::exchange::messages::encode_base64;
 use signal_guest_sdk::exchange::*;
@@ -179,7 +178,7 @@ fn bad_bundle_signature_moves_to_the_next_participant() {
     h.start(&[&a, &b]);
     let mut bad: Value = serde_json::from_str(&a.bundle_json()).unwrap();
     bad["identity_key"] = encode_base64(
-        &ProtocolStore::generate(&mut OsRng, 0)
+        &ProtocolStore::generate(&mut TestRng, 0)
             .identity_key()
             .serialize(),
     )
@@ -422,7 +421,7 @@ fn replays_and_strangers_are_dropped() {
         .process_bundle(
             "guest",
             &h.ex.state().store.bundle(1, false).unwrap(),
-            &mut OsRng,
+            &mut TestRng,
         )
         .unwrap();
     let plaintext = stranger.response_plaintext("whatever", h.now);
@@ -529,7 +528,7 @@ fn participant_answering_with_its_own_prekey_message_is_accepted() {
     let guest_bundle = h.ex.state().store.bundle(1, true).unwrap();
     alice
         .store
-        .process_bundle("guest", &guest_bundle, &mut OsRng)
+        .process_bundle("guest", &guest_bundle, &mut TestRng)
         .unwrap();
     let answer = alice.answer_last(h.now);
     assert!(answer.contains("\"message_type\":3"));

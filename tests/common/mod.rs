@@ -2,11 +2,51 @@
 //! state machine under a fake clock.
 #![allow(dead_code)]
 
-use rand::rngs::OsRng;
+use std::cell::RefCell;
+
+use rand::rngs::StdRng;
+use rand::{CryptoRng, RngCore, SeedableRng};
 use serde_json::{json, Value};
 use signal_guest_sdk::exchange::messages::encode_base64;
 use signal_guest_sdk::exchange::*;
 use signal_guest_sdk::signal::{CiphertextMessage, ProtocolStore};
+
+thread_local! {
+    static RNG: RefCell<StdRng> = RefCell::new(StdRng::seed_from_u64(seed()));
+}
+
+/// The seed of every test's randomness: `TEST_SEED` if set, else a random one. It is printed,
+/// so that a failing test (whose output cargo shows) can be replayed exactly.
+fn seed() -> u64 {
+    let seed = std::env::var("TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| rand::rngs::OsRng.next_u64());
+    println!("randomness seeded with TEST_SEED={seed}");
+    seed
+}
+
+/// Each test thread's seeded generator (every test runs on its own thread).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TestRng;
+
+impl RngCore for TestRng {
+    fn next_u32(&mut self) -> u32 {
+        RNG.with(|r| r.borrow_mut().next_u32())
+    }
+    fn next_u64(&mut self) -> u64 {
+        RNG.with(|r| r.borrow_mut().next_u64())
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        RNG.with(|r| r.borrow_mut().fill_bytes(dest))
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+impl CryptoRng for TestRng {}
 
 pub const MEETING: &str = "meeting-1";
 pub const GUEST: &str = "guest-session-1";
@@ -26,7 +66,7 @@ impl Participant {
         key[0] = user.as_bytes()[0];
         Self {
             id: ParticipantId::new(user.into(), "1".into()),
-            store: ProtocolStore::generate(&mut OsRng, 10),
+            store: ProtocolStore::generate(&mut TestRng, 10),
             key,
             bundles_served: 0,
             requests: Vec::new(),
@@ -61,7 +101,7 @@ impl Participant {
         let bytes = base64_decode(v["encrypted_message"].as_str().unwrap());
         let message =
             CiphertextMessage::parse(v["message_type"].as_u64().map(|t| t as u32), &bytes).unwrap();
-        let plaintext = self.store.decrypt("guest", &message, &mut OsRng).unwrap();
+        let plaintext = self.store.decrypt("guest", &message, &mut TestRng).unwrap();
         let request: Value = serde_json::from_slice(&plaintext).unwrap();
         self.requests
             .push(request["request_id"].as_str().unwrap().to_owned());
@@ -124,7 +164,7 @@ pub struct Harness {
 
 impl Harness {
     pub fn new() -> Self {
-        Self::with_state(GuestState::new(ProtocolStore::generate(&mut OsRng, 30)))
+        Self::with_state(GuestState::new(ProtocolStore::generate(&mut TestRng, 30)))
     }
 
     pub fn with_state(state: GuestState) -> Self {
@@ -149,12 +189,12 @@ impl Harness {
     }
 
     pub fn feed(&mut self, event: Event) {
-        let actions = self.ex.handle(event, self.now, &mut OsRng);
+        let actions = self.ex.handle(event, self.now, &mut TestRng);
         self.record(actions);
     }
 
     pub fn fire_timeout(&mut self) {
-        let actions = self.ex.handle_timeout(self.now, &mut OsRng);
+        let actions = self.ex.handle_timeout(self.now, &mut TestRng);
         self.record(actions);
     }
 
