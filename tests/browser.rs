@@ -47,6 +47,11 @@ export function quotaStorage(maxWrites) {
     removeItem: (k) => { items.delete(k); },
   };
 }
+export function copyOf(storage) {
+  const copy = quotaStorage(1e9);
+  for (const [k, v] of storage.items) copy.items.set(k, v);
+  return copy;
+}
 export function guestEntries() {
   const out = [];
   for (let i = 0; i < sessionStorage.length; i++) {
@@ -90,6 +95,8 @@ extern "C" {
     fn throwing_storage() -> JsValue;
     #[wasm_bindgen(js_name = quotaStorage)]
     fn quota_storage(max_writes: u32) -> JsValue;
+    #[wasm_bindgen(js_name = copyOf)]
+    fn copy_of(storage: &JsValue) -> JsValue;
     #[wasm_bindgen(js_name = guestEntries)]
     fn guest_entries() -> Array;
     fn recorder() -> JsValue;
@@ -459,4 +466,53 @@ async fn full_exchange_against_official_libsignal_rotates_past_a_silent_particip
     assert_eq!(get(&again, "keyCheckValue").as_string().unwrap(), expected);
     settle(sleep(10)).await.unwrap();
     g.leave();
+}
+
+/// A duplicated tab starts with a copy of the first tab's sessionStorage. While the first tab
+/// lives, the copy must not use the same Signal state (it would reuse message keys): it makes
+/// its own identity and registers it.
+#[wasm_bindgen_test]
+async fn a_duplicated_tab_makes_its_own_identity_and_registration() {
+    let storage = quota_storage(1_000);
+    let first = guest(config(MEETING, &[("storage", storage.clone())])).unwrap();
+    let first_registration = settle(first.register()).await.expect("register");
+    let first_identity = first.identity_key().unwrap().to_vec();
+
+    let events = recorder();
+    let copy = guest(config(
+        MEETING,
+        &[
+            ("storage", copy_of(&storage)),
+            ("onEvent", get(&events, "onEvent")),
+        ],
+    ))
+    .unwrap();
+    assert_eq!(
+        copy.identity_key().unwrap().to_vec(),
+        first_identity,
+        "the copy starts from the same stored state"
+    );
+    let copy_registration = settle(copy.register()).await.expect("register the copy");
+    assert_ne!(copy.identity_key().unwrap().to_vec(), first_identity);
+    assert_eq!(get(&copy_registration, "reused"), false);
+    assert_ne!(
+        get(&copy_registration, "sessionId"),
+        get(&first_registration, "sessionId")
+    );
+    let types: Vec<String> = Array::from(&get(&events, "events"))
+        .iter()
+        .map(|e| get(&e, "type").as_string().unwrap_or_default())
+        .collect();
+    assert!(types.contains(&"duplicate_tab".to_owned()), "{types:?}");
+
+    // Once the first tab has left, a reload that finds its stored state keeps it.
+    let second_copy_storage = copy_of(&storage);
+    let kept = first.identity_key().unwrap().to_vec();
+    first.leave();
+    let reloaded = guest(config(MEETING, &[("storage", second_copy_storage)])).unwrap();
+    let again = settle(reloaded.register()).await.expect("register after leave");
+    assert_eq!(reloaded.identity_key().unwrap().to_vec(), kept);
+    assert_eq!(get(&again, "reused"), true);
+    reloaded.leave();
+    copy.leave();
 }

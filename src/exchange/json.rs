@@ -368,7 +368,12 @@ impl Default for ObjectWriter {
 /// A JSON array of JSON texts written by this module.
 pub fn array(items: &[String]) -> String {
     let mut out = String::from("[");
-    out.push_str(&items.join(","));
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(item);
+    }
     out.push(']');
     out
 }

@@ -14,6 +14,7 @@ use super::error::SetupError;
 use super::events;
 use super::instance::{emit, persist, Instance, Lifecycle, Shared};
 use super::platform::WebCryptoRng;
+use super::tab::{self, TabClaim};
 use super::storage::{GuestStorage, StorageFailure, REGISTRATION_ENTRY, STATE_ENTRY};
 use crate::exchange::messages::{decode_base64, parse_registration};
 use crate::exchange::{Exchange, GuestState};
@@ -21,7 +22,7 @@ use crate::signal::ProtocolStore;
 
 /// One-time prekeys a guest publishes: enough for every participant of a large meeting
 /// to be asked several times, few enough to make in a few milliseconds.
-const ONE_TIME_PRE_KEYS: u32 = 30;
+pub(crate) const ONE_TIME_PRE_KEYS: u32 = 30;
 
 /// What was read from storage.
 struct Stored {
@@ -110,10 +111,13 @@ pub(crate) fn open(config: Config, mut rng: WebCryptoRng) -> Result<Shared, Setu
         pending: None,
         queue: VecDeque::new(),
         dispatching: false,
+        tab: TabClaim::Pending(Vec::new()),
+        lock_release: None,
     }));
     for reason in fallbacks {
         emit(&shared, events::storage_fallback(&reason.0));
     }
     persist(&shared);
+    tab::claim(&shared);
     Ok(shared)
 }

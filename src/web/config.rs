@@ -124,12 +124,17 @@ fn key_profile(v: &JsValue) -> Result<KeyProfile, SetupError> {
 }
 
 fn unknown_fields(config: &JsValue) -> Option<String> {
-    let unknown: Vec<String> = Object::keys(config.unchecked_ref::<Object>())
-        .iter()
-        .filter_map(|k| k.as_string())
-        .filter(|k| !FIELDS.contains(&k.as_str()))
-        .collect();
-    (!unknown.is_empty()).then(|| unknown.join(", "))
+    let mut unknown = String::new();
+    for key in Object::keys(config.unchecked_ref::<Object>()).iter() {
+        let key = key.as_string().unwrap_or_default();
+        if !FIELDS.contains(&key.as_str()) {
+            if !unknown.is_empty() {
+                unknown.push_str(", ");
+            }
+            unknown.push_str(&key);
+        }
+    }
+    (!unknown.is_empty()).then_some(unknown)
 }
 
 impl Config {

@@ -32,6 +32,11 @@ impl Deferred {
 }
 
 impl Deferred {
+    /// Settles as `promise` settles.
+    pub(crate) fn adopt(self, promise: &Promise) {
+        let _ = self.resolve.call1(&JsValue::NULL, promise);
+    }
+
     /// Rejects with an error object that was already made (and shown elsewhere).
     pub(crate) fn reject_with(self, error: &JsValue) {
         let _ = self.reject.call1(&JsValue::NULL, error);

@@ -80,6 +80,19 @@ pub(crate) fn storage_fallback(reason: &str) -> JsValue {
     .into()
 }
 
+/// `{type: "duplicate_tab", message}`: the stored state is in use by another open tab (a
+/// duplicated tab copies it), so this tab made its own identity and registers anew.
+pub(crate) fn duplicate_tab() -> JsValue {
+    object(&[
+        ("type", "duplicate_tab".into()),
+        (
+            "message",
+            "another open tab uses this tab's stored keys; this tab made its own".into(),
+        ),
+    ])
+    .into()
+}
+
 /// `{type: "key", from, keyIndex, keyCheckValue}`: the key provider holds a new key.
 pub(crate) fn key(delivered: &Delivered) -> JsValue {
     object(&[

@@ -16,6 +16,7 @@ use super::js::bytes;
 use super::platform::WebCryptoRng;
 use super::registration;
 use super::storage::{GuestStorage, StorageLike};
+use super::tab;
 use super::token;
 use crate::exchange::MeetingKey;
 
@@ -57,7 +58,11 @@ impl GuestKeyExchange {
     /// Registers the guest's public keys (never a private key) with the invitation token.
     /// Reuses the registration stored in this tab, if any.
     pub fn register(&self) -> RegistrationPromise {
-        promise(|deferred| registration::register(&self.shared, deferred)).unchecked_into()
+        let shared = self.shared.clone();
+        promise(|deferred| {
+            tab::when_claimed(&self.shared, move || registration::register(&shared, deferred))
+        })
+        .unchecked_into()
     }
 
     /// Asks participants, one at a time, for the meeting key; hands it to the key provider.
@@ -65,7 +70,13 @@ impl GuestKeyExchange {
     /// the configured number of consecutive failures.
     #[wasm_bindgen(js_name = exchangeKey)]
     pub fn exchange_key(&self) -> KeyExchangePromise {
-        driver::exchange_key(&self.shared).unchecked_into()
+        let shared = self.shared.clone();
+        promise(|deferred| {
+            tab::when_claimed(&self.shared, move || {
+                deferred.adopt(&driver::exchange_key(&shared));
+            })
+        })
+        .unchecked_into()
     }
 
     /// Fetches a LiveKit access token for this guest (`NOT_ADMITTED` until the host admits).

@@ -128,13 +128,31 @@ impl Reply {
 }
 
 impl Http {
+    /// The base URL and `template` with each `{name}` replaced by its URI-encoded value
+    /// (an unknown `{name}` is kept as written).
     pub(crate) fn url(&self, template: &str, values: &[(&str, &str)]) -> String {
-        let mut path = template.to_owned();
-        for (name, value) in values {
-            let encoded = String::from(js_sys::encode_uri_component(value));
-            path = path.replace(&format!("{{{name}}}"), &encoded);
+        let mut url = self.base.clone();
+        let mut pieces = template.split('{');
+        url.push_str(pieces.next().unwrap_or_default());
+        for piece in pieces {
+            let Some((name, tail)) = piece.split_once('}') else {
+                url.push('{');
+                url.push_str(piece);
+                continue;
+            };
+            match values.iter().find(|(n, _)| *n == name) {
+                Some((_, value)) => {
+                    url.push_str(&String::from(js_sys::encode_uri_component(value)))
+                }
+                None => {
+                    url.push('{');
+                    url.push_str(name);
+                    url.push('}');
+                }
+            }
+            url.push_str(tail);
         }
-        format!("{}{path}", self.base)
+        url
     }
 
     /// GET, aborted after `timeout_ms` so that a hanging server does not hold one of the

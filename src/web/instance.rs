@@ -18,6 +18,7 @@ use super::error::UsageError;
 use super::events;
 use super::platform::{Timeout, WebCryptoRng};
 use super::storage::{GuestStorage, STATE_ENTRY};
+use super::tab::{self, TabClaim};
 use crate::exchange::messages::encode_base64;
 use crate::exchange::{Event, Exchange, GuestState, Millis};
 
@@ -77,6 +78,20 @@ pub(crate) struct Instance {
     pub pending: Option<Pending>,
     pub queue: VecDeque<Input>,
     pub dispatching: bool,
+    /// Whether this tab may use the stored state (see `tab.rs`).
+    pub tab: TabClaim,
+    /// Releases this tab's Web Lock.
+    pub lock_release: Option<js_sys::Function>,
+}
+
+/// A guest dropped without `leave()` (the page called `free()`, or tests drop it) still gives
+/// its tab lock back, as the browser does when the page goes away.
+impl Drop for Instance {
+    fn drop(&mut self) {
+        if let Some(release) = self.lock_release.take() {
+            let _ = release.call0(&JsValue::NULL);
+        }
+    }
 }
 
 pub(crate) type Shared = Rc<RefCell<Instance>>;
@@ -157,5 +172,9 @@ pub(crate) fn leave(shared: &Shared) {
     if let Some(p) = pending {
         p.deferred
             .settle(Err(super::error::UsageError::Left.into()));
+    }
+    // Calls still waiting for the tab check now find the guest gone.
+    for waiter in tab::release(shared) {
+        waiter();
     }
 }

@@ -25,6 +25,7 @@ mod platform;
 mod registration;
 mod socket;
 mod storage;
+mod tab;
 mod token;
 mod types;
 

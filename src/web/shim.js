@@ -44,3 +44,45 @@ export function whenSettled(value, done) {
     () => done(false),
   );
 }
+
+// Claims the Web Lock `name` for as long as this page keeps it: calls done(true) if this tab
+// holds it now, done(false) if another live tab holds it, done(undefined) where Web Locks are
+// unavailable (Node, old browsers, opaque origins). Exactly once, and never before this
+// function has returned the function that releases the lock. A holder that is letting go
+// (a guest of this page that just left) gets `graceMs` to do so before the lock counts as
+// held by another tab.
+export function claimLock(name, graceMs, done) {
+  let answered = false;
+  const answer = (value) => {
+    if (!answered) {
+      answered = true;
+      queueMicrotask(() => done(value));
+    }
+  };
+  let release = () => {};
+  const held = new Promise((resolve) => { release = resolve; });
+  const keep = (lock) => {
+    answer(lock !== null);
+    return lock === null ? undefined : held;
+  };
+  try {
+    const locks = globalThis.navigator?.locks;
+    if (typeof locks?.request !== "function") {
+      answer(undefined);
+      return release;
+    }
+    locks
+      .request(name, { ifAvailable: true }, (lock) => {
+        if (lock !== null) return keep(lock);
+        // Taken: wait a little for a holder that is releasing it.
+        locks
+          .request(name, { signal: AbortSignal.timeout(graceMs) }, keep)
+          .catch((e) => answer(e?.name === "AbortError" || e?.name === "TimeoutError" ? false : undefined));
+        return undefined;
+      })
+      .catch(() => answer(undefined));
+  } catch {
+    answer(undefined);
+  }
+  return release;
+}

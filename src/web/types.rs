@@ -77,6 +77,7 @@ export type GuestEvent =
   | { type: "key"; from: ParticipantRef; keyIndex: number; keyCheckValue: string }
   | { type: "dropped"; reason: string; detail: string }
   | { type: "storage_fallback"; reason: string }
+  | { type: "duplicate_tab"; message: string }
   | { type: "error"; code: GuestErrorCode };
 
 export interface RegistrationResult {

@@ -1,0 +1,149 @@
+//! One live tab per stored identity.
+//!
+//! Browsers copy `sessionStorage` into a duplicated tab. Two tabs holding the same Signal
+//! state would send with the same chain keys: the same message key and IV twice. Each tab
+//! therefore holds a Web Lock named after its identity for as long as it lives. A tab that
+//! finds the lock taken is a copy: it makes its own identity and prekeys (and registers them
+//! anew) before anything is sent. `register()` and `exchangeKey()` wait for the answer,
+//! which the browser gives within milliseconds; where Web Locks are missing (Node), the
+//! check is skipped.
+
+use crate::prelude::*;
+
+use alloc::boxed::Box;
+use alloc::rc::Rc;
+
+use js_sys::Function;
+use wasm_bindgen::prelude::*;
+
+use super::events;
+use super::instance::{emit, persist, Lifecycle, Shared};
+use crate::exchange::GuestState;
+use crate::signal::ProtocolStore;
+
+#[wasm_bindgen(module = "/src/web/shim.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = claimLock)]
+    fn claim_lock(name: &str, grace_ms: u32, done: JsValue) -> Function;
+}
+
+/// How long a lock that is being given back (a guest of this page that just left) may take
+/// before it counts as held by another tab; a duplicated tab waits this long once.
+const RELEASE_GRACE_MS: u32 = 250;
+
+/// A call waiting for the claim.
+pub(crate) type Waiter = Box<dyn FnOnce()>;
+
+/// Whether this tab may use its stored state yet.
+pub(crate) enum TabClaim {
+    /// The browser has not answered; these calls continue once it has.
+    Pending(Vec<Waiter>),
+    /// This tab holds the lock (or Web Locks are unavailable).
+    Held,
+}
+
+fn lock_name(meeting_id: &str, state: &GuestState) -> String {
+    let identity = state.store.identity_key().serialize();
+    let hex: String = identity
+        .iter()
+        .skip(1)
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("signal-guest/{meeting_id}/{hex}")
+}
+
+/// Asks the browser for this tab's lock; calls waiting in `register()` or `exchangeKey()`
+/// continue when it answers.
+pub(crate) fn claim(shared: &Shared) {
+    let name = {
+        let Ok(instance) = shared.try_borrow() else {
+            return;
+        };
+        match instance.lifecycle.state() {
+            Some(state) => lock_name(&instance.config.meeting_id, state),
+            None => return,
+        }
+    };
+    let weak = Rc::downgrade(shared);
+    let done = Closure::once_into_js(move |held: JsValue| {
+        if let Some(shared) = weak.upgrade() {
+            claimed(&shared, held.as_bool());
+        }
+    });
+    let release = claim_lock(&name, RELEASE_GRACE_MS, done);
+    if let Ok(mut instance) = shared.try_borrow_mut() {
+        instance.lock_release = Some(release);
+    }
+}
+
+fn claimed(shared: &Shared, held: Option<bool>) {
+    if held == Some(false) {
+        return start_over_as_a_copy(shared);
+    }
+    let waiters = match shared.try_borrow_mut() {
+        Ok(mut instance) => match core::mem::replace(&mut instance.tab, TabClaim::Held) {
+            TabClaim::Pending(waiters) => waiters,
+            TabClaim::Held => Vec::new(),
+        },
+        Err(_) => return,
+    };
+    for waiter in waiters {
+        waiter();
+    }
+}
+
+/// Another live tab holds this identity: make a new one, forget the copied registration,
+/// and claim the new identity's lock (the calls keep waiting).
+fn start_over_as_a_copy(shared: &Shared) {
+    {
+        let Ok(mut instance) = shared.try_borrow_mut() else {
+            return;
+        };
+        if matches!(instance.lifecycle, Lifecycle::Left) {
+            return;
+        }
+        let mut rng = instance.rng;
+        let started = js_sys::Date::now();
+        let store = ProtocolStore::generate(&mut rng, super::bootstrap::ONE_TIME_PRE_KEYS);
+        // Dropping the copied state wipes its keys (in this tab; the other tab keeps them).
+        instance.lifecycle = Lifecycle::Unregistered(GuestState::new(store));
+        instance.key_generation_ms = Some(js_sys::Date::now() - started);
+        instance.storage.wipe();
+    }
+    persist(shared);
+    emit(shared, events::duplicate_tab());
+    claim(shared);
+}
+
+/// Runs `then` once this tab may use its state: now, or when the browser has answered.
+pub(crate) fn when_claimed(shared: &Shared, then: impl FnOnce() + 'static) {
+    let run_now = match shared.try_borrow_mut() {
+        Ok(mut instance) => match &mut instance.tab {
+            TabClaim::Pending(waiters) => {
+                waiters.push(Box::new(then));
+                return;
+            }
+            TabClaim::Held => true,
+        },
+        Err(_) => true,
+    };
+    if run_now {
+        then();
+    }
+}
+
+/// On `leave()`: releases the lock and hands back the calls still waiting (they then find
+/// the guest gone and reject).
+pub(crate) fn release(shared: &Shared) -> Vec<Waiter> {
+    let Ok(mut instance) = shared.try_borrow_mut() else {
+        return Vec::new();
+    };
+    if let Some(release) = instance.lock_release.take() {
+        let _ = release.call0(&JsValue::NULL);
+    }
+    match core::mem::replace(&mut instance.tab, TabClaim::Held) {
+        TabClaim::Pending(waiters) => waiters,
+        TabClaim::Held => Vec::new(),
+    }
+}
