@@ -30,7 +30,7 @@ fn prepared() -> &'static (Vec<u8>, String) {
             messages::encode_base64(&key.serialize()),
         );
         let guest = GuestState::new(ProtocolStore::generate(rng, 2));
-        (guest.to_bytes(), bundle)
+        (guest.to_bytes().to_vec(), bundle)
     })
 }
 
