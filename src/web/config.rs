@@ -26,7 +26,7 @@ extern "C" {
 }
 
 /// Every field `GuestConfig` has (see `types.rs`).
-const FIELDS: [&str; 16] = [
+const FIELDS: [&str; 17] = [
     "baseUrl",
     "meetingId",
     "invitationToken",
@@ -38,6 +38,7 @@ const FIELDS: [&str; 16] = [
     "maxFailures",
     "sessionCacheTtlMs",
     "clockSkewMs",
+    "requestTimeoutMs",
     "paths",
     "storage",
     "requireStorage",
@@ -46,6 +47,9 @@ const FIELDS: [&str; 16] = [
 ];
 
 const SECOND_MS: u64 = 1_000;
+/// A server that has not answered a registration or token request in this time is taken as
+/// unreachable, so the call settles and can be made again.
+const DEFAULT_REQUEST_TIMEOUT_MS: u32 = 15_000;
 const DAY_MS: u64 = 86_400_000;
 
 /// How the key is handed to `setKey`.
@@ -73,6 +77,8 @@ pub(crate) struct Config {
     /// The page's storage object, or absent for `sessionStorage`.
     pub storage: JsValue,
     pub require_storage: bool,
+    /// How long registration and the LiveKit token may take before they count as failed.
+    pub request_timeout_ms: u32,
 }
 
 fn invalid(message: impl Into<String>) -> SetupError {
@@ -215,6 +221,13 @@ impl Config {
             on_event,
             storage: get(config, "storage"),
             require_storage: optional_bool(config, "requireStorage")?,
+            request_timeout_ms: optional_count(
+                config,
+                "requestTimeoutMs",
+                u64::from(DEFAULT_REQUEST_TIMEOUT_MS),
+                100,
+                2 * 60 * SECOND_MS,
+            )? as u32,
         })
     }
 

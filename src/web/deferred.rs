@@ -2,9 +2,17 @@
 
 
 use js_sys::{Function, Promise};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::*;
 
 use super::error::GuestError;
+
+#[wasm_bindgen(module = "/src/web/shim.js")]
+extern "C" {
+    /// Records a promise the SDK owes, to be rejected if the module traps first.
+    fn owe(reject: &Function);
+    /// The promise is settled.
+    fn paid(reject: &Function);
+}
 
 /// The two ends of a JS promise, settled later from a callback. Dropping it unsettled
 /// leaves the promise pending, so every path must call [`Deferred::settle`].
@@ -19,11 +27,15 @@ impl Deferred {
         let mut slot = None;
         // The executor runs synchronously, so `slot` is filled when `new` returns.
         let promise = Promise::new(&mut |resolve, reject| slot = Some(Self { resolve, reject }));
+        if let Some(deferred) = &slot {
+            owe(&deferred.reject);
+        }
         (promise, slot)
     }
 
     /// Fulfils with the value or rejects with the error (as a `GuestError` object).
     pub(crate) fn settle(self, result: Result<JsValue, GuestError>) {
+        paid(&self.reject);
         let _ = match result {
             Ok(value) => self.resolve.call1(&JsValue::NULL, &value),
             Err(e) => self.reject.call1(&JsValue::NULL, &e.into()),
@@ -34,11 +46,13 @@ impl Deferred {
 impl Deferred {
     /// Settles as `promise` settles.
     pub(crate) fn adopt(self, promise: &Promise) {
+        paid(&self.reject);
         let _ = self.resolve.call1(&JsValue::NULL, promise);
     }
 
     /// Rejects with an error object that was already made (and shown elsewhere).
     pub(crate) fn reject_with(self, error: &JsValue) {
+        paid(&self.reject);
         let _ = self.reject.call1(&JsValue::NULL, error);
     }
 }

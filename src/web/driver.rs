@@ -15,7 +15,9 @@ use super::delivery::deliver_key;
 use super::error::{ExchangeKeyError, GuestError, UsageError};
 use super::events;
 use super::http::Http;
-use super::instance::{emit, has_left, persist, with_usable, Input, Lifecycle, Pending, Shared};
+use super::instance::{
+    emit, has_left, persist, with_usable, Input, Lifecycle, Listener, Pending, Shared,
+};
 use super::js::{now_ms, stringify};
 use super::platform::Timeout;
 use crate::exchange::contract::GUEST_SESSION_HEADER;
@@ -42,12 +44,15 @@ pub(crate) fn exchange_key(shared: &Shared) -> Promise {
                     on_socket_message(&shared, &body);
                 }
             });
-            instance
+            let registered = instance
                 .config
                 .socket
                 .listen(listener.as_ref().unchecked_ref())
                 .map_err(|_| ExchangeKeyError::SocketUnusable)?;
-            instance.listener = Some(listener);
+            instance.listener = Some(Listener {
+                _closure: listener,
+                registered,
+            });
         }
         Ok(None)
     })

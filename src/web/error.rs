@@ -119,9 +119,12 @@ pub(crate) enum UsageError {
     /// The same call is already running.
     #[error("{0} is already running")]
     AlreadyRunning(&'static str),
-    /// A callback re-entered the SDK while it was busy, or an earlier call trapped.
-    #[error("the SDK is busy or stopped working after an internal error; reload the page")]
+    /// The guest has no keys to register (it cannot happen after a successful start).
+    #[error("this guest has no keys")]
     Unavailable,
+    /// The module trapped earlier; its state cannot be trusted.
+    #[error("The SDK stopped after an internal error. Reload the page to join again.")]
+    Stopped,
     /// `register()` has not completed.
     #[error("call register() first")]
     NotRegistered,
@@ -132,6 +135,7 @@ impl From<UsageError> for GuestError {
         let code = match e {
             UsageError::Left => GuestErrorCode::Left,
             UsageError::AlreadyRunning(_) | UsageError::Unavailable => GuestErrorCode::InvalidState,
+            UsageError::Stopped => GuestErrorCode::InternalError,
             UsageError::NotRegistered => GuestErrorCode::NotRegistered,
         };
         GuestError::new(code, e.to_string())

@@ -44,6 +44,8 @@ pub enum GuestErrorCode {
     CryptoUnavailable = "CRYPTO_UNAVAILABLE",
     /// `leave()` was called; the object is unusable.
     Left = "LEFT",
+    /// The module stopped after an internal error (a trap); reload the page.
+    InternalError = "INTERNAL_ERROR",
 }
 
 impl GuestErrorCode {

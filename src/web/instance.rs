@@ -22,6 +22,12 @@ use super::tab::{self, TabClaim};
 use crate::exchange::messages::encode_base64;
 use crate::exchange::{Event, Exchange, GuestState, Millis};
 
+#[wasm_bindgen(module = "/src/web/shim.js")]
+extern "C" {
+    /// Whether the module has trapped.
+    fn stopped() -> bool;
+}
+
 /// Where this guest is. Each state carries what only it has, so no fact is kept twice.
 pub(crate) enum Lifecycle {
     /// Keys made or loaded; not registered with the server yet.
@@ -51,6 +57,13 @@ impl Lifecycle {
     }
 }
 
+/// The Rust closure that handles participant messages, and the (guarded) function the
+/// socket was given, which `off` needs.
+pub(crate) struct Listener {
+    pub _closure: Closure<dyn FnMut(JsValue)>,
+    pub registered: js_sys::Function,
+}
+
 /// The running `exchangeKey()` call.
 pub(crate) struct Pending {
     pub deferred: Deferred,
@@ -71,8 +84,8 @@ pub(crate) struct Instance {
     pub rng: WebCryptoRng,
     /// How long making the identity and prekeys took, if this page made them.
     pub key_generation_ms: Option<f64>,
-    /// The socket listener, while one is registered.
-    pub listener: Option<Closure<dyn FnMut(JsValue)>>,
+    /// The socket listener, while listening.
+    pub listener: Option<Listener>,
     /// One timer, always at the exchange's current deadline.
     pub timer: Option<(Millis, Timeout)>,
     pub pending: Option<Pending>,
@@ -101,7 +114,12 @@ pub(crate) fn with_usable<T>(
     shared: &Shared,
     f: impl FnOnce(&mut Instance) -> T,
 ) -> Result<T, UsageError> {
-    let mut instance = shared.try_borrow_mut().map_err(|_| UsageError::Unavailable)?;
+    // A module that trapped left its state mid-change (a borrow that is never released is
+    // the usual sign): nothing may use it any more.
+    if stopped() {
+        return Err(UsageError::Stopped);
+    }
+    let mut instance = shared.try_borrow_mut().map_err(|_| UsageError::Stopped)?;
     if matches!(instance.lifecycle, Lifecycle::Left) {
         return Err(UsageError::Left);
     }
@@ -167,7 +185,7 @@ pub(crate) fn leave(shared: &Shared) {
         )
     };
     if let Some(listener) = &listener {
-        socket.stop_listening(listener.as_ref().unchecked_ref());
+        socket.stop_listening(&listener.registered);
     }
     if let Some(p) = pending {
         p.deferred

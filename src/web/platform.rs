@@ -6,11 +6,15 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 
+#[wasm_bindgen(module = "/src/web/shim.js")]
+extern "C" {
+    /// `setTimeout` with the handler guarded against a trapped module (see shim.js).
+    #[wasm_bindgen(js_name = setTimer)]
+    fn set_timer(handler: &Function, ms: i32) -> JsValue;
+}
+
 #[wasm_bindgen]
 extern "C" {
-    #[wasm_bindgen(js_name = setTimeout)]
-    fn set_timeout(handler: &Function, ms: i32) -> JsValue;
-
     #[wasm_bindgen(js_name = clearTimeout)]
     fn clear_timeout(id: &JsValue);
 
@@ -29,7 +33,7 @@ impl Timeout {
         // The signature of the SDK's other callbacks, so that they share their glue.
         let callback = Closure::once(move |_: JsValue| callback());
         let ms = i32::try_from(ms).unwrap_or(i32::MAX);
-        let id = set_timeout(callback.as_ref().unchecked_ref(), ms);
+        let id = set_timer(callback.as_ref().unchecked_ref(), ms);
         Self {
             id,
             _callback: callback,

@@ -15,10 +15,6 @@ use super::storage::REGISTRATION_ENTRY;
 use crate::exchange::messages::{parse_registration, registration_body, registration_record};
 use crate::exchange::{Exchange, HttpFailure};
 
-/// A server that does not answer a registration within this time is taken as unreachable,
-/// so `register()` always settles and can be called again.
-pub(crate) const REGISTRATION_TIMEOUT_MS: u32 = 15_000;
-
 fn result(session_id: &str, reused: bool) -> JsValue {
     object(&[
         ("sessionId", session_id.into()),
@@ -30,7 +26,11 @@ fn result(session_id: &str, reused: bool) -> JsValue {
 enum Next {
     /// Registered earlier (in this tab): the answer to give.
     Done(JsValue),
-    Send { url: String, body: String },
+    Send {
+        url: String,
+        body: String,
+        timeout_ms: u32,
+    },
 }
 
 fn begin(shared: &Shared) -> Result<Next, RegisterError> {
@@ -51,7 +51,13 @@ fn begin(shared: &Shared) -> Result<Next, RegisterError> {
                         &c.display_name,
                     );
                     let url = c.http.url(&c.http.paths.register, &[]);
-                    (Lifecycle::Registering(state), Ok(Next::Send { url, body }))
+                    let timeout_ms = c.request_timeout_ms;
+                    let send = Next::Send {
+                        url,
+                        body,
+                        timeout_ms,
+                    };
+                    (Lifecycle::Registering(state), Ok(send))
                 }
                 None => (
                     Lifecycle::Unregistered(state),
@@ -74,19 +80,23 @@ pub(crate) fn register(shared: &Shared, deferred: Deferred) {
     match begin(shared) {
         Err(e) => deferred.settle(Err(e.into())),
         Ok(Next::Done(answer)) => deferred.settle(Ok(answer)),
-        Ok(Next::Send { url, body }) => {
+        Ok(Next::Send {
+            url,
+            body,
+            timeout_ms,
+        }) => {
             emit(shared, events::registering());
             let shared = shared.clone();
-            Http::post_json(&url, &body, REGISTRATION_TIMEOUT_MS, move |reply| {
-                deferred.settle(finish(&shared, reply).map_err(Into::into))
+            Http::post_json(&url, &body, timeout_ms, move |reply| {
+                deferred.settle(finish(&shared, reply, timeout_ms).map_err(Into::into))
             });
         }
     }
 }
 
-fn outcome(reply: Reply, meeting_id: &str) -> Result<String, RegisterError> {
+fn outcome(reply: Reply, meeting_id: &str, timeout_ms: u32) -> Result<String, RegisterError> {
     if reply.timed_out {
-        return Err(RegisterError::Timeout(REGISTRATION_TIMEOUT_MS));
+        return Err(RegisterError::Timeout(timeout_ms));
     }
     if !reply.ok() {
         return Err(RegisterError::Http(HttpFailure {
@@ -97,9 +107,9 @@ fn outcome(reply: Reply, meeting_id: &str) -> Result<String, RegisterError> {
     parse_registration(&reply.body, meeting_id).map_err(RegisterError::Malformed)
 }
 
-fn finish(shared: &Shared, reply: Reply) -> Result<JsValue, RegisterError> {
+fn finish(shared: &Shared, reply: Reply, timeout_ms: u32) -> Result<JsValue, RegisterError> {
     let (session_id, storage_failure) = with_usable(shared, |instance| {
-        let outcome = outcome(reply, &instance.config.meeting_id);
+        let outcome = outcome(reply, &instance.config.meeting_id, timeout_ms);
         let state = match core::mem::replace(&mut instance.lifecycle, Lifecycle::Left) {
             Lifecycle::Registering(state) => state,
             // Only `leave()` moves a registering guest elsewhere, and that is checked above.

@@ -1,5 +1,51 @@
 // The asynchronous browser calls the SDK makes. They call back into the wasm instead of
 // being awaited as Rust futures, which keeps an async executor out of the size budget.
+//
+// Every call back into the wasm goes through `guard`: if the module traps (a bug, or the
+// deliberate stop when the CSPRNG fails), its state can no longer be trusted. The trap is
+// caught here, every promise the SDK still owes is rejected with INTERNAL_ERROR, and no
+// further callback enters the module; later calls are refused (see `stopped`).
+
+const owed = new Set();
+let trapped = null;
+
+function internalError() {
+  const error = new Error("The SDK stopped after an internal error. Reload the page to join again.");
+  error.name = "GuestError";
+  error.code = "INTERNAL_ERROR";
+  error.retryable = false;
+  return error;
+}
+
+function guard(callback) {
+  return (...args) => {
+    if (trapped !== null) return undefined;
+    try {
+      return callback(...args);
+    } catch (e) {
+      if (!(e instanceof WebAssembly.RuntimeError)) throw e;
+      trapped = e;
+      for (const reject of owed) reject(internalError());
+      owed.clear();
+      return undefined;
+    }
+  };
+}
+
+// A promise the SDK owes the page: rejected with INTERNAL_ERROR if the module traps first.
+export function owe(reject) { owed.add(reject); }
+export function paid(reject) { owed.delete(reject); }
+// Whether the module has trapped (then the SDK refuses every call).
+export function stopped() { return trapped !== null; }
+
+export function setTimer(handler, ms) { return setTimeout(guard(handler), ms); }
+
+// socket.on(event, handler) with the handler guarded; returns what to pass to socket.off.
+export function listen(socket, event, handler) {
+  const guarded = guard(handler);
+  socket.on(event, guarded);
+  return guarded;
+}
 
 // fetch, then read the body as text; calls done({ status, retryAfter, body, timedOut })
 // exactly once. status 0 means no answer (network error, CORS refusal, or aborted after
@@ -33,15 +79,15 @@ export function fetchText(url, method, headers, body, timeoutMs, done) {
     .catch(() => noAnswer)
     .then(([status, retryAfter, text]) => {
       clearTimeout(timer);
-      done({ status, retryAfter, body: text, timedOut: timedOut && status === 0 });
+      guard(done)({ status, retryAfter, body: text, timedOut: timedOut && status === 0 });
     });
 }
 
 // Waits for value if it is a promise; calls done(true) if it fulfils, done(false) if not.
 export function whenSettled(value, done) {
   Promise.resolve(value).then(
-    () => done(true),
-    () => done(false),
+    () => guard(done)(true),
+    () => guard(done)(false),
   );
 }
 
@@ -56,7 +102,7 @@ export function claimLock(name, graceMs, done) {
   const answer = (value) => {
     if (!answered) {
       answered = true;
-      queueMicrotask(() => done(value));
+      queueMicrotask(() => guard(done)(value));
     }
   };
   let release = () => {};

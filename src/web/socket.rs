@@ -15,9 +15,14 @@ extern "C" {
     #[wasm_bindgen(method, catch)]
     fn emit(this: &Socket, event: &str, body: &JsValue) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(method, catch)]
-    fn on(this: &Socket, event: &str, handler: &Function) -> Result<JsValue, JsValue>;
-    #[wasm_bindgen(method, catch)]
     fn off(this: &Socket, event: &str, handler: &Function) -> Result<JsValue, JsValue>;
+}
+
+#[wasm_bindgen(module = "/src/web/shim.js")]
+extern "C" {
+    /// `socket.on(event, handler)` with the handler guarded; returns the function to remove.
+    #[wasm_bindgen(catch)]
+    fn listen(socket: &Socket, event: &str, handler: &Function) -> Result<Function, JsValue>;
 }
 
 impl Socket {
@@ -27,9 +32,10 @@ impl Socket {
         connected && parse(body).is_ok_and(|b| self.emit(GUEST_MESSAGE_EVENT, &b).is_ok())
     }
 
-    /// Starts delivering participant messages to `handler`.
-    pub(crate) fn listen(&self, handler: &Function) -> Result<(), JsValue> {
-        self.on(PARTICIPANT_MESSAGE_EVENT, handler).map(drop)
+    /// Starts delivering participant messages to `handler`; returns what
+    /// [`Socket::stop_listening`] takes.
+    pub(crate) fn listen(&self, handler: &Function) -> Result<Function, JsValue> {
+        listen(self, PARTICIPANT_MESSAGE_EVENT, handler)
     }
 
     /// Stops delivering participant messages to `handler` (best effort).

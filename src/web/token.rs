@@ -9,18 +9,18 @@ use super::error::{TokenError, UsageError};
 use super::http::{Http, Reply};
 use super::instance::{with_usable, Lifecycle, Shared};
 use super::js::object;
-use super::registration::REGISTRATION_TIMEOUT_MS;
 use crate::exchange::messages::{livekit_token_request, parse_livekit_token};
 use crate::exchange::HttpFailure;
 
-fn request(shared: &Shared) -> Result<(String, String), TokenError> {
+fn request(shared: &Shared) -> Result<(String, String, u32), TokenError> {
     with_usable(shared, |instance| {
         let Lifecycle::Registered(exchange) = &instance.lifecycle else {
             return Err(TokenError::Usage(UsageError::NotRegistered));
         };
         let c = &instance.config;
         let body = livekit_token_request(exchange.guest_session_id(), &c.meeting_id);
-        Ok((c.http.url(&c.http.paths.livekit_token, &[]), body))
+        let url = c.http.url(&c.http.paths.livekit_token, &[]);
+        Ok((url, body, c.request_timeout_ms))
     })?
 }
 
@@ -45,8 +45,7 @@ fn answer(reply: Reply) -> Result<JsValue, TokenError> {
 pub(crate) fn fetch_livekit_token(shared: &Shared, deferred: Deferred) {
     match request(shared) {
         Err(e) => deferred.settle(Err(e.into())),
-        // As long as a registration may take: both are one round trip to the same server.
-        Ok((url, body)) => Http::post_json(&url, &body, REGISTRATION_TIMEOUT_MS, move |reply| {
+        Ok((url, body, timeout_ms)) => Http::post_json(&url, &body, timeout_ms, move |reply| {
             deferred.settle(answer(reply).map_err(Into::into))
         }),
     }

@@ -52,6 +52,8 @@ export interface GuestConfig {
   sessionCacheTtlMs?: number;
   /** Accepted clock difference for answers. Default 120000. */
   clockSkewMs?: number;
+  /** How long `register()` and `fetchLiveKitToken()` wait for the server before `NETWORK_ERROR`. Default 15000. */
+  requestTimeoutMs?: number;
   paths?: GuestPaths;
   /** Defaults to `sessionStorage`; falls back to memory (with a `storage_fallback` event) if it is unusable. */
   storage?: Pick<Storage, "getItem" | "setItem" | "removeItem"> | null;

@@ -1,0 +1,114 @@
+// The browser layer under misuse and hostile servers, in Node (see harness.js): no success
+// is reported for a key the provider refused, leave() from a callback stops everything,
+// errors carry the right code per endpoint, and nothing waits forever.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { sdk, meeting, keyProvider, guest, hang, rejection } from './harness.js';
+
+const base64 = (bytes) => Buffer.from(bytes).toString('base64');
+
+test('a key the provider refused is not reported as delivered; the next exchangeKey asks again', async () => {
+  const m = meeting();
+  const provider = keyProvider();
+  provider.refuse = 1;
+  const g = guest(m, { keyProvider: provider });
+  await g.register();
+  const refused = await rejection(g.exchangeKey());
+  assert.equal(sdk.guestErrorCode(refused), 'KEY_PROVIDER_FAILED');
+  assert.equal(refused.retryable, true);
+  assert.equal(g.keyCheckValue, undefined, 'no check value for a key nobody holds');
+  assert.equal(m.participant.requests.length, 1);
+
+  const result = await g.exchangeKey();
+  assert.equal(m.participant.requests.length, 2, 'asked again instead of answering from memory');
+  assert.deepEqual(provider.keys, [[base64(m.participant.key), 0]]);
+  assert.equal(result.keyCheckValue, sdk.GuestKeyExchange.checkValueOf(m.participant.key));
+  assert.equal(g.keyCheckValue, result.keyCheckValue);
+  g.leave();
+});
+
+test('leave() from onEvent on key_received: setKey is never called and nothing is filled in', async () => {
+  const m = meeting();
+  const provider = keyProvider();
+  let g;
+  const seen = [];
+  g = guest(m, {
+    keyProvider: provider,
+    onEvent: (e) => {
+      seen.push(e.stage ?? e.type);
+      if (e.stage === 'key_received') g.leave();
+    },
+  });
+  await g.register();
+  const left = await rejection(g.exchangeKey());
+  assert.equal(sdk.guestErrorCode(left), 'LEFT');
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(provider.keys, [], 'setKey after leave()');
+  assert.equal(g.keyCheckValue, undefined);
+  assert.equal(g.sessionId, undefined);
+  assert.ok(seen.includes('key_received'));
+  assert.ok(!seen.includes('key'), `no key event after leave(): ${seen}`);
+});
+
+test('a 429 on the participants list is RATE_LIMITED with its Retry-After', async () => {
+  const m = meeting({ participants: () => new Response('slow down', { status: 429, headers: { 'retry-after': '30' } }) });
+  const g = guest(m, { keyProvider: keyProvider() });
+  await g.register();
+  const e = await rejection(g.exchangeKey());
+  assert.equal(sdk.guestErrorCode(e), 'RATE_LIMITED');
+  assert.equal(e.retryable, true);
+  assert.equal(e.status, 429);
+  assert.equal(e.retryAfterS, 30);
+  g.leave();
+});
+
+test('other list failures stay KEY_EXCHANGE_FAILED; no answer at all is NETWORK_ERROR', async () => {
+  for (const [respond, code] of [
+    [() => new Response('{}', { status: 403 }), 'KEY_EXCHANGE_FAILED'],
+    [() => new Response('{}', { status: 404 }), 'KEY_EXCHANGE_FAILED'],
+    [() => Promise.reject(new TypeError('Failed to fetch')), 'NETWORK_ERROR'],
+  ]) {
+    const m = meeting({ participants: respond });
+    const g = guest(m, { keyProvider: keyProvider() });
+    await g.register();
+    const e = await rejection(g.exchangeKey());
+    assert.equal(sdk.guestErrorCode(e), code, e.message);
+    assert.ok(!/HTTP 0/.test(e.message), `the message says what happened: ${e.message}`);
+    g.leave();
+  }
+});
+
+test('a registration the server never answers fails with NETWORK_ERROR and can be tried again', async () => {
+  let answering = false;
+  const m = meeting({
+    register: (init) => (answering ? Response.json({ session_id: 'g2', meeting_id: 'meeting-1' }) : hang(init)),
+  });
+  const g = guest(m, { keyProvider: keyProvider(), requestTimeoutMs: 200 });
+  const started = Date.now();
+  const e = await rejection(g.register());
+  assert.equal(sdk.guestErrorCode(e), 'NETWORK_ERROR');
+  assert.equal(e.retryable, true);
+  assert.ok(Date.now() - started < 5_000);
+  answering = true;
+  const again = await g.register();
+  assert.equal(again.sessionId, 'g2', 'not stuck in "registration already in progress"');
+  g.leave();
+});
+
+test('status mapping is per endpoint: 403 on registration and on the LiveKit token differ', async () => {
+  const m = meeting({ register: () => new Response('{}', { status: 403 }) });
+  const rejected = await rejection(guest(m).register());
+  assert.equal(sdk.guestErrorCode(rejected), 'REGISTRATION_REJECTED');
+  assert.equal(rejected.retryable, false);
+
+  const n = meeting({ token: () => new Response('{}', { status: 404 }) });
+  const g = guest(n);
+  await g.register();
+  assert.equal(sdk.guestErrorCode(await rejection(g.fetchLiveKitToken())), 'NOT_REGISTERED');
+  const o = meeting();
+  const h = guest(o);
+  await h.register();
+  assert.equal(sdk.guestErrorCode(await rejection(h.fetchLiveKitToken())), 'NOT_ADMITTED');
+  g.leave();
+  h.leave();
+});
