@@ -143,6 +143,7 @@ fn config(meeting: &str, extra: &[(&str, JsValue)]) -> JsValue {
         ("invitationToken", "demo-invite".into()),
         ("displayName", "Browser Guest".into()),
         ("socket", fake_socket()),
+        ("keyProvider", JsValue::NULL),
     ] {
         Reflect::set(&c, &k.into(), &v).unwrap();
     }

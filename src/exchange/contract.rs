@@ -9,6 +9,15 @@ pub const SOCKET_NAMESPACE: &str = "/external";
 pub const GUEST_MESSAGE_EVENT: &str = "guest:signal_message";
 /// Socket event the server relays from a participant to the guest.
 pub const PARTICIPANT_MESSAGE_EVENT: &str = "participant:signal_message";
+/// Socket event the server sends the guest once the host has admitted it (`{session_id}`),
+/// and again on every connection of an admitted guest. Participants' answers reach only
+/// admitted guests, so the exchange starts after it.
+pub const GUEST_ADMITTED_EVENT: &str = "guest:admitted";
+/// Socket event a guest emits (no body) to have the server repeat [`GUEST_ADMITTED_EVENT`]
+/// if it is admitted: a page may connect its socket before the SDK listens.
+pub const ADMISSION_QUERY_EVENT: &str = "guest:admission_query";
+/// socket.io-client's own event when the socket (re)connects.
+pub const SOCKET_CONNECT_EVENT: &str = "connect";
 
 /// `type` of the request plaintext (and of the envelope the guest emits).
 pub const KEY_REQUEST_TYPE: &str = "guest:meeting_e2ee_key_request";

@@ -13,6 +13,7 @@ use super::config::Config;
 use super::error::SetupError;
 use super::events;
 use super::instance::{emit, persist, Instance, Lifecycle, Shared};
+use super::listeners;
 use super::platform::WebCryptoRng;
 use super::tab::{self, TabClaim};
 use super::storage::{GuestStorage, StorageFailure, REGISTRATION_ENTRY, STATE_ENTRY};
@@ -100,13 +101,16 @@ pub(crate) fn open(config: Config, mut rng: WebCryptoRng) -> Result<Shared, Setu
         )),
         None => Lifecycle::Unregistered(state),
     };
+    let socket = config.socket.clone();
     let shared = Rc::new(RefCell::new(Instance {
         config,
         storage,
         lifecycle,
         rng,
         key_generation_ms,
-        listener: None,
+        listeners: Vec::new(),
+        admitted: false,
+        gate: None,
         timer: None,
         pending: None,
         queue: VecDeque::new(),
@@ -116,6 +120,10 @@ pub(crate) fn open(config: Config, mut rng: WebCryptoRng) -> Result<Shared, Setu
     }));
     for reason in fallbacks {
         emit(&shared, events::storage_fallback(&reason.0));
+    }
+    let listeners = listeners::listen_all(&shared, &socket)?;
+    if let Ok(mut instance) = shared.try_borrow_mut() {
+        instance.listeners = listeners;
     }
     persist(&shared);
     tab::claim(&shared);

@@ -26,7 +26,7 @@ extern "C" {
 }
 
 /// Every field `GuestConfig` has (see `types.rs`).
-const FIELDS: [&str; 17] = [
+const FIELDS: [&str; 20] = [
     "baseUrl",
     "meetingId",
     "invitationToken",
@@ -39,6 +39,9 @@ const FIELDS: [&str; 17] = [
     "sessionCacheTtlMs",
     "clockSkewMs",
     "requestTimeoutMs",
+    "connectTimeoutMs",
+    "admissionTimeoutMs",
+    "requireAdmission",
     "paths",
     "storage",
     "requireStorage",
@@ -50,6 +53,10 @@ const SECOND_MS: u64 = 1_000;
 /// A server that has not answered a registration or token request in this time is taken as
 /// unreachable, so the call settles and can be made again.
 const DEFAULT_REQUEST_TIMEOUT_MS: u32 = 15_000;
+/// socket.io-client connects within a second on a working network; past this it is not coming.
+const DEFAULT_CONNECT_TIMEOUT_MS: u32 = 10_000;
+/// A host may take a while to notice a guest in the lobby.
+const DEFAULT_ADMISSION_TIMEOUT_MS: u32 = 5 * 60_000;
 const DAY_MS: u64 = 86_400_000;
 
 /// How the key is handed to `setKey`.
@@ -79,6 +86,12 @@ pub(crate) struct Config {
     pub require_storage: bool,
     /// How long registration and the LiveKit token may take before they count as failed.
     pub request_timeout_ms: u32,
+    /// How long `exchangeKey()` waits for the socket to connect.
+    pub connect_timeout_ms: u32,
+    /// How long `exchangeKey()` waits for the host to admit the guest.
+    pub admission_timeout_ms: u32,
+    /// Whether `exchangeKey()` waits for the server's admission notice at all.
+    pub require_admission: bool,
 }
 
 fn invalid(message: impl Into<String>) -> SetupError {
@@ -110,9 +123,13 @@ fn optional_count(
 }
 
 fn optional_bool(config: &JsValue, name: &str) -> Result<bool, SetupError> {
+    optional_bool_or(config, name, false)
+}
+
+fn optional_bool_or(config: &JsValue, name: &str, default: bool) -> Result<bool, SetupError> {
     let v = get(config, name);
     if is_absent(&v) {
-        return Ok(false);
+        return Ok(default);
     }
     v.as_bool()
         .ok_or_else(|| invalid(format!("{name} must be true or false")))
@@ -185,8 +202,14 @@ impl Config {
                 "socket must have emit, on and off (a socket.io-client Socket)",
             ));
         }
+        // Required: without it a successful exchange would throw the key away. `null` is the
+        // explicit opt-out (the key check value is still reported), e.g. for tests.
         let key_provider = get(config, "keyProvider");
-        let key_provider = if is_absent(&key_provider) {
+        let key_provider = if key_provider.is_undefined() {
+            return Err(invalid(
+                "keyProvider is required (e.g. new ExternalE2EEKeyProvider()); pass null to only check the key",
+            ));
+        } else if key_provider.is_null() {
             None
         } else if function(&key_provider, "setKey").is_some() {
             Some(KeyProvider::from(key_provider))
@@ -228,6 +251,21 @@ impl Config {
                 100,
                 2 * 60 * SECOND_MS,
             )? as u32,
+            connect_timeout_ms: optional_count(
+                config,
+                "connectTimeoutMs",
+                u64::from(DEFAULT_CONNECT_TIMEOUT_MS),
+                100,
+                10 * 60 * SECOND_MS,
+            )? as u32,
+            admission_timeout_ms: optional_count(
+                config,
+                "admissionTimeoutMs",
+                u64::from(DEFAULT_ADMISSION_TIMEOUT_MS),
+                100,
+                DAY_MS,
+            )? as u32,
+            require_admission: optional_bool_or(config, "requireAdmission", true)?,
         })
     }
 

@@ -15,9 +15,8 @@ use super::delivery::deliver_key;
 use super::error::{ExchangeKeyError, GuestError, UsageError};
 use super::events;
 use super::http::Http;
-use super::instance::{
-    emit, has_left, persist, with_usable, Input, Lifecycle, Listener, Pending, Shared,
-};
+use super::gate;
+use super::instance::{emit, has_left, persist, with_usable, Input, Lifecycle, Pending, Shared};
 use super::js::{now_ms, stringify};
 use super::platform::Timeout;
 use crate::exchange::contract::GUEST_SESSION_HEADER;
@@ -26,7 +25,6 @@ use crate::exchange::{Action, DropReason, Event, Exchange, ExchangeFailure, Part
 
 /// `exchangeKey()`: resolves with the key result, or rejects with a `GuestError`.
 pub(crate) fn exchange_key(shared: &Shared) -> Promise {
-    let weak = Rc::downgrade(shared);
     let setup = with_usable(shared, |instance| {
         let Lifecycle::Registered(exchange) = &instance.lifecycle else {
             return Err(ExchangeKeyError::Usage(UsageError::NotRegistered));
@@ -37,22 +35,6 @@ pub(crate) fn exchange_key(shared: &Shared) -> Promise {
         if let Some(delivered) = exchange.delivered() {
             // The key provider already has the key: answer at once.
             return Ok(Some(events::key_result(delivered, 0.0)));
-        }
-        if instance.listener.is_none() {
-            let listener = Closure::<dyn FnMut(JsValue)>::new(move |body: JsValue| {
-                if let Some(shared) = weak.upgrade() {
-                    on_socket_message(&shared, &body);
-                }
-            });
-            let registered = instance
-                .config
-                .socket
-                .listen(listener.as_ref().unchecked_ref())
-                .map_err(|_| ExchangeKeyError::SocketUnusable)?;
-            instance.listener = Some(Listener {
-                _closure: listener,
-                registered,
-            });
         }
         Ok(None)
     })
@@ -69,13 +51,14 @@ pub(crate) fn exchange_key(shared: &Shared) -> Promise {
                     started_at: now_ms(),
                 });
             }
-            feed(shared, Input::Event(Event::Start));
+            gate::start_when_ready(shared);
             promise
         }
     }
 }
 
-fn on_socket_message(shared: &Shared, body: &JsValue) {
+/// A participant message from the socket.
+pub(crate) fn on_socket_message(shared: &Shared, body: &JsValue) {
     match stringify(body).filter(|s| s.len() <= MAX_BODY_BYTES * 2) {
         Some(text) => feed(shared, Input::Event(Event::MessageReceived(text))),
         None => emit(

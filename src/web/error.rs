@@ -226,9 +226,12 @@ pub(crate) enum ExchangeKeyError {
     /// The key provider refused the key.
     #[error("the key provider did not accept the key")]
     KeyProviderFailed,
-    /// `socket.on` threw.
-    #[error("socket.on threw; pass a socket.io-client Socket")]
-    SocketUnusable,
+    /// The socket did not connect within the deadline (ms).
+    #[error("the socket did not connect within {0} ms")]
+    NotConnected(u32),
+    /// The host did not admit the guest within the deadline (ms).
+    #[error("the host did not admit this guest within {0} ms")]
+    NotAdmitted(u32),
 }
 
 impl From<ExchangeKeyError> for GuestError {
@@ -248,9 +251,14 @@ impl From<ExchangeKeyError> for GuestError {
                 GuestError::new(GuestErrorCode::KeyExchangeFailed, format!("{message} ({failure})"))
                     .with_attempts(failure.attempts())
             }
-            ExchangeKeyError::SocketUnusable => {
-                GuestError::new(GuestErrorCode::InvalidConfig, e.to_string())
-            }
+            ExchangeKeyError::NotConnected(_) => GuestError::new(
+                GuestErrorCode::SocketNotConnected,
+                "Could not connect to the meeting server. Check the connection and try again.",
+            ),
+            ExchangeKeyError::NotAdmitted(_) => GuestError::new(
+                GuestErrorCode::NotAdmitted,
+                "The host has not let you in yet. Try again in a moment.",
+            ),
             ExchangeKeyError::KeyProviderFailed => GuestError::new(
                 GuestErrorCode::KeyProviderFailed,
                 "The key provider did not accept the key. Try again.",

@@ -26,8 +26,10 @@ pub enum GuestErrorCode {
     NotRegistered = "NOT_REGISTERED",
     /// The server refused the registration (invitation invalid or expired).
     RegistrationRejected = "REGISTRATION_REJECTED",
-    /// The host has not admitted the guest yet.
+    /// The host has not admitted the guest yet (or not within `admissionTimeoutMs`).
     NotAdmitted = "NOT_ADMITTED",
+    /// The socket did not connect within `connectTimeoutMs`.
+    SocketNotConnected = "SOCKET_NOT_CONNECTED",
     /// The server answered something the contract does not allow.
     ProtocolError = "PROTOCOL_ERROR",
     /// The server could not be reached, or did not answer in time.
@@ -56,6 +58,7 @@ impl GuestErrorCode {
             Self::KeyExchangeFailed
                 | Self::RateLimited
                 | Self::NotAdmitted
+                | Self::SocketNotConnected
                 | Self::NetworkError
                 | Self::HttpError
                 | Self::KeyProviderFailed

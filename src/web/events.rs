@@ -1,5 +1,6 @@
 //! The plain objects the page sees: `onEvent` events and the key exchange result. None
-//! carries key material; the shapes are typed in `types.rs` (`GuestEvent`).
+//! carries key material; the shapes are typed in `types.rs` (`GuestEvent`). Every event has a
+//! `message` a page can show as it is.
 
 use crate::prelude::*;
 
@@ -9,8 +10,12 @@ use super::error::participant_ref;
 use super::js::object;
 use crate::exchange::{Delivered, DropReason, ExchangeFailure, ParticipantId, Progress};
 
-fn progress_event(stage: &str, fields: &[(&str, JsValue)]) -> JsValue {
-    let mut all = alloc::vec![("type", JsValue::from("progress")), ("stage", stage.into())];
+fn progress_event(stage: &str, message: &str, fields: &[(&str, JsValue)]) -> JsValue {
+    let mut all = alloc::vec![
+        ("type", JsValue::from("progress")),
+        ("stage", stage.into()),
+        ("message", message.into()),
+    ];
     all.extend(fields.iter().cloned());
     object(&all).into()
 }
@@ -21,21 +26,30 @@ fn participant_field(p: &ParticipantId) -> (&'static str, JsValue) {
 
 /// `{type: "progress", stage: "registering"}`.
 pub(crate) fn registering() -> JsValue {
-    progress_event("registering", &[])
+    progress_event("registering", "Registering with the meeting server", &[])
 }
 
 /// A progress event of the exchange.
 pub(crate) fn progress(p: &Progress) -> JsValue {
     match p {
-        Progress::ListingParticipants => progress_event("listing_participants", &[]),
-        Progress::FetchingBundle { participant } => {
-            progress_event("fetching_bundle", &[participant_field(participant)])
-        }
-        Progress::WaitingFor { participant } => {
-            progress_event("waiting_for", &[participant_field(participant)])
-        }
+        Progress::ListingParticipants => progress_event(
+            "listing_participants",
+            "Looking for participants who can send the key",
+            &[],
+        ),
+        Progress::FetchingBundle { participant } => progress_event(
+            "fetching_bundle",
+            &format!("Setting up a secure session with {participant}"),
+            &[participant_field(participant)],
+        ),
+        Progress::WaitingFor { participant } => progress_event(
+            "waiting_for",
+            &format!("Asking {participant} for the meeting key"),
+            &[participant_field(participant)],
+        ),
         Progress::Rotating { from, to, reason } => progress_event(
             "rotating",
+            &format!("{from}: {reason}; asking {to}"),
             &[
                 ("from", participant_ref(from)),
                 ("to", participant_ref(to)),
@@ -45,6 +59,7 @@ pub(crate) fn progress(p: &Progress) -> JsValue {
         ),
         Progress::KeyReceived { from, key_index } => progress_event(
             "key_received",
+            &format!("Received the meeting key from {from}"),
             &[participant_field(from), ("keyIndex", (*key_index).into())],
         ),
     }
@@ -52,10 +67,12 @@ pub(crate) fn progress(p: &Progress) -> JsValue {
 
 /// `{type: "progress", stage: "failed", message, error}`.
 pub(crate) fn failed(failure: &ExchangeFailure, error: &JsValue) -> JsValue {
+    let message = super::js::get(error, "message").as_string().unwrap_or_default();
     progress_event(
         "failed",
+        &message,
         &[
-            ("message", failure.to_string().into()),
+            ("detail", failure.to_string().into()),
             ("error", error.clone()),
         ],
     )
@@ -67,6 +84,7 @@ pub(crate) fn dropped(reason: &DropReason) -> JsValue {
         ("type", "dropped".into()),
         ("reason", reason.code().into()),
         ("detail", reason.to_string().into()),
+        ("message", "Ignored a message that did not pass the checks".into()),
     ])
     .into()
 }
@@ -76,8 +94,38 @@ pub(crate) fn storage_fallback(reason: &str) -> JsValue {
     object(&[
         ("type", "storage_fallback".into()),
         ("reason", reason.into()),
+        (
+            "message",
+            "This tab's storage cannot be used; keys are kept in memory until the page closes"
+                .into(),
+        ),
     ])
     .into()
+}
+
+/// `{type: "admitted"}`: the host let the guest in.
+pub(crate) fn admitted() -> JsValue {
+    object(&[
+        ("type", "admitted".into()),
+        ("message", "The host let you in".into()),
+    ])
+    .into()
+}
+
+/// `{type: "progress", stage: "waiting_for_connection" | "waiting_for_admission"}`.
+pub(crate) fn waiting(waiting: super::gate::Waiting) -> JsValue {
+    match waiting {
+        super::gate::Waiting::Connection => progress_event(
+            "waiting_for_connection",
+            "Connecting to the meeting server",
+            &[],
+        ),
+        super::gate::Waiting::Admission => progress_event(
+            "waiting_for_admission",
+            "Waiting for the host to let you in",
+            &[],
+        ),
+    }
 }
 
 /// `{type: "duplicate_tab", message}`: the stored state is in use by another open tab (a
@@ -97,6 +145,7 @@ pub(crate) fn duplicate_tab() -> JsValue {
 pub(crate) fn key(delivered: &Delivered) -> JsValue {
     object(&[
         ("type", "key".into()),
+        ("message", "The meeting key is in place".into()),
         ("from", participant_ref(&delivered.from)),
         ("keyIndex", delivered.key_index.into()),
         ("keyCheckValue", delivered.check_value.as_str().into()),

@@ -98,6 +98,12 @@ impl GuestKeyExchange {
         Some(instance.lifecycle.exchange()?.guest_session_id().to_owned())
     }
 
+    /// Whether the server said the host admitted this guest.
+    #[wasm_bindgen(getter)]
+    pub fn admitted(&self) -> bool {
+        self.shared.try_borrow().is_ok_and(|i| i.admitted)
+    }
+
     /// Check value of the current meeting key, once received.
     #[wasm_bindgen(getter, js_name = keyCheckValue)]
     pub fn key_check_value(&self) -> Option<String> {

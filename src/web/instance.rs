@@ -5,6 +5,8 @@
 //! `leave()`, say) are safe.
 
 
+use crate::prelude::*;
+
 use alloc::collections::VecDeque;
 use alloc::rc::Rc;
 use core::cell::RefCell;
@@ -18,6 +20,8 @@ use super::error::UsageError;
 use super::events;
 use super::platform::{Timeout, WebCryptoRng};
 use super::storage::{GuestStorage, STATE_ENTRY};
+use super::gate::Gate;
+use super::listeners::{self, Listener};
 use super::tab::{self, TabClaim};
 use crate::exchange::messages::encode_base64;
 use crate::exchange::{Event, Exchange, GuestState, Millis};
@@ -57,13 +61,6 @@ impl Lifecycle {
     }
 }
 
-/// The Rust closure that handles participant messages, and the (guarded) function the
-/// socket was given, which `off` needs.
-pub(crate) struct Listener {
-    pub _closure: Closure<dyn FnMut(JsValue)>,
-    pub registered: js_sys::Function,
-}
-
 /// The running `exchangeKey()` call.
 pub(crate) struct Pending {
     pub deferred: Deferred,
@@ -84,8 +81,12 @@ pub(crate) struct Instance {
     pub rng: WebCryptoRng,
     /// How long making the identity and prekeys took, if this page made them.
     pub key_generation_ms: Option<f64>,
-    /// The socket listener, while listening.
-    pub listener: Option<Listener>,
+    /// The socket handlers, until `leave()`.
+    pub listeners: Vec<Listener>,
+    /// Whether the server said the host admitted this guest.
+    pub admitted: bool,
+    /// A waiting `exchangeKey()` (socket not connected or guest not admitted yet).
+    pub gate: Option<Gate>,
     /// One timer, always at the exchange's current deadline.
     pub timer: Option<(Millis, Timeout)>,
     pub pending: Option<Pending>,
@@ -176,17 +177,16 @@ pub(crate) fn leave(shared: &Shared) {
         // Dropping the exchange zeroizes every private key, chain key and message key.
         instance.lifecycle = Lifecycle::Left;
         instance.timer = None;
+        instance.gate = None;
         instance.queue.clear();
         instance.storage.wipe();
         (
             instance.config.socket.clone(),
-            instance.listener.take(),
+            core::mem::take(&mut instance.listeners),
             instance.pending.take(),
         )
     };
-    if let Some(listener) = &listener {
-        socket.stop_listening(&listener.registered);
-    }
+    listeners::stop_all(&socket, listener);
     if let Some(p) = pending {
         p.deferred
             .settle(Err(super::error::UsageError::Left.into()));

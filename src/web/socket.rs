@@ -5,7 +5,7 @@ use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
 use super::js::{get, parse};
-use crate::exchange::contract::{GUEST_MESSAGE_EVENT, PARTICIPANT_MESSAGE_EVENT};
+use crate::exchange::contract::{ADMISSION_QUERY_EVENT, GUEST_MESSAGE_EVENT};
 
 #[wasm_bindgen]
 extern "C" {
@@ -26,20 +26,30 @@ extern "C" {
 }
 
 impl Socket {
+    /// Whether the socket is connected (`connected`, as socket.io-client has it; a socket
+    /// without the property counts as connected).
+    pub(crate) fn is_connected(&self) -> bool {
+        get(self, "connected").as_bool() != Some(false)
+    }
+
     /// Emits a guest message (JSON text, sent as an object); `false` if it could not go out.
     pub(crate) fn send_guest_message(&self, body: &str) -> bool {
-        let connected = get(self, "connected").as_bool() != Some(false);
-        connected && parse(body).is_ok_and(|b| self.emit(GUEST_MESSAGE_EVENT, &b).is_ok())
+        self.is_connected()
+            && parse(body).is_ok_and(|b| self.emit(GUEST_MESSAGE_EVENT, &b).is_ok())
     }
 
-    /// Starts delivering participant messages to `handler`; returns what
-    /// [`Socket::stop_listening`] takes.
-    pub(crate) fn listen(&self, handler: &Function) -> Result<Function, JsValue> {
-        listen(self, PARTICIPANT_MESSAGE_EVENT, handler)
+    /// Asks the server to repeat its admission notice (best effort).
+    pub(crate) fn query_admission(&self) {
+        let _ = self.emit(ADMISSION_QUERY_EVENT, &js_sys::Object::new());
     }
 
-    /// Stops delivering participant messages to `handler` (best effort).
-    pub(crate) fn stop_listening(&self, handler: &Function) {
-        let _ = self.off(PARTICIPANT_MESSAGE_EVENT, handler);
+    /// Starts delivering `event` to `handler`; returns what [`Socket::stop_listening`] takes.
+    pub(crate) fn listen(&self, event: &str, handler: &Function) -> Result<Function, JsValue> {
+        listen(self, event, handler)
+    }
+
+    /// Stops delivering `event` to `registered` (best effort).
+    pub(crate) fn stop_listening(&self, event: &str, registered: &Function) {
+        let _ = self.off(event, registered);
     }
 }

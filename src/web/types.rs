@@ -40,8 +40,11 @@ export interface GuestConfig {
   invitationToken: string;
   displayName: string;
   socket: GuestSocket;
-  /** Receives the meeting key. */
-  keyProvider?: KeyProviderLike;
+  /**
+   * Receives the meeting key (livekit-client's `ExternalE2EEKeyProvider`). Required; `null`
+   * exchanges the key without handing it anywhere (only its check value is reported).
+   */
+  keyProvider: KeyProviderLike | null;
   /** `"base64"` (default; what the Flutter participants use) or `"raw"`. A mismatch gives black video. */
   keyProfile?: "base64" | "raw";
   /** Per-participant deadline (bundle fetch + answer). Default 5000. */
@@ -54,6 +57,12 @@ export interface GuestConfig {
   clockSkewMs?: number;
   /** How long `register()` and `fetchLiveKitToken()` wait for the server before `NETWORK_ERROR`. Default 15000. */
   requestTimeoutMs?: number;
+  /** How long `exchangeKey()` waits for the socket to connect before `SOCKET_NOT_CONNECTED`. Default 10000. */
+  connectTimeoutMs?: number;
+  /** How long `exchangeKey()` waits for the host to admit the guest before `NOT_ADMITTED`. Default 300000. */
+  admissionTimeoutMs?: number;
+  /** Wait for the server's `guest:admitted` notice before asking for the key. Default true. */
+  requireAdmission?: boolean;
   paths?: GuestPaths;
   /** Defaults to `sessionStorage`; falls back to memory (with a `storage_fallback` event) if it is unusable. */
   storage?: Pick<Storage, "getItem" | "setItem" | "removeItem"> | null;

@@ -33,24 +33,15 @@ function line(text) {
 
 const who = (p) => (p ? `${p.userId}/${p.deviceId}` : '?');
 
+// Every SDK event carries a message a page can show as it is; the demo adds who and why
+// where the event says more.
 function describe(event) {
-  switch (event.type) {
-    case 'progress':
-      switch (event.stage) {
-        case 'registering': return 'Registering public keys with the meeting server';
-        case 'listing_participants': return 'Listing participants';
-        case 'fetching_bundle': return `Fetching keybundle of ${who(event.participant)}`;
-        case 'waiting_for': return `Key request sent to ${who(event.participant)}; waiting`;
-        case 'rotating': return `${who(event.from)}: ${event.detail}; rotating to ${who(event.to)}`;
-        case 'key_received': return `Key received from ${who(event.participant)} (index ${event.keyIndex})`;
-        case 'failed': return `Failed: ${event.message}`;
-        default: return `progress: ${event.stage}`;
-      }
-    case 'key': return `Key set in LiveKit's key provider (check value ${event.keyCheckValue}, index ${event.keyIndex})`;
-    case 'dropped': return `Ignored a message (${event.reason})`;
-    case 'storage_fallback': return `sessionStorage unusable (${event.reason}); keeping keys in memory`;
-    default: return event.type;
+  if (event.type === 'progress' && event.stage === 'rotating') {
+    return `${who(event.from)}: ${event.detail}; rotating to ${who(event.to)}`;
   }
+  if (event.type === 'key') return `${event.message} (check value ${event.keyCheckValue}, index ${event.keyIndex})`;
+  if (event.type === 'dropped') return `${event.message} (${event.reason})`;
+  return event.message ?? event.type;
 }
 
 function onEvent(event) {

@@ -20,7 +20,7 @@ test('web target: initSync, check values, typed errors, memory fallback without 
   assert.equal(sdk.GuestKeyExchange.checkValueOf(key), keyCheckValue(key), 'same check value as participants');
   assert.throws(() => sdk.GuestKeyExchange.checkValueOf(new Uint8Array(31)), { code: 'INVALID_CONFIG' });
   const socket = { emit() {}, on() {}, off() {} };
-  const base = { meetingId: 'm', invitationToken: 't', displayName: 'G', socket };
+  const base = { meetingId: 'm', invitationToken: 't', displayName: 'G', socket, keyProvider: null };
   assert.throws(() => new sdk.GuestKeyExchange({ ...base, baseUrl: 'http://meet.example.com' }),
     (e) => e.name === 'GuestError' && e.code === 'INSECURE_ORIGIN' && e.retryable === false);
   const events = [];
@@ -39,6 +39,7 @@ test('web target: configuration typos and ranges are INVALID_CONFIG; guestErrorC
   const base = {
     meetingId: 'm', invitationToken: 't', displayName: 'G', baseUrl: 'https://meet.example.com',
     socket: { emit() {}, on() {}, off() {} },
+    keyProvider: null,
   };
   for (const [extra, mention] of [
     [{ participantTimeOutMs: 2000 }, 'participantTimeOutMs'],
@@ -47,6 +48,8 @@ test('web target: configuration typos and ranges are INVALID_CONFIG; guestErrorC
     [{ maxFailures: 2.5 }, 'maxFailures'],
     [{ keyProfile: 5 }, 'keyProfile'],
     [{ debug: 'yes' }, 'debug'],
+    [{ keyProvider: undefined }, 'keyProvider is required'],
+    [{ keyProvider: {} }, 'keyProvider must have setKey'],
   ]) {
     let caught;
     try { new sdk.GuestKeyExchange({ ...base, ...extra }); } catch (e) { caught = e; }
@@ -66,6 +69,7 @@ test('web target: without crypto.getRandomValues the constructor throws CRYPTO_U
   const config = {
     meetingId: 'm', invitationToken: 't', displayName: 'G', baseUrl: 'https://meet.example.com',
     socket: { emit() {}, on() {}, off() {} },
+    keyProvider: null,
   };
   const original = Object.getOwnPropertyDescriptor(globalThis, 'crypto');
   for (const replacement of [undefined, { getRandomValues() { throw new Error('refused'); } }]) {

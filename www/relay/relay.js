@@ -334,6 +334,8 @@ export async function startRelay({
     const g = guests.get(sessionId);
     if (!g) return false;
     g.admitted = true;
+    // Tell the guest (docs/contract.md §4): it starts asking for the key after this.
+    external.to(`guest:${sessionId}`).emit('guest:admitted', { session_id: sessionId });
     const queued = pending.get(sessionId) ?? [];
     pending.delete(sessionId);
     for (const m of queued) deliverToParticipant(sessionId, m);
@@ -363,6 +365,11 @@ export async function startRelay({
 
   external.on('connection', (socket) => {
     const sid = socket.data.sessionId;
+    // An admitted guest learns it on every connection (it may have missed the first event).
+    if (state.isAdmitted(sid)) socket.emit('guest:admitted', { session_id: sid });
+    socket.on('guest:admission_query', () => {
+      if (state.isAdmitted(sid)) socket.emit('guest:admitted', { session_id: sid });
+    });
     socket.on('guest:signal_message', (d) => {
       const device = deviceIdOf(d?.participant_device_id);
       if (!validCipherBody(d) || !nonEmpty(d.participant_user_id, 128) || !device) { state.dropped++; return; }

@@ -399,6 +399,33 @@ test('not admitted: requests are held until the host admits, LiveKit token refus
   assert.equal(relay.state.isAdmitted(g2.sessionId), true);
 });
 
+test('admission notice: guest:admitted on admit, on reconnect and on guest:admission_query', async (t) => {
+  const { relay, guest } = await setup(t, { autoAdmit: false });
+  const g = await guest();
+  const notices = [];
+  g.socket.on('guest:admitted', (m) => notices.push(m));
+  g.socket.emit('guest:admission_query');
+  await sleep(200);
+  assert.deepEqual(notices, [], 'nothing before admission');
+  relay.state.admit(g.sessionId);
+  await until(() => notices.length === 1);
+  assert.deepEqual(notices[0], { session_id: g.sessionId });
+  g.socket.emit('guest:admission_query');
+  await until(() => notices.length === 2);
+  // A second socket of the admitted guest hears it on connection.
+  const again = io(`${relay.url}/external`, { auth: { sessionId: g.sessionId }, transports: ['websocket'], reconnection: false });
+  t.after(() => again.disconnect());
+  const heard = await new Promise((resolve) => again.once('guest:admitted', resolve));
+  assert.deepEqual(heard, { session_id: g.sessionId });
+  // Another guest hears nothing of it.
+  const other = await guest();
+  const otherNotices = [];
+  other.socket.on('guest:admitted', (m) => otherNotices.push(m));
+  relay.state.admit(g.sessionId);
+  await sleep(200);
+  assert.deepEqual(otherNotices, []);
+});
+
 test('sender identities come from the socket, invalid bodies are dropped', async (t) => {
   const { relay, guest, track } = await setup(t);
   const g = await guest();

@@ -74,19 +74,31 @@ export class Participant {
  * A meeting: the server (as `globalThis.fetch`), the guest's socket and one participant.
  * `routes` may override any endpoint: (init) => Response | Promise<Response>.
  */
-export function meeting(routes = {}) {
+export function meeting(routes = {}, { autoAdmit = true, connected = true } = {}) {
   const participant = new Participant();
   const handlers = new Map();
+  let admitted = null;
   const socket = {
-    connected: true,
+    connected,
+    /** Like socket.io-client: connected, then the 'connect' event. */
+    connect() {
+      socket.connected = true;
+      for (const h of handlers.get('connect') ?? []) h();
+    },
     on(event, h) { handlers.set(event, [...(handlers.get(event) ?? []), h]); },
     off(event, h) { handlers.set(event, (handlers.get(event) ?? []).filter((x) => x !== h)); },
     emit(event, body) {
+      if (event === 'guest:admission_query' && admitted) setTimeout(() => socket.admit(admitted), 1);
       if (event !== 'guest:signal_message') return;
       const answer = participant.receive(body);
       if (answer) setTimeout(() => (handlers.get('participant:signal_message') ?? []).forEach((h) => h(answer)), 5);
     },
     listeners(event) { return (handlers.get(event) ?? []).length; },
+    /** The server's admission notice for `sessionId`. */
+    admit(sessionId) {
+      admitted = sessionId;
+      for (const h of handlers.get('guest:admitted') ?? []) h({ session_id: sessionId });
+    },
   };
   const defaults = {
     register: () => json(200, { session_id: 'guest-1', meeting_id: MEETING, display_name: 'G' }),
@@ -95,6 +107,16 @@ export function meeting(routes = {}) {
     token: () => json(403, { error: 'not admitted' }),
   };
   const route = { ...defaults, ...routes };
+  // Like the reference relay: an admitted guest hears so once it is registered.
+  const register = route.register;
+  route.register = async (init) => {
+    const response = await register(init);
+    if (autoAdmit && response.ok) {
+      const { session_id: sid } = await response.clone().json();
+      setTimeout(() => socket.admit(sid), 1);
+    }
+    return response;
+  };
   const calls = [];
   globalThis.fetch = async (url, init = {}) => {
     const path = new URL(url).pathname;
@@ -127,7 +149,7 @@ export function keyProvider() {
 export function guest(m, extra = {}) {
   return new sdk.GuestKeyExchange({
     baseUrl: BASE, meetingId: MEETING, invitationToken: 'invite', displayName: 'Guest',
-    socket: m.socket, ...extra,
+    socket: m.socket, keyProvider: null, ...extra,
   });
 }
 

@@ -1,0 +1,113 @@
+//! When the exchange may start: once the page's socket is connected (a request sent before
+//! that is lost) and the host has admitted the guest (the server holds requests from guests
+//! in the lobby, so asking earlier only burns the participants' time). `exchangeKey()` waits
+//! for both, each with its own deadline, and says what it is waiting for.
+
+use alloc::rc::Rc;
+
+use super::driver::feed;
+use super::error::{ExchangeKeyError, GuestError};
+use super::events;
+use super::instance::{emit, Input, Shared};
+use super::platform::Timeout;
+use crate::exchange::Event;
+
+/// What the exchange is waiting for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Waiting {
+    /// The socket to connect.
+    Connection,
+    /// The host to admit the guest.
+    Admission,
+}
+
+/// A waiting `exchangeKey()`, with the timer that ends the wait.
+pub(crate) struct Gate {
+    waiting: Waiting,
+    _deadline: Timeout,
+}
+
+fn blocked_on(shared: &Shared) -> Option<Option<Waiting>> {
+    let instance = shared.try_borrow().ok()?;
+    Some(if !instance.config.socket.is_connected() {
+        Some(Waiting::Connection)
+    } else if instance.config.require_admission && !instance.admitted {
+        Some(Waiting::Admission)
+    } else {
+        None
+    })
+}
+
+/// Starts the exchange now, or waits (called by `exchangeKey()`).
+pub(crate) fn start_when_ready(shared: &Shared) {
+    match blocked_on(shared) {
+        Some(None) => feed(shared, Input::Event(Event::Start)),
+        Some(Some(waiting)) => wait(shared, waiting),
+        None => {}
+    }
+}
+
+/// The socket connected or the guest was admitted: go on if nothing else is missing.
+pub(crate) fn reconsider(shared: &Shared) {
+    let current = match shared.try_borrow() {
+        Ok(instance) => match &instance.gate {
+            Some(gate) => gate.waiting,
+            None => return,
+        },
+        Err(_) => return,
+    };
+    match blocked_on(shared) {
+        Some(None) => {
+            if let Ok(mut instance) = shared.try_borrow_mut() {
+                instance.gate = None;
+            }
+            feed(shared, Input::Event(Event::Start));
+        }
+        Some(Some(waiting)) if waiting != current => wait(shared, waiting),
+        _ => {}
+    }
+}
+
+fn wait(shared: &Shared, waiting: Waiting) {
+    let ms = match shared.try_borrow() {
+        Ok(instance) => match waiting {
+            Waiting::Connection => instance.config.connect_timeout_ms,
+            Waiting::Admission => {
+                // The notice may have come before this guest listened.
+                instance.config.socket.query_admission();
+                instance.config.admission_timeout_ms
+            }
+        },
+        Err(_) => return,
+    };
+    let weak = Rc::downgrade(shared);
+    let deadline = Timeout::new(ms, move || {
+        if let Some(shared) = weak.upgrade() {
+            expired(&shared, waiting, ms);
+        }
+    });
+    if let Ok(mut instance) = shared.try_borrow_mut() {
+        instance.gate = Some(Gate {
+            waiting,
+            _deadline: deadline,
+        });
+    }
+    emit(shared, events::waiting(waiting));
+}
+
+fn expired(shared: &Shared, waiting: Waiting, ms: u32) {
+    let pending = match shared.try_borrow_mut() {
+        Ok(mut instance) => {
+            instance.gate = None;
+            instance.pending.take()
+        }
+        Err(_) => return,
+    };
+    let error = match waiting {
+        Waiting::Connection => ExchangeKeyError::NotConnected(ms),
+        Waiting::Admission => ExchangeKeyError::NotAdmitted(ms),
+    };
+    if let Some(p) = pending {
+        p.deferred.settle(Err(GuestError::from(error)));
+    }
+}
