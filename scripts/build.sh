@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the wasm package.
-#   scripts/build.sh web       -> pkg/web      (ES module for browsers; the npm package)
-#   scripts/build.sh bundler   -> pkg/bundler  (for webpack/Vite style bundlers)
+#   scripts/build.sh web       -> pkg/web      (the wasm-pack `web` build)
+#   scripts/build.sh package   -> pkg/signal-guest-sdk (the npm package: pkg/web, the entries in
+#                                 packaging/, docs, licence; browsers, bundlers and Node)
 #   scripts/build.sh interop   -> target/pkg-node (Node, raw engine exported, for interop tests)
 # Release builds run binaryen's wasm-opt -Oz (npm binaryen; Debian's is too old).
 set -euo pipefail
@@ -10,9 +11,10 @@ kind=${1:-web}
 export PATH="$PWD/node_modules/.bin:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
 case "$kind" in
-  web|bundler) target=$kind; out=pkg/$kind; features=() ;;
+  package) "$0" web && exec node scripts/package.mjs ;;
+  web) target=web; out=pkg/web; features=() ;;
   interop) target=nodejs; out=target/pkg-node; features=(--features interop) ;;
-  *) echo "usage: $0 web|bundler|interop" >&2; exit 2 ;;
+  *) echo "usage: $0 web|package|interop" >&2; exit 2 ;;
 esac
 
 # Source paths in the module's panic locations are made relative, so the package neither

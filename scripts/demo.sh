@@ -6,5 +6,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh demo >&2
-scripts/build.sh web >&2
+scripts/build.sh package >&2
 exec node www/demo/run.js "$@"

@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# Builds both npm package flavours and checks that each loads, works and is typed.
+# Builds the npm package and checks that it loads, works and is typed (browser and Node entries).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/build.sh web
-scripts/build.sh bundler
+scripts/build.sh package
 node --test www/package/

@@ -48,6 +48,8 @@ pub enum GuestErrorCode {
     Left = "LEFT",
     /// The module stopped after an internal error (a trap); reload the page.
     InternalError = "INTERNAL_ERROR",
+    /// The SDK was used before `await init()` (thrown by the package's entry, not the module).
+    NotInitialised = "NOT_INITIALISED",
 }
 
 impl GuestErrorCode {

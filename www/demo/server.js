@@ -49,7 +49,7 @@ export async function startDemo({
     invitationToken: 'demo-invite',
     participantTimeoutMs,
   }));
-  app.use('/pkg', express.static(path.join(root, 'pkg/web')));
+  app.use('/pkg', express.static(path.join(root, 'pkg/signal-guest-sdk')));
   app.get('/vendor/socket.io-client.mjs', (_req, res) =>
     res.sendFile(path.join(root, 'node_modules/socket.io-client/dist/socket.io.esm.min.js')));
   app.get('/vendor/livekit-client.mjs', (_req, res) =>

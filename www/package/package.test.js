@@ -1,21 +1,23 @@
-// The built npm packages: the `web` target (initSync, as a page or worker can) and the
-// `bundler` target (ES module importing the .wasm, as webpack/Vite resolve it) both load and
-// work, and the TypeScript declarations type the API. Run after `scripts/build.sh web` and
-// `scripts/build.sh bundler`.
+// The npm package (pkg/signal-guest-sdk): its browser entry (initSync, as a page or worker
+// can; NOT_INITIALISED before init), its Node entry (through the `exports` map, no init),
+// what it packs, and its TypeScript declarations. Run after `scripts/build.sh package`.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { keyCheckValue } from '../bot/bot.js';
 
 const root = new URL('../../', import.meta.url);
-const web = new URL('pkg/web/', root);
-const bundler = new URL('pkg/bundler/', root);
+const pkg = new URL('pkg/signal-guest-sdk/', root);
+const wasm = () => fs.readFileSync(new URL('signal_guest_sdk_bg.wasm', pkg));
+const browserEntry = () => import(new URL('index.js', pkg));
 
 test('web target: initSync, check values, typed errors, memory fallback without sessionStorage', async () => {
-  const sdk = await import(new URL('signal_guest_sdk.js', web));
-  sdk.initSync({ module: fs.readFileSync(new URL('signal_guest_sdk_bg.wasm', web)) });
+  const sdk = await browserEntry();
+  sdk.initSync({ module: wasm() });
   const key = crypto.randomBytes(32);
   assert.equal(sdk.GuestKeyExchange.checkValueOf(key), keyCheckValue(key), 'same check value as participants');
   assert.throws(() => sdk.GuestKeyExchange.checkValueOf(new Uint8Array(31)), { code: 'INVALID_CONFIG' });
@@ -34,8 +36,8 @@ test('web target: initSync, check values, typed errors, memory fallback without 
 });
 
 test('web target: configuration typos and ranges are INVALID_CONFIG; guestErrorCode reads codes', async () => {
-  const sdk = await import(new URL('signal_guest_sdk.js', web));
-  sdk.initSync({ module: fs.readFileSync(new URL('signal_guest_sdk_bg.wasm', web)) });
+  const sdk = await browserEntry();
+  sdk.initSync({ module: wasm() });
   const base = {
     meetingId: 'm', invitationToken: 't', displayName: 'G', baseUrl: 'https://meet.example.com',
     socket: { emit() {}, on() {}, off() {} },
@@ -64,8 +66,8 @@ test('web target: configuration typos and ranges are INVALID_CONFIG; guestErrorC
 });
 
 test('web target: without crypto.getRandomValues the constructor throws CRYPTO_UNAVAILABLE', async () => {
-  const sdk = await import(new URL('signal_guest_sdk.js', web));
-  sdk.initSync({ module: fs.readFileSync(new URL('signal_guest_sdk_bg.wasm', web)) });
+  const sdk = await browserEntry();
+  sdk.initSync({ module: wasm() });
   const config = {
     meetingId: 'm', invitationToken: 't', displayName: 'G', baseUrl: 'https://meet.example.com',
     socket: { emit() {}, on() {}, off() {} },
@@ -86,46 +88,92 @@ test('web target: without crypto.getRandomValues the constructor throws CRYPTO_U
   guest.leave();
 });
 
-test('the packed npm packages hold every module their JS imports (the fetch shim too)', () => {
-  for (const dir of [web, bundler]) {
-    const [pack] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json'], { cwd: dir, stdio: ['ignore', 'pipe', 'ignore'] }));
-    const packed = new Set(pack.files.map((f) => f.path));
-    const imports = [];
-    for (const file of packed) {
-      if (!file.endsWith('.js')) continue;
-      const text = fs.readFileSync(new URL(file, dir), 'utf8');
-      for (const [, spec] of text.matchAll(/(?:import|from)\s*['"](\.[^'"]+)['"]/g)) {
-        imports.push(new URL(spec, new URL(file, dir)).pathname.slice(dir.pathname.length));
-      }
+test('the packed package holds every module its JS imports, the docs and the licence', () => {
+  const [pack] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json'], { cwd: pkg, stdio: ['ignore', 'pipe', 'ignore'] }));
+  const packed = new Set(pack.files.map((f) => f.path));
+  const imports = [];
+  for (const file of packed) {
+    if (!file.endsWith('.js')) continue;
+    const text = fs.readFileSync(new URL(file, pkg), 'utf8');
+    for (const [, spec] of text.matchAll(/(?:import|from)\s*['"](\.[^'"]+)['"]/g)) {
+      imports.push(new URL(spec, new URL(file, pkg)).pathname.slice(pkg.pathname.length));
     }
-    assert.ok(imports.some((i) => i.endsWith('src/web/shim.js')), `${dir.pathname}: imports the shim`);
-    for (const i of imports) assert.ok(packed.has(i), `${dir.pathname}: ${i} is imported but not packed`);
   }
+  assert.ok(imports.some((i) => i.endsWith('src/web/shim.js')), 'imports the shim');
+  for (const i of imports) assert.ok(packed.has(i), `${i} is imported but not packed`);
+  for (const f of ['LICENSE', 'README.md', 'docs/contract.md', 'docs/api.md', 'index.d.ts', 'signal_guest_sdk_bg.wasm']) {
+    assert.ok(packed.has(f), `${f} is packed`);
+  }
+  assert.match(fs.readFileSync(new URL('LICENSE', pkg), 'utf8'), /GNU AFFERO GENERAL PUBLIC LICENSE/);
+  const meta = JSON.parse(fs.readFileSync(new URL('package.json', pkg), 'utf8'));
+  assert.equal(meta.license, 'AGPL-3.0-only');
+  assert.equal(meta.repository, undefined, 'no placeholder repository');
 });
 
-test('bundler target: loads as an ES module importing its .wasm', () => {
+test('Node: the package resolves through its exports map and needs no init()', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sdk-node-'));
+  fs.mkdirSync(path.join(dir, 'node_modules'));
+  fs.symlinkSync(pkg.pathname, path.join(dir, 'node_modules', 'signal-guest-sdk'));
   const script = `
-    const sdk = await import(${JSON.stringify(new URL('signal_guest_sdk.js', bundler).href)});
-    process.stdout.write(sdk.GuestKeyExchange.checkValueOf(new Uint8Array(32).fill(7)));`;
-  const out = execFileSync(process.execPath, ['--experimental-wasm-modules', '--no-warnings', '--input-type=module', '-e', script]);
-  assert.equal(out.toString(), keyCheckValue(Buffer.alloc(32, 7)));
+    import init, { GuestKeyExchange, guestErrorCode } from 'signal-guest-sdk';
+    await init();
+    const g = new GuestKeyExchange({ baseUrl: 'https://meet.example.com', meetingId: 'm', invitationToken: 't',
+      displayName: 'G', socket: { emit() {}, on() {}, off() {} }, keyProvider: null });
+    process.stdout.write(JSON.stringify({ check: GuestKeyExchange.checkValueOf(new Uint8Array(32).fill(7)),
+      identity: g.identityKey.length, code: guestErrorCode(await g.exchangeKey().catch((e) => e)) }));
+    g.leave();`;
+  fs.writeFileSync(path.join(dir, 'main.mjs'), script);
+  const out = JSON.parse(execFileSync(process.execPath, ['main.mjs'], { cwd: dir }).toString());
+  assert.deepEqual(out, { check: keyCheckValue(Buffer.alloc(32, 7)), identity: 33, code: 'NOT_REGISTERED' });
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('browser entry: using the SDK before init() is NOT_INITIALISED, not a TypeError', () => {
+  // A fresh process, so that no other test has initialised the module.
+  const script = `
+    const sdk = await import(${JSON.stringify(new URL('index.js', pkg).href)});
+    const out = [];
+    for (const f of [
+      () => new sdk.GuestKeyExchange({}),
+      () => sdk.GuestKeyExchange.checkValueOf(new Uint8Array(32)),
+    ]) {
+      try { f(); out.push('no error'); } catch (e) { out.push(e.name + ':' + sdk.guestErrorCode(e) + ':' + e.retryable); }
+    }
+    process.stdout.write(JSON.stringify(out));`;
+  const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script]).toString());
+  assert.deepEqual(out, ['GuestError:NOT_INITIALISED:false', 'GuestError:NOT_INITIALISED:false']);
+});
+
+test('disposing a guest (a `using` declaration) leaves the meeting: storage wiped, object freed', async () => {
+  const sdk = await browserEntry();
+  sdk.initSync({ module: wasm() });
+  const items = new Map();
+  const storage = { getItem: (k) => items.get(k) ?? null, setItem: (k, v) => items.set(k, v), removeItem: (k) => items.delete(k) };
+  const g = new sdk.GuestKeyExchange({ baseUrl: 'https://meet.example.com', meetingId: 'dispose', invitationToken: 't',
+    displayName: 'G', socket: { emit() {}, on() {}, off() {} }, keyProvider: null, storage });
+  assert.ok([...items.keys()].some((k) => k.startsWith('signal-guest/v1/dispose/')), 'state stored');
+  g[Symbol.dispose]();
+  assert.deepEqual([...items.keys()], [], 'dispose wiped the stored keys (it means leave())');
+  assert.throws(() => g.identityKey, /null pointer|destroyed|undefined/i);
 });
 
 test('TypeScript declarations type the configuration, results and errors', () => {
-  for (const dir of [web, bundler]) {
-    const dts = fs.readFileSync(new URL('signal_guest_sdk.d.ts', dir), 'utf8');
-    for (const needle of [
-      'export interface GuestConfig',
-      'export type GuestEvent',
-      'export interface GuestError extends Error',
-      'constructor(config: GuestConfig);',
-      'exchangeKey(): Promise<KeyExchangeResult>;',
-      'register(): Promise<RegistrationResult>;',
-      'fetchLiveKitToken(): Promise<LiveKitToken>;',
-    ]) {
-      assert.ok(dts.includes(needle), `${dir.pathname}: ${needle}`);
-    }
-    const api = dts.slice(dts.indexOf('export class GuestKeyExchange'), dts.indexOf('export type InitInput') > 0 ? dts.indexOf('export type InitInput') : undefined);
-    assert.ok(!/:\s*any\b/.test(api), 'the public class has no `any`');
+  const dts = fs.readFileSync(new URL('signal_guest_sdk.d.ts', pkg), 'utf8');
+  for (const needle of [
+    'export interface GuestConfig',
+    'export type GuestEvent',
+    'export interface GuestError extends Error',
+    'export type GuestErrorCode =',
+    '"NOT_INITIALISED"',
+    'constructor(config: GuestConfig);',
+    'exchangeKey(): Promise<KeyExchangeResult>;',
+    'register(): Promise<RegistrationResult>;',
+    'fetchLiveKitToken(): Promise<LiveKitToken>;',
+    'export function guestErrorCode(error: unknown): GuestErrorCode | undefined;',
+  ]) {
+    assert.ok(dts.includes(needle), needle);
   }
+  const api = dts.slice(dts.indexOf('export class GuestKeyExchange'), dts.indexOf('export type InitInput') > 0 ? dts.indexOf('export type InitInput') : undefined);
+  assert.ok(!/:\s*any\b/.test(api), 'the public class has no `any`');
+  assert.match(fs.readFileSync(new URL('index.d.ts', pkg), 'utf8'), /export \* from '\.\/signal_guest_sdk\.js'/);
 });

@@ -1,14 +1,12 @@
 // The shipped SDK (pkg/web) in Node, against a meeting server played by a stubbed `fetch`
 // and a socket stub, with one participant on our engine's interop build (target/pkg-node).
 // Lets the tests steer every answer: statuses, hangs, what the participant sends back.
-// Needs `scripts/build.sh web` and `scripts/build.sh interop`.
-import fs from 'node:fs';
+// Needs `scripts/build.sh package` and `scripts/build.sh interop`.
 import crypto from 'node:crypto';
 import { SignalParty } from '../../interop/ours.js';
 
-const root = new URL('../../', import.meta.url);
-export const sdk = await import(new URL('pkg/web/signal_guest_sdk.js', root));
-sdk.initSync({ module: fs.readFileSync(new URL('pkg/web/signal_guest_sdk_bg.wasm', root)) });
+// The package's Node entry: it loads the module itself.
+export const sdk = await import(new URL('../../pkg/signal-guest-sdk/node.js', import.meta.url));
 
 export const BASE = 'https://meet.example.test';
 export const MEETING = 'meeting-1';

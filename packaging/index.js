@@ -1,0 +1,72 @@
+// The package's entry for browsers and bundlers. `await init()` loads the WebAssembly module
+// once; everything else is the generated binding (./signal_guest_sdk.js) with three
+// additions: a clear NOT_INITIALISED error instead of a TypeError when the SDK is used
+// before init(), `using guest = new GuestKeyExchange(…)` leaving the meeting at the end of
+// the scope, and initSync for workers and tests.
+import initWasm, {
+  initSync as initWasmSync,
+  GuestKeyExchange as Binding,
+  guestErrorCode as bindingErrorCode,
+} from './signal_guest_sdk.js';
+
+export * from './signal_guest_sdk.js';
+
+let ready = false;
+
+function notInitialised() {
+  const error = new Error('The SDK is not initialised: call and await init() first (in Node it initialises itself).');
+  error.name = 'GuestError';
+  error.code = 'NOT_INITIALISED';
+  error.retryable = false;
+  return error;
+}
+
+function check() {
+  if (!ready) throw notInitialised();
+}
+
+/** Loads the WebAssembly module (fetches `signal_guest_sdk_bg.wasm` next to this file). */
+export default async function init(input) {
+  const output = await initWasm(input);
+  ready = true;
+  return output;
+}
+
+/** Loads the module from bytes or a compiled `WebAssembly.Module`, synchronously. */
+export function initSync(input) {
+  const output = initWasmSync(input);
+  ready = true;
+  return output;
+}
+
+export class GuestKeyExchange extends Binding {
+  constructor(config) {
+    check();
+    super(config);
+  }
+
+  static checkValueOf(key) {
+    check();
+    return Binding.checkValueOf(key);
+  }
+
+  static clearStoredState(meetingId, storage) {
+    check();
+    return Binding.clearStoredState(meetingId, storage);
+  }
+}
+
+// Disposing (a `using` declaration) leaves the meeting: keys and stored state are wiped,
+// not just the object freed.
+if (Symbol.dispose) {
+  GuestKeyExchange.prototype[Symbol.dispose] = function dispose() {
+    this.leave();
+    this.free();
+  };
+}
+
+/** The code of an error the SDK threw or rejected with; `undefined` for anything else. */
+export function guestErrorCode(error) {
+  if (ready) return bindingErrorCode(error);
+  return error?.name === 'GuestError' && error.code === 'NOT_INITIALISED' ? 'NOT_INITIALISED' : undefined;
+}

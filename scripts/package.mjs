@@ -1,0 +1,47 @@
+// Assembles the npm package pkg/signal-guest-sdk from the wasm-pack `web` build (pkg/web),
+// the entries in packaging/, the integrator docs and the licence. One package for browsers,
+// bundlers (Vite, webpack) and Node, chosen by the `exports` map.
+//   node scripts/package.mjs      (scripts/build.sh package runs it)
+import fs from 'node:fs';
+import path from 'node:path';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const from = path.join(root, 'pkg/web');
+const to = path.join(root, 'pkg/signal-guest-sdk');
+const cargo = fs.readFileSync(path.join(root, 'Cargo.toml'), 'utf8');
+const field = (name) => cargo.match(new RegExp(`^${name} = "(.*)"$`, 'm'))?.[1];
+
+fs.rmSync(to, { recursive: true, force: true });
+fs.mkdirSync(to, { recursive: true });
+const copy = (src, dst = path.basename(src)) => {
+  fs.cpSync(src, path.join(to, dst), { recursive: true });
+  return dst;
+};
+
+const generated = fs.readdirSync(from).filter((f) => !['package.json', 'README.md', '.gitignore'].includes(f) && !f.startsWith('LICENSE'));
+for (const f of generated) copy(path.join(from, f));
+for (const f of ['index.js', 'index.d.ts', 'node.js']) copy(path.join(root, 'packaging', f));
+copy(path.join(root, 'packaging/README.md'), 'README.md');
+copy(path.join(root, 'LICENSE'), 'LICENSE');
+fs.mkdirSync(path.join(to, 'docs'));
+for (const f of ['contract.md', 'api.md']) copy(path.join(root, 'docs', f), path.join('docs', f));
+
+const pkg = {
+  name: 'signal-guest-sdk',
+  version: field('version'),
+  description: field('description'),
+  license: field('license'),
+  type: 'module',
+  main: './index.js',
+  types: './index.d.ts',
+  exports: {
+    '.': { types: './index.d.ts', node: './node.js', default: './index.js' },
+    './signal_guest_sdk_bg.wasm': './signal_guest_sdk_bg.wasm',
+    './package.json': './package.json',
+  },
+  files: fs.readdirSync(to).filter((f) => f !== 'package.json'),
+  sideEffects: ['./node.js'],
+  keywords: ['signal', 'e2ee', 'livekit', 'webassembly', 'x3dh', 'double-ratchet'],
+};
+fs.writeFileSync(path.join(to, 'package.json'), `${JSON.stringify(pkg, null, 2)}\n`);
+console.log(`assembled ${path.relative(root, to)}: ${pkg.files.length} entries`);
