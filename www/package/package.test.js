@@ -177,3 +177,25 @@ test('TypeScript declarations type the configuration, results and errors', () =>
   assert.ok(!/:\s*any\b/.test(api), 'the public class has no `any`');
   assert.match(fs.readFileSync(new URL('index.d.ts', pkg), 'utf8'), /export \* from '\.\/signal_guest_sdk\.js'/);
 });
+
+test('docs/api.md names every error code, reason and option the SDK has (and no other)', () => {
+  const api = fs.readFileSync(new URL('docs/api.md', root), 'utf8');
+  const dts = fs.readFileSync(new URL('signal_guest_sdk.d.ts', pkg), 'utf8');
+  const union = dts.match(/export type GuestErrorCode = ([^;]+);/)[1];
+  const codes = [...union.matchAll(/"([A-Z_]+)"/g)].map((m) => m[1]);
+  assert.ok(codes.length >= 19);
+  const documentedCodes = [...api.matchAll(/^\| `([A-Z_]+)` \| (?:yes|no) \|/gm)].map((m) => m[1]);
+  assert.deepEqual([...documentedCodes].sort(), [...codes].sort(), 'error code table');
+
+  const failures = fs.readFileSync(new URL('src/exchange/failure.rs', root), 'utf8');
+  const reasons = [...failures.matchAll(/=> "([a-z_]+)",/g)].map((m) => m[1]);
+  assert.ok(reasons.length >= 20);
+  for (const reason of reasons) assert.ok(api.includes(`\`${reason}\``), `reason ${reason} documented`);
+
+  const config = fs.readFileSync(new URL('src/web/config.rs', root), 'utf8');
+  const fields = [...config.match(/const FIELDS: \[&str; \d+\] = \[([^\]]+)\]/)[1].matchAll(/"([A-Za-z]+)"/g)].map((m) => m[1]);
+  const cell = String.raw`(?:[^|\\]|\\.)+`; // a table cell, escaped pipes included
+  const documentedOptions = [...api.matchAll(new RegExp(`^\\| \`([a-zA-Z]+)\` \\|${cell}\\|${cell}\\| `, 'gm'))].map((m) => m[1]);
+  assert.deepEqual([...documentedOptions].sort(), [...fields].sort(), 'option table');
+  for (const field of fields) assert.ok(dts.includes(`  ${field}`), `${field} is typed in GuestConfig`);
+});
