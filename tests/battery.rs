@@ -881,7 +881,7 @@ fn stored_state() {
         );
         counted();
     }
-    for version in [0u8, 1, 3, 0xff] {
+    for version in [0u8, 1, 4, 0xff] {
         let mut wrong = bytes.clone();
         wrong[0] = version;
         check_eq!(

@@ -723,3 +723,51 @@ fn equal_timestamps_are_ordered_by_key_index_modulo_256() {
     assert!(current.is_replaced_by(1_001, 254), "a later timestamp wins whatever the index");
     assert!(!current.is_replaced_by(999, 0), "an earlier timestamp never wins");
 }
+
+#[test]
+fn after_a_reload_the_last_answerer_is_asked_first_and_the_silent_one_last() {
+    let mut silent = Participant::new("silent");
+    let mut bob = Participant::new("bob");
+    let carol = Participant::new("carol");
+    let mut h = Harness::new();
+    h.start(&[&silent, &bob, &carol]);
+    h.serve_bundle(&mut silent);
+    h.deliver_last_request(&mut silent);
+    h.advance(5_000);
+    h.serve_bundle(&mut bob);
+    h.deliver_last_request(&mut bob);
+    h.receive(bob.answer_last(h.now));
+    assert_eq!(h.keys.len(), 1);
+    assert_eq!(h.ex.state().last_answerer.as_ref(), Some(&bob.id));
+    assert_eq!(h.ex.state().unanswered, vec![silent.id.clone()]);
+
+    // A reload: the stored state comes back; the server lists them in the same order.
+    let stored = GuestState::from_bytes(&h.state_bytes()).unwrap();
+    let mut reloaded = Harness::with_state(stored);
+    reloaded.start(&[&silent, &bob, &carol]);
+    // Bob's session is still cached: the request goes out at once, to him.
+    assert_eq!(reloaded.sends[0].1, bob.id, "the last answerer first");
+    assert!(reloaded.fetches.is_empty());
+    assert_eq!(
+        reloaded.ex.state().preferred_order(vec![
+            silent.id.clone(),
+            bob.id.clone(),
+            carol.id.clone()
+        ]),
+        vec![bob.id.clone(), carol.id.clone(), silent.id.clone()],
+        "then the server's order, the silent one last"
+    );
+}
+
+#[test]
+fn a_stored_state_without_answer_history_still_loads() {
+    let state = GuestState::new(ProtocolStore::generate(&mut TestRng, 3));
+    let current = state.to_bytes();
+    // The previous format: the same bytes up to the history, version byte 2.
+    let mut previous = current[..current.len() - 5].to_vec();
+    previous[0] = 2;
+    let loaded = GuestState::from_bytes(&previous).unwrap();
+    assert_eq!(loaded.last_answerer, None);
+    assert_eq!(loaded.store.identity_key(), state.store.identity_key());
+    assert_eq!(&loaded.to_bytes()[..], &current[..]);
+}

@@ -1,5 +1,7 @@
-//! What the guest keeps between page loads: the Signal store and when each session was
-//! set up (for the session cache). Versioned bytes, in the Signal records' codec.
+//! What the guest keeps between page loads: the Signal store, when each session was set up
+//! (for the session cache), and who answered last and who did not (so that after a reload
+//! the answerer is asked first and a silent participant does not cost 5 s again).
+//! Versioned bytes, in the Signal records' codec.
 
 use crate::prelude::*;
 
@@ -8,10 +10,14 @@ use zeroize::Zeroizing;
 use crate::signal::record::{Reader, Writer};
 use crate::signal::{ProtocolStore, SignalError};
 
-use super::Millis;
+use super::{Millis, ParticipantId};
 
-const STATE_FORMAT_VERSION: u8 = 2;
+/// Version 3 added the answer history; version 2 (without it) is still read.
+const STATE_FORMAT_VERSION: u8 = 3;
+const STATE_FORMAT_WITHOUT_HISTORY: u8 = 2;
 const MAX_SESSION_TIMES: usize = 4096;
+/// Participants remembered as not answering; the oldest is forgotten first.
+const MAX_UNANSWERED: usize = 16;
 
 /// The guest's persistent Signal state.
 #[derive(Clone, Debug)]
@@ -20,6 +26,10 @@ pub struct GuestState {
     pub store: ProtocolStore,
     /// `(address, established at)` of sessions we set up from a fetched bundle.
     pub session_times: Vec<(String, Millis)>,
+    /// The participant whose key was accepted last.
+    pub last_answerer: Option<ParticipantId>,
+    /// Participants whose last attempt timed out, oldest first.
+    pub unanswered: Vec<ParticipantId>,
 }
 
 impl GuestState {
@@ -28,6 +38,44 @@ impl GuestState {
         Self {
             store,
             session_times: Vec::new(),
+            last_answerer: None,
+            unanswered: Vec::new(),
+        }
+    }
+
+    /// `participants` in the order to ask them: the last answerer first, then the server's
+    /// order, then those that did not answer last time.
+    pub fn preferred_order(&self, participants: Vec<ParticipantId>) -> Vec<ParticipantId> {
+        let rank = |p: &ParticipantId| {
+            if self.last_answerer.as_ref() == Some(p) {
+                0
+            } else if self.unanswered.contains(p) {
+                2
+            } else {
+                1
+            }
+        };
+        let mut ordered = participants;
+        // Stable: the server's order is kept within each group.
+        ordered.sort_by_key(rank);
+        ordered
+    }
+
+    /// Records that `participant` sent a key that was accepted.
+    pub fn record_answer(&mut self, participant: &ParticipantId) {
+        self.unanswered.retain(|p| p != participant);
+        self.last_answerer = Some(participant.clone());
+    }
+
+    /// Records that `participant` did not answer in time.
+    pub fn record_silence(&mut self, participant: &ParticipantId) {
+        self.unanswered.retain(|p| p != participant);
+        if self.unanswered.len() >= MAX_UNANSWERED {
+            self.unanswered.remove(0);
+        }
+        self.unanswered.push(participant.clone());
+        if self.last_answerer.as_ref() == Some(participant) {
+            self.last_answerer = None;
         }
     }
 
@@ -54,23 +102,61 @@ impl GuestState {
             w.str(address);
             w.u64(*at);
         }
+        match &self.last_answerer {
+            Some(p) => {
+                w.u8(1);
+                write_participant(&mut w, p);
+            }
+            None => w.u8(0),
+        }
+        w.len(self.unanswered.len());
+        for p in &self.unanswered {
+            write_participant(&mut w, p);
+        }
         w.finish()
     }
 
     /// Reads the stored form back; any defect is [`SignalError::CorruptRecord`] or
     /// [`SignalError::RecordVersion`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, SignalError> {
-        let mut r = Reader::new(bytes, STATE_FORMAT_VERSION)?;
+        let version = match bytes.first() {
+            Some(&STATE_FORMAT_WITHOUT_HISTORY) => STATE_FORMAT_WITHOUT_HISTORY,
+            _ => STATE_FORMAT_VERSION,
+        };
+        let mut r = Reader::new(bytes, version)?;
         let store = ProtocolStore::read_from(&mut r)?;
         let count = r.len(MAX_SESSION_TIMES)?;
         let mut session_times = Vec::with_capacity(count);
         for _ in 0..count {
             session_times.push((r.str()?, r.u64()?));
         }
-        r.finish()?;
-        Ok(Self {
+        let mut state = Self {
             store,
             session_times,
-        })
+            last_answerer: None,
+            unanswered: Vec::new(),
+        };
+        if version == STATE_FORMAT_VERSION {
+            state.last_answerer = match r.u8()? {
+                0 => None,
+                1 => Some(read_participant(&mut r)?),
+                _ => return Err(SignalError::CorruptRecord("last answerer")),
+            };
+            let count = r.len(MAX_UNANSWERED)?;
+            for _ in 0..count {
+                state.unanswered.push(read_participant(&mut r)?);
+            }
+        }
+        r.finish()?;
+        Ok(state)
     }
+}
+
+fn write_participant(w: &mut Writer, p: &ParticipantId) {
+    w.str(&p.user_id);
+    w.str(&p.device_id);
+}
+
+fn read_participant(r: &mut Reader<'_>) -> Result<ParticipantId, SignalError> {
+    Ok(ParticipantId::new(r.str()?, r.str()?))
 }

@@ -4,7 +4,7 @@
 // ever prints or stores the key itself: only its check value.
 import init, { GuestKeyExchange } from 'signal-guest-sdk';
 import { io } from 'socket.io-client';
-import { ExternalE2EEKeyProvider } from 'livekit-client';
+import { ExternalE2EEKeyProvider, Room } from 'livekit-client';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -82,16 +82,43 @@ async function exchange() {
     $('key-from').textContent = who(result.from);
     $('time-to-key').textContent = `${Math.round(demo.result.timeToKeyMs)} ms`;
     $('check-value').textContent = result.keyCheckValue;
+    // In a meeting each participant's app shows its check value; people compare them.
+    const match = result.keyCheckValue === config.participantsKeyCheckValue;
+    $('participants-check-value').textContent = `${config.participantsKeyCheckValue} ${match ? '(same key)' : '(DIFFERENT KEY)'}`;
     $('key-index').textContent = String(result.keyIndex);
     $('result').hidden = false;
     line(`Done in ${Math.round(demo.result.timeToKeyMs)} ms`);
+    await joinRoom();
   } catch (e) {
+    // The SDK's messages are written to be shown as they are.
     demo.error = { code: e.code, message: e.message, retryable: e.retryable, attempts: e.attempts ?? [] };
     $('status').textContent = 'Unable to get the meeting key.';
     $('status').className = 'bad';
-    $('error-text').textContent = e.retryable ? `${e.message}. Please try again.` : e.message;
+    $('error-text').textContent = e.message;
     $('retry').hidden = !e.retryable;
     $('error').hidden = false;
+  }
+}
+
+// The LiveKit side: a guest token once admitted, a Room whose E2EE uses the key provider the
+// SDK filled, and a connection when a LiveKit server is configured (?livekit=1).
+async function joinRoom() {
+  try {
+    const { url, roomName, token } = await guest.fetchLiveKitToken();
+    demo.livekit = { url, roomName };
+    const room = new Room({
+      e2ee: { keyProvider, worker: new Worker('/vendor/livekit-client.e2ee.worker.mjs', { type: 'module' }) },
+    });
+    await room.setE2EEEnabled(true);
+    demo.room = room;
+    if (params.has('livekit')) {
+      await room.connect(url, token);
+      line(`Connected to LiveKit room ${roomName}, end-to-end encrypted`);
+    } else {
+      line(`LiveKit token for room ${roomName}; E2EE enabled (add ?livekit=1 with a LiveKit server at ${url} to connect)`);
+    }
+  } catch (e) {
+    line(`LiveKit: ${e.message}`);
   }
 }
 
@@ -135,8 +162,9 @@ async function join(name) {
   }
   line(demo.registration.reused ? 'Registration reused from this tab' : 'Registered');
   socket.auth = { sessionId: demo.registration.sessionId };
-  await new Promise((resolve) => { socket.once('connect', resolve); socket.connect(); });
-  line('Connected to the meeting server');
+  socket.on('connect', () => line('Connected to the meeting server'));
+  // No need to wait for the connection: exchangeKey() waits for it (and for admission).
+  socket.connect();
   await exchange();
 }
 
@@ -145,4 +173,6 @@ $('join-form').addEventListener('submit', (e) => {
   join($('name').value.trim() || 'Guest');
 });
 $('retry').addEventListener('click', () => exchange());
-window.addEventListener('pagehide', () => { /* a real page calls guest.leave() when leaving the meeting */ });
+// Leaving the page leaves the meeting: keys and this tab's stored state are wiped. (The
+// demo keeps them on ?keep, so that its reload scenario can show reuse.)
+window.addEventListener('pagehide', () => { if (!params.has('keep')) guest?.leave(); });

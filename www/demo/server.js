@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
 import { startRelay } from '../relay/relay.js';
-import { startBot } from '../bot/bot.js';
+import { startBot, keyCheckValue } from '../bot/bot.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -48,12 +48,16 @@ export async function startDemo({
     meetingId: 'demo-meeting',
     invitationToken: 'demo-invite',
     participantTimeoutMs,
+    // What the participants' apps show, for the page to put next to its own.
+    participantsKeyCheckValue: keyCheckValue(meetingKey),
   }));
   app.use('/pkg', express.static(path.join(root, 'pkg/signal-guest-sdk')));
   app.get('/vendor/socket.io-client.mjs', (_req, res) =>
     res.sendFile(path.join(root, 'node_modules/socket.io-client/dist/socket.io.esm.min.js')));
   app.get('/vendor/livekit-client.mjs', (_req, res) =>
     res.sendFile(path.join(root, 'node_modules/livekit-client/dist/livekit-client.esm.mjs')));
+  app.get('/vendor/livekit-client.e2ee.worker.mjs', (_req, res) =>
+    res.sendFile(path.join(root, 'node_modules/livekit-client/dist/livekit-client.e2ee.worker.mjs')));
   app.use(express.static(here, { index: 'index.html' }));
   const server = http.createServer(app);
   await new Promise((resolve) => server.listen(port, host, resolve));

@@ -182,7 +182,7 @@ test('7 no private key reaches the relay; no key material in the browser console
 });
 
 test('8 reload in the same tab reuses the stored identity: no second registration', async () => {
-  const s = await open({ bots: ['reply'] });
+  const s = await open({ bots: ['reply'] }, '?e2e&keep');
   try {
     const first = await join(s.page);
     assert.equal(first.registration.reused, false);
@@ -193,6 +193,35 @@ test('8 reload in the same tab reuses the stored identity: no second registratio
     assert.equal(second.registration.sessionId, first.registration.sessionId);
     assert.equal(second.keyGenerationMs, null, 'keys were loaded, not generated');
     assert.equal(s.demo.relay.state.registrations.length, 1);
+    assert.equal(second.result.keyCheckValue, keyCheckValue(s.demo.meetingKey));
+  } finally { await s.close(); }
+});
+
+test('8b after a reload the participant that answered is asked first: no 5 s for the silent one', async () => {
+  const s = await open({ bots: ['silent', 'reply'] }, '?e2e&keep');
+  try {
+    const first = await join(s.page);
+    assert.ok(first.transcript.some((l) => l.text.includes('rotating to participant-2')));
+    await s.page.reload();
+    await s.page.waitForFunction(() => window.demo?.ready);
+    const second = await join(s.page);
+    assert.equal(second.result.from.userId, 'participant-2');
+    assert.ok(!second.transcript.some((l) => l.text.includes('rotating')), 'no rotation after the reload');
+    assert.ok(second.result.timeToKeyMs < 2_000, `key in ${second.result.timeToKeyMs} ms`);
+  } finally { await s.close(); }
+});
+
+test('8c leaving the page leaves the meeting: keys wiped, the next visit registers anew', async () => {
+  const s = await open({ bots: ['reply'] });
+  try {
+    const first = await join(s.page);
+    await s.page.reload();
+    await s.page.waitForFunction(() => window.demo?.ready);
+    const leftovers = await s.page.evaluate(() => Object.keys(sessionStorage).filter((k) => k.startsWith('signal-guest/')));
+    assert.deepEqual(leftovers, [], 'pagehide called leave(): nothing stored');
+    const second = await join(s.page);
+    assert.equal(second.registration.reused, false);
+    assert.notEqual(second.registration.sessionId, first.registration.sessionId);
     assert.equal(second.result.keyCheckValue, keyCheckValue(s.demo.meetingKey));
   } finally { await s.close(); }
 });

@@ -75,6 +75,7 @@ impl Exchange {
             return drop(out, DropReason::StaleTimestamp);
         }
         let from = incoming.from;
+        let mut answered_request = false;
         match answer.kind {
             KeyMessageKind::Response => {
                 let request_id = answer.request_id.as_deref().unwrap_or_default();
@@ -93,6 +94,7 @@ impl Exchange {
                 let request = self.outstanding.remove(pos);
                 self.answered.push(request.id);
                 self.key_sources.push(from.clone());
+                answered_request = true;
             }
             KeyMessageKind::Update => {
                 let Lifecycle::Delivered(current) = &self.lifecycle else {
@@ -107,6 +109,10 @@ impl Exchange {
             }
         }
         self.state.store = trial;
+        if answered_request {
+            // Asked first next time (after a reload too).
+            self.state.record_answer(&from);
+        }
         let delivered = Delivered {
             from,
             key_index: answer.key_index,

@@ -314,7 +314,7 @@ impl Exchange {
             Err(e) => return self.give_up(ExchangeFailure::ParticipantsUnavailable(e), out),
         };
         let rotation = Rotation {
-            participants,
+            participants: self.state.preferred_order(participants),
             next_index: 0,
             failures: Vec::new(),
         };
@@ -412,6 +412,11 @@ impl Exchange {
                 attempt.participant.clone(),
                 now.saturating_add(seconds * 1000),
             ));
+        }
+        if failure == AttemptFailure::Timeout {
+            // Remembered across reloads: next time this participant is asked last.
+            self.state.record_silence(&attempt.participant);
+            out.push(Action::PersistState);
         }
         rotation.failures.push(Attempt {
             participant: attempt.participant.clone(),
