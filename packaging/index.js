@@ -65,6 +65,11 @@ if (Symbol.dispose) {
   };
 }
 
+/** Whether `error` is one the SDK threw or rejected with (a type guard in TypeScript). */
+export function isGuestError(error) {
+  return guestErrorCode(error) !== undefined;
+}
+
 /** The code of an error the SDK threw or rejected with; `undefined` for anything else. */
 export function guestErrorCode(error) {
   if (ready) return bindingErrorCode(error);

@@ -125,7 +125,7 @@ impl GuestKeyExchange {
     }
 
     /// `"sessionStorage"` or `"memory"` (after a fallback).
-    #[wasm_bindgen(getter, js_name = storageBackend)]
+    #[wasm_bindgen(getter, js_name = storageBackend, unchecked_return_type = "\"sessionStorage\" | \"memory\"")]
     pub fn storage_backend(&self) -> String {
         self.shared
             .try_borrow()

@@ -74,22 +74,37 @@ export interface GuestConfig {
   debug?: boolean;
 }
 
+/** Why one participant's attempt failed (docs/api.md). */
+export type AttemptReason =
+  | "timeout" | "bundle_invalid" | "bundle_http_error" | "rate_limited" | "identity_changed"
+  | "send_failed" | "encrypt_failed";
+
+/** Why an incoming message was dropped; nothing changed (docs/api.md). */
+export type DropReason =
+  | "malformed_event" | "not_started" | "unknown_sender" | "decrypt_failed" | "bad_plaintext"
+  | "wrong_meeting" | "unknown_request" | "already_answered" | "wrong_participant"
+  | "stale_timestamp" | "update_before_key" | "update_from_unverified_participant"
+  | "key_already_delivered" | "stale_update" | "stale_bundle";
+
 export interface ParticipantRef {
   userId: string;
   deviceId: string;
 }
 
-export type GuestEvent =
-  | { type: "progress"; stage: "registering" | "listing_participants" }
+/** Every event has a `message` a page can show as it is. */
+export type GuestEvent = { message: string } & (
+  | { type: "progress"; stage: "registering" | "listing_participants" | "waiting_for_connection" | "waiting_for_admission" }
   | { type: "progress"; stage: "fetching_bundle" | "waiting_for"; participant: ParticipantRef }
-  | { type: "progress"; stage: "rotating"; from: ParticipantRef; to: ParticipantRef; reason: string; detail: string }
+  | { type: "progress"; stage: "rotating"; from: ParticipantRef; to: ParticipantRef; reason: AttemptReason; detail: string }
   | { type: "progress"; stage: "key_received"; participant: ParticipantRef; keyIndex: number }
-  | { type: "progress"; stage: "failed"; message: string; error: GuestError }
+  | { type: "progress"; stage: "failed"; detail: string; error: GuestError }
+  | { type: "admitted" }
   | { type: "key"; from: ParticipantRef; keyIndex: number; keyCheckValue: string }
-  | { type: "dropped"; reason: string; detail: string }
+  | { type: "dropped"; reason: DropReason; detail: string }
   | { type: "storage_fallback"; reason: string }
-  | { type: "duplicate_tab"; message: string }
-  | { type: "error"; code: GuestErrorCode };
+  | { type: "duplicate_tab" }
+  | { type: "error"; code: GuestErrorCode; error: GuestError }
+);
 
 export interface RegistrationResult {
   sessionId: string;
@@ -120,6 +135,8 @@ export interface GuestError extends Error {
   retryable: boolean;
   status?: number;
   /** For `KEY_EXCHANGE_FAILED`: each attempt and why it failed. */
-  attempts?: { participant: ParticipantRef; reason: string; detail: string }[];
+  attempts?: { participant: ParticipantRef; reason: AttemptReason; detail: string }[];
+  /** The server's `Retry-After`, in seconds, where it sent one. */
+  retryAfterS?: number;
 }
 "#;

@@ -59,6 +59,10 @@ test('web target: configuration typos and ranges are INVALID_CONFIG; guestErrorC
     assert.match(caught.message, new RegExp(mention));
   }
   assert.equal(sdk.guestErrorCode(new Error('other')), undefined);
+  let invalid;
+  try { new sdk.GuestKeyExchange({ ...base, nope: 1 }); } catch (e) { invalid = e; }
+  assert.equal(sdk.isGuestError(invalid), true);
+  assert.equal(sdk.isGuestError(new Error('other')), false);
   assert.equal(sdk.guestErrorCode(undefined), undefined);
   assert.equal(sdk.guestErrorCode({ name: 'GuestError', code: 'NOT_A_CODE' }), undefined);
   const guest = new sdk.GuestKeyExchange({ ...base, participantTimeoutMs: 1500, maxFailures: 1 });
@@ -190,6 +194,9 @@ test('docs/api.md names every error code, reason and option the SDK has (and no 
   const failures = fs.readFileSync(new URL('src/exchange/failure.rs', root), 'utf8');
   const reasons = [...failures.matchAll(/=> "([a-z_]+)",/g)].map((m) => m[1]);
   assert.ok(reasons.length >= 20);
+  const typed = ['AttemptReason', 'DropReason'].flatMap((name) =>
+    [...dts.match(new RegExp(`export type ${name} =([^;]+);`))[1].matchAll(/"([a-z_]+)"/g)].map((m) => m[1]));
+  assert.deepEqual([...typed].sort(), [...reasons].sort(), 'the TypeScript reason unions are the SDK\'s reasons');
   for (const reason of reasons) assert.ok(api.includes(`\`${reason}\``), `reason ${reason} documented`);
 
   const config = fs.readFileSync(new URL('src/web/config.rs', root), 'utf8');
