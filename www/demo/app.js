@@ -128,7 +128,10 @@ async function join(name) {
   $('progress').textContent = '';
   $('join').disabled = true;
   keyProvider = newKeyProvider();
-  const socket = io(`${config.relayUrl}/external`, { autoConnect: false, transports: ['websocket'] });
+  // socket.io-client's default transports start with HTTP long-polling (slower to connect);
+  // ?polling keeps them, to show that exchangeKey() waits for the connection either way.
+  const transports = params.has('polling') ? undefined : ['websocket'];
+  const socket = io(`${config.relayUrl}/external`, { autoConnect: false, ...(transports ? { transports } : {}) });
   // socket.io-client reconnects by itself after network loss, but not after the server
   // closed the connection (e.g. a server restart): reconnect then too.
   socket.on('disconnect', (reason) => {

@@ -226,6 +226,16 @@ test('8c leaving the page leaves the meeting: keys wiped, the next visit registe
   } finally { await s.close(); }
 });
 
+test('8d default socket.io transports, exchangeKey() right after connect(): no attempt is lost', async () => {
+  const s = await open({ bots: ['reply', 'reply'] }, '?e2e&polling');
+  try {
+    const state = await join(s.page);
+    assert.equal(state.error, null, JSON.stringify(state.error));
+    assert.equal(state.result.keyCheckValue, keyCheckValue(s.demo.meetingKey));
+    assert.ok(!state.transcript.some((l) => /could not send|rotating/.test(l.text)), state.transcript.map((l) => l.text).join('\n'));
+  } finally { await s.close(); }
+});
+
 test('9 guest not admitted: it waits in the lobby, nothing reaches a participant, the key comes on admission', async () => {
   const s = await open({ bots: ['reply'], autoAdmit: false }, '?e2e&timeout=1000');
   try {
