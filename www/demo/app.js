@@ -151,6 +151,7 @@ async function join(name) {
     debug: params.has('debug'),
   });
   demo.keyGenerationMs = guest.keyGenerationMs ?? null;
+  demo.storageBackend = guest.storageBackend;
   line(guest.keyGenerationMs != null
     ? `Generated identity, signed prekey and 30 one-time prekeys in ${guest.keyGenerationMs.toFixed(1)} ms`
     : 'Loaded this tab\'s stored Signal identity');
