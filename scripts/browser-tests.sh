@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The browser suite (tests/browser.rs) in headless Chromium, against the relay + bots fixture.
+# The browser suite (tests/browser.rs) in headless Chromium and headless Firefox ESR, against
+# the relay + bots fixture. Prints each browser's "test result" line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
@@ -13,4 +14,9 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 grep -q "fixture ready" "$log" || { cat "$log"; echo "fixture did not start"; exit 1; }
-wasm-pack test --headless --chrome --mode no-install . --test browser --features std
+status=0
+for browser in chrome firefox; do
+  echo "== $browser"
+  wasm-pack test --headless "--$browser" --mode no-install . --test browser --features std || status=1
+done
+exit $status

@@ -34,6 +34,8 @@ command -v chromedriver >/dev/null || apt_packages+=(chromium-driver)
 if [ "$want" = all ]; then
   # libssl-dev + pkg-config: the native load generator (rust_socketio links openssl).
   pkg-config --exists openssl 2>/dev/null || apt_packages+=(libssl-dev pkg-config)
+  # Firefox ESR: the browser suites run in it too (the demo needs only Chromium).
+  command -v firefox-esr >/dev/null || apt_packages+=(firefox-esr)
 fi
 if [ "${#apt_packages[@]}" -gt 0 ]; then
   log "installing Debian ${apt_packages[*]}"
@@ -58,6 +60,13 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION\$"; th
   # No --locked: the CLI's own lockfile pins a crate version the registry no longer has.
   log "cargo install wasm-bindgen-cli $WASM_BINDGEN_VERSION"
   cargo install -q wasm-bindgen-cli --version "=$WASM_BINDGEN_VERSION" &
+  pids+=($!)
+fi
+# geckodriver: wasm-pack's browser tests in Firefox (npm's geckodriver downloads a binary).
+GECKODRIVER_VERSION=0.37.1
+if [ "$want" = all ] && ! geckodriver --version 2>/dev/null | grep -q "^geckodriver $GECKODRIVER_VERSION"; then
+  log "cargo install geckodriver $GECKODRIVER_VERSION"
+  cargo install -q geckodriver --version "$GECKODRIVER_VERSION" --locked &
   pids+=($!)
 fi
 if [ "$want" = all ] && ! cargo fuzz --version >/dev/null 2>&1; then

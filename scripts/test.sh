@@ -48,12 +48,13 @@ step "rust native" cargo test --quiet
 step "build interop wasm" scripts/build.sh interop
 step "interop matrix" node --test interop/
 step "relay and bot" node --test www/relay/
-step "browser (headless chromium)" scripts/browser-tests.sh
+step "browser (headless chromium and firefox)" scripts/browser-tests.sh
 step "package build and size" scripts/size-check.sh
 step "npm package (browser and node entries, docs)" scripts/package-tests.sh
 step "sdk in node (stub server, misuse, traps)" node --test www/sdk/
 step "example app (Vite 7, TypeScript strict, headless chromium)" node --test examples/vite-prejoin/
 step "end to end (demo page, headless chromium)" node --test www/e2e/
+step "end to end (demo page, headless firefox)" node --test www/e2e-firefox/
 step "fuzz (5 s per target)" scripts/fuzz.sh 5
 step "load (500 guests)" env CARGO_BUILD_JOBS=2 load/run.sh
 
