@@ -5,6 +5,7 @@ mod error;
 pub mod fingerprint;
 pub mod keys;
 mod ratchet;
+mod protobuf;
 pub(crate) mod record;
 mod session;
 mod store;

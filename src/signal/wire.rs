@@ -4,11 +4,11 @@
 use crate::prelude::*;
 
 use hmac::Mac;
-use prost::Message;
 use subtle::ConstantTimeEq;
 
 use super::error::SignalError;
 use super::keys::PublicKey;
+use super::protobuf::{self, ProtoWriter, Value};
 
 /// Version byte we send: message version 3, highest supported 3 (as libsignal_protocol_dart).
 pub(crate) const SEND_VERSION_BYTE: u8 = 0x33;
@@ -21,34 +21,6 @@ pub(crate) const MAC_LEN: usize = 8;
 pub const WHISPER_TYPE: u8 = 2;
 /// Wire value of `message_type` for a PreKeySignalMessage.
 pub const PREKEY_TYPE: u8 = 3;
-
-#[derive(Clone, PartialEq, Message)]
-struct SignalMessageProto {
-    #[prost(bytes = "vec", optional, tag = "1")]
-    ratchet_key: Option<Vec<u8>>,
-    #[prost(uint32, optional, tag = "2")]
-    counter: Option<u32>,
-    #[prost(uint32, optional, tag = "3")]
-    previous_counter: Option<u32>,
-    #[prost(bytes = "vec", optional, tag = "4")]
-    ciphertext: Option<Vec<u8>>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct PreKeySignalMessageProto {
-    #[prost(uint32, optional, tag = "1")]
-    pre_key_id: Option<u32>,
-    #[prost(bytes = "vec", optional, tag = "2")]
-    base_key: Option<Vec<u8>>,
-    #[prost(bytes = "vec", optional, tag = "3")]
-    identity_key: Option<Vec<u8>>,
-    #[prost(bytes = "vec", optional, tag = "4")]
-    message: Option<Vec<u8>>,
-    #[prost(uint32, optional, tag = "5")]
-    registration_id: Option<u32>,
-    #[prost(uint32, optional, tag = "6")]
-    signed_pre_key_id: Option<u32>,
-}
 
 fn check_version(byte: u8) -> Result<(), SignalError> {
     match byte >> 4 {
@@ -81,15 +53,14 @@ impl SignalMessage {
         previous_counter: u32,
         ciphertext: Vec<u8>,
     ) -> Self {
-        let proto = SignalMessageProto {
-            ratchet_key: Some(ratchet_key.serialize().to_vec()),
-            counter: Some(counter),
-            previous_counter: Some(previous_counter),
-            ciphertext: Some(ciphertext.clone()),
-        };
-        let mut serialized = Vec::with_capacity(1 + proto.encoded_len() + MAC_LEN);
-        serialized.push(SEND_VERSION_BYTE);
-        proto.encode_raw(&mut serialized);
+        let mut out = Vec::with_capacity(1 + 48 + ciphertext.len() + MAC_LEN);
+        out.push(SEND_VERSION_BYTE);
+        let mut w = ProtoWriter::new(out);
+        w.bytes(1, &ratchet_key.serialize());
+        w.uint32(2, Some(counter));
+        w.uint32(3, Some(previous_counter));
+        w.bytes(4, &ciphertext);
+        let mut serialized = w.finish();
         let mac = compute_mac(mac_key, sender_identity, receiver_identity, &serialized);
         serialized.extend_from_slice(&mac);
         Self {
@@ -109,14 +80,30 @@ impl SignalMessage {
         }
         check_version(bytes[0])?;
         let body = &bytes[1..bytes.len() - MAC_LEN];
-        let proto = SignalMessageProto::decode(body)
-            .map_err(|_| SignalError::InvalidMessage("bad protobuf"))?;
-        let ratchet_key = PublicKey::from_bytes(&required(proto.ratchet_key, "no ratchet key")?)?;
+        let (mut ratchet_key, mut counter, mut previous_counter, mut ciphertext) =
+            (None, None, None, None);
+        protobuf::read(
+            body,
+            |n| match n {
+                1 | 4 => Some(true),
+                2 | 3 => Some(false),
+                _ => None,
+            },
+            |n, v| match (n, v) {
+                (1, Value::Bytes(b)) => ratchet_key = Some(b),
+                (2, Value::Varint(x)) => counter = Some(x as u32),
+                (3, Value::Varint(x)) => previous_counter = Some(x as u32),
+                (4, Value::Bytes(b)) => ciphertext = Some(b),
+                _ => {}
+            },
+        )
+        .map_err(|_| SignalError::InvalidMessage("bad protobuf"))?;
+        let ratchet_key = PublicKey::from_bytes(required(ratchet_key, "no ratchet key")?)?;
         Ok(Self {
             ratchet_key,
-            counter: required(proto.counter, "no counter")?,
-            previous_counter: proto.previous_counter.unwrap_or(0),
-            ciphertext: required(proto.ciphertext, "no ciphertext")?,
+            counter: required(counter, "no counter")?,
+            previous_counter: previous_counter.unwrap_or(0),
+            ciphertext: required(ciphertext, "no ciphertext")?.to_vec(),
             serialized: bytes.to_vec(),
         })
     }
@@ -193,17 +180,16 @@ impl PreKeySignalMessage {
         identity_key: PublicKey,
         message: SignalMessage,
     ) -> Self {
-        let proto = PreKeySignalMessageProto {
-            pre_key_id,
-            base_key: Some(base_key.serialize().to_vec()),
-            identity_key: Some(identity_key.serialize().to_vec()),
-            message: Some(message.serialized.clone()),
-            registration_id: Some(registration_id),
-            signed_pre_key_id: Some(signed_pre_key_id),
-        };
-        let mut serialized = Vec::with_capacity(1 + proto.encoded_len());
-        serialized.push(SEND_VERSION_BYTE);
-        proto.encode_raw(&mut serialized);
+        let mut out = Vec::with_capacity(1 + 96 + message.serialized.len());
+        out.push(SEND_VERSION_BYTE);
+        let mut w = ProtoWriter::new(out);
+        w.uint32(1, pre_key_id);
+        w.bytes(2, &base_key.serialize());
+        w.bytes(3, &identity_key.serialize());
+        w.bytes(4, &message.serialized);
+        w.uint32(5, Some(registration_id));
+        w.uint32(6, Some(signed_pre_key_id));
+        let serialized = w.finish();
         Self {
             registration_id,
             pre_key_id,
@@ -222,15 +208,33 @@ impl PreKeySignalMessage {
             .split_first()
             .ok_or(SignalError::InvalidMessage("empty"))?;
         check_version(version)?;
-        let proto = PreKeySignalMessageProto::decode(body)
-            .map_err(|_| SignalError::InvalidMessage("bad protobuf"))?;
-        let message = SignalMessage::parse(&required(proto.message, "no inner message")?)?;
+        let (mut pre_key_id, mut base_key, mut identity_key, mut message) = (None, None, None, None);
+        let (mut registration_id, mut signed_pre_key_id) = (None, None);
+        protobuf::read(
+            body,
+            |n| match n {
+                2..=4 => Some(true),
+                1 | 5 | 6 => Some(false),
+                _ => None,
+            },
+            |n, v| match (n, v) {
+                (1, Value::Varint(x)) => pre_key_id = Some(x as u32),
+                (2, Value::Bytes(b)) => base_key = Some(b),
+                (3, Value::Bytes(b)) => identity_key = Some(b),
+                (4, Value::Bytes(b)) => message = Some(b),
+                (5, Value::Varint(x)) => registration_id = Some(x as u32),
+                (6, Value::Varint(x)) => signed_pre_key_id = Some(x as u32),
+                _ => {}
+            },
+        )
+        .map_err(|_| SignalError::InvalidMessage("bad protobuf"))?;
+        let message = SignalMessage::parse(required(message, "no inner message")?)?;
         Ok(Self {
-            registration_id: proto.registration_id.unwrap_or(0),
-            pre_key_id: proto.pre_key_id,
-            signed_pre_key_id: required(proto.signed_pre_key_id, "no signed prekey id")?,
-            base_key: PublicKey::from_bytes(&required(proto.base_key, "no base key")?)?,
-            identity_key: PublicKey::from_bytes(&required(proto.identity_key, "no identity key")?)?,
+            registration_id: registration_id.unwrap_or(0),
+            pre_key_id,
+            signed_pre_key_id: required(signed_pre_key_id, "no signed prekey id")?,
+            base_key: PublicKey::from_bytes(required(base_key, "no base key")?)?,
+            identity_key: PublicKey::from_bytes(required(identity_key, "no identity key")?)?,
             message,
             serialized: bytes.to_vec(),
         })

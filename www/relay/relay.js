@@ -12,7 +12,7 @@
 //   main namespace, participant -> relay: `host:admit_guest` {session_id} (optional ack callback)
 //   main namespace auth: { token: participantToken, userId, deviceId }
 // Decisions where the contract is silent:
-//   - device_id is always a string in JSON (numbers are accepted and converted), as the plan's
+//   - device_id is always a string in JSON (numbers are accepted and converted), as the
 //     client reads it (`participant_device_id as String`).
 //   - "in the meeting" = the participant device has a connected socket on the main namespace.
 //   - registration is strict: unknown fields, duplicate prekey ids and a signed prekey whose
