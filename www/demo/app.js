@@ -101,7 +101,7 @@ async function exchange() {
 }
 
 // The LiveKit side: a guest token once admitted, a Room whose E2EE uses the key provider the
-// SDK filled, and a connection when a LiveKit server is configured (?livekit=1).
+// SDK filled, and a connection when a LiveKit server is configured (LIVEKIT_URL for the demo).
 async function joinRoom() {
   try {
     const { url, roomName, token } = await guest.fetchLiveKitToken();
@@ -111,11 +111,11 @@ async function joinRoom() {
     });
     await room.setE2EEEnabled(true);
     demo.room = room;
-    if (params.has('livekit')) {
+    if (config.livekitConfigured) {
       await room.connect(url, token);
-      line(`Connected to LiveKit room ${roomName}, end-to-end encrypted`);
+      line(`Connected to LiveKit room ${roomName} at ${url}, end-to-end encrypted`);
     } else {
-      line(`LiveKit token for room ${roomName}; E2EE enabled (add ?livekit=1 with a LiveKit server at ${url} to connect)`);
+      line(`LiveKit token for room ${roomName}; E2EE enabled (no LiveKit server configured: set LIVEKIT_URL to connect)`);
     }
   } catch (e) {
     line(`LiveKit: ${e.message}`);

@@ -26,7 +26,11 @@ export async function startDemo({
   rateLimit,
   log = false,
 } = {}) {
-  const relay = await startRelay({ port: 0, host, autoAdmit, ...(rateLimit ? { rateLimit } : {}) });
+  // A LiveKit server, when there is one: LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET.
+  const livekit = process.env.LIVEKIT_URL
+    ? { url: process.env.LIVEKIT_URL, apiKey: process.env.LIVEKIT_API_KEY ?? 'devkey', apiSecret: process.env.LIVEKIT_API_SECRET ?? 'secret' }
+    : undefined;
+  const relay = await startRelay({ port: 0, host, autoAdmit, ...(rateLimit ? { rateLimit } : {}), ...(livekit ? { livekit } : {}) });
   const participants = [];
   // Sequential, so the relay lists them in this order (the first one is asked first).
   for (const [i, mode] of bots.entries()) {
@@ -50,6 +54,7 @@ export async function startDemo({
     participantTimeoutMs,
     // What the participants' apps show, for the page to put next to its own.
     participantsKeyCheckValue: keyCheckValue(meetingKey),
+    livekitConfigured: Boolean(livekit),
   }));
   app.use('/pkg', express.static(path.join(root, 'pkg/signal-guest-sdk')));
   app.get('/vendor/socket.io-client.mjs', (_req, res) =>
