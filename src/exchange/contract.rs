@@ -2,6 +2,8 @@
 //! paths. The web layer, the load generator, the tests and `docs/contract.md` take them from
 //! here, so a renamed event or path is changed once.
 
+use crate::prelude::*;
+
 /// Socket.IO namespace guests connect to.
 pub const SOCKET_NAMESPACE: &str = "/external";
 
@@ -38,6 +40,17 @@ pub mod paths {
         "/api/meetings/external/{sessionId}/participant/{userId}/{deviceId}/keys";
     /// `POST`: a LiveKit access token, once the host has admitted the guest.
     pub const LIVEKIT_TOKEN: &str = "/api/livekit/external-token";
+}
+
+/// The stable identifier of a guest in safety numbers (libsignal's `Fingerprint`, version 2,
+/// 5200 iterations): `guest:<session_id>`, UTF-8.
+pub fn guest_fingerprint_id(session_id: &str) -> String {
+    format!("guest:{session_id}")
+}
+
+/// The stable identifier of a participant device in safety numbers: `<user_id>:<device_id>`.
+pub fn participant_fingerprint_id(user_id: &str, device_id: &str) -> String {
+    format!("{user_id}:{device_id}")
 }
 
 /// Header that carries the guest's session id on the participants list.

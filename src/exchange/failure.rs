@@ -55,6 +55,8 @@ pub enum AttemptFailure {
     },
     /// The bundle's identity key differs from the one trusted for this device.
     IdentityChanged,
+    /// The device's identity key differs from the one the page pinned for it.
+    IdentityMismatch,
     /// The socket could not send the request.
     SendFailed,
     /// Encrypting the request failed.
@@ -70,6 +72,7 @@ impl AttemptFailure {
             Self::BundleHttp(_) => "bundle_http_error",
             Self::RateLimited { .. } => "rate_limited",
             Self::IdentityChanged => "identity_changed",
+            Self::IdentityMismatch => "identity_mismatch",
             Self::SendFailed => "send_failed",
             Self::EncryptFailed(_) => "encrypt_failed",
         }
@@ -90,6 +93,9 @@ impl fmt::Display for AttemptFailure {
                 retry_after_s: None,
             } => f.write_str("rate limited"),
             Self::IdentityChanged => f.write_str("participant identity key changed"),
+            Self::IdentityMismatch => {
+                f.write_str("participant identity key is not the one expected for this device")
+            }
             Self::SendFailed => f.write_str("could not send the request"),
             Self::EncryptFailed(why) => write!(f, "could not encrypt the request ({why})"),
         }

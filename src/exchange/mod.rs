@@ -8,6 +8,8 @@
 
 use crate::prelude::*;
 
+use crate::signal::PublicKey;
+
 pub mod contract;
 mod failure;
 mod io;
@@ -71,6 +73,9 @@ pub struct ExchangeConfig {
     pub session_cache_ttl_ms: Millis,
     /// Accepted distance between an answer's timestamp and our clock.
     pub clock_skew_ms: Millis,
+    /// Identity keys the page expects for participant devices: a bundle or session with
+    /// another key fails that attempt (`identity_mismatch`) before any request is sent.
+    pub pinned: Vec<(ParticipantId, PublicKey)>,
 }
 
 impl Default for ExchangeConfig {
@@ -80,6 +85,7 @@ impl Default for ExchangeConfig {
             max_failures: 3,
             session_cache_ttl_ms: 5 * 60_000,
             clock_skew_ms: 120_000,
+            pinned: Vec::new(),
         }
     }
 }

@@ -3,6 +3,8 @@
 
 use crate::prelude::*;
 
+use alloc::boxed::Box;
+
 use alloc::collections::VecDeque;
 use alloc::rc::Rc;
 use core::cell::RefCell;
@@ -93,12 +95,12 @@ pub(crate) fn open(config: Config, mut rng: WebCryptoRng) -> Result<Shared, Setu
         })?),
     };
     let lifecycle = match session_id {
-        Some(session_id) => Lifecycle::Registered(Exchange::new(
+        Some(session_id) => Lifecycle::Registered(Box::new(Exchange::new(
             config.exchange.clone(),
             config.meeting_id.clone(),
             session_id,
             state,
-        )),
+        ))),
         None => Lifecycle::Unregistered(state),
     };
     let socket = config.socket.clone();

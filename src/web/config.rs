@@ -10,7 +10,9 @@ use super::error::SetupError;
 use super::http::{check_base_url, BaseUrlError, Http, Paths};
 use super::js::{as_count, function, get, is_absent};
 use super::socket::Socket;
-use crate::exchange::ExchangeConfig;
+use crate::exchange::messages::decode_base64;
+use crate::exchange::{ExchangeConfig, ParticipantId};
+use crate::signal::PublicKey;
 
 #[wasm_bindgen]
 extern "C" {
@@ -26,7 +28,7 @@ extern "C" {
 }
 
 /// Every field `GuestConfig` has (see `types.rs`).
-const FIELDS: [&str; 20] = [
+const FIELDS: [&str; 21] = [
     "baseUrl",
     "meetingId",
     "invitationToken",
@@ -42,6 +44,7 @@ const FIELDS: [&str; 20] = [
     "connectTimeoutMs",
     "admissionTimeoutMs",
     "requireAdmission",
+    "pinnedIdentities",
     "paths",
     "storage",
     "requireStorage",
@@ -135,6 +138,34 @@ fn optional_bool_or(config: &JsValue, name: &str, default: bool) -> Result<bool,
         .ok_or_else(|| invalid(format!("{name} must be true or false")))
 }
 
+/// `[{ userId, deviceId, identityKey }]`, the key as base64 of its 33 bytes.
+fn pinned_identities(v: &JsValue) -> Result<Vec<(ParticipantId, PublicKey)>, SetupError> {
+    if is_absent(v) {
+        return Ok(Vec::new());
+    }
+    let list: &js_sys::Array = v
+        .dyn_ref()
+        .ok_or_else(|| invalid("pinnedIdentities must be an array"))?;
+    let mut pins = Vec::new();
+    for entry in list.iter() {
+        let text = |name: &str| get(&entry, name).as_string().filter(|s| !s.is_empty());
+        let (Some(user), Some(device), Some(key)) =
+            (text("userId"), text("deviceId"), text("identityKey"))
+        else {
+            return Err(invalid(
+                "pinnedIdentities entries need userId, deviceId and identityKey (base64)",
+            ));
+        };
+        let bytes = decode_base64(&key, "identityKey")
+            .ok()
+            .filter(|b| b.len() == 33)
+            .and_then(|b| PublicKey::from_bytes(&b).ok())
+            .ok_or_else(|| invalid("pinnedIdentities: identityKey must be base64 of a 33-byte key"))?;
+        pins.push((ParticipantId::new(user, device), bytes));
+    }
+    Ok(pins)
+}
+
 fn key_profile(v: &JsValue) -> Result<KeyProfile, SetupError> {
     if is_absent(v) {
         return Ok(KeyProfile::Base64);
@@ -192,6 +223,7 @@ impl Config {
                 DAY_MS,
             )?,
             clock_skew_ms: optional_count(config, "clockSkewMs", d.clock_skew_ms, 0, DAY_MS)?,
+            pinned: pinned_identities(&get(config, "pinnedIdentities"))?,
         };
         let socket = get(config, "socket");
         if ["emit", "on", "off"]

@@ -149,6 +149,7 @@ pub(crate) fn key(delivered: &Delivered) -> JsValue {
         ("from", participant_ref(&delivered.from)),
         ("keyIndex", delivered.key_index.into()),
         ("keyCheckValue", delivered.check_value.as_str().into()),
+        ("safetyNumber", delivered.safety_number.as_str().into()),
     ])
     .into()
 }
@@ -170,6 +171,7 @@ pub(crate) fn key_result(delivered: &Delivered, elapsed_ms: f64) -> JsValue {
         ("from", participant_ref(&delivered.from)),
         ("keyIndex", delivered.key_index.into()),
         ("keyCheckValue", delivered.check_value.as_str().into()),
+        ("safetyNumber", delivered.safety_number.as_str().into()),
         ("elapsedMs", elapsed_ms.into()),
     ])
     .into()

@@ -7,6 +7,7 @@
 
 use crate::prelude::*;
 
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::rc::Rc;
 use core::cell::RefCell;
@@ -39,7 +40,7 @@ pub(crate) enum Lifecycle {
     /// `register()` is waiting for the server.
     Registering(GuestState),
     /// Registered: the exchange holds the Signal state and the server's session id.
-    Registered(Exchange),
+    Registered(Box<Exchange>),
     /// After `leave()`: everything dropped (and zeroized).
     Left,
 }

@@ -3,6 +3,8 @@
 
 use crate::prelude::*;
 
+use alloc::boxed::Box;
+
 use wasm_bindgen::JsValue;
 
 use super::deferred::Deferred;
@@ -127,12 +129,12 @@ fn finish(shared: &Shared, reply: Reply, timeout_ms: u32) -> Result<JsValue, Reg
         };
         let record = registration_record(&session_id, &instance.config.meeting_id);
         let storage_failure = instance.storage.set(REGISTRATION_ENTRY, &record).err();
-        instance.lifecycle = Lifecycle::Registered(Exchange::new(
+        instance.lifecycle = Lifecycle::Registered(Box::new(Exchange::new(
             instance.config.exchange.clone(),
             instance.config.meeting_id.clone(),
             session_id.clone(),
             state,
-        ));
+        )));
         Ok((session_id, storage_failure))
     })??;
     if let Some(reason) = storage_failure {

@@ -63,6 +63,12 @@ export interface GuestConfig {
   admissionTimeoutMs?: number;
   /** Wait for the server's `guest:admitted` notice before asking for the key. Default true. */
   requireAdmission?: boolean;
+  /**
+   * Identity keys expected for participant devices (base64 of the 33-byte key, e.g. from a
+   * verified safety number). A bundle or session with another key fails that attempt with
+   * `identity_mismatch` before any request is sent, and the next participant is asked.
+   */
+  pinnedIdentities?: { userId: string; deviceId: string; identityKey: string }[];
   paths?: GuestPaths;
   /** Defaults to `sessionStorage`; falls back to memory (with a `storage_fallback` event) if it is unusable. */
   storage?: Pick<Storage, "getItem" | "setItem" | "removeItem"> | null;
@@ -77,7 +83,7 @@ export interface GuestConfig {
 /** Why one participant's attempt failed (docs/api.md). */
 export type AttemptReason =
   | "timeout" | "bundle_invalid" | "bundle_http_error" | "rate_limited" | "identity_changed"
-  | "send_failed" | "encrypt_failed";
+  | "identity_mismatch" | "send_failed" | "encrypt_failed";
 
 /** Why an incoming message was dropped; nothing changed (docs/api.md). */
 export type DropReason =
@@ -99,7 +105,7 @@ export type GuestEvent = { message: string } & (
   | { type: "progress"; stage: "key_received"; participant: ParticipantRef; keyIndex: number }
   | { type: "progress"; stage: "failed"; detail: string; error: GuestError }
   | { type: "admitted" }
-  | { type: "key"; from: ParticipantRef; keyIndex: number; keyCheckValue: string }
+  | { type: "key"; from: ParticipantRef; keyIndex: number; keyCheckValue: string; safetyNumber: string }
   | { type: "dropped"; reason: DropReason; detail: string }
   | { type: "storage_fallback"; reason: string }
   | { type: "duplicate_tab" }
@@ -113,10 +119,16 @@ export interface RegistrationResult {
 }
 
 export interface KeyExchangeResult {
-  from?: ParticipantRef;
+  /** The participant device that sent the key. */
+  from: ParticipantRef;
   keyIndex: number;
-  /** Contract §6 check value: compare with the participants' logs. */
+  /** The key's check value (docs/contract.md §6): equal values mean the same key. */
   keyCheckValue: string;
+  /**
+   * The 60-digit safety number between this guest and `from` (docs/contract.md §9): equal to
+   * what the participant's app shows unless someone is in the middle.
+   */
+  safetyNumber: string;
   elapsedMs: number;
 }
 

@@ -86,6 +86,9 @@ async function exchange() {
     const match = result.keyCheckValue === config.participantsKeyCheckValue;
     $('participants-check-value').textContent = `${config.participantsKeyCheckValue} ${match ? '(same key)' : '(DIFFERENT KEY)'}`;
     $('key-index').textContent = String(result.keyIndex);
+    // Read aloud or compared on screen with the participant's app: equal unless someone is
+    // in the middle (the key check value alone cannot tell).
+    $('safety-number').textContent = result.safetyNumber.match(/.{5}/g).join(' ');
     $('result').hidden = false;
     line(`Done in ${Math.round(demo.result.timeToKeyMs)} ms`);
     await joinRoom();
@@ -152,6 +155,7 @@ async function join(name) {
   });
   demo.keyGenerationMs = guest.keyGenerationMs ?? null;
   demo.storageBackend = guest.storageBackend;
+  demo.identityKey = Array.from(guest.identityKey);
   line(guest.keyGenerationMs != null
     ? `Generated identity, signed prekey and 30 one-time prekeys in ${guest.keyGenerationMs.toFixed(1)} ms`
     : 'Loaded this tab\'s stored Signal identity');

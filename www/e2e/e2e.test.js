@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { startDemo } from '../demo/server.js';
 import { launchChromium } from '../demo/chromium.js';
 import { keyCheckValue } from '../bot/bot.js';
+import { fingerprint } from '../../interop/peers.js';
 
 let browser;
 before(async () => { browser = await launchChromium(); });
@@ -56,6 +57,20 @@ test('1 happy path: the key handed to ExternalE2EEKeyProvider is the participant
     assert.equal(state.setKeyCalls[0].material, s.demo.meetingKey.toString('base64'), 'base64 profile');
     assert.equal(state.result.keyCheckValue, keyCheckValue(s.demo.meetingKey));
     assert.equal(await s.page.textContent('#check-value'), keyCheckValue(s.demo.meetingKey));
+  } finally { await s.close(); }
+});
+
+test('1b safety number: the guest shows what official libsignal computes for the two identities', async () => {
+  const s = await open({ bots: ['reply'] });
+  try {
+    const state = await join(s.page);
+    const bot = s.demo.bots[0].peer;
+    const official = fingerprint(
+      Buffer.from('participant-1:1'), bot.identityKey(),
+      Buffer.from(`guest:${state.registration.sessionId}`), Uint8Array.from(state.identityKey),
+    );
+    assert.equal(state.result.safetyNumber, official);
+    assert.equal((await s.page.textContent('#safety-number')).replaceAll(' ', ''), official);
   } finally { await s.close(); }
 });
 

@@ -3,7 +3,7 @@
 // errors carry the right code per endpoint, and nothing waits forever.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sdk, meeting, keyProvider, guest, hang, rejection } from './harness.js';
+import { sdk, meeting, keyProvider, guest, hang, rejection, Participant } from './harness.js';
 
 const base64 = (bytes) => Buffer.from(bytes).toString('base64');
 
@@ -111,4 +111,43 @@ test('status mapping is per endpoint: 403 on registration and on the LiveKit tok
   assert.equal(sdk.guestErrorCode(await rejection(h.fetchLiveKitToken())), 'NOT_ADMITTED');
   g.leave();
   h.leave();
+});
+
+test('pinnedIdentities: a device whose key is not the pinned one gets no request; the next answers', async () => {
+  const m = meeting({
+    participants: () => Response.json([{ user_id: 'p1', device_id: '1' }, { user_id: 'p2', device_id: '1' }]),
+  });
+  // The page pinned p1's real key; the server hands out a bundle made by someone else.
+  const real = new Participant({ userId: 'p1' });
+  const pinned = [{ userId: 'p1', deviceId: '1', identityKey: real.bundle().identity_key }];
+  const stages = [];
+  const g = guest(m, {
+    keyProvider: keyProvider(),
+    pinnedIdentities: pinned,
+    participantTimeoutMs: 1_000,
+    onEvent: (e) => stages.push(e.stage === 'rotating' ? `rotating:${e.reason}` : e.stage ?? e.type),
+  });
+  await g.register();
+  // The stub serves the same (impostor) bundle for p2, which fails as a bundle for another
+  // device: the exchange fails, and what matters is that p1's impostor got nothing.
+  const e = await rejection(g.exchangeKey());
+  assert.ok(stages.includes('rotating:identity_mismatch'), stages.join());
+  assert.equal(m.participant.requests.length, 0, 'no request reached the impostor');
+  assert.equal(sdk.guestErrorCode(e), 'KEY_EXCHANGE_FAILED');
+  assert.ok(e.attempts.some((a) => a.participant.userId === 'p1' && a.reason === 'identity_mismatch'));
+  g.leave();
+
+  // Pinned to the key it really has: asked, and the safety number comes with the key.
+  const n = meeting();
+  const h = guest(n, {
+    keyProvider: keyProvider(),
+    pinnedIdentities: [{ userId: 'p1', deviceId: '1', identityKey: n.participant.bundle().identity_key }],
+  });
+  await h.register();
+  const result = await h.exchangeKey();
+  assert.match(result.safetyNumber, /^\d{60}$/);
+  h.leave();
+
+  assert.throws(() => guest(n, { keyProvider: null, pinnedIdentities: [{ userId: 'p1', deviceId: '1', identityKey: 'AAAA' }] }),
+    (x) => sdk.guestErrorCode(x) === 'INVALID_CONFIG');
 });

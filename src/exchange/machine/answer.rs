@@ -114,6 +114,7 @@ impl Exchange {
             self.state.record_answer(&from);
         }
         let delivered = Delivered {
+            safety_number: self.safety_number(&from),
             from,
             key_index: answer.key_index,
             check_value: answer.key.check_value(),

@@ -52,6 +52,9 @@ pub struct Delivered {
     /// The sender's timestamp on the key message (ms since the Unix epoch): key updates
     /// must be newer than the key they replace.
     pub timestamp_ms: i64,
+    /// The 60-digit safety number between this guest and the sender (docs/contract.md §9):
+    /// equal on both sides unless someone is in the middle.
+    pub safety_number: String,
 }
 
 impl Delivered {
@@ -382,6 +385,16 @@ impl Exchange {
             },
         );
         if cached {
+            // A pinned identity is checked before anything is sent on the cached session.
+            let trusted = self
+                .state
+                .store
+                .session(&address)
+                .and_then(|r| r.current())
+                .map(|s| *s.remote_identity());
+            if trusted.is_some_and(|key| !self.pin_allows(&participant, &key)) {
+                return self.fail_attempt(AttemptFailure::IdentityMismatch, now, rng, out);
+            }
             self.send_request(now, rng, out);
         } else {
             out.push(Action::Progress(Progress::FetchingBundle {
@@ -423,6 +436,39 @@ impl Exchange {
             failure: failure.clone(),
         });
         self.ask_next(rotation, Some((attempt.participant, failure)), now, rng, out);
+    }
+
+    /// Whether `key` may be `participant`'s identity: any key unless the page pinned one.
+    fn pin_allows(&self, participant: &ParticipantId, key: &crate::signal::PublicKey) -> bool {
+        self.config
+            .pinned
+            .iter()
+            .find(|(p, _)| p == participant)
+            .map_or(true, |(_, pinned)| pinned == key)
+    }
+
+    /// The safety number between this guest and `participant`, from the session's keys.
+    fn safety_number(&self, participant: &ParticipantId) -> String {
+        let remote = self
+            .state
+            .store
+            .session(&participant.address())
+            .and_then(|r| r.current())
+            .map(|s| *s.remote_identity());
+        match remote {
+            Some(remote) => crate::signal::fingerprint::displayable_fingerprint(
+                crate::signal::fingerprint::DEFAULT_ITERATIONS,
+                super::contract::guest_fingerprint_id(&self.guest_session_id).as_bytes(),
+                &self.state.store.identity_key(),
+                super::contract::participant_fingerprint_id(
+                    &participant.user_id,
+                    &participant.device_id,
+                )
+                .as_bytes(),
+                &remote,
+            ),
+            None => String::new(),
+        }
     }
 
     fn attempt_mut(&mut self) -> Option<&mut Attempting> {
@@ -472,6 +518,9 @@ impl Exchange {
         })?;
         let bundle = messages::parse_bundle(&body, participant)
             .map_err(|e| AttemptFailure::BundleInvalid(BundleError::Malformed(e)))?;
+        if !self.pin_allows(participant, &bundle.identity_key) {
+            return Err(AttemptFailure::IdentityMismatch);
+        }
         let address = participant.address();
         self.state
             .store
