@@ -17,6 +17,7 @@ pub mod json;
 mod key;
 mod machine;
 pub mod messages;
+pub mod sas;
 mod state;
 
 pub use failure::{
