@@ -181,6 +181,12 @@ class OfficialPeer {
     return !!r && r.hasCurrentState();
   }
 
+  /** The remote identity key stored for an address (33 bytes), or null if none is known yet. */
+  remoteIdentity(address) {
+    const known = this._stores.identity.identities.get(addr(address).toString());
+    return known ? u8(known) : null;
+  }
+
   sign(message) { return u8(this._identity.privateKey.sign(buf(message))); }
   verify(publicKey33, message, signature) { return OfficialPeer.verify(publicKey33, message, signature); }
   static verify(publicKey33, message, signature) {
@@ -335,13 +341,14 @@ export async function createPeer(kind, options = {}) {
 }
 
 /**
- * Safety-number fingerprint (official implementation only).
+ * Safety-number fingerprint (official implementation only). Ids are bytes or strings (UTF-8).
  * @returns {string} displayable 60-digit string
  */
 export function fingerprint(localId, localKey33, remoteId, remoteKey33, iterations = 5200, version = 2) {
+  const id = (x) => (typeof x === 'string' ? Buffer.from(x, 'utf8') : buf(x));
   return L.Fingerprint.new(iterations, version,
-    buf(localId), L.PublicKey.deserialize(buf(localKey33)),
-    buf(remoteId), L.PublicKey.deserialize(buf(remoteKey33))).displayableFingerprint().toString();
+    id(localId), L.PublicKey.deserialize(buf(localKey33)),
+    id(remoteId), L.PublicKey.deserialize(buf(remoteKey33))).displayableFingerprint().toString();
 }
 
 export { OfficialPeer, TsPeer };

@@ -39,10 +39,43 @@ export function initSync(input) {
   return output;
 }
 
+// The short code's emoji (docs/contract.md §10), one `picture name` per index; kept here
+// rather than in the wasm, which reports the seven indices.
+const EMOJI = [
+  '🐶 dog', '🐱 cat', '🦁 lion', '🐎 horse', '🦄 unicorn', '🐷 pig', '🐘 elephant', '🐰 rabbit',
+  '🐼 panda', '🐓 rooster', '🐧 penguin', '🐢 turtle', '🐟 fish', '🐙 octopus', '🦋 butterfly', '🌷 flower',
+  '🌳 tree', '🌵 cactus', '🍄 mushroom', '🌏 globe', '🌙 moon', '☁️ cloud', '🔥 fire', '🍌 banana',
+  '🍎 apple', '🍓 strawberry', '🌽 corn', '🍕 pizza', '🎂 cake', '❤️ heart', '😀 smiley', '🤖 robot',
+  '🎩 hat', '👓 glasses', '🔧 spanner', '🎅 santa', '👍 thumbs up', '☂️ umbrella', '⌛ hourglass', '⏰ clock',
+  '🎁 gift', '💡 light bulb', '📕 book', '✏️ pencil', '📎 paperclip', '✂️ scissors', '🔒 lock', '🔑 key',
+  '🔨 hammer', '☎️ telephone', '🏁 flag', '🚂 train', '🚲 bicycle', '✈️ aeroplane', '🚀 rocket', '🏆 trophy',
+  '⚽ ball', '🎸 guitar', '🎺 trumpet', '🔔 bell', '⚓ anchor', '🎧 headphones', '📁 folder', '📌 pin',
+];
+
+/** Turns a key result's or key event's emoji indices into pictures and names. */
+function withEmoji(value) {
+  const code = value?.shortCode;
+  if (code && typeof code.emoji?.[0] === 'number') {
+    const pairs = code.emoji.map((i) => {
+      const entry = EMOJI[i & 63];
+      const space = entry.indexOf(' ');
+      return [entry.slice(0, space), entry.slice(space + 1)];
+    });
+    code.emoji = pairs.map(([picture]) => picture);
+    code.emojiNames = pairs.map(([, name]) => name);
+  }
+  return value;
+}
+
 export class GuestKeyExchange extends Binding {
   constructor(config) {
     check();
-    super(config);
+    const onEvent = config?.onEvent;
+    super(typeof onEvent === 'function' ? { ...config, onEvent: (event) => onEvent(withEmoji(event)) } : config);
+  }
+
+  exchangeKey() {
+    return super.exchangeKey().then(withEmoji);
   }
 
   static checkValueOf(key) {

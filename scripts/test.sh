@@ -47,7 +47,7 @@ step "dependency scan (cargo-deny, RustSec snapshot)" scripts/deps-scan.sh
 step "rust native" cargo test --quiet
 step "build interop wasm" scripts/build.sh interop
 step "interop matrix" node --test interop/
-step "relay and bot" node --test www/relay/
+step "relay and bot" node --test www/relay/ www/bot/
 step "browser (headless chromium and firefox)" scripts/browser-tests.sh
 step "package build and size" scripts/size-check.sh
 step "npm package (browser and node entries, docs)" scripts/package-tests.sh

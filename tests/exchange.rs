@@ -714,6 +714,8 @@ fn equal_timestamps_are_ordered_by_key_index_modulo_256() {
         key_index: 255,
         check_value: String::new(),
         timestamp_ms: 1_000,
+        safety_number: String::new(),
+        short_code: None,
     };
     assert!(current.is_replaced_by(1_000, 0), "255 -> 0 wraps forward");
     assert!(current.is_replaced_by(1_000, 126), "127 steps ahead");
@@ -770,4 +772,63 @@ fn a_stored_state_without_answer_history_still_loads() {
     assert_eq!(loaded.last_answerer, None);
     assert_eq!(loaded.store.identity_key(), state.store.identity_key());
     assert_eq!(&loaded.to_bytes()[..], &current[..]);
+}
+
+fn pinned_harness(pins: Vec<(ParticipantId, signal_guest_sdk::signal::PublicKey)>) -> Harness {
+    let config = ExchangeConfig {
+        pinned: pins,
+        ..ExchangeConfig::default()
+    };
+    let ex = Exchange::new(
+        config,
+        MEETING.into(),
+        GUEST.into(),
+        GuestState::new(ProtocolStore::generate(&mut TestRng, 30)),
+    );
+    let mut h = Harness::new();
+    h.ex = ex;
+    h
+}
+
+#[test]
+fn a_pinned_identity_that_does_not_match_stops_the_attempt_before_any_request() {
+    let mut impostor = Participant::new("alice");
+    let genuine = Participant::new("alice");
+    let mut bob = Participant::new("bob");
+    let mut h = pinned_harness(vec![(genuine.id.clone(), genuine.store.identity_key())]);
+    h.start(&[&impostor, &bob]);
+    // The server hands out a bundle for "alice" made by someone else.
+    h.serve_bundle(&mut impostor);
+    assert!(h.sends.is_empty(), "nothing was sent to the impostor");
+    assert!(h.progress.iter().any(|p| matches!(p,
+        Progress::Rotating { reason: AttemptFailure::IdentityMismatch, to, .. } if *to == bob.id)));
+    assert!(h.ex.state().store.session(&impostor.id.address()).is_none(), "no session with it");
+    // The next participant is not pinned and answers.
+    h.serve_bundle(&mut bob);
+    h.deliver_last_request(&mut bob);
+    h.receive(bob.answer_last(h.now));
+    assert_eq!(h.keys.len(), 1);
+    assert_eq!(h.keys[0].2, bob.id);
+}
+
+#[test]
+fn a_pinned_identity_that_matches_is_asked_and_the_safety_number_is_reported() {
+    let mut alice = Participant::new("alice");
+    let mut h = pinned_harness(vec![(alice.id.clone(), alice.store.identity_key())]);
+    h.start(&[&alice]);
+    h.serve_bundle(&mut alice);
+    h.deliver_last_request(&mut alice);
+    h.receive(alice.answer_last(h.now));
+    assert_eq!(h.keys.len(), 1);
+    let delivered = h.ex.delivered().unwrap().clone();
+    // What alice's side computes: the same 60 digits, from the other end.
+    let alice_side = signal_guest_sdk::signal::fingerprint::displayable_fingerprint(
+        5200,
+        b"alice:1",
+        &alice.store.identity_key(),
+        format!("guest:{GUEST}").as_bytes(),
+        &h.ex.state().store.identity_key(),
+    );
+    assert_eq!(delivered.safety_number.len(), 60);
+    assert_eq!(delivered.safety_number, alice_side);
 }

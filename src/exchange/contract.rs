@@ -27,6 +27,8 @@ pub const KEY_REQUEST_TYPE: &str = "guest:meeting_e2ee_key_request";
 pub const KEY_RESPONSE_TYPE: &str = "participant:meeting_e2ee_key_response";
 /// `type` of a key a participant pushes after rotating the meeting key.
 pub const KEY_UPDATE_TYPE: &str = "participant:meeting_e2ee_key_update";
+/// `type` of the guest's reveal of its verification-code nonce (§10), after the answer.
+pub const SAS_REVEAL_TYPE: &str = "guest:meeting_e2ee_sas_reveal";
 
 /// HTTP path templates; `{name}` is replaced by the URI-encoded value. The defaults are the
 /// contract's; a page may override each (`paths` in the configuration).

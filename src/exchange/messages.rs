@@ -6,7 +6,7 @@
 
 use crate::prelude::*;
 
-use base64ct::{Base64, Base64UrlUnpadded, Encoding};
+use base64ct::{Base64, Encoding};
 use zeroize::Zeroizing;
 
 use crate::signal::{PreKeyBundle, PublicKey, PublicKeys, REGISTRATION_ID_MAX};
@@ -15,7 +15,8 @@ use super::json::{self, Number, Object, ObjectWriter, Value};
 use super::key::MeetingKey;
 use super::ParticipantId;
 
-use super::contract::{KEY_REQUEST_TYPE, KEY_RESPONSE_TYPE, KEY_UPDATE_TYPE};
+use super::contract::{KEY_REQUEST_TYPE, KEY_RESPONSE_TYPE, KEY_UPDATE_TYPE, SAS_REVEAL_TYPE};
+use super::sas::{SasNonce, SAS_NONCE_LEN};
 
 /// Largest HTTP body we parse (a keybundle is about 400 bytes).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -346,12 +347,17 @@ pub fn parse_incoming(body: &str) -> Result<IncomingMessage, Invalid> {
     })
 }
 
-/// `guest:signal_message` body.
-pub fn outgoing_message(to: &ParticipantId, message_type: u8, ciphertext: &[u8]) -> String {
+/// `guest:signal_message` body; `kind` is the plaintext's `type`, as a routing hint.
+pub fn outgoing_message(
+    to: &ParticipantId,
+    kind: &str,
+    message_type: u8,
+    ciphertext: &[u8],
+) -> String {
     ObjectWriter::new()
         .string("participant_user_id", &to.user_id)
         .string("participant_device_id", &to.device_id)
-        .string("type", KEY_REQUEST_TYPE)
+        .string("type", kind)
         .string("encrypted_message", &encode_base64(ciphertext))
         .number("message_type", u64::from(message_type))
         .finish()
@@ -361,7 +367,17 @@ pub fn outgoing_message(to: &ParticipantId, message_type: u8, ciphertext: &[u8])
 
 /// 16 random bytes, base64url without padding.
 pub fn request_id(random: &[u8; 16]) -> String {
-    Base64UrlUnpadded::encode_string(random)
+    // base64url is standard base64 with two letters swapped and no padding; mapping it here
+    // keeps a second base64 codec out of the wasm. Not secret, so not constant-time.
+    encode_base64(random)
+        .chars()
+        .filter(|&c| c != '=')
+        .map(|c| match c {
+            '+' => '-',
+            '/' => '_',
+            c => c,
+        })
+        .collect()
 }
 
 /// The key request the guest encrypts for one participant, stamped with `now_ms`
@@ -371,6 +387,7 @@ pub fn request_plaintext(
     guest_session_id: &str,
     request_id: &str,
     now_ms: u64,
+    sas_commitment: &[u8; 32],
 ) -> String {
     ObjectWriter::new()
         .string("type", KEY_REQUEST_TYPE)
@@ -378,6 +395,17 @@ pub fn request_plaintext(
         .string("guest_session_id", guest_session_id)
         .string("request_id", request_id)
         .number("timestamp", now_ms)
+        .string("sas_commitment", &encode_base64(sas_commitment))
+        .finish()
+}
+
+/// The guest's reveal of its verification-code nonce (§10), sent after the answer.
+pub fn sas_reveal_plaintext(meeting_id: &str, request_id: &str, nonce: &SasNonce) -> String {
+    ObjectWriter::new()
+        .string("type", SAS_REVEAL_TYPE)
+        .string("meeting_id", meeting_id)
+        .string("request_id", request_id)
+        .string("sas_nonce", &encode_base64(&nonce.0))
         .finish()
 }
 
@@ -397,6 +425,9 @@ pub struct KeyMessage {
     /// The sender's clock when it wrote the message, in milliseconds since the Unix epoch;
     /// any 64-bit integer is accepted here, the exchange checks it against its own clock.
     pub timestamp_ms: i64,
+    /// The participant's verification-code nonce (responses only; absent when it does not
+    /// take part).
+    pub sas_nonce: Option<SasNonce>,
 }
 
 /// What a decrypted participant plaintext is, from its `type`.
@@ -443,6 +474,17 @@ pub fn parse_key_message(plaintext: &[u8]) -> Result<KeyMessage, Invalid> {
     let encoded_key = encoded_key.ok_or(invalid("key", "missing or not a string"))?;
     let key_bytes = Zeroizing::new(decode_base64(&encoded_key, "key")?);
     let key = MeetingKey::from_slice(&key_bytes).ok_or(invalid("key", "not 32 bytes"))?;
+    let sas_nonce = match (kind, field(&m, "sas_nonce")) {
+        (KeyMessageKind::Response, Some(Value::String(s))) => {
+            let bytes = decode_base64(s, "sas_nonce")?;
+            let nonce: [u8; SAS_NONCE_LEN] = bytes
+                .try_into()
+                .map_err(|_| invalid("sas_nonce", "not 32 bytes"))?;
+            Some(SasNonce(nonce))
+        }
+        (KeyMessageKind::Response, Some(_)) => return Err(invalid("sas_nonce", "not a string")),
+        _ => None,
+    };
     Ok(KeyMessage {
         kind,
         meeting_id,
@@ -450,12 +492,22 @@ pub fn parse_key_message(plaintext: &[u8]) -> Result<KeyMessage, Invalid> {
         key,
         key_index,
         timestamp_ms,
+        sas_nonce,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_ids_are_base64url_without_padding() {
+        use base64ct::Base64UrlUnpadded;
+        for seed in 0u8..=255 {
+            let random: [u8; 16] = core::array::from_fn(|i| seed.wrapping_mul(31).wrapping_add((i as u8).wrapping_mul(97)));
+            assert_eq!(request_id(&random), Base64UrlUnpadded::encode_string(&random));
+        }
+    }
     use crate::signal::ProtocolStore;
     use rand::rngs::OsRng;
 

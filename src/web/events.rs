@@ -150,6 +150,7 @@ pub(crate) fn key(delivered: &Delivered) -> JsValue {
         ("keyIndex", delivered.key_index.into()),
         ("keyCheckValue", delivered.check_value.as_str().into()),
         ("safetyNumber", delivered.safety_number.as_str().into()),
+        ("shortCode", short_code(delivered)),
     ])
     .into()
 }
@@ -165,6 +166,19 @@ pub(crate) fn error(error: &JsValue) -> JsValue {
     .into()
 }
 
+/// `{digits, emoji, emojiNames}`, or `null` when the sender did not take part.
+fn short_code(delivered: &Delivered) -> JsValue {
+    let Some(code) = &delivered.short_code else {
+        return JsValue::NULL;
+    };
+    let emoji: js_sys::Array = code.emoji.iter().map(|&i| JsValue::from(i)).collect();
+    object(&[
+        ("digits", code.digits.as_str().into()),
+        ("emoji", emoji.into()),
+    ])
+    .into()
+}
+
 /// The value `exchangeKey()` resolves with (the one place it is built).
 pub(crate) fn key_result(delivered: &Delivered, elapsed_ms: f64) -> JsValue {
     object(&[
@@ -172,6 +186,7 @@ pub(crate) fn key_result(delivered: &Delivered, elapsed_ms: f64) -> JsValue {
         ("keyIndex", delivered.key_index.into()),
         ("keyCheckValue", delivered.check_value.as_str().into()),
         ("safetyNumber", delivered.safety_number.as_str().into()),
+        ("shortCode", short_code(delivered)),
         ("elapsedMs", elapsed_ms.into()),
     ])
     .into()

@@ -105,7 +105,7 @@ export type GuestEvent = { message: string } & (
   | { type: "progress"; stage: "key_received"; participant: ParticipantRef; keyIndex: number }
   | { type: "progress"; stage: "failed"; detail: string; error: GuestError }
   | { type: "admitted" }
-  | { type: "key"; from: ParticipantRef; keyIndex: number; keyCheckValue: string; safetyNumber: string }
+  | { type: "key"; from: ParticipantRef; keyIndex: number; keyCheckValue: string; safetyNumber: string; shortCode: ShortCode | null }
   | { type: "dropped"; reason: DropReason; detail: string }
   | { type: "storage_fallback"; reason: string }
   | { type: "duplicate_tab" }
@@ -129,7 +129,19 @@ export interface KeyExchangeResult {
    * what the participant's app shows unless someone is in the middle.
    */
   safetyNumber: string;
+  /** The short verification code agreed with `from` (docs/contract.md §10); `null` if it did not take part. */
+  shortCode: ShortCode | null;
   elapsedMs: number;
+}
+
+/** Read aloud or compared on screen: equal on both sides unless someone is in the middle. */
+export interface ShortCode {
+  /** Three groups of four digits, e.g. "4770 3133 1827". */
+  digits: string;
+  /** Seven emoji. */
+  emoji: string[];
+  /** Their names, in the same order, for screen readers and for reading aloud. */
+  emojiNames: string[];
 }
 
 export interface LiveKitToken {

@@ -8,6 +8,10 @@
 //        silent   decrypt, never answer (guest timeout paths)
 //        rotate   answer like reply, then after rotateAfterMs send participant:meeting_e2ee_key_update
 //
+// Every answer carries a fresh sas_nonce (contract §10). When the guest's reveal matches the
+// commitment of its request, the bot prints the short code and the safety number for that guest
+// and keeps them in `codes` (guest session id -> { digits, emoji, safetyNumber }).
+//
 // CLI: node www/bot/bot.js --relay http://127.0.0.1:8080 --user alice --device 1 --mode reply
 //      [--key <base64 32 bytes>] [--key-index 0] [--name Alice] [--meeting demo-meeting]
 //      [--token participant-secret] [--rotate-after 3000] [--prekeys 50] [--quiet]
@@ -15,12 +19,22 @@
 import crypto from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { io } from 'socket.io-client';
-import { createPeer } from '../../interop/peers.js';
+import { createPeer, fingerprint } from '../../interop/peers.js';
+import { NONCE_LEN, revealMatches, shortCode, emojiText } from './sas.js';
 
 export const MODES = ['reply', 'initiate', 'silent', 'rotate'];
 const b64 = (u8) => Buffer.from(u8).toString('base64');
 const unb64 = (s) => new Uint8Array(Buffer.from(s, 'base64'));
 const enc = (o) => new TextEncoder().encode(JSON.stringify(o));
+/** Strict base64 of exactly `len` bytes, else null. */
+const unb64Exact = (s, len) => {
+  if (typeof s !== 'string') return null;
+  const b = Buffer.from(s, 'base64');
+  return b.length === len && b.toString('base64') === s ? new Uint8Array(b) : null;
+};
+const REQUEST_TYPE = 'guest:meeting_e2ee_key_request';
+const REVEAL_TYPE = 'guest:meeting_e2ee_sas_reveal';
+const MAX_OPEN_CODES = 1000; // answered requests waiting for a reveal; the oldest go first
 
 /** Contract §6 key check value: first 4 bytes of SHA-256("signal-guest key check" ‖ key), hex. */
 export function keyCheckValue(key) {
@@ -47,8 +61,16 @@ export async function startBot({
   const device = String(deviceId);
   const say = (...a) => { if (log) console.log(`[bot ${userId}:${device}]`, ...a); };
 
-  const stats = { envelopes: 0, requests: 0, answers: 0, updates: 0, decryptFailures: 0, rejected: 0, sendFailures: 0 };
+  const stats = {
+    envelopes: 0, requests: 0, answers: 0, updates: 0, decryptFailures: 0, rejected: 0, sendFailures: 0,
+    reveals: 0, revealsRefused: 0,
+  };
   const answered = new Set(); // guest session ids this bot has given the key to (rotation targets)
+  /** "<session id> <request id>" -> { commitment: Uint8Array|null, nonce: Uint8Array }, per answer */
+  const openCodes = new Map();
+  /** guest session id -> { digits, emoji, safetyNumber }, from the latest accepted reveal */
+  const codes = new Map();
+  const participantId = `${userId}:${device}`;
   let rotateTimer = null;
   let closed = false;
 
@@ -118,7 +140,8 @@ export async function startBot({
       return;
     }
     // The type in the plaintext is authoritative; the envelope's is only a hint (docs/contract.md §4).
-    if (req?.type !== 'guest:meeting_e2ee_key_request' || req.meeting_id !== meetingId
+    if (req?.type === REVEAL_TYPE) return onReveal(sessionId, req);
+    if (req?.type !== REQUEST_TYPE || req.meeting_id !== meetingId
       || req.guest_session_id !== sessionId || typeof req.request_id !== 'string') {
       stats.rejected++;
       say('rejected plaintext', req?.type);
@@ -129,15 +152,49 @@ export async function startBot({
     if (mode === 'silent') return;
 
     if (mode === 'initiate') await peer.processBundle(sessionId, await fetchGuestBundle(sessionId));
+    // A missing or malformed commitment still gets the key, but no reveal can match it: no code.
+    const sasCommitment = unb64Exact(req.sas_commitment, 32);
+    const sasNonce = new Uint8Array(crypto.randomBytes(NONCE_LEN));
     const mt = await send(sessionId, {
       type: 'participant:meeting_e2ee_key_response', meeting_id: meetingId, request_id: req.request_id,
-      key: b64(key), key_index: keyIndex, timestamp: Date.now(),
+      key: b64(key), key_index: keyIndex, timestamp: Date.now(), sas_nonce: b64(sasNonce),
     });
     stats.answers++;
     answered.add(sessionId);
+    openCodes.set(`${sessionId} ${req.request_id}`, { commitment: sasCommitment, nonce: sasNonce });
+    if (openCodes.size > MAX_OPEN_CODES) openCodes.delete(openCodes.keys().next().value);
     say(`answered ${req.request_id} (message_type ${mt}, key check ${keyCheckValue(key)})`);
 
     if (mode === 'rotate' && !rotateTimer) rotateTimer = setTimeout(rotate, rotateAfterMs);
+  }
+
+  /** Contract §10 step 3: one reveal per answered request; a match yields the code. */
+  function onReveal(sessionId, r) {
+    const id = `${sessionId} ${r.request_id}`;
+    const open = typeof r.request_id === 'string' ? openCodes.get(id) : undefined;
+    if (open) openCodes.delete(id); // one reveal per request, right or wrong
+    const guestNonce = unb64Exact(r.sas_nonce, NONCE_LEN);
+    const guestIdentity = peer.remoteIdentity(sessionId);
+    const refusal = !open ? 'unknown request'
+      : r.meeting_id !== meetingId ? 'other meeting'
+        : !guestNonce ? 'nonce is not base64 of 32 bytes'
+          : !guestIdentity ? 'no identity key for the guest'
+            : !revealMatches(open.commitment, guestNonce) ? 'does not match the commitment' : null;
+    if (refusal) {
+      stats.revealsRefused++;
+      say(`refused reveal for ${r.request_id} from guest ${sessionId}: ${refusal}`);
+      return;
+    }
+    const guestId = `guest:${sessionId}`;
+    const code = shortCode({
+      guestNonce, participantNonce: open.nonce, guestIdentity, participantIdentity: peer.identityKey(),
+      guestId, participantId, meetingId,
+    });
+    const safetyNumber = fingerprint(participantId, peer.identityKey(), guestId, guestIdentity, 5200, 2);
+    codes.set(sessionId, { ...code, safetyNumber });
+    stats.reveals++;
+    say(`code with guest ${sessionId}: ${code.digits} ${emojiText(code.emoji)}`);
+    say(`safety number with guest ${sessionId}: ${safetyNumber}`);
   }
 
   /** Rotation: new random key, index+1, sent to every guest that already holds the key. */
@@ -164,8 +221,11 @@ export async function startBot({
   });
 
   return {
+    userId,
+    deviceId: device,
     stats,
     peer,
+    codes,
     get meetingKey() { return key; },
     get keyIndex() { return keyIndex; },
     get mode() { return mode; },

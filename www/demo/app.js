@@ -89,8 +89,12 @@ async function exchange() {
     // Read aloud or compared on screen with the participant's app: equal unless someone is
     // in the middle (the key check value alone cannot tell).
     $('safety-number').textContent = result.safetyNumber.match(/.{5}/g).join(' ');
+    $('short-code').textContent = result.shortCode
+      ? `${result.shortCode.digits}  ${result.shortCode.emoji.join(' ')}`
+      : '(the participant did not take part)';
     $('result').hidden = false;
     line(`Done in ${Math.round(demo.result.timeToKeyMs)} ms`);
+    await showParticipantCode(result);
     await joinRoom();
   } catch (e) {
     // The SDK's messages are written to be shown as they are.
@@ -100,6 +104,23 @@ async function exchange() {
     $('error-text').textContent = e.message;
     $('retry').hidden = !e.retryable;
     $('error').hidden = false;
+  }
+}
+
+// What the sender's app shows (the demo's bots report it): in a meeting, people compare the
+// two codes by reading them aloud.
+async function showParticipantCode(result) {
+  for (let i = 0; i < 20; i++) {
+    const codes = await (await fetch(`/participant-codes/${demo.registration.sessionId}`)).json();
+    const theirs = codes[result.from.userId];
+    if (theirs) {
+      const same = theirs.digits === result.shortCode?.digits;
+      demo.participantCode = theirs;
+      $('participant-code').textContent = `${theirs.digits} ${same ? '(same: no one in the middle)' : '(DIFFERENT: someone is in the middle)'}`;
+      line(`${who(result.from)} shows code ${theirs.digits}${same ? '' : ' - it differs from ours'}`);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
@@ -151,6 +172,11 @@ async function join(name) {
     keyProvider,
     onEvent,
     participantTimeoutMs: Number(params.get('timeout') ?? config.participantTimeoutMs),
+    // ?pin=<userId>:<deviceId>:<base64 identity key>: refuse that device unless it has that key.
+    pinnedIdentities: params.getAll('pin').map((p) => {
+      const [userId, deviceId, identityKey] = p.split(':');
+      return { userId, deviceId, identityKey };
+    }),
     debug: params.has('debug'),
   });
   demo.keyGenerationMs = guest.keyGenerationMs ?? null;

@@ -24,13 +24,16 @@ export async function startDemo({
   participantTimeoutMs = 5000,
   meetingKey = crypto.randomBytes(32),
   rateLimit,
+  mitm,
   log = false,
 } = {}) {
   // A LiveKit server, when there is one: LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET.
   const livekit = process.env.LIVEKIT_URL
     ? { url: process.env.LIVEKIT_URL, apiKey: process.env.LIVEKIT_API_KEY ?? 'devkey', apiSecret: process.env.LIVEKIT_API_SECRET ?? 'secret' }
     : undefined;
-  const relay = await startRelay({ port: 0, host, autoAdmit, ...(rateLimit ? { rateLimit } : {}), ...(livekit ? { livekit } : {}) });
+  const relay = await startRelay({
+    port: 0, host, autoAdmit, ...(rateLimit ? { rateLimit } : {}), ...(livekit ? { livekit } : {}), ...(mitm ? { mitm } : {}),
+  });
   const participants = [];
   // Sequential, so the relay lists them in this order (the first one is asked first).
   for (const [i, mode] of bots.entries()) {
@@ -56,6 +59,19 @@ export async function startDemo({
     participantsKeyCheckValue: keyCheckValue(meetingKey),
     livekitConfigured: Boolean(livekit),
   }));
+  // What each participant's app shows for a guest (its code and safety number), as the bots
+  // print it, so the page can put it beside its own. Under the relay's MITM mode the genuine
+  // participant talked to the impostor's guest session instead.
+  app.get('/participant-codes/:sessionId', (req, res) => {
+    const sid = req.params.sessionId;
+    const seen = relay.state.mitm?.impostorGuests?.get?.(sid) ?? `mitm-${sid}`;
+    const out = {};
+    for (const bot of participants) {
+      const code = bot.codes.get(sid) ?? bot.codes.get(seen);
+      if (code) out[bot.userId] = { digits: code.digits, safetyNumber: code.safetyNumber };
+    }
+    res.json(out);
+  });
   app.use('/pkg', express.static(path.join(root, 'pkg/signal-guest-sdk')));
   app.get('/vendor/socket.io-client.mjs', (_req, res) =>
     res.sendFile(path.join(root, 'node_modules/socket.io-client/dist/socket.io.esm.min.js')));

@@ -7,6 +7,7 @@ import { startDemo } from '../demo/server.js';
 import { launchChromium } from '../demo/chromium.js';
 import { keyCheckValue } from '../bot/bot.js';
 import { fingerprint } from '../../interop/peers.js';
+import { EMOJI } from '../bot/sas.js';
 
 let browser;
 before(async () => { browser = await launchChromium(); });
@@ -45,6 +46,14 @@ async function retry(page) {
   return settled(page);
 }
 
+async function until(condition, what, ms = 10_000) {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 const at = (state, prefix) => state.transcript.find((l) => l.text.startsWith(prefix))?.t;
 
 test('1 happy path: the key handed to ExternalE2EEKeyProvider is the participants\' key', async () => {
@@ -71,6 +80,23 @@ test('1b safety number: the guest shows what official libsignal computes for the
     );
     assert.equal(state.result.safetyNumber, official);
     assert.equal((await s.page.textContent('#safety-number')).replaceAll(' ', ''), official);
+  } finally { await s.close(); }
+});
+
+test('1c verification code: the guest and the participant read the same code', async () => {
+  const s = await open({ bots: ['reply'] });
+  try {
+    const state = await join(s.page);
+    const sid = state.registration.sessionId;
+    await until(() => s.demo.bots[0].codes.has(sid), 'the participant computed its code');
+    const theirs = s.demo.bots[0].codes.get(sid);
+    assert.equal(state.result.shortCode.digits, theirs.digits);
+    assert.deepEqual(state.result.shortCode.emoji, theirs.emoji.map((i) => EMOJI[i][0]));
+    assert.equal(state.result.shortCode.emojiNames.length, 7);
+    assert.equal(state.result.safetyNumber, theirs.safetyNumber);
+    assert.match(await s.page.textContent('#short-code'), new RegExp(theirs.digits));
+    await s.page.waitForFunction(() => window.demo.participantCode);
+    assert.match(await s.page.textContent('#participant-code'), /same: no one in the middle/);
   } finally { await s.close(); }
 });
 
@@ -248,6 +274,44 @@ test('8d default socket.io transports, exchangeKey() right after connect(): no a
     assert.equal(state.error, null, JSON.stringify(state.error));
     assert.equal(state.result.keyCheckValue, keyCheckValue(s.demo.meetingKey));
     assert.ok(!state.transcript.some((l) => /could not send|rotating/.test(l.text)), state.transcript.map((l) => l.text).join('\n'));
+  } finally { await s.close(); }
+});
+
+test('10 a server in the middle: the real key arrives, but the codes and safety numbers differ', async () => {
+  const s = await open({ bots: ['reply', 'reply'], mitm: { userId: 'participant-1', deviceId: '1' } });
+  try {
+    const state = await join(s.page);
+    const sid = state.registration.sessionId;
+    assert.equal(state.result.from.userId, 'participant-1');
+    assert.equal(state.result.keyCheckValue, keyCheckValue(s.demo.meetingKey), 'the key check value cannot tell');
+    await until(() => s.demo.bots[0].codes.has(`mitm-${sid}`), 'the genuine participant computed its code');
+    const genuine = s.demo.bots[0].codes.get(`mitm-${sid}`);
+    assert.notEqual(state.result.shortCode.digits, genuine.digits, 'the codes differ');
+    await s.page.waitForFunction(() => window.demo.participantCode);
+    assert.match(await s.page.textContent('#participant-code'), /DIFFERENT: someone is in the middle/);
+    const genuineSafetyNumber = fingerprint(
+      Buffer.from('participant-1:1'), s.demo.bots[0].peer.identityKey(),
+      Buffer.from(`guest:${sid}`), Uint8Array.from(state.identityKey),
+    );
+    assert.notEqual(state.result.safetyNumber, genuineSafetyNumber, 'the safety numbers differ');
+    assert.ok(s.demo.relay.state.mitm.answersForged >= 1);
+  } finally { await s.close(); }
+});
+
+test('11 pinning the participant\'s identity stops the server in the middle before any request', async () => {
+  const mitm = { userId: 'participant-1', deviceId: '1' };
+  const s = await open({ bots: ['reply', 'reply'], mitm }, '?e2e');
+  try {
+    // What the page learned earlier, e.g. from a verified safety number: the genuine key.
+    const key = Buffer.from(s.demo.bots[0].peer.identityKey()).toString('base64');
+    await s.page.goto(`${s.demo.url}?e2e&pin=${encodeURIComponent(`participant-1:1:${key}`)}`);
+    await s.page.waitForFunction(() => window.demo?.ready);
+    const state = await join(s.page);
+    assert.equal(state.error, null, JSON.stringify(state.error));
+    assert.equal(state.result.from.userId, 'participant-2', 'rotated past the swapped device');
+    assert.ok(state.transcript.some((l) => /not the one expected/.test(l.text)), state.transcript.map((l) => l.text).join('\n'));
+    assert.equal(s.demo.relay.state.mitm.requestsIntercepted, 0, 'nothing reached the impostor');
+    assert.equal(state.result.keyCheckValue, keyCheckValue(s.demo.meetingKey));
   } finally { await s.close(); }
 });
 

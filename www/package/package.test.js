@@ -206,3 +206,13 @@ test('docs/api.md names every error code, reason and option the SDK has (and no 
   assert.deepEqual([...documentedOptions].sort(), [...fields].sort(), 'option table');
   for (const field of fields) assert.ok(dts.includes(`  ${field}`), `${field} is typed in GuestConfig`);
 });
+
+test('the package renders the short code\'s emoji from the contract\'s table', () => {
+  const contract = fs.readFileSync(new URL('docs/contract.md', root), 'utf8');
+  const documented = [...contract.matchAll(/^ {3}\| \d+–\d+ \| (.+) \|$/gm)]
+    .flatMap((m) => m[1].split(', '));
+  assert.equal(documented.length, 64);
+  const entry = fs.readFileSync(new URL('index.js', pkg), 'utf8');
+  const shipped = [...entry.match(/const EMOJI = \[([\s\S]*?)\];/)[1].matchAll(/'([^']+)'/g)].map((m) => m[1]);
+  assert.deepEqual(shipped, documented);
+});

@@ -22,9 +22,16 @@
 //     is one of PeerWave's defects).
 //   - CLI/demo only: no TLS, no persistence.
 //
+// MITM mode (`mitm: {userId, deviceId}`, CLI `--mitm user:device`), for tests and demos of what
+// safety numbers and the short code catch: the relay attacks that one participant device. Guests
+// get an impostor's bundle for it; the impostor decrypts their requests, asks the genuine device
+// for the key while posing as a guest (session `mitm-<guest session>`), and answers the guest
+// with the real key and its own sas_nonce, so key check values match but codes do not.
+//
 // CLI: node www/relay/relay.js --port 8080 [--host 127.0.0.1] [--meeting demo-meeting]
 //      [--invite demo-invite] [--participant-token participant-secret] [--no-auto-admit]
 //      [--livekit-url ws://127.0.0.1:7880] [--livekit-key devkey] [--livekit-secret ...]
+//      [--mitm user:device]
 
 import http from 'node:http';
 import crypto from 'node:crypto';
@@ -32,7 +39,8 @@ import { pathToFileURL } from 'node:url';
 import express from 'express';
 import { Server } from 'socket.io';
 import { AccessToken } from 'livekit-server-sdk';
-import { OfficialPeer } from '../../interop/peers.js';
+import { OfficialPeer, createPeer, fingerprint } from '../../interop/peers.js';
+import { NONCE_LEN, commitment, shortCode, emojiText } from '../bot/sas.js';
 
 const MAX_ENCRYPTED_MESSAGE = 64 * 1024; // characters of base64 in one socket body
 const MAX_QUEUED_PER_GUEST = 100; // guest messages held back until admission
@@ -138,6 +146,7 @@ export async function startRelay({
   livekit = { apiKey: 'devkey', apiSecret: 'devsecret-devsecret-devsecret-123', url: 'ws://127.0.0.1:7880' },
   autoAdmit = true, participantToken = 'participant-secret',
   rateLimit = { max: 3, windowMs: 60_000 }, // docs/contract.md §3: 3 keybundle fetches/min per session:user:device
+  mitm = null, // { userId, deviceId, log? }: attack that participant device (see the header)
 } = {}) {
   /** @type {Map<string, any>} session_id -> guest record (public keys only) */
   const guests = new Map();
@@ -227,17 +236,23 @@ export async function startRelay({
     if (fault === 'error500') throw new HttpError(500, 'injected fault');
     if (fault === 'hang') return; // never answers
     if (!connected.has(key)) throw new HttpError(403, 'target is not in the meeting');
+    if (attack && key === attack.target) return res.json(attack.impostorBundle());
     const p = fault === 'wrong-device'
       ? [...participantKeys.values()].find((other) => deviceKey(other.user_id, other.device_id) !== key)
       : participantKeys.get(key);
     if (!p) throw new HttpError(404, 'participant has no keys');
+    res.json(takeParticipantBundle(p));
+  });
+
+  /** A participant device's bundle as the keybundle endpoint serves it; uses up one one-time prekey. */
+  function takeParticipantBundle(p) {
     const pre = p.pre_keys.shift() ?? null; // one-time prekeys are handed out once, then deleted
-    if (pre) bump(state.prekeyConsumption.participants, key);
-    res.json({
+    if (pre) bump(state.prekeyConsumption.participants, deviceKey(p.user_id, p.device_id));
+    return {
       user_id: p.user_id, device_id: p.device_id, identity_key: p.identity_key,
       registration_id: p.registration_id, signed_pre_key: { ...p.signed_pre_key }, pre_key: pre,
-    });
-  });
+    };
+  }
 
   app.get('/api/meetings/:meetingId/external/:sessionId/keys', (req, res) => {
     if (!participantAuthorized(req)) throw new HttpError(403, 'participant authorization required');
@@ -344,6 +359,8 @@ export async function startRelay({
 
   function deliverToParticipant(sessionId, d) {
     const to = deviceKey(d.participant_user_id, d.participant_device_id);
+    // Guests' messages to the attacked device go to the impostor, never to the device.
+    if (attack && to === attack.target && !attack.isImpostorGuest(sessionId)) return attack.fromGuest(sessionId, d);
     const target = connected.get(to);
     if (!target) { state.undeliverable++; return; }
     const body = {
@@ -413,6 +430,12 @@ export async function startRelay({
       if (!validCipherBody(d) || typeof d.guest_session_id !== 'string') { state.dropped++; return; }
       const g = guests.get(d.guest_session_id);
       if (!g || !g.admitted) { state.undeliverable++; return; }
+      // Answers to the impostor guest have no socket to go to: the impostor reads them.
+      if (attack && attack.isImpostorGuest(g.session_id)) {
+        if (key === attack.target) attack.fromDevice(g.session_id, d);
+        else state.undeliverable++;
+        return;
+      }
       const body = {
         participant_user_id: userId, participant_device_id: deviceId, // from auth, never the body
         type: d.type, encrypted_message: d.encrypted_message, message_type: d.message_type,
@@ -428,6 +451,222 @@ export async function startRelay({
       if (typeof ack === 'function') ack({ ok });
     });
   });
+
+  // ----- MITM mode -----
+  const attack = mitm ? await startAttack(mitm) : null;
+
+  async function startAttack(o) {
+    const device = deviceIdOf(o?.deviceId);
+    if (!nonEmpty(o?.userId, 128) || !device) throw new Error('mitm needs { userId, deviceId }');
+    const target = deviceKey(o.userId, device);
+    const say = (...a) => { if (o.log) console.log(`[relay mitm ${target}]`, ...a); };
+    const IMPOSTOR_PREKEYS = 200;
+    // The participant identity guests are given, and the guest identity the device is given.
+    const participant = await createPeer('official', { oneTimePreKeyCount: IMPOSTOR_PREKEYS });
+    const guest = await createPeer('official', { oneTimePreKeyCount: IMPOSTOR_PREKEYS });
+    const PREFIX = 'mitm-';
+    /** impostor's request id -> { guestSid, upSid, guestRequestId, upNonce, deviceNonce, forgedNonce, answered } */
+    const exchanges = new Map();
+    /** "<guest sid> <guest request id>" -> the same record */
+    const byGuestRequest = new Map();
+    const forged = new Set(); // guest sessions that hold the key from the impostor (update targets)
+    const upSids = new Set(); // the impostor guest sessions
+    /** next bundle of `peer`, without a one-time prekey once they are used up */
+    const nextBundle = (peer) => {
+      try { return peer.bundle(); } catch { return peer.bundle({ withOneTimePreKey: false }); }
+    };
+    const m = {
+      target,
+      requestsIntercepted: 0, answersForged: 0, revealsForwarded: 0, updatesForwarded: 0,
+      decryptFailures: 0, dropped: 0,
+      impostorIdentityKey: participant.identityKey(),
+      impostorGuestIdentityKey: guest.identityKey(),
+      impostorGuests: new Map(), // guest session id -> impostor guest session id
+      /** guest session id -> { guest: code the guest sees, participant: code the device sees } */
+      codes: new Map(),
+    };
+    state.mitm = m;
+    const text = (o) => new TextEncoder().encode(JSON.stringify(o));
+    const parse = (u8) => JSON.parse(new TextDecoder().decode(u8));
+    const b64of = (u8) => Buffer.from(u8).toString('base64');
+    const [userId, deviceId] = [o.userId, device];
+
+    // Signal state must not be changed by two handlers at once: one queue for all of it.
+    let chain = Promise.resolve();
+    const queue = (fn) => {
+      chain = chain.then(fn).catch((e) => { m.dropped++; say('error:', e.message); });
+    };
+
+    /** Decrypts with `peer`; a missing message_type is tried both ways, as receivers do. */
+    async function open(peer, address, d) {
+      const body = b64(d.encrypted_message);
+      const types = d.message_type === undefined ? [3, 2] : [d.message_type === 1 ? 2 : d.message_type];
+      for (const type of types) {
+        try { return parse(await peer.decrypt(address, { type, body })); } catch { /* next type */ }
+      }
+      m.decryptFailures++;
+      return null;
+    }
+
+    /** The impostor guest for a real guest: an admitted entry in the guest table, public keys only. */
+    function impostorGuestFor(guestSid) {
+      let upSid = m.impostorGuests.get(guestSid);
+      if (upSid) return upSid;
+      upSid = `${PREFIX}${guestSid}`;
+      const base = guest.bundle({ withOneTimePreKey: false });
+      const pre_keys = [];
+      for (let i = 0; i < 2; i++) { // for devices that answer on a session of their own
+        const { preKey } = nextBundle(guest);
+        if (preKey) pre_keys.push({ id: preKey.id, public_key: b64of(preKey.publicKey) });
+      }
+      guests.set(upSid, {
+        session_id: upSid, meeting_id: meetingId, display_name: guests.get(guestSid)?.display_name ?? 'Guest',
+        identity_key: b64of(base.identityKey), registration_id: base.registrationId,
+        signed_pre_key: { id: base.signedPreKey.id, public_key: b64of(base.signedPreKey.publicKey), signature: b64of(base.signedPreKey.signature) },
+        pre_keys, admitted: true, registered_at: Date.now(),
+      });
+      m.impostorGuests.set(guestSid, upSid);
+      upSids.add(upSid);
+      return upSid;
+    }
+
+    /** Encrypts as the impostor guest and sends through the normal path to participants. */
+    async function sendUp(upSid, plaintext) {
+      const c = await guest.encrypt(upSid, text(plaintext));
+      deliverToParticipant(upSid, {
+        participant_user_id: userId, participant_device_id: deviceId,
+        type: plaintext.type, encrypted_message: b64of(c.body), message_type: c.type,
+      });
+    }
+
+    /** Encrypts as the impostor participant and emits to the real guest's socket(s). */
+    async function sendDown(guestSid, plaintext) {
+      const c = await participant.encrypt(guestSid, text(plaintext));
+      const body = {
+        participant_user_id: userId, participant_device_id: deviceId,
+        type: plaintext.type, encrypted_message: b64of(c.body), message_type: c.type, timestamp: Date.now(),
+      };
+      external.to(`guest:${guestSid}`).emit('participant:signal_message', body);
+      state.relayedToGuests.push({ to: guestSid, event: 'participant:signal_message', body });
+    }
+
+    async function onGuestRequest(guestSid, req) {
+      m.requestsIntercepted++;
+      const upSid = impostorGuestFor(guestSid);
+      if (!(await guest.hasSession(upSid))) {
+        const p = participantKeys.get(target);
+        if (!p) { m.dropped++; say('the device has no keys'); return; }
+        const j = takeParticipantBundle(p);
+        await guest.processBundle(upSid, {
+          registrationId: j.registration_id, deviceId: 1, identityKey: b64(j.identity_key),
+          signedPreKey: { id: j.signed_pre_key.id, publicKey: b64(j.signed_pre_key.public_key), signature: b64(j.signed_pre_key.signature) },
+          preKey: j.pre_key ? { id: j.pre_key.id, publicKey: b64(j.pre_key.public_key) } : null,
+        });
+      }
+      const upNonce = new Uint8Array(crypto.randomBytes(NONCE_LEN));
+      const up = {
+        type: 'guest:meeting_e2ee_key_request', meeting_id: meetingId, guest_session_id: upSid,
+        request_id: crypto.randomBytes(16).toString('base64url'), timestamp: Date.now(),
+        sas_commitment: b64of(commitment(upNonce)),
+      };
+      const rec = {
+        guestSid, upSid, guestRequestId: req.request_id, upRequestId: up.request_id,
+        upNonce, forgedNonce: null, deviceNonce: null, answered: false,
+      };
+      exchanges.set(up.request_id, rec);
+      byGuestRequest.set(`${guestSid} ${req.request_id}`, rec);
+      await sendUp(upSid, up);
+      say(`request ${req.request_id} from guest ${guestSid} -> ${up.request_id} as ${upSid}`);
+    }
+
+    async function onGuestReveal(guestSid, r) {
+      const rec = typeof r.request_id === 'string' ? byGuestRequest.get(`${guestSid} ${r.request_id}`) : undefined;
+      if (!rec || !rec.answered) { m.dropped++; return; }
+      byGuestRequest.delete(`${guestSid} ${r.request_id}`);
+      await sendUp(rec.upSid, {
+        type: 'guest:meeting_e2ee_sas_reveal', meeting_id: meetingId, request_id: rec.upRequestId, sas_nonce: b64of(rec.upNonce),
+      });
+      m.revealsForwarded++;
+      // Both codes, as each side computes them, to show that they differ.
+      const guestNonce = b64(r.sas_nonce);
+      const deviceIdentity = guest.remoteIdentity(rec.upSid);
+      const guestIdentity = participant.remoteIdentity(guestSid);
+      if (guestNonce?.length === NONCE_LEN && rec.deviceNonce && deviceIdentity && guestIdentity) {
+        const side = (g, gIdentity, gNonce, pIdentity, pNonce) => ({
+          ...shortCode({
+            guestNonce: gNonce, participantNonce: pNonce, guestIdentity: gIdentity, participantIdentity: pIdentity,
+            guestId: `guest:${g}`, participantId: target, meetingId,
+          }),
+          safetyNumber: fingerprint(target, pIdentity, `guest:${g}`, gIdentity),
+        });
+        const codes = {
+          guest: side(guestSid, guestIdentity, new Uint8Array(guestNonce), participant.identityKey(), rec.forgedNonce),
+          participant: side(rec.upSid, guest.identityKey(), rec.upNonce, deviceIdentity, rec.deviceNonce),
+        };
+        m.codes.set(guestSid, codes);
+        say(`guest ${guestSid} sees ${codes.guest.digits} ${emojiText(codes.guest.emoji)} / ${codes.guest.safetyNumber}`);
+        say(`${target} sees ${codes.participant.digits} ${emojiText(codes.participant.emoji)} / ${codes.participant.safetyNumber}`);
+      }
+    }
+
+    async function onDeviceMessage(upSid, p) {
+      if (p?.meeting_id !== meetingId) { m.dropped++; return; }
+      if (p.type === 'participant:meeting_e2ee_key_response') {
+        const rec = typeof p.request_id === 'string' ? exchanges.get(p.request_id) : undefined;
+        if (!rec || rec.upSid !== upSid || rec.answered) { m.dropped++; return; }
+        rec.answered = true;
+        exchanges.delete(p.request_id);
+        rec.deviceNonce = b64(p.sas_nonce)?.length === NONCE_LEN ? new Uint8Array(b64(p.sas_nonce)) : null;
+        rec.forgedNonce = new Uint8Array(crypto.randomBytes(NONCE_LEN));
+        // The real key goes on, so key check values match; only the nonce is the impostor's.
+        await sendDown(rec.guestSid, {
+          type: 'participant:meeting_e2ee_key_response', meeting_id: meetingId, request_id: rec.guestRequestId,
+          key: p.key, key_index: p.key_index ?? 0, timestamp: Date.now(), sas_nonce: b64of(rec.forgedNonce),
+        });
+        forged.add(rec.guestSid);
+        m.answersForged++;
+        say(`answered guest ${rec.guestSid} (${rec.guestRequestId}) with the device's key`);
+      } else if (p.type === 'participant:meeting_e2ee_key_update') {
+        const guestSid = upSid.slice(PREFIX.length);
+        if (!guestSid || !forged.has(guestSid)) { m.dropped++; return; }
+        await sendDown(guestSid, {
+          type: p.type, meeting_id: meetingId, key: p.key, key_index: p.key_index ?? 0, timestamp: Date.now(),
+        });
+        m.updatesForwarded++;
+      } else {
+        m.dropped++;
+      }
+    }
+
+    return {
+      target,
+      isImpostorGuest: (sid) => upSids.has(sid),
+      impostorBundle() {
+        const b = nextBundle(participant);
+        return {
+          user_id: userId, device_id: deviceId, identity_key: b64of(b.identityKey), registration_id: b.registrationId,
+          signed_pre_key: { id: b.signedPreKey.id, public_key: b64of(b.signedPreKey.publicKey), signature: b64of(b.signedPreKey.signature) },
+          pre_key: b.preKey ? { id: b.preKey.id, public_key: b64of(b.preKey.publicKey) } : null,
+        };
+      },
+      fromGuest(guestSid, d) {
+        queue(async () => {
+          const p = await open(participant, guestSid, d);
+          if (!p) return;
+          if (p.type === 'guest:meeting_e2ee_key_request' && p.meeting_id === meetingId
+            && p.guest_session_id === guestSid && typeof p.request_id === 'string') return onGuestRequest(guestSid, p);
+          if (p.type === 'guest:meeting_e2ee_sas_reveal' && p.meeting_id === meetingId) return onGuestReveal(guestSid, p);
+          m.dropped++;
+        });
+      },
+      fromDevice(upSid, d) {
+        queue(async () => {
+          const p = await open(guest, upSid, d);
+          if (p) await onDeviceMessage(upSid, p);
+        });
+      },
+    };
+  }
 
   await new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -476,6 +715,17 @@ function parseArgs(argv) {
   return out;
 }
 
+/** "--mitm user:device" (the device id is after the last colon) */
+function parseMitm(v) {
+  if (v === undefined || v === false) return null;
+  const i = typeof v === 'string' ? v.lastIndexOf(':') : -1;
+  if (i <= 0 || i === v.length - 1) {
+    console.error('--mitm needs user:device');
+    process.exit(2);
+  }
+  return { userId: v.slice(0, i), deviceId: v.slice(i + 1), log: true };
+}
+
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const a = parseArgs(process.argv.slice(2));
   const defaults = { apiKey: 'devkey', apiSecret: 'devsecret-devsecret-devsecret-123', url: 'ws://127.0.0.1:7880' };
@@ -491,8 +741,12 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       apiSecret: a['livekit-secret'] ?? defaults.apiSecret,
       url: a['livekit-url'] ?? defaults.url,
     },
+    mitm: parseMitm(a.mitm),
   });
   console.log(relay.url);
+  if (relay.state.mitm) {
+    console.log(`MITM on ${relay.state.mitm.target}: impostor identity ${Buffer.from(relay.state.mitm.impostorIdentityKey).toString('base64')}`);
+  }
   const stop = () => relay.close().then(() => process.exit(0));
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

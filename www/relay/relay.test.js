@@ -5,10 +5,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { io } from 'socket.io-client';
-import { createPeer } from '../../interop/peers.js';
+import { createPeer, fingerprint } from '../../interop/peers.js';
 import { startRelay } from './relay.js';
-import { startBot } from '../bot/bot.js';
+import { startBot, keyCheckValue } from '../bot/bot.js';
+import { commitment, shortCode, emojiText } from '../bot/sas.js';
 
 const MEETING = 'demo-meeting';
 const INVITE = 'demo-invite';
@@ -98,8 +100,9 @@ async function makeGuest(relay, { preKeyCount = 30 } = {}) {
     },
     listParticipants: () => http(relay, 'GET', `/api/meetings/external/${MEETING}/participants`, { headers: { 'x-guest-session': sessionId } }),
     fetchBundle: (u, d) => http(relay, 'GET', `/api/meetings/external/${sessionId}/participant/${u}/${d}/keys`),
-    /** fetch + X3DH (unless a session exists) + encrypted request; returns the request plaintext */
-    async requestKey(u, d, { forged } = {}) {
+    /** fetch + X3DH (unless a session exists) + encrypted request; returns the request plaintext.
+     *  `extra` adds plaintext fields (sas_commitment). */
+    async requestKey(u, d, { forged, extra } = {}) {
       if (!(await peer.hasSession(addr(u, d)))) {
         const b = await g.fetchBundle(u, d);
         assert.equal(b.status, 200, JSON.stringify(b.json));
@@ -107,15 +110,21 @@ async function makeGuest(relay, { preKeyCount = 30 } = {}) {
       }
       const request = {
         type: 'guest:meeting_e2ee_key_request', meeting_id: MEETING, guest_session_id: sessionId,
-        request_id: crypto.randomBytes(16).toString('base64url'), timestamp: Date.now(),
+        request_id: crypto.randomBytes(16).toString('base64url'), timestamp: Date.now(), ...extra,
       };
-      const m = await peer.encrypt(addr(u, d), new TextEncoder().encode(JSON.stringify(request)));
-      socket.emit('guest:signal_message', {
-        participant_user_id: u, participant_device_id: d, type: request.type,
-        encrypted_message: b64(m.body), message_type: m.type, ...forged,
-      });
+      await g.send(u, d, request, forged);
       return request;
     },
+    /** encrypts any plaintext to participant u/d on the existing session */
+    async send(u, d, plaintext, forged) {
+      const m = await peer.encrypt(addr(u, d), new TextEncoder().encode(JSON.stringify(plaintext)));
+      socket.emit('guest:signal_message', {
+        participant_user_id: u, participant_device_id: d, type: plaintext.type,
+        encrypted_message: b64(m.body), message_type: m.type, ...forged,
+      });
+    },
+    /** the participant identity key this guest's session holds */
+    participantIdentity: (u, d) => peer.remoteIdentity(addr(u, d)),
     /** waits for and decrypts the next message from participant u/d */
     async receive(u, d, timeoutMs = 3000) {
       const m = await g.next((x) => x.participant_user_id === u && x.participant_device_id === d, timeoutMs);
@@ -522,4 +531,238 @@ test('LiveKit token: 403 before admission, signed JWT for guest_<id> after', asy
   assert.ok(payload.exp > Date.now() / 1000);
   const mac = crypto.createHmac('sha256', LK_SECRET).update(`${parts[0]}.${parts[1]}`).digest('base64url');
   assert.equal(parts[2], mac, 'signed with the LiveKit API secret');
+});
+
+// ---------- short verification code (docs/contract.md §10) and the relay's MITM mode ----------
+
+const REVEAL = 'guest:meeting_e2ee_sas_reveal';
+
+/** A guest's side of §10: request with a commitment, response with the participant's nonce,
+ *  reveal; returns the code and safety number as this guest computes them. */
+async function exchangeWithCode(g, u, d) {
+  const guestNonce = new Uint8Array(crypto.randomBytes(32));
+  const request = await g.requestKey(u, d, { extra: { sas_commitment: b64(commitment(guestNonce)) } });
+  const res = await g.receive(u, d);
+  assert.ok(res, 'a response arrived');
+  const participantNonce = unb64(res.plaintext.sas_nonce);
+  assert.equal(participantNonce.length, 32, 'the response carries a 32-byte sas_nonce');
+  await g.send(u, d, { type: REVEAL, meeting_id: MEETING, request_id: request.request_id, sas_nonce: b64(guestNonce) });
+  const participantIdentity = g.participantIdentity(u, d);
+  const guestId = `guest:${g.sessionId}`;
+  const participantId = `${u}:${d}`;
+  const code = shortCode({
+    guestNonce, participantNonce, guestIdentity: g.peer.identityKey(), participantIdentity, guestId, participantId, meetingId: MEETING,
+  });
+  const safetyNumber = fingerprint(guestId, g.peer.identityKey(), participantId, participantIdentity);
+  return { request, res, guestNonce, participantNonce, participantIdentity, code, safetyNumber };
+}
+
+test('short code: guest and bot compute the same code and safety number (reply and initiate)', async (t) => {
+  const { relay, bot, guest } = await setup(t);
+  assert.equal(relay.state.mitm, undefined, 'no MITM state without the option');
+  const alice = await bot({ userId: 'alice', deviceId: '1' });
+  const bob = await bot({ userId: 'bob', deviceId: '2', mode: 'initiate' });
+  const g = await guest();
+  for (const [p, u, d] of [[alice, 'alice', '1'], [bob, 'bob', '2']]) {
+    const x = await exchangeWithCode(g, u, d);
+    assertResponse(x.res, x.request, p);
+    assert.deepEqual(x.participantIdentity, p.peer.identityKey(), 'the genuine identity');
+    await until(() => p.codes.has(g.sessionId));
+    assert.deepEqual(p.codes.get(g.sessionId), { digits: x.code.digits, emoji: x.code.emoji, safetyNumber: x.safetyNumber });
+    assert.match(x.code.digits, /^\d{4} \d{4} \d{4}$/);
+    assert.match(x.safetyNumber, /^\d{60}$/);
+    assert.deepEqual({ reveals: p.stats.reveals, revealsRefused: p.stats.revealsRefused, rejected: p.stats.rejected }, { reveals: 1, revealsRefused: 0, rejected: 0 });
+  }
+  assert.notEqual(alice.codes.get(g.sessionId).digits, bob.codes.get(g.sessionId).digits, 'each device has its own code');
+  assert.notEqual(alice.codes.get(g.sessionId).safetyNumber, bob.codes.get(g.sessionId).safetyNumber);
+});
+
+test('short code: refused reveals leave no code', async (t) => {
+  const { bot, guest } = await setup(t);
+  const alice = await bot({ userId: 'alice', deviceId: '1' });
+  const g = await guest();
+  const reveal = (request_id, nonce, who = g) =>
+    who.send('alice', '1', { type: REVEAL, meeting_id: MEETING, request_id, sas_nonce: b64(nonce) });
+  const refusedAfter = async (n) => {
+    await until(() => alice.stats.revealsRefused === n);
+    await alice.idle();
+  };
+
+  // wrong nonce
+  const ng = new Uint8Array(crypto.randomBytes(32));
+  const request = await g.requestKey('alice', '1', { extra: { sas_commitment: b64(commitment(ng)) } });
+  assertResponse(await g.receive('alice', '1'), request, alice);
+  const wrong = ng.slice();
+  wrong[0] ^= 1;
+  await reveal(request.request_id, wrong);
+  await refusedAfter(1);
+  assert.equal(alice.codes.has(g.sessionId), false);
+  // one reveal per request: the right nonce after a wrong one is refused too
+  await reveal(request.request_id, ng);
+  await refusedAfter(2);
+  // unknown request id
+  await reveal(crypto.randomBytes(16).toString('base64url'), ng);
+  await refusedAfter(3);
+  // a request without a commitment gets the key (and a nonce) but never a code
+  const plain = await g.requestKey('alice', '1');
+  const plainRes = await g.receive('alice', '1');
+  assertResponse(plainRes, plain, alice);
+  assert.equal(unb64(plainRes.plaintext.sas_nonce).length, 32);
+  await reveal(plain.request_id, ng);
+  await refusedAfter(4);
+  // another guest cannot reveal for this guest's request
+  const ng2 = new Uint8Array(crypto.randomBytes(32));
+  const r2 = await g.requestKey('alice', '1', { extra: { sas_commitment: b64(commitment(ng2)) } });
+  await g.receive('alice', '1');
+  const other = await guest();
+  const o = await other.requestKey('alice', '1');
+  assertResponse(await other.receive('alice', '1'), o, alice);
+  await reveal(r2.request_id, ng2, other);
+  await refusedAfter(5);
+  assert.equal(alice.codes.size, 0);
+  assert.equal(alice.stats.reveals, 0);
+  // an unknown plaintext type is still rejected, not taken for a reveal
+  const rejected = alice.stats.rejected;
+  await g.send('alice', '1', { type: 'guest:something_else', meeting_id: MEETING, request_id: r2.request_id, sas_nonce: b64(ng2) });
+  await until(() => alice.stats.rejected === rejected + 1);
+  assert.equal(alice.stats.revealsRefused, 5);
+
+  // the same guest's right reveal for its own open request still yields a code
+  await reveal(r2.request_id, ng2);
+  await until(() => alice.codes.has(g.sessionId));
+  assert.equal(alice.stats.reveals, 1);
+  assert.equal(alice.codes.has(other.sessionId), false);
+});
+
+test('MITM: the guest gets the real key, but codes and safety numbers differ', async (t) => {
+  const { relay, bot, guest } = await setup(t, { mitm: { userId: 'alice', deviceId: 1 } });
+  const alice = await bot({ userId: 'alice', deviceId: '1', keyIndex: 3 });
+  const bob = await bot({ userId: 'bob', deviceId: '1' }); // not attacked
+  const m = relay.state.mitm;
+  assert.equal(m.impostorIdentityKey.length, 33);
+  assert.notDeepEqual(m.impostorIdentityKey, alice.peer.identityKey());
+  const g = await guest();
+
+  // the bundle served for the attacked device is the impostor's
+  const b = await g.fetchBundle('alice', '1');
+  assert.equal(b.status, 200);
+  assert.deepEqual(Object.keys(b.json).sort(), ['device_id', 'identity_key', 'pre_key', 'registration_id', 'signed_pre_key', 'user_id']);
+  assert.deepEqual({ user_id: b.json.user_id, device_id: b.json.device_id }, { user_id: 'alice', device_id: '1' });
+  assert.deepEqual(unb64(b.json.identity_key), m.impostorIdentityKey);
+  assert.ok(b.json.pre_key, 'the impostor hands out one-time prekeys');
+  await g.peer.processBundle('p:alice:1', toPeerBundle(b.json));
+
+  const x = await exchangeWithCode(g, 'alice', '1');
+  assertResponse(x.res, x.request, alice); // the real key, for the guest's own request id
+  assert.equal(keyCheckValue(unb64(x.res.plaintext.key)), keyCheckValue(alice.meetingKey));
+  assert.equal(x.res.plaintext.key_index, 3);
+  assert.deepEqual(
+    { u: x.res.envelope.participant_user_id, d: x.res.envelope.participant_device_id }, { u: 'alice', d: '1' });
+  assert.deepEqual(x.participantIdentity, m.impostorIdentityKey, 'the guest was given the impostor');
+
+  const upSid = m.impostorGuests.get(g.sessionId);
+  assert.equal(upSid, `mitm-${g.sessionId}`);
+  assert.equal(relay.state.guests.get(upSid).admitted, true);
+  await until(() => alice.codes.has(upSid));
+  const genuine = alice.codes.get(upSid);
+  assert.deepEqual(alice.peer.remoteIdentity(upSid), m.impostorGuestIdentityKey, 'the device was given the impostor guest');
+  assert.notEqual(x.code.digits, genuine.digits);
+  assert.notDeepEqual(x.code.emoji, genuine.emoji);
+  assert.notEqual(x.safetyNumber, genuine.safetyNumber);
+  assert.equal(alice.codes.has(g.sessionId), false, 'the device never heard from the real guest');
+  assert.ok(relay.state.relayedToParticipants.every((r) => r.body.guest_session_id !== g.sessionId));
+  assert.ok(relay.state.relayedToParticipants.some((r) => r.body.guest_session_id === upSid));
+  assert.deepEqual(
+    { requestsIntercepted: m.requestsIntercepted, answersForged: m.answersForged, revealsForwarded: m.revealsForwarded },
+    { requestsIntercepted: 1, answersForged: 1, revealsForwarded: 1 });
+  // the relay's view of both codes is the one each side computed
+  await until(() => m.codes.has(g.sessionId));
+  assert.deepEqual(m.codes.get(g.sessionId).guest, { ...x.code, safetyNumber: x.safetyNumber });
+  assert.deepEqual(m.codes.get(g.sessionId).participant, genuine);
+  // the genuine device's one-time prekeys went to the impostor guest only
+  assert.equal(relay.state.prekeyConsumption.participants.get('alice:1'), 1);
+
+  // a device that is not attacked still agrees with the guest
+  const y = await exchangeWithCode(g, 'bob', '1');
+  assert.deepEqual(y.participantIdentity, bob.peer.identityKey());
+  await until(() => bob.codes.has(g.sessionId));
+  assert.deepEqual(bob.codes.get(g.sessionId), { digits: y.code.digits, emoji: y.code.emoji, safetyNumber: y.safetyNumber });
+  assert.equal(m.requestsIntercepted, 1);
+});
+
+test('MITM: a second request reuses the sessions; a rotating device keeps the guest fooled', async (t) => {
+  const { relay, bot, guest } = await setup(t, { mitm: { userId: 'dave', deviceId: '1' } });
+  const dave = await bot({ userId: 'dave', deviceId: '1', mode: 'rotate', rotateAfterMs: 300 });
+  const g = await guest();
+  const first = await g.requestKey('dave', '1');
+  const res = await g.receive('dave', '1');
+  assertResponse(res, first, { meetingKey: dave.meetingKey });
+  const second = await g.requestKey('dave', '1');
+  assertResponse(await g.receive('dave', '1'), second, { meetingKey: dave.meetingKey });
+  const upd = await g.receive('dave', '1', 3000);
+  assert.ok(upd, 'the key update came through the impostor');
+  assert.equal(upd.plaintext.type, 'participant:meeting_e2ee_key_update');
+  assert.deepEqual(unb64(upd.plaintext.key), new Uint8Array(dave.meetingKey));
+  const m = relay.state.mitm;
+  assert.deepEqual({ i: m.requestsIntercepted, f: m.answersForged, u: m.updatesForwarded }, { i: 2, f: 2, u: 1 });
+  assert.equal(relay.state.prekeyConsumption.participants.get('dave:1'), 1, 'one X3DH with the device');
+  assert.equal(dave.stats.requests, 2);
+});
+
+test('MITM: a device that answers on a session of its own (initiate) is fooled too', async (t) => {
+  const { relay, bot, guest } = await setup(t, { mitm: { userId: 'bob', deviceId: '2' } });
+  const bob = await bot({ userId: 'bob', deviceId: '2', mode: 'initiate' });
+  const g = await guest();
+  const x = await exchangeWithCode(g, 'bob', '2');
+  assertResponse(x.res, x.request, bob);
+  assert.deepEqual(x.participantIdentity, relay.state.mitm.impostorIdentityKey);
+  const upSid = relay.state.mitm.impostorGuests.get(g.sessionId);
+  assert.equal(relay.state.prekeyConsumption.guests.get(upSid), 1, 'the device fetched the impostor guest bundle');
+  await until(() => bob.codes.has(upSid));
+  assert.notEqual(bob.codes.get(upSid).digits, x.code.digits);
+  assert.notEqual(bob.codes.get(upSid).safetyNumber, x.safetyNumber);
+  assert.equal(relay.state.mitm.revealsForwarded, 1);
+});
+
+/** Runs a CLI in a child process; collects its stdout and ends it after the test. */
+function runCli(t, args) {
+  const child = spawn(process.execPath, args, { cwd: new URL('../../', import.meta.url), stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = { text: '' };
+  child.stdout.on('data', (c) => { out.text += c; });
+  child.stderr.on('data', (c) => { out.text += c; });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  t.after(async () => {
+    if (child.exitCode === null) child.kill('SIGTERM');
+    await exited;
+  });
+  return out;
+}
+
+test('CLI: relay --mitm and bot print the codes each side sees', async (t) => {
+  const relayOut = runCli(t, ['www/relay/relay.js', '--port', '0', '--mitm', 'alice:1']);
+  await until(() => /^http:\/\/\S+$/m.test(relayOut.text) && relayOut.text.includes('MITM on alice:1'), 10_000);
+  const relay = { url: relayOut.text.match(/^(http:\/\/\S+)$/m)[1] };
+  const botOut = runCli(t, ['www/bot/bot.js', '--relay', relay.url, '--user', 'alice', '--device', '1']);
+  await until(() => botOut.text.includes('ready'), 10_000);
+  const g = await makeGuest(relay);
+  t.after(() => g.socket.disconnect());
+  const x = await exchangeWithCode(g, 'alice', '1');
+  const upSid = `mitm-${g.sessionId}`;
+  await until(() => /code with guest mitm-\S+: \d{4} \d{4} \d{4} /.test(botOut.text) && botOut.text.includes(`safety number with guest ${upSid}: `), 10_000);
+  const [, botDigits] = botOut.text.match(/code with guest mitm-\S+: (\d{4} \d{4} \d{4}) /);
+  assert.notEqual(botDigits, x.code.digits);
+  // each side's view, as the relay logs it (two lines, which may arrive in separate chunks)
+  await until(() => relayOut.text.includes(`guest ${g.sessionId} sees ${x.code.digits} ${emojiText(x.code.emoji)} / ${x.safetyNumber}`)
+    && relayOut.text.includes(`alice:1 sees ${botDigits} `), 10_000);
+});
+
+test('CLI: the bot prints the code and safety number the guest computes', async (t) => {
+  const { relay } = await setup(t);
+  const botOut = runCli(t, ['www/bot/bot.js', '--relay', relay.url, '--user', 'carol', '--device', '7']);
+  await until(() => botOut.text.includes('ready'), 10_000);
+  const g = await makeGuest(relay);
+  t.after(() => g.socket.disconnect());
+  const x = await exchangeWithCode(g, 'carol', '7');
+  await until(() => botOut.text.includes(`code with guest ${g.sessionId}: ${x.code.digits} ${emojiText(x.code.emoji)}\n`)
+    && botOut.text.includes(`safety number with guest ${g.sessionId}: ${x.safetyNumber}\n`), 10_000);
 });

@@ -12,9 +12,11 @@ use crate::signal::{CiphertextMessage, DecryptLimits};
 
 use super::super::failure::DropReason;
 use super::super::io::{Action, Progress};
+use super::super::contract;
 use super::super::messages::{self, KeyMessageKind};
+use super::super::sas::{self, SasNonce, ShortCode};
 use super::super::Millis;
-use super::{Delivered, Exchange, Lifecycle};
+use super::{Delivered, Exchange, Lifecycle, Request};
 
 /// What one relayed message may cost a guest. A guest gets one answer and a few key updates
 /// per participant, so its counters stay small and it rarely holds more than a few session
@@ -28,6 +30,50 @@ pub const GUEST_DECRYPT_LIMITS: DecryptLimits = DecryptLimits {
 };
 
 impl Exchange {
+    /// The code with `request`'s participant, and the reveal of our nonce (sent now: the
+    /// participant computes its side when it arrives).
+    fn settle_short_code(
+        &mut self,
+        request: &Request,
+        theirs: &SasNonce,
+        out: &mut Vec<Action>,
+    ) -> Option<ShortCode> {
+        let participant = &request.participant;
+        let address = participant.address();
+        let remote = *self
+            .state
+            .store
+            .session(&address)?
+            .current()?
+            .remote_identity();
+        let guest_id = contract::guest_fingerprint_id(&self.guest_session_id);
+        let participant_id =
+            contract::participant_fingerprint_id(&participant.user_id, &participant.device_id);
+        let code = sas::short_code(&sas::CodeInputs {
+            guest_nonce: &request.sas_nonce,
+            participant_nonce: theirs,
+            guest_identity: &self.state.store.identity_key(),
+            participant_identity: &remote,
+            guest_id: &guest_id,
+            participant_id: &participant_id,
+            meeting_id: &self.meeting_id,
+        });
+        let reveal = messages::sas_reveal_plaintext(&self.meeting_id, &request.id, &request.sas_nonce);
+        // Without the reveal the participant shows no code; the key is still good.
+        if let Ok(message) = self.state.store.encrypt(&address, reveal.as_bytes()) {
+            out.push(Action::Send {
+                participant: participant.clone(),
+                body: messages::outgoing_message(
+                    participant,
+                    contract::SAS_REVEAL_TYPE,
+                    message.message_type(),
+                    message.serialized(),
+                ),
+            });
+        }
+        Some(code)
+    }
+
     pub(super) fn on_message(
         &mut self,
         body: &str,
@@ -75,7 +121,7 @@ impl Exchange {
             return drop(out, DropReason::StaleTimestamp);
         }
         let from = incoming.from;
-        let mut answered_request = false;
+        let mut answered_request = None;
         match answer.kind {
             KeyMessageKind::Response => {
                 let request_id = answer.request_id.as_deref().unwrap_or_default();
@@ -92,9 +138,9 @@ impl Exchange {
                     return drop(out, DropReason::KeyAlreadyDelivered);
                 }
                 let request = self.outstanding.remove(pos);
-                self.answered.push(request.id);
+                self.answered.push(request.id.clone());
                 self.key_sources.push(from.clone());
-                answered_request = true;
+                answered_request = Some(request);
             }
             KeyMessageKind::Update => {
                 let Lifecycle::Delivered(current) = &self.lifecycle else {
@@ -109,12 +155,22 @@ impl Exchange {
             }
         }
         self.state.store = trial;
-        if answered_request {
+        let short_code = match (&answered_request, &answer.sas_nonce) {
+            (Some(request), Some(theirs)) => self.settle_short_code(request, theirs, out),
+            // An update keeps the code agreed with the same sender.
+            (None, _) => match &self.lifecycle {
+                Lifecycle::Delivered(d) if d.from == from => d.short_code.clone(),
+                _ => None,
+            },
+            (Some(_), None) => None,
+        };
+        if answered_request.is_some() {
             // Asked first next time (after a reload too).
             self.state.record_answer(&from);
         }
         let delivered = Delivered {
             safety_number: self.safety_number(&from),
+            short_code,
             from,
             key_index: answer.key_index,
             check_value: answer.key.check_value(),

@@ -12,7 +12,9 @@ use super::failure::{
     ParticipantsError,
 };
 use super::io::{Action, Event, Progress};
+use super::contract;
 use super::messages;
+use super::sas::{self, SasNonce, ShortCode, SAS_NONCE_LEN};
 use super::state::GuestState;
 use super::{ExchangeConfig, Millis, ParticipantId};
 
@@ -55,6 +57,8 @@ pub struct Delivered {
     /// The 60-digit safety number between this guest and the sender (docs/contract.md §9):
     /// equal on both sides unless someone is in the middle.
     pub safety_number: String,
+    /// The short verification code agreed with the sender (§10), when it took part.
+    pub short_code: Option<ShortCode>,
 }
 
 impl Delivered {
@@ -114,6 +118,8 @@ enum Lifecycle {
 struct Request {
     id: String,
     participant: ParticipantId,
+    /// The nonce committed to in this request (revealed after the answer).
+    sas_nonce: SasNonce,
 }
 
 /// The guest key exchange for one meeting.
@@ -540,8 +546,15 @@ impl Exchange {
         let mut random = [0u8; 16];
         rng.fill_bytes(&mut random);
         let request_id = messages::request_id(&random);
-        let plaintext =
-            messages::request_plaintext(&self.meeting_id, &self.guest_session_id, &request_id, now);
+        let mut sas_nonce = SasNonce([0u8; SAS_NONCE_LEN]);
+        rng.fill_bytes(&mut sas_nonce.0);
+        let plaintext = messages::request_plaintext(
+            &self.meeting_id,
+            &self.guest_session_id,
+            &request_id,
+            now,
+            &sas::commitment(&sas_nonce),
+        );
         let message = match self
             .state
             .store
@@ -562,12 +575,17 @@ impl Exchange {
         self.outstanding.push(Request {
             id: request_id,
             participant: participant.clone(),
+            sas_nonce,
         });
         if !self.asked.contains(&participant) {
             self.asked.push(participant.clone());
         }
-        let body =
-            messages::outgoing_message(&participant, message.message_type(), message.serialized());
+        let body = messages::outgoing_message(
+            &participant,
+            contract::KEY_REQUEST_TYPE,
+            message.message_type(),
+            message.serialized(),
+        );
         out.push(Action::Send {
             participant: participant.clone(),
             body,
