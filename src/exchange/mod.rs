@@ -54,6 +54,12 @@ impl ParticipantId {
     pub fn address(&self) -> String {
         format!("{}\u{1f}{}", self.user_id, self.device_id)
     }
+
+    /// The device an [`ParticipantId::address`] names.
+    pub fn from_address(address: &str) -> Option<Self> {
+        let (user, device) = address.split_once('\u{1f}')?;
+        Some(Self::new(user.to_owned(), device.to_owned()))
+    }
 }
 
 impl fmt::Display for ParticipantId {

@@ -209,6 +209,11 @@ impl ProtocolStore {
         })
     }
 
+    /// The addresses this store has sessions with.
+    pub fn session_addresses(&self) -> impl Iterator<Item = &str> {
+        self.sessions.keys().map(String::as_str)
+    }
+
     /// The session record with `address`, if any.
     pub fn session(&self, address: &str) -> Option<&SessionRecord> {
         self.sessions.get(address)

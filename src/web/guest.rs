@@ -118,6 +118,35 @@ impl GuestKeyExchange {
         Some(instance.lifecycle.exchange()?.delivered()?.key_index)
     }
 
+    /// The safety number with each participant device this guest has a session with
+    /// (docs/contract.md §9): `[{ participant: { userId, deviceId }, safetyNumber }]`.
+    #[wasm_bindgen(
+        js_name = safetyNumbers,
+        unchecked_return_type = "{ participant: ParticipantRef; safetyNumber: string }[]"
+    )]
+    pub fn safety_numbers(&self) -> js_sys::Array {
+        let Ok(instance) = self.shared.try_borrow() else {
+            return js_sys::Array::new();
+        };
+        let Some(exchange) = instance.lifecycle.exchange() else {
+            return js_sys::Array::new();
+        };
+        let out = js_sys::Array::new();
+        for address in exchange.state().store.session_addresses() {
+            let Some(p) = crate::exchange::ParticipantId::from_address(address) else {
+                continue;
+            };
+            let number = exchange.safety_number(&p);
+            if !number.is_empty() {
+                out.push(&super::js::object(&[
+                    ("participant", super::error::participant_ref(&p)),
+                    ("safetyNumber", number.into()),
+                ]));
+            }
+        }
+        out
+    }
+
     /// How long generating the identity and prekeys took, if this page generated them.
     #[wasm_bindgen(getter, js_name = keyGenerationMs)]
     pub fn key_generation_ms(&self) -> Option<f64> {

@@ -146,6 +146,7 @@ test('pinnedIdentities: a device whose key is not the pinned one gets no request
   await h.register();
   const result = await h.exchangeKey();
   assert.match(result.safetyNumber, /^\d{60}$/);
+  assert.deepEqual(h.safetyNumbers(), [{ participant: { userId: 'p1', deviceId: '1' }, safetyNumber: result.safetyNumber }]);
   h.leave();
 
   assert.throws(() => guest(n, { keyProvider: null, pinnedIdentities: [{ userId: 'p1', deviceId: '1', identityKey: 'AAAA' }] }),

@@ -453,8 +453,9 @@ impl Exchange {
             .map_or(true, |(_, pinned)| pinned == key)
     }
 
-    /// The safety number between this guest and `participant`, from the session's keys.
-    fn safety_number(&self, participant: &ParticipantId) -> String {
+    /// The safety number between this guest and `participant`, from the session's keys
+    /// (empty without a session).
+    pub fn safety_number(&self, participant: &ParticipantId) -> String {
         let remote = self
             .state
             .store
