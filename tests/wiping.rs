@@ -10,7 +10,8 @@ mod scanning_alloc;
 
 use rand::rngs::OsRng;
 use scanning_alloc::{freed_blocks_holding, Scanning};
-use signal_guest_sdk::exchange::messages::{encode_base64, parse_key_message};
+use signal_guest_sdk::exchange::messages::encode_base64;
+use signal_guest_sdk::exchange::plaintexts::parse_key_message;
 use signal_guest_sdk::exchange::GuestState;
 use signal_guest_sdk::signal::{CiphertextMessage, ProtocolStore};
 use zeroize::Zeroizing;

@@ -17,6 +17,7 @@ pub mod json;
 mod key;
 mod machine;
 pub mod messages;
+pub mod plaintexts;
 pub mod sas;
 mod state;
 

@@ -13,7 +13,8 @@ use crate::signal::{CiphertextMessage, DecryptLimits};
 use super::super::failure::DropReason;
 use super::super::io::{Action, Progress};
 use super::super::contract;
-use super::super::messages::{self, KeyMessageKind};
+use super::super::messages;
+use super::super::plaintexts::{self, KeyMessageKind};
 use super::super::sas::{self, SasNonce, ShortCode};
 use super::super::Millis;
 use super::{Delivered, Exchange, Lifecycle, Request};
@@ -58,7 +59,7 @@ impl Exchange {
             participant_id: &participant_id,
             meeting_id: &self.meeting_id,
         });
-        let reveal = messages::sas_reveal_plaintext(&self.meeting_id, &request.id, &request.sas_nonce);
+        let reveal = plaintexts::sas_reveal_plaintext(&self.meeting_id, &request.id, &request.sas_nonce);
         // Without the reveal the participant shows no code; the key is still good.
         if let Ok(message) = self.state.store.encrypt(&address, reveal.as_bytes()) {
             out.push(Action::Send {
@@ -103,7 +104,7 @@ impl Exchange {
             Ok(p) => Zeroizing::new(p),
             Err(e) => return drop(out, DropReason::DecryptFailed(e)),
         };
-        let answer = match messages::parse_key_message(&plaintext) {
+        let answer = match plaintexts::parse_key_message(&plaintext) {
             Ok(a) => a,
             Err(e) => return drop(out, DropReason::BadPlaintext(e)),
         };

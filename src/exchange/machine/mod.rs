@@ -14,6 +14,7 @@ use super::failure::{
 use super::io::{Action, Event, Progress};
 use super::contract;
 use super::messages;
+use super::plaintexts;
 use super::sas::{self, SasNonce, ShortCode, SAS_NONCE_LEN};
 use super::state::GuestState;
 use super::{ExchangeConfig, Millis, ParticipantId};
@@ -546,10 +547,10 @@ impl Exchange {
         };
         let mut random = [0u8; 16];
         rng.fill_bytes(&mut random);
-        let request_id = messages::request_id(&random);
+        let request_id = plaintexts::request_id(&random);
         let mut sas_nonce = SasNonce([0u8; SAS_NONCE_LEN]);
         rng.fill_bytes(&mut sas_nonce.0);
-        let plaintext = messages::request_plaintext(
+        let plaintext = plaintexts::request_plaintext(
             &self.meeting_id,
             &self.guest_session_id,
             &request_id,
