@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Runs every test suite: native Rust (engine, exchange, hostile-input battery), the interop
-# matrix against the npm peers (through the wasm build), relay/bot tests, the browser suite,
-# the end-to-end and fault tests of the demo page in headless Chromium, a short fuzz pass
-# and the 500-guest load run. Does its own set-up.
+# Runs every test suite: set-up checks, the lint table, the dependency scan, native Rust
+# (engine, exchange, battery, wiping, short code), the interop matrix against the npm peers
+# (through the wasm build), relay/bot tests, the browser suite in Chromium and Firefox, the
+# package and its size, the SDK in Node against a stub server, the Vite example, the
+# end-to-end and fault tests of the demo page in Chromium and Firefox, a short fuzz pass and
+# the 500-guest load run. Does its own set-up.
 # Ends with one line "N passed, N failed"; exits non-zero if anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
