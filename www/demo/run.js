@@ -23,7 +23,12 @@ if (!args.has('--headless')) {
     await page.fill('#name', 'Headless Guest');
     await page.click('#join');
     await page.waitForFunction(() => window.demo.result || window.demo.error, null, { timeout: 60_000 });
-    const state = await page.evaluate(() => window.demo);
+    // The sender's code arrives just after the key; wait for it to print both.
+    await page.waitForFunction(() => window.demo.error || window.demo.participantCode, null, { timeout: 10_000 }).catch(() => {});
+    const state = await page.evaluate(() => ({
+      transcript: window.demo.transcript, result: window.demo.result, error: window.demo.error,
+      participantCode: window.demo.participantCode,
+    }));
     console.log(`Prejoin page ${demo.url} in headless Chromium; participants: ${demo.bots.map((b) => b.mode).join(', ')}\n`);
     for (const { t, text } of state.transcript) console.log(`[${t.toFixed(3).padStart(7)} s] ${text}`);
     console.log('');
@@ -31,6 +36,10 @@ if (!args.has('--headless')) {
       console.log(`Key from:        ${state.result.from.userId}/${state.result.from.deviceId}`);
       console.log(`Time to key:     ${Math.round(state.result.timeToKeyMs)} ms (includes waiting for the silent participant)`);
       console.log(`Key check value: ${state.result.keyCheckValue} (participants: ${(await import('../bot/bot.js')).keyCheckValue(demo.meetingKey)})`);
+      const code = state.result.shortCode;
+      console.log(`Code:            ${code ? `${code.digits}  ${code.emoji.join(' ')} (${code.emojiNames.join(', ')})` : 'none'}`);
+      console.log(`Sender's code:   ${state.participantCode?.digits ?? 'not reported'}`);
+      console.log(`Safety number:   ${state.result.safetyNumber.match(/.{5}/g).join(' ')}`);
     } else {
       console.log(`Failed: ${state.error.code}: ${state.error.message}`);
       process.exitCode = 1;
