@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { startDemo } from '../demo/server.js';
 import { launchFirefox } from '../demo/firefox.js';
 import { keyCheckValue } from '../bot/bot.js';
+import { frameCheck } from '../e2e/frame-check.js';
 
 let browser;
 before(async () => { browser = await launchFirefox(); });
@@ -56,24 +57,9 @@ test('frame check: livekit-client key derivation on both sides decrypts the same
   const s = await open({ bots: ['reply'] });
   try {
     await join(s.page);
-    const frameCheck = (participantKeyBase64) => s.page.evaluate(async (participantKey) => {
-      const lk = await import('/vendor/livekit-client.mjs');
-      const options = window.keyProvider.getOptions();
-      const participantMaterial = await lk.createKeyMaterialFromString(participantKey);
-      const { encryptionKey: sending } = await lk.deriveKeys(participantMaterial, options);
-      const iv = crypto.getRandomValues(new Uint8Array(12));
-      const frame = new TextEncoder().encode('an encrypted video frame');
-      const sealed = await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, sending, frame);
-      const [guestKey] = window.keyProvider.getKeys();
-      const { encryptionKey: receiving } = await lk.deriveKeys(guestKey.key, options);
-      try {
-        return new TextDecoder().decode(await crypto.subtle.decrypt({ name: 'AES-GCM', iv }, receiving, sealed));
-      } catch {
-        return 'decryption failed';
-      }
-    }, participantKeyBase64);
-    assert.equal(await frameCheck(s.demo.meetingKey.toString('base64')), 'an encrypted video frame');
-    assert.equal(await frameCheck(Buffer.alloc(32, 7).toString('base64')), 'decryption failed');
+    const check = (participantKeyBase64) => s.page.evaluate(frameCheck, participantKeyBase64);
+    assert.equal(await check(s.demo.meetingKey.toString('base64')), 'an encrypted video frame');
+    assert.equal(await check(Buffer.alloc(32, 7).toString('base64')), 'decryption failed');
   } finally { await s.close(); }
 });
 

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { startDemo } from '../demo/server.js';
 import { launchChromium } from '../demo/chromium.js';
 import { keyCheckValue } from '../bot/bot.js';
+import { frameCheck } from './frame-check.js';
 import { fingerprint } from '../../interop/peers.js';
 import { EMOJI } from '../bot/sas.js';
 
@@ -165,28 +166,10 @@ test('6 frame check: livekit-client key derivation on both sides decrypts the sa
   const s = await open({ bots: ['reply'] });
   try {
     await join(s.page);
-    const frameCheck = (participantKeyBase64) => s.page.evaluate(async (participantKey) => {
-      const lk = await import('/vendor/livekit-client.mjs');
-      const options = window.keyProvider.getOptions();
-      // Participant side: what the Flutter clients do with the base64 meeting key.
-      const participantMaterial = await lk.createKeyMaterialFromString(participantKey);
-      const { encryptionKey: sending } = await lk.deriveKeys(participantMaterial, options);
-      const iv = crypto.getRandomValues(new Uint8Array(12));
-      const frame = new TextEncoder().encode('an encrypted video frame');
-      const sealed = await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, sending, frame);
-      // Guest side: the material the provider derived from what the SDK passed to setKey.
-      const [guestKey] = window.keyProvider.getKeys();
-      const { encryptionKey: receiving } = await lk.deriveKeys(guestKey.key, options);
-      try {
-        const opened = await crypto.subtle.decrypt({ name: 'AES-GCM', iv }, receiving, sealed);
-        return new TextDecoder().decode(opened);
-      } catch {
-        return 'decryption failed';
-      }
-    }, participantKeyBase64);
-    assert.equal(await frameCheck(s.demo.meetingKey.toString('base64')), 'an encrypted video frame');
+    const check = (participantKeyBase64) => s.page.evaluate(frameCheck, participantKeyBase64);
+    assert.equal(await check(s.demo.meetingKey.toString('base64')), 'an encrypted video frame');
     const wrong = Buffer.alloc(32, 7).toString('base64');
-    assert.equal(await frameCheck(wrong), 'decryption failed', 'a different key must not decrypt');
+    assert.equal(await check(wrong), 'decryption failed', 'a different key must not decrypt');
   } finally { await s.close(); }
 });
 
