@@ -183,11 +183,7 @@ mod tests {
         let mut r = Reference::default();
         read(
             body,
-            |n| match n {
-                2..=4 => Some(true),
-                1 | 5 | 6 => Some(false),
-                _ => None,
-            },
+            super::super::wire::prekey_message_field,
             |n, v| match (n, v) {
                 (1, Value::Varint(x)) => r.a = Some(x as u32),
                 (2, Value::Bytes(x)) => r.b = Some(x.to_vec()),

@@ -22,6 +22,16 @@ pub const WHISPER_TYPE: u8 = 2;
 /// Wire value of `message_type` for a PreKeySignalMessage.
 pub const PREKEY_TYPE: u8 = 3;
 
+/// PreKeySignalMessage's fields: `Some(true)` for `bytes` (2 base key, 3 identity key,
+/// 4 message), `Some(false)` for `uint32` (1 prekey id, 5 registration id, 6 signed prekey id).
+pub(super) fn prekey_message_field(number: u32) -> Option<bool> {
+    match number {
+        2..=4 => Some(true),
+        1 | 5 | 6 => Some(false),
+        _ => None,
+    }
+}
+
 fn check_version(byte: u8) -> Result<(), SignalError> {
     match byte >> 4 {
         MESSAGE_VERSION => Ok(()),
@@ -212,11 +222,7 @@ impl PreKeySignalMessage {
         let (mut registration_id, mut signed_pre_key_id) = (None, None);
         protobuf::read(
             body,
-            |n| match n {
-                2..=4 => Some(true),
-                1 | 5 | 6 => Some(false),
-                _ => None,
-            },
+            prekey_message_field,
             |n, v| match (n, v) {
                 (1, Value::Varint(x)) => pre_key_id = Some(x as u32),
                 (2, Value::Bytes(b)) => base_key = Some(b),
