@@ -3,7 +3,12 @@
 //! state is byte-for-byte unchanged, and that a genuine exchange still succeeds afterwards.
 // Test helpers unwrap: a panic here is a failed test. `pub` helpers are shared between
 // test files through `mod common`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, unreachable_pub)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    unreachable_pub
+)]
 
 mod common;
 
@@ -29,7 +34,11 @@ fn fail(message: String) {
 /// Ends a test: passes if no check failed, else lists every failed case.
 fn report(test: &str, start: usize) {
     let failures = FAILURES.with(|f| std::mem::take(&mut *f.borrow_mut()));
-    println!("{test}: {} cases, {} failed", cases() - start, failures.len());
+    println!(
+        "{test}: {} cases, {} failed",
+        cases() - start,
+        failures.len()
+    );
     assert!(
         failures.is_empty(),
         "{} failed checks in {test}:\n{}",
@@ -672,7 +681,10 @@ fn ciphertext_versions_replays_limits_prekeys_identities() {
         "version/replay/limit/prekey/identity cases: {}",
         cases() - start
     );
-    report("ciphertext_versions_replays_limits_prekeys_identities", start);
+    report(
+        "ciphertext_versions_replays_limits_prekeys_identities",
+        start,
+    );
 }
 
 // ---- plaintexts -------------------------------------------------------------------------

@@ -3,7 +3,12 @@
 //! participant bots running official libsignal 0.72.1 (the first silent).
 // Test helpers unwrap: a panic here is a failed test. `pub` helpers are shared between
 // test files through `mod common`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, unreachable_pub)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    unreachable_pub
+)]
 #![cfg(target_arch = "wasm32")]
 
 use js_sys::{Array, Object, Promise, Reflect};
@@ -511,7 +516,9 @@ async fn a_duplicated_tab_makes_its_own_identity_and_registration() {
     let kept = first.identity_key().unwrap().to_vec();
     first.leave();
     let reloaded = guest(config(MEETING, &[("storage", second_copy_storage)])).unwrap();
-    let again = settle(reloaded.register()).await.expect("register after leave");
+    let again = settle(reloaded.register())
+        .await
+        .expect("register after leave");
     assert_eq!(reloaded.identity_key().unwrap().to_vec(), kept);
     assert_eq!(get(&again, "reused"), true);
     reloaded.leave();

@@ -2,7 +2,12 @@
 //! engine (the real peers are exercised in `interop/` and the browser suites).
 // Test helpers unwrap: a panic here is a failed test. `pub` helpers are shared between
 // test files through `mod common`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, unreachable_pub)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    unreachable_pub
+)]
 
 mod common;
 
@@ -719,11 +724,20 @@ fn equal_timestamps_are_ordered_by_key_index_modulo_256() {
     };
     assert!(current.is_replaced_by(1_000, 0), "255 -> 0 wraps forward");
     assert!(current.is_replaced_by(1_000, 126), "127 steps ahead");
-    assert!(!current.is_replaced_by(1_000, 127), "128 steps is taken as behind");
+    assert!(
+        !current.is_replaced_by(1_000, 127),
+        "128 steps is taken as behind"
+    );
     assert!(!current.is_replaced_by(1_000, 255), "the same key");
     assert!(!current.is_replaced_by(1_000, 254), "one behind");
-    assert!(current.is_replaced_by(1_001, 254), "a later timestamp wins whatever the index");
-    assert!(!current.is_replaced_by(999, 0), "an earlier timestamp never wins");
+    assert!(
+        current.is_replaced_by(1_001, 254),
+        "a later timestamp wins whatever the index"
+    );
+    assert!(
+        !current.is_replaced_by(999, 0),
+        "an earlier timestamp never wins"
+    );
 }
 
 #[test]
@@ -802,7 +816,10 @@ fn a_pinned_identity_that_does_not_match_stops_the_attempt_before_any_request() 
     assert!(h.sends.is_empty(), "nothing was sent to the impostor");
     assert!(h.progress.iter().any(|p| matches!(p,
         Progress::Rotating { reason: AttemptFailure::IdentityMismatch, to, .. } if *to == bob.id)));
-    assert!(h.ex.state().store.session(&impostor.id.address()).is_none(), "no session with it");
+    assert!(
+        h.ex.state().store.session(&impostor.id.address()).is_none(),
+        "no session with it"
+    );
     // The next participant is not pinned and answers.
     h.serve_bundle(&mut bob);
     h.deliver_last_request(&mut bob);

@@ -2,7 +2,12 @@
 //! messages. Run by hand after a wire change: `cargo test --test fuzz_seeds -- --ignored`.
 // Test helpers unwrap: a panic here is a failed test. `pub` helpers are shared between
 // test files through `mod common`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, unreachable_pub)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    unreachable_pub
+)]
 
 mod common;
 

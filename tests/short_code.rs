@@ -1,7 +1,12 @@
 //! The short verification code end to end under the fake clock: the participant side here
 //! follows docs/contract.md §10 (commitment in the request, its nonce in the answer, the
 //! guest's reveal checked against the commitment).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, unreachable_pub)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    unreachable_pub
+)]
 
 mod common;
 
@@ -37,7 +42,8 @@ impl Verifier {
     fn decrypt(&mut self, body: &str) -> Value {
         let v: Value = serde_json::from_str(body).unwrap();
         let bytes = base64_decode(v["encrypted_message"].as_str().unwrap());
-        let m = CiphertextMessage::parse(v["message_type"].as_u64().map(|t| t as u32), &bytes).unwrap();
+        let m =
+            CiphertextMessage::parse(v["message_type"].as_u64().map(|t| t as u32), &bytes).unwrap();
         serde_json::from_slice(&self.p.store.decrypt("guest", &m, &mut TestRng).unwrap()).unwrap()
     }
 
@@ -58,13 +64,24 @@ impl Verifier {
         let reveal = self.decrypt(body);
         assert_eq!(reveal["type"], "guest:meeting_e2ee_sas_reveal");
         assert_eq!(reveal["request_id"], self.request_id.as_str());
-        let revealed = SasNonce(base64_decode(reveal["sas_nonce"].as_str().unwrap()).try_into().unwrap());
+        let revealed = SasNonce(
+            base64_decode(reveal["sas_nonce"].as_str().unwrap())
+                .try_into()
+                .unwrap(),
+        );
         self.code = None;
         if !sas::reveal_matches(&self.commitment, &revealed) {
             self.refused_reveals += 1;
             return;
         }
-        let guest_identity: PublicKey = *self.p.store.session("guest").unwrap().current().unwrap().remote_identity();
+        let guest_identity: PublicKey = *self
+            .p
+            .store
+            .session("guest")
+            .unwrap()
+            .current()
+            .unwrap()
+            .remote_identity();
         let guest_id = format!("guest:{guest_session}");
         let participant_id = format!("{}:{}", self.p.id.user_id, self.p.id.device_id);
         self.code = Some(sas::short_code(&CodeInputs {
@@ -94,7 +111,12 @@ fn both_sides_get_the_same_code_and_again_after_a_retry() {
     h.start(&[&v.p]);
     h.serve_bundle(&mut v.p);
     exchange_with(&mut h, &mut v, 1);
-    let guest_code = h.ex.delivered().unwrap().short_code.clone().expect("a code");
+    let guest_code =
+        h.ex.delivered()
+            .unwrap()
+            .short_code
+            .clone()
+            .expect("a code");
     assert_eq!(Some(guest_code.clone()), v.code);
     assert_eq!(guest_code.digits.len(), 14);
     // A replay of the answer changes nothing (dropped as already answered).
@@ -106,12 +128,17 @@ fn both_sides_get_the_same_code_and_again_after_a_retry() {
     });
     h.receive(replay);
     assert_eq!(h.dropped.last(), Some(&DropReason::AlreadyAnswered));
-    assert_eq!(h.ex.delivered().unwrap().short_code.as_ref(), Some(&guest_code));
+    assert_eq!(
+        h.ex.delivered().unwrap().short_code.as_ref(),
+        Some(&guest_code)
+    );
     assert_eq!(h.sends.len(), request_count, "no second reveal");
     // "Try again" after a provider failure: new nonces, and the two sides agree again.
     h.feed(Event::DeliveryFailed);
     h.feed(Event::Start);
-    h.feed(Event::ParticipantsListed(Ok(json!([{"user_id": "alice", "device_id": "1"}]).to_string())));
+    h.feed(Event::ParticipantsListed(Ok(
+        json!([{"user_id": "alice", "device_id": "1"}]).to_string(),
+    )));
     exchange_with(&mut h, &mut v, 2);
     let second = h.ex.delivered().unwrap().short_code.clone().unwrap();
     assert_eq!(Some(second.clone()), v.code);
@@ -131,14 +158,22 @@ fn a_server_in_the_middle_leaves_different_codes_even_with_the_real_key() {
     let guest_code = h.ex.delivered().unwrap().short_code.clone().unwrap();
 
     // Alice meanwhile talks to the impostor's guest identity.
-    let mut fake_guest = Harness::with_state(GuestState::new(ProtocolStore::generate(&mut TestRng, 5)));
+    let mut fake_guest =
+        Harness::with_state(GuestState::new(ProtocolStore::generate(&mut TestRng, 5)));
     fake_guest.start(&[&alice.p]);
     fake_guest.serve_bundle(&mut alice.p);
     exchange_with(&mut fake_guest, &mut alice, 3);
 
-    assert_eq!(h.keys[0].0.check_value(), fake_guest.keys[0].0.check_value(), "the key check values match");
+    assert_eq!(
+        h.keys[0].0.check_value(),
+        fake_guest.keys[0].0.check_value(),
+        "the key check values match"
+    );
     assert_ne!(Some(guest_code), alice.code, "but the codes do not");
-    assert_ne!(h.ex.delivered().unwrap().safety_number, fake_guest.ex.delivered().unwrap().safety_number);
+    assert_ne!(
+        h.ex.delivered().unwrap().safety_number,
+        fake_guest.ex.delivered().unwrap().safety_number
+    );
 }
 
 #[test]

@@ -2,7 +2,12 @@
 //! limits, tampering, and "a failed operation changes nothing".
 // Test helpers unwrap: a panic here is a failed test. `pub` helpers are shared between
 // test files through `mod common`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, unreachable_pub)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    unreachable_pub
+)]
 
 use rand::rngs::OsRng;
 use signal_guest_sdk::signal::*;
@@ -465,5 +470,8 @@ fn tighter_limits_try_only_the_newest_states() {
         b"late"
     );
     // libsignal's limits try every state.
-    assert_eq!(alice.decrypt("bob", &on_oldest, &mut OsRng).unwrap(), b"late");
+    assert_eq!(
+        alice.decrypt("bob", &on_oldest, &mut OsRng).unwrap(),
+        b"late"
+    );
 }

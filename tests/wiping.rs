@@ -1,7 +1,12 @@
 //! Secrets are wiped before their memory is freed: serialized stores, the meeting key's
 //! base64 text in a decrypted answer, and one-time prekeys the store used up. The test
 //! allocator looks into every freed block for a piece of the secret.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, unreachable_pub)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    unreachable_pub
+)]
 // Native only: the wasm build has its own global allocator.
 #![cfg(not(target_arch = "wasm32"))]
 
@@ -94,8 +99,14 @@ fn using_up_a_one_time_prekey_leaves_no_stale_copy_in_the_store() {
     let message = CiphertextMessage::parse(Some(3), message.serialized()).unwrap();
     let hits = freed_blocks_holding(&last, || {
         bob.decrypt("alice", &message, &mut OsRng).unwrap();
-        assert!(!bob.one_time_pre_key_ids().any(|id| id == used_id), "used up");
-        drop(std::mem::replace(&mut bob, ProtocolStore::generate(&mut OsRng, 0)));
+        assert!(
+            !bob.one_time_pre_key_ids().any(|id| id == used_id),
+            "used up"
+        );
+        drop(std::mem::replace(
+            &mut bob,
+            ProtocolStore::generate(&mut OsRng, 0),
+        ));
     });
     assert_eq!(hits, 0);
 }

@@ -15,12 +15,17 @@ fn guest() -> &'static ProtocolStore {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let expected = ParticipantId::new("alice".into(), "1".into());
     if let Ok(bundle) = messages::parse_bundle(text, &expected) {
         let mut store = guest().clone();
         let before = store.to_bytes();
-        if store.process_bundle("alice", &bundle, &mut StdRng::seed_from_u64(2)).is_err() {
+        if store
+            .process_bundle("alice", &bundle, &mut StdRng::seed_from_u64(2))
+            .is_err()
+        {
             assert_eq!(store.to_bytes(), before);
         }
     }

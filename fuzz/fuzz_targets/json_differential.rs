@@ -12,7 +12,9 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use signal_guest_sdk::exchange::json::{self, Number, Value, MAX_DEPTH};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let theirs = serde_json::from_str::<serde_json::Value>(text);
     match json::parse(text) {
         Ok(ours) => match theirs {
@@ -106,7 +108,10 @@ impl<'de> Visitor<'de> for ShapeVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Shape, A::Error> {
-        let mut shape = Shape { depth: 1, duplicate_keys: false };
+        let mut shape = Shape {
+            depth: 1,
+            duplicate_keys: false,
+        };
         while let Some(item) = seq.next_element::<Shape>()? {
             shape = shape.nest(item);
         }
@@ -114,7 +119,10 @@ impl<'de> Visitor<'de> for ShapeVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shape, A::Error> {
-        let mut shape = Shape { depth: 1, duplicate_keys: false };
+        let mut shape = Shape {
+            depth: 1,
+            duplicate_keys: false,
+        };
         let mut keys = BTreeSet::new();
         while let Some((key, value)) = map.next_entry::<String, Shape>()? {
             shape.duplicate_keys |= !keys.insert(key);

@@ -15,7 +15,9 @@ fn live() -> &'static (ProtocolStore, Vec<u8>) {
         let rng = &mut StdRng::seed_from_u64(7);
         let mut guest = ProtocolStore::generate(rng, 2);
         let mut participant = ProtocolStore::generate(rng, 2);
-        guest.process_bundle("p", &participant.bundle(1, true).unwrap(), rng).unwrap();
+        guest
+            .process_bundle("p", &participant.bundle(1, true).unwrap(), rng)
+            .unwrap();
         let first = guest.encrypt("p", b"request").unwrap();
         participant.decrypt("g", &first, rng).unwrap();
         let reply = participant.encrypt("g", b"reply").unwrap();
@@ -26,12 +28,19 @@ fn live() -> &'static (ProtocolStore, Vec<u8>) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&kind, body)) = data.split_first() else { return };
+    let Some((&kind, body)) = data.split_first() else {
+        return;
+    };
     let message_type = [None, Some(2), Some(3), Some(1)][usize::from(kind % 4)];
-    let Ok(message) = CiphertextMessage::parse(message_type, body) else { return };
+    let Ok(message) = CiphertextMessage::parse(message_type, body) else {
+        return;
+    };
     let (store, before) = live();
     let mut guest = store.clone();
-    if guest.decrypt("p", &message, &mut StdRng::seed_from_u64(9)).is_err() {
+    if guest
+        .decrypt("p", &message, &mut StdRng::seed_from_u64(9))
+        .is_err()
+    {
         assert_eq!(&guest.to_bytes()[..], &before[..]);
     }
 });

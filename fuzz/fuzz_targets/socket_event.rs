@@ -41,12 +41,30 @@ fuzz_target!(|data: &[u8]| {
     let mut ex = Exchange::new(ExchangeConfig::default(), "m".into(), "g".into(), state);
     let a = ParticipantId::new("a".into(), "1".into());
     ex.handle(Event::Start, NOW, rng);
-    ex.handle(Event::ParticipantsListed(Ok(r#"[{"user_id":"a","device_id":"1"}]"#.into())), NOW, rng);
-    ex.handle(Event::BundleFetched { participant: a, result: Ok(bundle.clone()) }, NOW, rng);
+    ex.handle(
+        Event::ParticipantsListed(Ok(r#"[{"user_id":"a","device_id":"1"}]"#.into())),
+        NOW,
+        rng,
+    );
+    ex.handle(
+        Event::BundleFetched {
+            participant: a,
+            result: Ok(bundle.clone()),
+        },
+        NOW,
+        rng,
+    );
     let before = ex.state().to_bytes();
-    let actions = ex.handle(Event::MessageReceived(String::from_utf8_lossy(data).into_owned()), NOW, rng);
+    let actions = ex.handle(
+        Event::MessageReceived(String::from_utf8_lossy(data).into_owned()),
+        NOW,
+        rng,
+    );
     for action in &actions {
-        assert!(!matches!(action, Action::DeliverKey { .. } | Action::Failed(_)), "{action:?}");
+        assert!(
+            !matches!(action, Action::DeliverKey { .. } | Action::Failed(_)),
+            "{action:?}"
+        );
     }
     if actions.iter().any(|a| matches!(a, Action::Dropped(_))) {
         assert_eq!(ex.state().to_bytes(), before);

@@ -112,9 +112,11 @@ fn seg(s: &str) -> String {
 
 /// Fills a contract path template (`{name}` → percent-encoded value).
 fn fill(template: &str, values: &[(&str, &str)]) -> String {
-    values.iter().fold(template.to_owned(), |path, (name, value)| {
-        path.replace(&format!("{{{name}}}"), &seg(value))
-    })
+    values
+        .iter()
+        .fold(template.to_owned(), |path, (name, value)| {
+            path.replace(&format!("{{{name}}}"), &seg(value))
+        })
 }
 
 /// What one guest ended with.

@@ -13,7 +13,6 @@ use crate::signal::{PreKeyBundle, PublicKey, PublicKeys, REGISTRATION_ID_MAX};
 use super::json::{self, Number, Object, ObjectWriter, Value};
 use super::ParticipantId;
 
-
 /// Largest HTTP body we parse (a keybundle is about 400 bytes).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Largest `encrypted_message` (base64) we accept from the socket.
@@ -444,5 +443,4 @@ mod tests {
         let big = ok.replace("AAAA", &"A".repeat(MAX_ENCRYPTED_MESSAGE_BYTES + 4));
         assert!(parse_incoming(&big).is_err());
     }
-
 }

@@ -154,8 +154,14 @@ mod tests {
     fn request_ids_are_base64url_without_padding() {
         use base64ct::{Base64UrlUnpadded, Encoding};
         for seed in 0u8..=255 {
-            let random: [u8; 16] = core::array::from_fn(|i| seed.wrapping_mul(31).wrapping_add((i as u8).wrapping_mul(97)));
-            assert_eq!(request_id(&random), Base64UrlUnpadded::encode_string(&random));
+            let random: [u8; 16] = core::array::from_fn(|i| {
+                seed.wrapping_mul(31)
+                    .wrapping_add((i as u8).wrapping_mul(97))
+            });
+            assert_eq!(
+                request_id(&random),
+                Base64UrlUnpadded::encode_string(&random)
+            );
         }
     }
 

@@ -148,8 +148,14 @@ mod tests {
         );
         assert_eq!(code.digits, "4770 3133 1827");
         assert_eq!(code.emoji, [29, 29, 8, 21, 17, 39, 26]);
-        assert!(reveal_matches(&commitment(&SasNonce([0x11; 32])), &SasNonce([0x11; 32])));
-        assert!(!reveal_matches(&commitment(&SasNonce([0x11; 32])), &SasNonce([0x12; 32])));
+        assert!(reveal_matches(
+            &commitment(&SasNonce([0x11; 32])),
+            &SasNonce([0x11; 32])
+        ));
+        assert!(!reveal_matches(
+            &commitment(&SasNonce([0x11; 32])),
+            &SasNonce([0x12; 32])
+        ));
     }
 
     #[test]
@@ -167,13 +173,34 @@ mod tests {
         let n = SasNonce([9; 32]);
         let k = key(9);
         let variants = [
-            CodeInputs { guest_nonce: &n, ..base },
-            CodeInputs { participant_nonce: &n, ..base },
-            CodeInputs { guest_identity: &k, ..base },
-            CodeInputs { participant_identity: &k, ..base },
-            CodeInputs { guest_id: "guest:h", ..base },
-            CodeInputs { participant_id: "p:2", ..base },
-            CodeInputs { meeting_id: "n", ..base },
+            CodeInputs {
+                guest_nonce: &n,
+                ..base
+            },
+            CodeInputs {
+                participant_nonce: &n,
+                ..base
+            },
+            CodeInputs {
+                guest_identity: &k,
+                ..base
+            },
+            CodeInputs {
+                participant_identity: &k,
+                ..base
+            },
+            CodeInputs {
+                guest_id: "guest:h",
+                ..base
+            },
+            CodeInputs {
+                participant_id: "p:2",
+                ..base
+            },
+            CodeInputs {
+                meeting_id: "n",
+                ..base
+            },
         ];
         for v in &variants {
             assert_ne!(short_code(v), reference);

@@ -4,8 +4,8 @@
 mod error;
 pub mod fingerprint;
 pub mod keys;
-mod ratchet;
 mod protobuf;
+mod ratchet;
 pub(crate) mod record;
 mod session;
 mod store;
@@ -19,8 +19,8 @@ pub use error::SignalError;
 pub use keys::{KeyPair, PrivateKey, PublicKey, PUBLIC_KEY_LEN, SIGNATURE_LEN};
 pub use record::RECORD_FORMAT_VERSION;
 pub use session::{
-    DecryptLimits, PendingPreKey, SessionRecord, SessionState, ARCHIVED_STATES_MAX, MAX_FORWARD_JUMPS,
-    MAX_MESSAGE_KEYS, MAX_RECEIVER_CHAINS,
+    DecryptLimits, PendingPreKey, SessionRecord, SessionState, ARCHIVED_STATES_MAX,
+    MAX_FORWARD_JUMPS, MAX_MESSAGE_KEYS, MAX_RECEIVER_CHAINS,
 };
 pub use store::{
     OneTimePreKey, ProtocolStore, PublicKeys, PublicSignedPreKey, SignedPreKey, REGISTRATION_ID_MAX,

@@ -123,7 +123,11 @@ impl Cursor<'_> {
             START_GROUP if depth < MAX_DEPTH => loop {
                 let (inner, inner_type) = self.key()?;
                 if inner_type == END_GROUP {
-                    return if inner == number { Ok(()) } else { Err(Malformed) };
+                    return if inner == number {
+                        Ok(())
+                    } else {
+                        Err(Malformed)
+                    };
                 }
                 self.skip(inner, inner_type, depth + 1)?;
             },
@@ -211,7 +215,11 @@ mod tests {
             let wire_type = [VARINT, LEN, FIXED32, FIXED64, START_GROUP][rng.gen_range(0..5)];
             w.tag(number, wire_type);
             match wire_type {
-                VARINT => w.varint(if rng.gen() { rng.gen() } else { rng.gen_range(0..300) }),
+                VARINT => w.varint(if rng.gen() {
+                    rng.gen()
+                } else {
+                    rng.gen_range(0..300)
+                }),
                 LEN => {
                     let len = rng.gen_range(0..40);
                     w.varint(len);
@@ -281,7 +289,10 @@ mod tests {
             assert_eq!(Cursor(&bytes).varint(), Ok(v));
         }
         assert_eq!(Cursor(&[0x80; 11]).varint(), Err(Malformed));
-        assert_eq!(Cursor(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02]).varint(), Err(Malformed));
+        assert_eq!(
+            Cursor(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02]).varint(),
+            Err(Malformed)
+        );
         assert_eq!(Cursor(&[0x80]).varint(), Err(Malformed));
     }
 }

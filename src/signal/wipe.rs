@@ -42,7 +42,10 @@ pub(crate) fn reserve<T>(v: &mut Vec<T>, extra: usize) {
     if v.capacity() - v.len() >= extra {
         return;
     }
-    let wanted = v.len().saturating_add(extra).max(v.capacity().saturating_mul(2));
+    let wanted = v
+        .len()
+        .saturating_add(extra)
+        .max(v.capacity().saturating_mul(2));
     let mut bigger = Vec::with_capacity(wanted);
     bigger.append(v);
     wipe_spare(v);
@@ -83,7 +86,9 @@ mod tests {
     /// Elements wipe themselves when dropped; what a `Vec` operation leaves in the spare
     /// capacity (or in a buffer it outgrew) is found when the buffer is freed.
     fn leaves_no_copy(op: impl Fn(&mut Vec<Secret>), with_std: impl Fn(&mut Vec<Secret>)) {
-        for (operation, expect_leak) in [(&op as &dyn Fn(&mut Vec<Secret>), false), (&with_std, true)] {
+        for (operation, expect_leak) in
+            [(&op as &dyn Fn(&mut Vec<Secret>), false), (&with_std, true)]
+        {
             let mut v = secrets(8);
             v.reserve_exact(0);
             let last: [u8; 32] = *v[7];

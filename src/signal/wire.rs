@@ -218,21 +218,18 @@ impl PreKeySignalMessage {
             .split_first()
             .ok_or(SignalError::InvalidMessage("empty"))?;
         check_version(version)?;
-        let (mut pre_key_id, mut base_key, mut identity_key, mut message) = (None, None, None, None);
+        let (mut pre_key_id, mut base_key, mut identity_key, mut message) =
+            (None, None, None, None);
         let (mut registration_id, mut signed_pre_key_id) = (None, None);
-        protobuf::read(
-            body,
-            prekey_message_field,
-            |n, v| match (n, v) {
-                (1, Value::Varint(x)) => pre_key_id = Some(x as u32),
-                (2, Value::Bytes(b)) => base_key = Some(b),
-                (3, Value::Bytes(b)) => identity_key = Some(b),
-                (4, Value::Bytes(b)) => message = Some(b),
-                (5, Value::Varint(x)) => registration_id = Some(x as u32),
-                (6, Value::Varint(x)) => signed_pre_key_id = Some(x as u32),
-                _ => {}
-            },
-        )
+        protobuf::read(body, prekey_message_field, |n, v| match (n, v) {
+            (1, Value::Varint(x)) => pre_key_id = Some(x as u32),
+            (2, Value::Bytes(b)) => base_key = Some(b),
+            (3, Value::Bytes(b)) => identity_key = Some(b),
+            (4, Value::Bytes(b)) => message = Some(b),
+            (5, Value::Varint(x)) => registration_id = Some(x as u32),
+            (6, Value::Varint(x)) => signed_pre_key_id = Some(x as u32),
+            _ => {}
+        })
         .map_err(|_| SignalError::InvalidMessage("bad protobuf"))?;
         let message = SignalMessage::parse(required(message, "no inner message")?)?;
         Ok(Self {

@@ -17,8 +17,8 @@ use super::events;
 use super::instance::{emit, persist, Instance, Lifecycle, Shared};
 use super::listeners;
 use super::platform::WebCryptoRng;
-use super::tab::{self, TabClaim};
 use super::storage::{GuestStorage, StorageFailure, REGISTRATION_ENTRY, STATE_ENTRY};
+use super::tab::{self, TabClaim};
 use crate::exchange::messages::{decode_base64, parse_registration};
 use crate::exchange::{Exchange, GuestState};
 use crate::signal::ProtocolStore;
@@ -87,12 +87,16 @@ pub(crate) fn open(config: Config, mut rng: WebCryptoRng) -> Result<Shared, Setu
     };
     // A registration names the public keys the server holds; without the stored keys it
     // is of no use, and the guest registers its new keys instead.
-    let registration = stored.registration.as_ref().filter(|_| key_generation_ms.is_none());
+    let registration = stored
+        .registration
+        .as_ref()
+        .filter(|_| key_generation_ms.is_none());
     let session_id = match registration {
         None => None,
-        Some(text) => Some(parse_registration(text, &config.meeting_id).map_err(|e| {
-            SetupError::StorageCorrupt(format!("registration ({e})"))
-        })?),
+        Some(text) => Some(
+            parse_registration(text, &config.meeting_id)
+                .map_err(|e| SetupError::StorageCorrupt(format!("registration ({e})")))?,
+        ),
     };
     let lifecycle = match session_id {
         Some(session_id) => Lifecycle::Registered(Box::new(Exchange::new(

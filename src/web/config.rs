@@ -160,7 +160,9 @@ fn pinned_identities(v: &JsValue) -> Result<Vec<(ParticipantId, PublicKey)>, Set
             .ok()
             .filter(|b| b.len() == 33)
             .and_then(|b| PublicKey::from_bytes(&b).ok())
-            .ok_or_else(|| invalid("pinnedIdentities: identityKey must be base64 of a 33-byte key"))?;
+            .ok_or_else(|| {
+                invalid("pinnedIdentities: identityKey must be base64 of a 33-byte key")
+            })?;
         pins.push((ParticipantId::new(user, device), bytes));
     }
     Ok(pins)
@@ -200,10 +202,11 @@ impl Config {
         if let Some(unknown) = unknown_fields(config) {
             return Err(invalid(format!("unknown field(s): {unknown}")));
         }
-        let base_url = check_base_url(&required_string(config, "baseUrl")?).map_err(|e| match e {
-            BaseUrlError::Insecure => SetupError::InsecureOrigin,
-            other => invalid(other.to_string()),
-        })?;
+        let base_url =
+            check_base_url(&required_string(config, "baseUrl")?).map_err(|e| match e {
+                BaseUrlError::Insecure => SetupError::InsecureOrigin,
+                other => invalid(other.to_string()),
+            })?;
         let d = ExchangeConfig::default();
         let exchange = ExchangeConfig {
             participant_timeout_ms: optional_count(

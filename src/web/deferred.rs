@@ -1,6 +1,5 @@
 //! A JavaScript promise whose outcome is decided later, from a callback.
 
-
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 

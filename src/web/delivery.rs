@@ -3,7 +3,6 @@
 //! is told, so that the next `exchangeKey()` asks again instead of reporting a key that
 //! nobody holds.
 
-
 use alloc::rc::Rc;
 
 use js_sys::{Promise, Uint8Array};
@@ -75,7 +74,8 @@ fn key_applied(shared: &Shared, ok: bool, delivered: &Delivered) {
         emit(shared, events::key(delivered));
         if let Some(p) = pending {
             let elapsed = now_ms().saturating_sub(p.started_at) as f64;
-            p.deferred.settle(Ok(events::key_result(delivered, elapsed)));
+            p.deferred
+                .settle(Ok(events::key_result(delivered, elapsed)));
         }
     } else {
         feed(shared, Input::Event(Event::DeliveryFailed));

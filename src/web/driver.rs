@@ -14,8 +14,8 @@ use super::deferred::Deferred;
 use super::delivery::deliver_key;
 use super::error::{ExchangeKeyError, GuestError, UsageError};
 use super::events;
-use super::http::Http;
 use super::gate;
+use super::http::Http;
 use super::instance::{emit, has_left, persist, with_usable, Input, Lifecycle, Pending, Shared};
 use super::js::{now_ms, stringify};
 use super::platform::Timeout;
@@ -125,7 +125,10 @@ fn rearm_timer(shared: &Shared) {
     let Ok(mut instance) = shared.try_borrow_mut() else {
         return;
     };
-    let deadline = instance.lifecycle.exchange().and_then(Exchange::poll_timeout);
+    let deadline = instance
+        .lifecycle
+        .exchange()
+        .and_then(Exchange::poll_timeout);
     if instance.timer.as_ref().map(|(at, _)| *at) == deadline {
         return;
     }

@@ -11,8 +11,8 @@ use crate::prelude::*;
 use js_sys::{Array, Error};
 use wasm_bindgen::prelude::*;
 
-use super::js::{object, set};
 pub(crate) use super::error_code::GuestErrorCode;
+use super::js::{object, set};
 use crate::exchange::{Attempt, ExchangeFailure, HttpFailure, ParticipantId, ParticipantsError};
 
 /// The value every rejection and exception carries, before it becomes a JS `Error`.
@@ -197,19 +197,19 @@ impl From<RegisterError> for GuestError {
         match e {
             RegisterError::Usage(u) => u.into(),
             // The invitation is unknown, expired or for another meeting.
-            RegisterError::Http(f) if matches!(f.status, 401 | 403 | 404 | 410) => {
-                GuestError::new(
-                    GuestErrorCode::RegistrationRejected,
-                    "The invitation was not accepted (it may be expired or for another meeting).",
-                )
-                .with_http(f)
-            }
+            RegisterError::Http(f) if matches!(f.status, 401 | 403 | 404 | 410) => GuestError::new(
+                GuestErrorCode::RegistrationRejected,
+                "The invitation was not accepted (it may be expired or for another meeting).",
+            )
+            .with_http(f),
             RegisterError::Http(f) => http_error("Registration", f),
             RegisterError::Timeout(_) => GuestError::new(
                 GuestErrorCode::NetworkError,
                 format!("{e}. Check the connection and try again."),
             ),
-            RegisterError::Malformed(_) => GuestError::new(GuestErrorCode::ProtocolError, e.to_string()),
+            RegisterError::Malformed(_) => {
+                GuestError::new(GuestErrorCode::ProtocolError, e.to_string())
+            }
         }
     }
 }
@@ -248,8 +248,11 @@ impl From<ExchangeKeyError> for GuestError {
                     }
                     _ => "The meeting key could not be obtained. Try again.",
                 };
-                GuestError::new(GuestErrorCode::KeyExchangeFailed, format!("{message} ({failure})"))
-                    .with_attempts(failure.attempts())
+                GuestError::new(
+                    GuestErrorCode::KeyExchangeFailed,
+                    format!("{message} ({failure})"),
+                )
+                .with_attempts(failure.attempts())
             }
             ExchangeKeyError::NotConnected(_) => GuestError::new(
                 GuestErrorCode::SocketNotConnected,
@@ -297,7 +300,9 @@ impl From<TokenError> for GuestError {
             )
             .with_http(f),
             TokenError::Http(f) => http_error("LiveKit token", f),
-            TokenError::Malformed(_) => GuestError::new(GuestErrorCode::ProtocolError, e.to_string()),
+            TokenError::Malformed(_) => {
+                GuestError::new(GuestErrorCode::ProtocolError, e.to_string())
+            }
         }
     }
 }

@@ -67,7 +67,9 @@ pub(crate) fn progress(p: &Progress) -> JsValue {
 
 /// `{type: "progress", stage: "failed", message, error}`.
 pub(crate) fn failed(failure: &ExchangeFailure, error: &JsValue) -> JsValue {
-    let message = super::js::get(error, "message").as_string().unwrap_or_default();
+    let message = super::js::get(error, "message")
+        .as_string()
+        .unwrap_or_default();
     progress_event(
         "failed",
         &message,
@@ -84,7 +86,10 @@ pub(crate) fn dropped(reason: &DropReason) -> JsValue {
         ("type", "dropped".into()),
         ("reason", reason.code().into()),
         ("detail", reason.to_string().into()),
-        ("message", "Ignored a message that did not pass the checks".into()),
+        (
+            "message",
+            "Ignored a message that did not pass the checks".into(),
+        ),
     ])
     .into()
 }

@@ -60,7 +60,9 @@ impl GuestKeyExchange {
     pub fn register(&self) -> RegistrationPromise {
         let shared = self.shared.clone();
         promise(|deferred| {
-            tab::when_claimed(&self.shared, move || registration::register(&shared, deferred))
+            tab::when_claimed(&self.shared, move || {
+                registration::register(&shared, deferred)
+            })
         })
         .unchecked_into()
     }
@@ -108,7 +110,14 @@ impl GuestKeyExchange {
     #[wasm_bindgen(getter, js_name = keyCheckValue)]
     pub fn key_check_value(&self) -> Option<String> {
         let instance = self.shared.try_borrow().ok()?;
-        Some(instance.lifecycle.exchange()?.delivered()?.check_value.clone())
+        Some(
+            instance
+                .lifecycle
+                .exchange()?
+                .delivered()?
+                .check_value
+                .clone(),
+        )
     }
 
     /// Index of the current meeting key, once received.

@@ -4,7 +4,6 @@
 //! into JavaScript, so callbacks that re-enter the SDK (an `onEvent` handler calling
 //! `leave()`, say) are safe.
 
-
 use crate::prelude::*;
 
 use alloc::boxed::Box;
@@ -19,10 +18,10 @@ use super::config::Config;
 use super::deferred::Deferred;
 use super::error::UsageError;
 use super::events;
-use super::platform::{Timeout, WebCryptoRng};
-use super::storage::{GuestStorage, STATE_ENTRY};
 use super::gate::Gate;
 use super::listeners::{self, Listener};
+use super::platform::{Timeout, WebCryptoRng};
+use super::storage::{GuestStorage, STATE_ENTRY};
 use super::tab::{self, TabClaim};
 use crate::exchange::messages::encode_base64;
 use crate::exchange::{Event, Exchange, GuestState, Millis};
@@ -137,7 +136,9 @@ pub(crate) fn has_left(shared: &Shared) -> bool {
 /// Calls the page's `onEvent` (outside any borrow; its exceptions are ignored).
 pub(crate) fn emit(shared: &Shared, event: JsValue) {
     let (callback, debug) = match shared.try_borrow() {
-        Ok(i) if !matches!(i.lifecycle, Lifecycle::Left) => (i.config.on_event.clone(), i.config.debug),
+        Ok(i) if !matches!(i.lifecycle, Lifecycle::Left) => {
+            (i.config.on_event.clone(), i.config.debug)
+        }
         _ => return,
     };
     if debug {

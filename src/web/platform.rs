@@ -90,8 +90,9 @@ impl RngCore for WebCryptoRng {
 
 impl CryptoRng for WebCryptoRng {}
 
-/// rand_core's custom error codes start at `Error::CUSTOM_START`.
+/// rand_core's custom error codes start at `Error::CUSTOM_START` (non-zero; the fallback only
+/// keeps the constant free of a panic path).
 const UNAVAILABLE: core::num::NonZeroU32 = match core::num::NonZeroU32::new(Error::CUSTOM_START) {
     Some(code) => code,
-    None => panic!("CUSTOM_START is non-zero"),
+    None => core::num::NonZeroU32::MAX,
 };

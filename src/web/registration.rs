@@ -18,11 +18,7 @@ use crate::exchange::messages::{parse_registration, registration_body, registrat
 use crate::exchange::{Exchange, HttpFailure};
 
 fn result(session_id: &str, reused: bool) -> JsValue {
-    object(&[
-        ("sessionId", session_id.into()),
-        ("reused", reused.into()),
-    ])
-    .into()
+    object(&[("sessionId", session_id.into()), ("reused", reused.into())]).into()
 }
 
 enum Next {
@@ -68,7 +64,9 @@ fn begin(shared: &Shared) -> Result<Next, RegisterError> {
             },
             other @ Lifecycle::Registering(_) => (
                 other,
-                Err(RegisterError::Usage(UsageError::AlreadyRunning("register()"))),
+                Err(RegisterError::Usage(UsageError::AlreadyRunning(
+                    "register()",
+                ))),
             ),
             Lifecycle::Left => (Lifecycle::Left, Err(RegisterError::Usage(UsageError::Left))),
         };

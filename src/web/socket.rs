@@ -1,6 +1,5 @@
 //! The page's Socket.IO socket: only `emit`, `on`, `off` and `connected` are used.
 
-
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
@@ -34,8 +33,7 @@ impl Socket {
 
     /// Emits a guest message (JSON text, sent as an object); `false` if it could not go out.
     pub(crate) fn send_guest_message(&self, body: &str) -> bool {
-        self.is_connected()
-            && parse(body).is_ok_and(|b| self.emit(GUEST_MESSAGE_EVENT, &b).is_ok())
+        self.is_connected() && parse(body).is_ok_and(|b| self.emit(GUEST_MESSAGE_EVENT, &b).is_ok())
     }
 
     /// Asks the server to repeat its admission notice (best effort).

@@ -10,9 +10,9 @@ use zeroize::Zeroizing;
 
 use crate::signal::{CiphertextMessage, DecryptLimits};
 
+use super::super::contract;
 use super::super::failure::DropReason;
 use super::super::io::{Action, Progress};
-use super::super::contract;
 use super::super::messages;
 use super::super::plaintexts::{self, KeyMessageKind};
 use super::super::sas::{self, SasNonce, ShortCode};
@@ -59,7 +59,8 @@ impl Exchange {
             participant_id: &participant_id,
             meeting_id: &self.meeting_id,
         });
-        let reveal = plaintexts::sas_reveal_plaintext(&self.meeting_id, &request.id, &request.sas_nonce);
+        let reveal =
+            plaintexts::sas_reveal_plaintext(&self.meeting_id, &request.id, &request.sas_nonce);
         // Without the reveal the participant shows no code; the key is still good.
         if let Ok(message) = self.state.store.encrypt(&address, reveal.as_bytes()) {
             out.push(Action::Send {

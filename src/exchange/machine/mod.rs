@@ -7,12 +7,12 @@ use rand_core::CryptoRngCore;
 
 use crate::signal::SignalError;
 
+use super::contract;
 use super::failure::{
     Attempt, AttemptFailure, BundleError, DropReason, ExchangeFailure, HttpFailure,
     ParticipantsError,
 };
 use super::io::{Action, Event, Progress};
-use super::contract;
 use super::messages;
 use super::plaintexts;
 use super::sas::{self, SasNonce, ShortCode, SAS_NONCE_LEN};
@@ -311,11 +311,9 @@ impl Exchange {
         if !matches!(self.lifecycle, Lifecycle::Listing) {
             return;
         }
-        let listed = result
-            .map_err(ParticipantsError::Http)
-            .and_then(|body| {
-                messages::parse_participants(&body).map_err(ParticipantsError::Malformed)
-            });
+        let listed = result.map_err(ParticipantsError::Http).and_then(|body| {
+            messages::parse_participants(&body).map_err(ParticipantsError::Malformed)
+        });
         let participants = match listed {
             Ok(list) if list.is_empty() => {
                 return self.give_up(ExchangeFailure::NoParticipants(Vec::new()), out)
@@ -442,7 +440,13 @@ impl Exchange {
             participant: attempt.participant.clone(),
             failure: failure.clone(),
         });
-        self.ask_next(rotation, Some((attempt.participant, failure)), now, rng, out);
+        self.ask_next(
+            rotation,
+            Some((attempt.participant, failure)),
+            now,
+            rng,
+            out,
+        );
     }
 
     /// Whether `key` may be `participant`'s identity: any key unless the page pinned one.
