@@ -1,8 +1,87 @@
 //! The server contract's names, each in one place: socket events, message types and HTTP
 //! paths. The web layer, the load generator, the tests and `docs/contract.md` take them from
-//! here, so a renamed event or path is changed once.
+//! here, so a renamed event or path is changed once. PeerWave's server speaks another
+//! dialect of the same exchange; its names are in [`peerwave`], and [`Dialect`] holds what
+//! differs between the two.
 
 use crate::prelude::*;
+
+pub mod peerwave;
+
+/// Which server dialect the guest speaks (`wireProfile` in the page's configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WireProfile {
+    /// This contract (docs/contract.md §1–§7), as the reference relay speaks it.
+    #[default]
+    Plan,
+    /// PeerWave's server and Flutter participants as they ship (docs/contract.md §8).
+    PeerWave,
+}
+
+impl WireProfile {
+    /// The names this profile puts on the wire.
+    pub fn dialect(self) -> &'static Dialect {
+        match self {
+            Self::Plan => &PLAN,
+            Self::PeerWave => &peerwave::DIALECT,
+        }
+    }
+}
+
+/// The names that differ between the two dialects. Parsers and writers take them from here,
+/// so one function reads both (and the wasm carries one copy of it).
+#[derive(Debug)]
+pub struct Dialect {
+    /// Socket event carrying the guest's Signal message.
+    pub guest_event: &'static str,
+    /// Socket event carrying a participant's Signal message to the guest.
+    pub participant_event: &'static str,
+    /// Socket event telling guests that the host admitted one (`{session_id}`).
+    pub admitted_event: &'static str,
+    /// A prekey's id in registrations and keybundles.
+    pub key_id: &'static str,
+    /// A prekey's public key in registrations and keybundles.
+    pub public_key: &'static str,
+    /// The keybundle's one-time prekey.
+    pub bundle_pre_key: &'static str,
+    /// The Signal ciphertext in socket events.
+    pub ciphertext: &'static str,
+    /// The Signal message type in socket events.
+    pub message_type: &'static str,
+    /// Default HTTP path templates.
+    pub paths: PathTemplates,
+}
+
+/// HTTP path templates; `{name}` is replaced by the URI-encoded value.
+#[derive(Debug)]
+pub struct PathTemplates {
+    /// `POST`: registers the guest's public keys.
+    pub register: &'static str,
+    /// `GET`: the participant devices that can answer.
+    pub participants: &'static str,
+    /// `GET`: one participant device's keybundle.
+    pub participant_keys: &'static str,
+    /// `POST`: a LiveKit access token for an admitted guest.
+    pub livekit_token: &'static str,
+}
+
+/// This contract's names.
+pub const PLAN: Dialect = Dialect {
+    guest_event: GUEST_MESSAGE_EVENT,
+    participant_event: PARTICIPANT_MESSAGE_EVENT,
+    admitted_event: GUEST_ADMITTED_EVENT,
+    key_id: "id",
+    public_key: "public_key",
+    bundle_pre_key: "pre_key",
+    ciphertext: "encrypted_message",
+    message_type: "message_type",
+    paths: PathTemplates {
+        register: paths::REGISTER,
+        participants: paths::PARTICIPANTS,
+        participant_keys: paths::PARTICIPANT_KEYS,
+        livekit_token: paths::LIVEKIT_TOKEN,
+    },
+};
 
 /// Socket.IO namespace guests connect to.
 pub const SOCKET_NAMESPACE: &str = "/external";

@@ -13,6 +13,9 @@ pub enum Event {
     Start,
     /// The participants list request finished: the raw JSON body, or why not.
     ParticipantsListed(Result<String, HttpFailure>),
+    /// PeerWave: the answer to [`Action::CountPreKeys`] or [`Action::PublishPreKeys`]
+    /// (both list the guest's prekeys the server holds), or why there is none.
+    ServerPreKeys(Result<String, HttpFailure>),
     /// The keybundle request for `participant` finished: the raw JSON body, or why not.
     BundleFetched {
         /// The device whose bundle was asked for.
@@ -71,6 +74,15 @@ pub enum Progress {
 pub enum Action {
     /// Fetch the participants list; answer with [`Event::ParticipantsListed`].
     ListParticipants,
+    /// PeerWave: `GET` the guest's prekeys on the server; answer with
+    /// [`Event::ServerPreKeys`].
+    CountPreKeys,
+    /// PeerWave: `POST` this body to the guest's prekeys (after storing the state); answer
+    /// with [`Event::ServerPreKeys`].
+    PublishPreKeys {
+        /// `{pre_keys: […]}`, public halves only.
+        body: String,
+    },
     /// Fetch this device's keybundle; answer with [`Event::BundleFetched`].
     FetchBundle {
         /// Whose bundle.

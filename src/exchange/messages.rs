@@ -10,6 +10,7 @@ use base64ct::{Base64, Encoding};
 
 use crate::signal::{PreKeyBundle, PublicKey, PublicKeys, REGISTRATION_ID_MAX};
 
+use super::contract::{peerwave, Dialect, WireProfile};
 use super::json::{self, Number, Object, ObjectWriter, Value};
 use super::ParticipantId;
 
@@ -137,28 +138,34 @@ pub fn encode_base64(bytes: &[u8]) -> String {
 
 // ---- registration ----------------------------------------------------------------------
 
+/// `[{<id>, <public key>}]` in `dialect`'s names: the one-time prekeys' public halves.
+fn pre_key_entries(pre_keys: &[(u32, PublicKey)], dialect: &Dialect) -> String {
+    let entries: Vec<String> = pre_keys
+        .iter()
+        .map(|(id, key)| {
+            ObjectWriter::new()
+                .number(dialect.key_id, u64::from(*id))
+                .string(dialect.public_key, &encode_base64(&key.serialize()))
+                .finish()
+        })
+        .collect();
+    json::array(&entries)
+}
+
 /// `POST …/register`: public halves only. Private keys are not reachable from here: the
-/// body is built from [`PublicKeys`].
+/// body is built from [`PublicKeys`]. The prekeys' field names are `dialect`'s (PeerWave's
+/// participants read only `keyId`/`publicKey`).
 pub fn registration_body(
     keys: &PublicKeys,
     invitation_token: &str,
     meeting_id: &str,
     display_name: &str,
+    dialect: &Dialect,
 ) -> String {
-    let pre_keys: Vec<String> = keys
-        .pre_keys
-        .iter()
-        .map(|(id, key)| {
-            ObjectWriter::new()
-                .number("id", u64::from(*id))
-                .string("public_key", &encode_base64(&key.serialize()))
-                .finish()
-        })
-        .collect();
     let spk = &keys.signed_pre_key;
     let signed_pre_key = ObjectWriter::new()
-        .number("id", u64::from(spk.id))
-        .string("public_key", &encode_base64(&spk.public_key.serialize()))
+        .number(dialect.key_id, u64::from(spk.id))
+        .string(dialect.public_key, &encode_base64(&spk.public_key.serialize()))
         .string("signature", &encode_base64(&spk.signature))
         .finish();
     ObjectWriter::new()
@@ -171,8 +178,41 @@ pub fn registration_body(
         )
         .number("registration_id", u64::from(keys.registration_id))
         .json("signed_pre_key", &signed_pre_key)
-        .json("pre_keys", &json::array(&pre_keys))
+        .json("pre_keys", &pre_key_entries(&keys.pre_keys, dialect))
         .finish()
+}
+
+/// PeerWave's prekey top-up body: `{pre_keys: [{keyId, publicKey}]}`.
+pub fn pre_keys_body(pre_keys: &[(u32, PublicKey)]) -> String {
+    ObjectWriter::new()
+        .json("pre_keys", &pre_key_entries(pre_keys, &peerwave::DIALECT))
+        .finish()
+}
+
+/// The ids of the guest's prekeys PeerWave still holds (`{count, preKeys: [{keyId, …}]}`).
+pub fn parse_server_pre_keys(body: &str) -> Result<Vec<u32>, Invalid> {
+    let obj = into_object(parse_value(body, "prekeys")?, "prekeys")?;
+    let Some(Value::Array(list)) = field(&obj, "preKeys") else {
+        return Err(invalid("preKeys", "not an array"));
+    };
+    list.iter()
+        .map(|entry| match entry {
+            Value::Object(k) => u32_field(k, "keyId"),
+            _ => Err(invalid("preKeys", "not an object")),
+        })
+        .collect()
+}
+
+/// Whether an error body names the guest's own session as unknown (PeerWave keeps guest
+/// sessions in memory: after a restart every call with the old session id gets this).
+pub fn names_lost_session(body: &str) -> bool {
+    let Ok(Value::Object(obj)) = json::parse(body) else {
+        return false;
+    };
+    matches!(
+        field(&obj, "error"),
+        Some(Value::String(e)) if e == peerwave::SESSION_NOT_FOUND || e == peerwave::INVALID_GUEST_SESSION
+    )
 }
 
 /// What the SDK keeps of a registration (sessionStorage), in the answer's own shape.
@@ -230,10 +270,16 @@ pub fn parse_livekit_token(body: &str) -> Result<LiveKitToken, Invalid> {
 
 // ---- participants list -------------------------------------------------------------
 
-/// `GET …/participants`: the server's order is kept; duplicates are dropped.
-pub fn parse_participants(body: &str) -> Result<Vec<ParticipantId>, Invalid> {
-    let Value::Array(list) = parse_value(body, "participants")? else {
-        return Err(invalid("participants", "not a JSON array"));
+/// `GET …/participants`: the server's order is kept; duplicates are dropped. The contract
+/// answers a bare array; PeerWave wraps it (`{participants: […], count, …}`).
+pub fn parse_participants(body: &str, profile: WireProfile) -> Result<Vec<ParticipantId>, Invalid> {
+    let list = match (parse_value(body, "participants")?, profile) {
+        (Value::Array(list), WireProfile::Plan) => list,
+        (Value::Object(mut obj), WireProfile::PeerWave) => match obj.get_mut("participants") {
+            Some(Value::Array(list)) => core::mem::take(list),
+            _ => return Err(invalid("participants", "not an array")),
+        },
+        _ => return Err(invalid("participants", "not a participants list")),
     };
     let mut out: Vec<ParticipantId> = Vec::with_capacity(list.len());
     for entry in list {
@@ -251,41 +297,69 @@ pub fn parse_participants(body: &str) -> Result<Vec<ParticipantId>, Invalid> {
 
 /// A participant's keybundle; it must be the device we asked for. The signature is checked
 /// later, by X3DH.
-pub fn parse_bundle(body: &str, expected: &ParticipantId) -> Result<PreKeyBundle, Invalid> {
+///
+/// The contract's bundle echoes the device and is refused on any unknown field. PeerWave's
+/// has no echo (it is bound to the path asked), names the one-time prekey
+/// `one_time_pre_key`, sends `registration_id` as a string, and hands out prekey id 0
+/// (its participants number prekeys from 0).
+pub fn parse_bundle(
+    body: &str,
+    expected: &ParticipantId,
+    profile: WireProfile,
+) -> Result<PreKeyBundle, Invalid> {
+    let d = profile.dialect();
     let b = into_object(parse_value(body, "bundle")?, "bundle")?;
-    only_fields(
-        &b,
-        &[
-            "user_id",
-            "device_id",
-            "identity_key",
-            "registration_id",
-            "signed_pre_key",
-            "pre_key",
-        ],
-        "bundle",
-    )?;
-    let who = ParticipantId::new(id_field(&b, "user_id")?, id_field(&b, "device_id")?);
-    if who != *expected {
-        return Err(invalid("bundle", "bundle is for a different device"));
-    }
-    let registration_id = u32_field(&b, "registration_id")?;
-    if !(1..=REGISTRATION_ID_MAX).contains(&registration_id) {
+    let registration_id = match profile {
+        WireProfile::Plan => {
+            only_fields(
+                &b,
+                &[
+                    "user_id",
+                    "device_id",
+                    "identity_key",
+                    "registration_id",
+                    "signed_pre_key",
+                    "pre_key",
+                ],
+                "bundle",
+            )?;
+            let who = ParticipantId::new(id_field(&b, "user_id")?, id_field(&b, "device_id")?);
+            if who != *expected {
+                return Err(invalid("bundle", "bundle is for a different device"));
+            }
+            u32_field(&b, "registration_id")?
+        }
+        WireProfile::PeerWave => {
+            only_fields(
+                &b,
+                &["identity_key", "registration_id", "signed_pre_key", "one_time_pre_key"],
+                "bundle",
+            )?;
+            id_field(&b, "registration_id")?
+                .parse()
+                .map_err(|_| invalid("registration_id", "not an integer"))?
+        }
+    };
+    if registration_id > REGISTRATION_ID_MAX
+        || (registration_id == 0 && profile == WireProfile::Plan)
+    {
         return Err(invalid("registration_id", "out of range"));
     }
     let identity_key = public_key_field(&b, "identity_key")?;
     let spk = object_field(&b, "signed_pre_key")?;
-    only_fields(spk, &["id", "public_key", "signature"], "signed_pre_key")?;
+    only_fields(spk, &[d.key_id, d.public_key, "signature"], "signed_pre_key")?;
     let signature = decode_base64(str_field(spk, "signature")?, "signature")?
         .try_into()
         .map_err(|_| invalid("signature", "not 64 bytes"))?;
-    let pre_key = match field(&b, "pre_key") {
+    let pre_key = match field(&b, d.bundle_pre_key) {
         None => None,
         Some(Value::Object(pk)) => {
-            only_fields(pk, &["id", "public_key"], "pre_key")?;
-            match u32_field(pk, "id")? {
-                0 => return Err(invalid("id", "prekey id 0 is never issued")),
-                id => Some((id, public_key_field(pk, "public_key")?)),
+            only_fields(pk, &[d.key_id, d.public_key], "pre_key")?;
+            match u32_field(pk, d.key_id)? {
+                0 if profile == WireProfile::Plan => {
+                    return Err(invalid("id", "prekey id 0 is never issued"))
+                }
+                id => Some((id, public_key_field(pk, d.public_key)?)),
             }
         }
         Some(_) => return Err(invalid("pre_key", "not an object or null")),
@@ -294,8 +368,8 @@ pub fn parse_bundle(body: &str, expected: &ParticipantId) -> Result<PreKeyBundle
         registration_id,
         device_id: 1,
         identity_key,
-        signed_pre_key_id: u32_field(spk, "id")?,
-        signed_pre_key: public_key_field(spk, "public_key")?,
+        signed_pre_key_id: u32_field(spk, d.key_id)?,
+        signed_pre_key: public_key_field(spk, d.public_key)?,
         signed_pre_key_signature: signature,
         pre_key,
     })
@@ -303,7 +377,7 @@ pub fn parse_bundle(body: &str, expected: &ParticipantId) -> Result<PreKeyBundle
 
 // ---- socket events --------------------------------------------------------------------
 
-/// `participant:signal_message` as relayed by the server.
+/// A participant's Signal message as relayed by the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IncomingMessage {
     /// The participant device that sent it.
@@ -313,21 +387,24 @@ pub struct IncomingMessage {
     pub message_type: Option<u32>,
     /// The Signal ciphertext, base64-decoded.
     pub ciphertext: Vec<u8>,
+    /// The request it answers, from the envelope (PeerWave's answers carry it only there).
+    pub request_id: Option<String>,
 }
 
-/// Parses a `participant:signal_message` event. Refuses message type 0 (plaintext) and
-/// types above 3, and `encrypted_message` longer than [`MAX_ENCRYPTED_MESSAGE_BYTES`].
-pub fn parse_incoming(body: &str) -> Result<IncomingMessage, Invalid> {
+/// Parses a relayed participant message in `dialect`'s names. Refuses message type 0
+/// (plaintext) and types above 3, and a ciphertext longer than
+/// [`MAX_ENCRYPTED_MESSAGE_BYTES`].
+pub fn parse_incoming(body: &str, dialect: &Dialect) -> Result<IncomingMessage, Invalid> {
     let m = into_object(parse_value(body, "event")?, "event")?;
     let from = ParticipantId::new(
         id_field(&m, "participant_user_id")?,
         id_field(&m, "participant_device_id")?,
     );
-    let encrypted = str_field(&m, "encrypted_message")?;
+    let encrypted = str_field(&m, dialect.ciphertext)?;
     if encrypted.len() > MAX_ENCRYPTED_MESSAGE_BYTES {
         return Err(invalid("encrypted_message", "too large"));
     }
-    let message_type = match field(&m, "message_type") {
+    let message_type = match field(&m, dialect.message_type) {
         None => None,
         Some(v) => match integer(v) {
             Some(0) => return Err(invalid("message_type", "plaintext messages are refused")),
@@ -335,26 +412,41 @@ pub fn parse_incoming(body: &str) -> Result<IncomingMessage, Invalid> {
             _ => return Err(invalid("message_type", "unknown")),
         },
     };
+    let request_id = match field(&m, peerwave::REQUEST_ID_FIELD) {
+        Some(Value::String(s)) if s.len() <= MAX_ID_LEN => Some(s.clone()),
+        None => None,
+        Some(_) => return Err(invalid("request_id", "not a string")),
+    };
     Ok(IncomingMessage {
         from,
         message_type,
         ciphertext: decode_base64(encrypted, "encrypted_message")?,
+        request_id,
     })
 }
 
-/// `guest:signal_message` body; `kind` is the plaintext's `type`, as a routing hint.
+/// The guest's message event in `dialect`'s names. The contract's carries the plaintext's
+/// `type` as a routing hint; PeerWave's carries the request id outside the ciphertext (its
+/// participants echo it) and the device id as a number, as its own guests send it.
 pub fn outgoing_message(
     to: &ParticipantId,
     kind: &str,
     message_type: u8,
     ciphertext: &[u8],
+    dialect: &Dialect,
+    request_id: Option<&str>,
 ) -> String {
-    ObjectWriter::new()
-        .string("participant_user_id", &to.user_id)
-        .string("participant_device_id", &to.device_id)
-        .string("type", kind)
-        .string("encrypted_message", &encode_base64(ciphertext))
-        .number("message_type", u64::from(message_type))
+    let mut w = ObjectWriter::new().string("participant_user_id", &to.user_id);
+    w = match (request_id, to.device_id.parse::<u32>()) {
+        (Some(_), Ok(n)) => w.number("participant_device_id", u64::from(n)),
+        _ => w.string("participant_device_id", &to.device_id),
+    };
+    w = match request_id {
+        Some(id) => w.string(peerwave::REQUEST_ID_FIELD, id),
+        None => w.string("type", kind),
+    };
+    w.string(dialect.ciphertext, &encode_base64(ciphertext))
+        .number(dialect.message_type, u64::from(message_type))
         .finish()
 }
 
@@ -367,7 +459,13 @@ mod tests {
     #[test]
     fn registration_body_carries_public_halves_only() {
         let store = ProtocolStore::generate(&mut OsRng, 30);
-        let body = registration_body(&store.public_keys().unwrap(), "tok", "m", "Guest");
+        let body = registration_body(
+            &store.public_keys().unwrap(),
+            "tok",
+            "m",
+            "Guest",
+            &crate::exchange::contract::PLAN,
+        );
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(
@@ -421,6 +519,7 @@ mod tests {
     fn participants_keep_order_and_accept_numeric_device_ids() {
         let list = parse_participants(
             r#"[{"user_id":"b","device_id":2,"display_name":"B"},{"user_id":"a","device_id":"1"},{"user_id":"b","device_id":"2"}]"#,
+            WireProfile::Plan,
         )
         .unwrap();
         assert_eq!(
@@ -430,17 +529,100 @@ mod tests {
                 ParticipantId::new("a".into(), "1".into())
             ]
         );
-        assert!(parse_participants("{}").is_err());
-        assert!(parse_participants(r#"[{"user_id":"","device_id":"1"}]"#).is_err());
+        assert!(parse_participants("{}", WireProfile::Plan).is_err());
+        assert!(parse_participants(r#"[{"user_id":"","device_id":"1"}]"#, WireProfile::Plan).is_err());
     }
 
     #[test]
     fn incoming_refuses_plaintext_type_and_oversize() {
         let ok = r#"{"participant_user_id":"alice","participant_device_id":"1","type":"x","encrypted_message":"AAAA","message_type":2,"timestamp":1}"#;
-        assert_eq!(parse_incoming(ok).unwrap().from, p());
+        let plan = &crate::exchange::contract::PLAN;
+        assert_eq!(parse_incoming(ok, plan).unwrap().from, p());
         let zero = ok.replace("\"message_type\":2", "\"message_type\":0");
-        assert_eq!(parse_incoming(&zero).unwrap_err().field, "message_type");
+        assert_eq!(parse_incoming(&zero, plan).unwrap_err().field, "message_type");
         let big = ok.replace("AAAA", &"A".repeat(MAX_ENCRYPTED_MESSAGE_BYTES + 4));
-        assert!(parse_incoming(&big).is_err());
+        assert!(parse_incoming(&big, plan).is_err());
+    }
+
+    const PW_BUNDLE: &str = r#"{"identity_key":"IK","registration_id":"4242","signed_pre_key":{"keyId":7,"publicKey":"SPK","signature":"SIG"},"one_time_pre_key":{"keyId":0,"publicKey":"OPK"}}"#;
+
+    fn pw_bundle() -> String {
+        let store = ProtocolStore::generate(&mut OsRng, 1);
+        let keys = store.public_keys().unwrap();
+        let key = |k: &PublicKey| encode_base64(&k.serialize());
+        PW_BUNDLE
+            .replace("IK", &key(&keys.identity_key))
+            .replace("SPK", &key(&keys.signed_pre_key.public_key))
+            .replace("SIG", &encode_base64(&keys.signed_pre_key.signature))
+            .replace("OPK", &key(&keys.pre_keys[0].1))
+    }
+
+    #[test]
+    fn peerwave_bundle_has_its_own_shape() {
+        let body = pw_bundle();
+        let b = parse_bundle(&body, &p(), WireProfile::PeerWave).unwrap();
+        assert_eq!((b.registration_id, b.signed_pre_key_id), (4242, 7));
+        assert_eq!(b.pre_key.map(|(id, _)| id), Some(0));
+        let numeric = body.replace("\"4242\"", "4242");
+        assert_eq!(parse_bundle(&numeric, &p(), WireProfile::PeerWave).unwrap().registration_id, 4242);
+        let none = body.replace(&body[body.find("{\"keyId\":0").unwrap()..body.len() - 1], "null");
+        assert!(parse_bundle(&none, &p(), WireProfile::PeerWave).unwrap().pre_key.is_none());
+        // The plan's strict parser refuses PeerWave's shape, and PeerWave's refuses junk.
+        assert!(parse_bundle(&body, &p(), WireProfile::Plan).is_err());
+        for bad in [
+            body.replace("\"4242\"", "\"42a\""),
+            body.replace("\"4242\"", "\"99999\""),
+            body.replace("one_time_pre_key", "pre_key"),
+            body.replace("\"keyId\":7", "\"id\":7"),
+        ] {
+            assert!(parse_bundle(&bad, &p(), WireProfile::PeerWave).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn peerwave_participants_are_unwrapped() {
+        let body = r#"{"participants":[{"user_id":"u1","device_id":3,"display_name":"A","livekit_identity":"u1:3"}],"count":1,"room_active":true}"#;
+        let list = parse_participants(body, WireProfile::PeerWave).unwrap();
+        assert_eq!(list, vec![ParticipantId::new("u1".into(), "3".into())]);
+        assert!(parse_participants(body, WireProfile::Plan).is_err());
+        assert!(parse_participants("[]", WireProfile::PeerWave).is_err());
+        assert!(parse_participants(r#"{"count":0}"#, WireProfile::PeerWave).is_err());
+    }
+
+    #[test]
+    fn peerwave_registration_and_top_up_use_camel_case_public_halves() {
+        let mut store = ProtocolStore::generate(&mut OsRng, 3);
+        let keys = store.public_keys().unwrap();
+        let body = registration_body(&keys, "tok", "m", "G", &peerwave::DIALECT);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["signed_pre_key"]["keyId"], 1);
+        assert!(v["signed_pre_key"]["publicKey"].is_string());
+        let ids: Vec<u64> = v["pre_keys"].as_array().unwrap().iter().map(|k| k["keyId"].as_u64().unwrap()).collect();
+        assert_eq!(ids, [1, 2, 3]);
+        assert!(!body.contains("serialized") && !body.contains("\"id\""));
+        // Server holds 2 and 3: 1 was handed out; new ids continue after 3.
+        let new = store.restock_one_time_pre_keys(&[2, 3], 2, &mut OsRng);
+        assert_eq!(new.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [4, 5]);
+        assert_eq!(store.one_time_pre_key_ids().collect::<Vec<_>>(), [2, 3, 4, 5]);
+        let top_up: serde_json::Value = serde_json::from_str(&pre_keys_body(&new)).unwrap();
+        assert_eq!(top_up["pre_keys"][1]["keyId"], 5);
+        assert_eq!(
+            parse_server_pre_keys(r#"{"count":2,"preKeys":[{"keyId":2,"publicKey":"x"},{"keyId":3,"publicKey":"y"}]}"#).unwrap(),
+            [2, 3]
+        );
+        assert!(parse_server_pre_keys(r#"{"count":2}"#).is_err());
+        assert!(names_lost_session(r#"{"error":"Session not found"}"#));
+        assert!(!names_lost_session(r#"{"error":"Participant keys not found"}"#));
+    }
+
+    #[test]
+    fn peerwave_envelopes_carry_the_request_id_outside() {
+        let body = outgoing_message(&ParticipantId::new("u".into(), "3".into()), "t", 3, &[1, 2], &peerwave::DIALECT, Some("rid"));
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v, serde_json::json!({"participant_user_id":"u","participant_device_id":3,"request_id":"rid","ciphertext":"AQI=","messageType":3}));
+        let answer = r#"{"participant_user_id":"u","participant_device_id":3,"meeting_id":"m","ciphertext":"AQI=","messageType":3,"request_id":"rid","timestamp":1}"#;
+        let m = parse_incoming(answer, &peerwave::DIALECT).unwrap();
+        assert_eq!((m.request_id.as_deref(), m.message_type, m.ciphertext.as_slice()), (Some("rid"), Some(3), &[1u8, 2][..]));
+        assert!(parse_incoming(&answer.replace("\"messageType\":3", "\"messageType\":0"), &peerwave::DIALECT).is_err());
     }
 }

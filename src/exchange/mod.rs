@@ -84,6 +84,8 @@ pub struct ExchangeConfig {
     /// Identity keys the page expects for participant devices: a bundle or session with
     /// another key fails that attempt (`identity_mismatch`) before any request is sent.
     pub pinned: Vec<(ParticipantId, PublicKey)>,
+    /// The server dialect (the contract's, or PeerWave's as it ships).
+    pub profile: contract::WireProfile,
 }
 
 impl Default for ExchangeConfig {
@@ -94,6 +96,7 @@ impl Default for ExchangeConfig {
             session_cache_ttl_ms: 5 * 60_000,
             clock_skew_ms: 120_000,
             pinned: Vec::new(),
+            profile: contract::WireProfile::Plan,
         }
     }
 }

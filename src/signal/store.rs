@@ -156,6 +156,36 @@ impl ProtocolStore {
         }
     }
 
+    /// Keeps only the one-time prekeys whose ids are in `on_server` (the others were handed
+    /// out, and an answer that used them is not coming), then adds `count` new ones with ids
+    /// after every id seen; returns their public halves to publish.
+    pub fn restock_one_time_pre_keys(
+        &mut self,
+        on_server: &[u32],
+        count: u32,
+        rng: &mut impl CryptoRngCore,
+    ) -> Vec<(u32, PublicKey)> {
+        let gone: Vec<u32> = self
+            .one_time_pre_key_ids()
+            .filter(|id| !on_server.contains(id))
+            .collect();
+        for id in &gone {
+            self.one_time_pre_keys.remove(id);
+        }
+        let first = self
+            .one_time_pre_key_ids()
+            .chain(on_server.iter().copied())
+            .max()
+            .unwrap_or(0)
+            .saturating_add(1);
+        self.add_one_time_pre_keys(first, count, rng);
+        self.one_time_pre_keys
+            .values()
+            .filter(|k| k.id >= first)
+            .map(|k| (k.id, k.key_pair.public))
+            .collect()
+    }
+
     /// The identity public key.
     pub fn identity_key(&self) -> PublicKey {
         self.identity.public

@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::signal::{CiphertextMessage, DecryptLimits};
 
-use super::super::contract;
+use super::super::contract::{self, WireProfile};
 use super::super::failure::DropReason;
 use super::super::io::{Action, Progress};
 use super::super::messages;
@@ -70,10 +70,24 @@ impl Exchange {
                     contract::SAS_REVEAL_TYPE,
                     message.message_type(),
                     message.serialized(),
+                    &contract::PLAN,
+                    None,
                 ),
             });
         }
         Some(code)
+    }
+
+    /// Why an answer to `request_id` from `from` cannot be ours, if it cannot.
+    fn check_request(&self, request_id: &str, from: &super::ParticipantId) -> Option<DropReason> {
+        if self.answered.iter().any(|r| r == request_id) {
+            return Some(DropReason::AlreadyAnswered);
+        }
+        match self.outstanding.iter().find(|r| r.id == request_id) {
+            None => Some(DropReason::UnknownRequest),
+            Some(r) if r.participant != *from => Some(DropReason::WrongParticipant),
+            Some(_) => None,
+        }
     }
 
     pub(super) fn on_message(
@@ -84,7 +98,8 @@ impl Exchange {
         out: &mut Vec<Action>,
     ) {
         let drop = |out: &mut Vec<Action>, reason| out.push(Action::Dropped(reason));
-        let incoming = match messages::parse_incoming(body) {
+        let profile = self.config.profile;
+        let incoming = match messages::parse_incoming(body, profile.dialect()) {
             Ok(m) => m,
             Err(e) => return drop(out, DropReason::MalformedEvent(e)),
         };
@@ -93,6 +108,15 @@ impl Exchange {
         }
         if !self.asked.contains(&incoming.from) {
             return drop(out, DropReason::UnknownSender);
+        }
+        // PeerWave binds an answer to its request only on the envelope, and every
+        // participant answers every request: anything but an open request to this sender
+        // is dropped before it is decrypted (and before it can touch the Signal state).
+        if profile == WireProfile::PeerWave {
+            let id = incoming.request_id.as_deref().unwrap_or_default();
+            if let Some(reason) = self.check_request(id, &incoming.from) {
+                return drop(out, reason);
+            }
         }
         let message = match CiphertextMessage::parse(incoming.message_type, &incoming.ciphertext) {
             Ok(m) => m,
@@ -105,7 +129,11 @@ impl Exchange {
             Ok(p) => Zeroizing::new(p),
             Err(e) => return drop(out, DropReason::DecryptFailed(e)),
         };
-        let answer = match plaintexts::parse_key_message(&plaintext) {
+        let parsed = match (profile, incoming.request_id) {
+            (WireProfile::PeerWave, Some(id)) => plaintexts::parse_peerwave_answer(&plaintext, id),
+            _ => plaintexts::parse_key_message(&plaintext),
+        };
+        let answer = match parsed {
             Ok(a) => a,
             Err(e) => return drop(out, DropReason::BadPlaintext(e)),
         };
@@ -127,18 +155,15 @@ impl Exchange {
         match answer.kind {
             KeyMessageKind::Response => {
                 let request_id = answer.request_id.as_deref().unwrap_or_default();
-                if self.answered.iter().any(|r| r == request_id) {
-                    return drop(out, DropReason::AlreadyAnswered);
-                }
-                let Some(pos) = self.outstanding.iter().position(|r| r.id == request_id) else {
-                    return drop(out, DropReason::UnknownRequest);
-                };
-                if self.outstanding.get(pos).map(|r| &r.participant) != Some(&from) {
-                    return drop(out, DropReason::WrongParticipant);
+                if let Some(reason) = self.check_request(request_id, &from) {
+                    return drop(out, reason);
                 }
                 if matches!(self.lifecycle, Lifecycle::Delivered(_)) {
                     return drop(out, DropReason::KeyAlreadyDelivered);
                 }
+                let Some(pos) = self.outstanding.iter().position(|r| r.id == request_id) else {
+                    return drop(out, DropReason::UnknownRequest);
+                };
                 let request = self.outstanding.remove(pos);
                 self.answered.push(request.id.clone());
                 self.key_sources.push(from.clone());

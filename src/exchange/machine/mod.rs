@@ -7,7 +7,7 @@ use rand_core::CryptoRngCore;
 
 use crate::signal::SignalError;
 
-use super::contract;
+use super::contract::{self, WireProfile};
 use super::failure::{
     Attempt, AttemptFailure, BundleError, DropReason, ExchangeFailure, HttpFailure,
     ParticipantsError,
@@ -27,6 +27,10 @@ pub use answer::GUEST_DECRYPT_LIMITS;
 const DEFAULT_RETRY_AFTER_S: u32 = 60;
 /// Requests kept answerable; older ones are forgotten first.
 const MAX_OUTSTANDING_REQUESTS: usize = 32;
+/// Most one-time prekeys a PeerWave guest keeps published: bounds the local store too.
+const MAX_PUBLISHED_PRE_KEYS: usize = 100;
+/// Fewest one-time prekeys a PeerWave guest keeps published, as many as it registers.
+const MIN_PUBLISHED_PRE_KEYS: usize = 30;
 
 /// Where the exchange is, without the data (see [`Exchange::phase`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,9 +114,20 @@ struct Rotation {
 enum Lifecycle {
     Idle,
     Listing,
+    /// PeerWave: making sure the server holds enough of our one-time prekeys before asking
+    /// (every participant there answers every request with a new session from our bundle).
+    Stocking(Vec<ParticipantId>, Stocking),
     Attempting(Rotation, Attempting),
     Delivered(Delivered),
     Failed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stocking {
+    /// Asking which of our prekeys the server still holds.
+    Counting,
+    /// Publishing new ones.
+    Publishing,
 }
 
 #[derive(Debug)]
@@ -193,7 +208,7 @@ impl Exchange {
     pub fn phase(&self) -> Phase {
         match self.lifecycle {
             Lifecycle::Idle => Phase::Idle,
-            Lifecycle::Listing => Phase::Listing,
+            Lifecycle::Listing | Lifecycle::Stocking(..) => Phase::Listing,
             Lifecycle::Attempting(..) => Phase::Attempting,
             Lifecycle::Delivered(_) => Phase::Delivered,
             Lifecycle::Failed => Phase::Failed,
@@ -262,6 +277,7 @@ impl Exchange {
         match event {
             Event::Start => self.start(&mut out),
             Event::ParticipantsListed(result) => self.on_participants(result, now, rng, &mut out),
+            Event::ServerPreKeys(result) => self.on_server_pre_keys(result, now, rng, &mut out),
             Event::BundleFetched {
                 participant,
                 result,
@@ -312,7 +328,7 @@ impl Exchange {
             return;
         }
         let listed = result.map_err(ParticipantsError::Http).and_then(|body| {
-            messages::parse_participants(&body).map_err(ParticipantsError::Malformed)
+            messages::parse_participants(&body, self.config.profile).map_err(ParticipantsError::Malformed)
         });
         let participants = match listed {
             Ok(list) if list.is_empty() => {
@@ -321,6 +337,60 @@ impl Exchange {
             Ok(list) => list,
             Err(e) => return self.give_up(ExchangeFailure::ParticipantsUnavailable(e), out),
         };
+        if self.config.profile == WireProfile::PeerWave {
+            self.lifecycle = Lifecycle::Stocking(participants, Stocking::Counting);
+            out.push(Action::CountPreKeys);
+            return;
+        }
+        self.rotate(participants, now, rng, out);
+    }
+
+    /// PeerWave's answer about our published prekeys (the count, then the publication).
+    /// Stocking is best effort: whatever the server says, the participants are asked next.
+    fn on_server_pre_keys(
+        &mut self,
+        result: Result<String, HttpFailure>,
+        now: Millis,
+        rng: &mut impl CryptoRngCore,
+        out: &mut Vec<Action>,
+    ) {
+        let Lifecycle::Stocking(participants, stage) =
+            core::mem::replace(&mut self.lifecycle, Lifecycle::Idle)
+        else {
+            // Not waiting for it: leave the state as it was.
+            return;
+        };
+        let on_server = result
+            .ok()
+            .and_then(|body| messages::parse_server_pre_keys(&body).ok());
+        // Each request reaches every participant, and each answers with one of our prekeys.
+        let wanted = participants
+            .len()
+            .saturating_mul(self.config.max_failures)
+            .clamp(MIN_PUBLISHED_PRE_KEYS, MAX_PUBLISHED_PRE_KEYS);
+        match on_server {
+            Some(ids) if stage == Stocking::Counting && ids.len() < wanted => {
+                let count = (wanted - ids.len()) as u32;
+                let new = self.state.store.restock_one_time_pre_keys(&ids, count, rng);
+                // Stored before they are published: an answer may use them at once.
+                out.push(Action::PersistState);
+                out.push(Action::PublishPreKeys {
+                    body: messages::pre_keys_body(&new),
+                });
+                self.lifecycle = Lifecycle::Stocking(participants, Stocking::Publishing);
+            }
+            _ => self.rotate(participants, now, rng, out),
+        }
+    }
+
+    /// Starts asking `participants`, the last answerer first.
+    fn rotate(
+        &mut self,
+        participants: Vec<ParticipantId>,
+        now: Millis,
+        rng: &mut impl CryptoRngCore,
+        out: &mut Vec<Action>,
+    ) {
         let rotation = Rotation {
             participants: self.state.preferred_order(participants),
             next_index: 0,
@@ -528,7 +598,7 @@ impl Exchange {
             } => AttemptFailure::RateLimited { retry_after_s },
             f => AttemptFailure::BundleHttp(f.status),
         })?;
-        let bundle = messages::parse_bundle(&body, participant)
+        let bundle = messages::parse_bundle(&body, participant, self.config.profile)
             .map_err(|e| AttemptFailure::BundleInvalid(BundleError::Malformed(e)))?;
         if !self.pin_allows(participant, &bundle.identity_key) {
             return Err(AttemptFailure::IdentityMismatch);
@@ -553,14 +623,26 @@ impl Exchange {
         rng.fill_bytes(&mut random);
         let request_id = plaintexts::request_id(&random);
         let mut sas_nonce = SasNonce([0u8; SAS_NONCE_LEN]);
-        rng.fill_bytes(&mut sas_nonce.0);
-        let plaintext = plaintexts::request_plaintext(
-            &self.meeting_id,
-            &self.guest_session_id,
-            &request_id,
-            now,
-            &sas::commitment(&sas_nonce),
-        );
+        let profile = self.config.profile;
+        let plaintext = match profile {
+            WireProfile::Plan => {
+                rng.fill_bytes(&mut sas_nonce.0);
+                plaintexts::request_plaintext(
+                    &self.meeting_id,
+                    &self.guest_session_id,
+                    &request_id,
+                    now,
+                    &sas::commitment(&sas_nonce),
+                )
+            }
+            // PeerWave's participants take no part in the short code.
+            WireProfile::PeerWave => plaintexts::peerwave_request_plaintext(
+                &self.meeting_id,
+                &self.guest_session_id,
+                &request_id,
+                now,
+            ),
+        };
         let message = match self
             .state
             .store
@@ -575,14 +657,6 @@ impl Exchange {
         if let Some(attempt) = self.attempt_mut() {
             attempt.deadline = deadline;
         }
-        if self.outstanding.len() >= MAX_OUTSTANDING_REQUESTS {
-            self.outstanding.remove(0);
-        }
-        self.outstanding.push(Request {
-            id: request_id,
-            participant: participant.clone(),
-            sas_nonce,
-        });
         if !self.asked.contains(&participant) {
             self.asked.push(participant.clone());
         }
@@ -591,7 +665,17 @@ impl Exchange {
             contract::KEY_REQUEST_TYPE,
             message.message_type(),
             message.serialized(),
+            profile.dialect(),
+            (profile == WireProfile::PeerWave).then_some(request_id.as_str()),
         );
+        if self.outstanding.len() >= MAX_OUTSTANDING_REQUESTS {
+            self.outstanding.remove(0);
+        }
+        self.outstanding.push(Request {
+            id: request_id,
+            participant: participant.clone(),
+            sas_nonce,
+        });
         out.push(Action::Send {
             participant: participant.clone(),
             body,
