@@ -160,6 +160,10 @@ pub struct Harness {
     pub progress: Vec<Progress>,
     pub persisted: usize,
     pub list_requests: usize,
+    /// PeerWave prekey calls, in order: `None` for a count, `Some(body)` for a publication.
+    pub pre_key_calls: Vec<Option<String>>,
+    /// Every action's kind, in order (for checks on ordering).
+    pub log: Vec<&'static str>,
 }
 
 impl Harness {
@@ -168,12 +172,11 @@ impl Harness {
     }
 
     pub fn with_state(state: GuestState) -> Self {
-        let ex = Exchange::new(
-            ExchangeConfig::default(),
-            MEETING.into(),
-            GUEST.into(),
-            state,
-        );
+        Self::with_config(ExchangeConfig::default(), state)
+    }
+
+    pub fn with_config(config: ExchangeConfig, state: GuestState) -> Self {
+        let ex = Exchange::new(config, MEETING.into(), GUEST.into(), state);
         Self {
             ex,
             now: T0,
@@ -185,6 +188,8 @@ impl Harness {
             progress: Vec::new(),
             persisted: 0,
             list_requests: 0,
+            pre_key_calls: Vec::new(),
+            log: Vec::new(),
         }
     }
 
@@ -200,8 +205,22 @@ impl Harness {
 
     fn record(&mut self, actions: Vec<Action>) {
         for action in actions {
+            self.log.push(match &action {
+                Action::ListParticipants => "list",
+                Action::CountPreKeys => "count",
+                Action::PublishPreKeys { .. } => "publish",
+                Action::FetchBundle { .. } => "fetch",
+                Action::Send { .. } => "send",
+                Action::PersistState => "persist",
+                Action::DeliverKey { .. } => "deliver",
+                Action::Progress(_) => "progress",
+                Action::Dropped(_) => "dropped",
+                Action::Failed(_) => "failed",
+            });
             match action {
                 Action::ListParticipants => self.list_requests += 1,
+                Action::CountPreKeys => self.pre_key_calls.push(None),
+                Action::PublishPreKeys { body } => self.pre_key_calls.push(Some(body)),
                 Action::FetchBundle { participant } => self.fetches.push((self.now, participant)),
                 Action::Send { participant, body } => {
                     self.sends.push((self.now, participant, body))
