@@ -99,6 +99,8 @@ pub const GUEST_ADMITTED_EVENT: &str = "guest:admitted";
 pub const ADMISSION_QUERY_EVENT: &str = "guest:admission_query";
 /// socket.io-client's own event when the socket (re)connects.
 pub const SOCKET_CONNECT_EVENT: &str = "connect";
+/// socket.io-client's own event when the socket disconnects.
+pub const SOCKET_DISCONNECT_EVENT: &str = "disconnect";
 
 /// `type` of the request plaintext (and of the envelope the guest emits).
 pub const KEY_REQUEST_TYPE: &str = "guest:meeting_e2ee_key_request";

@@ -215,12 +215,23 @@ pub fn names_lost_session(body: &str) -> bool {
     )
 }
 
-/// What the SDK keeps of a registration (sessionStorage), in the answer's own shape.
-pub fn registration_record(session_id: &str, meeting_id: &str) -> String {
-    ObjectWriter::new()
+/// What the SDK keeps of a registration (sessionStorage), in the answer's own shape, and
+/// whether the host has admitted the guest: PeerWave does not repeat its admission notice,
+/// and asking for admission again would put an admitted guest back in the lobby.
+pub fn registration_record(session_id: &str, meeting_id: &str, admitted: bool) -> String {
+    let record = ObjectWriter::new()
         .string("session_id", session_id)
-        .string("meeting_id", meeting_id)
-        .finish()
+        .string("meeting_id", meeting_id);
+    match admitted {
+        true => record.json("admitted", "true"),
+        false => record,
+    }
+    .finish()
+}
+
+/// Whether a stored registration record says the guest was admitted.
+pub fn record_admitted(record: &str) -> bool {
+    matches!(json::parse(record), Ok(Value::Object(o)) if matches!(o.get("admitted"), Some(Value::Bool(true))))
 }
 
 /// The server-made `session_id`, after checking the answer is for our meeting.

@@ -19,7 +19,7 @@ use super::listeners;
 use super::platform::WebCryptoRng;
 use super::storage::{GuestStorage, StorageFailure, REGISTRATION_ENTRY, STATE_ENTRY};
 use super::tab::{self, TabClaim};
-use crate::exchange::messages::{decode_base64, parse_registration};
+use crate::exchange::messages::{decode_base64, parse_registration, record_admitted};
 use crate::exchange::{Exchange, GuestState};
 use crate::signal::ProtocolStore;
 
@@ -91,6 +91,7 @@ pub(crate) fn open(config: Config, mut rng: WebCryptoRng) -> Result<Shared, Setu
         .registration
         .as_ref()
         .filter(|_| key_generation_ms.is_none());
+    let admitted = registration.is_some_and(|text| record_admitted(text));
     let session_id = match registration {
         None => None,
         Some(text) => Some(
@@ -115,7 +116,9 @@ pub(crate) fn open(config: Config, mut rng: WebCryptoRng) -> Result<Shared, Setu
         rng,
         key_generation_ms,
         listeners: Vec::new(),
-        admitted: false,
+        admitted,
+        authenticated: false,
+        admission_requested: false,
         gate: None,
         timer: None,
         pending: None,
@@ -133,5 +136,7 @@ pub(crate) fn open(config: Config, mut rng: WebCryptoRng) -> Result<Shared, Setu
     }
     persist(&shared);
     tab::claim(&shared);
+    // A stored registration: connect with its handshake (PeerWave).
+    super::handshake::authenticate(&shared);
     Ok(shared)
 }

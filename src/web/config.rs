@@ -11,6 +11,7 @@ use super::http::{check_base_url, BaseUrlError, Http, Paths};
 use super::js::{as_count, function, get, is_absent};
 use super::socket::Socket;
 use crate::exchange::messages::decode_base64;
+use crate::exchange::contract::WireProfile;
 use crate::exchange::{ExchangeConfig, ParticipantId};
 use crate::signal::PublicKey;
 
@@ -28,8 +29,9 @@ extern "C" {
 }
 
 /// Every field `GuestConfig` has (see `types.rs`).
-const FIELDS: [&str; 21] = [
+const FIELDS: [&str; 22] = [
     "baseUrl",
+    "wireProfile",
     "meetingId",
     "invitationToken",
     "displayName",
@@ -179,6 +181,17 @@ fn key_profile(v: &JsValue) -> Result<KeyProfile, SetupError> {
     }
 }
 
+fn wire_profile(v: &JsValue) -> Result<WireProfile, SetupError> {
+    if is_absent(v) {
+        return Ok(WireProfile::Plan);
+    }
+    match v.as_string().as_deref() {
+        Some("plan") => Ok(WireProfile::Plan),
+        Some("peerwave") => Ok(WireProfile::PeerWave),
+        _ => Err(invalid("wireProfile must be \"plan\" or \"peerwave\"")),
+    }
+}
+
 fn unknown_fields(config: &JsValue) -> Option<String> {
     let mut unknown = String::new();
     for key in Object::keys(config.unchecked_ref::<Object>()).iter() {
@@ -194,6 +207,11 @@ fn unknown_fields(config: &JsValue) -> Option<String> {
 }
 
 impl Config {
+    /// The server dialect.
+    pub(crate) fn profile(&self) -> WireProfile {
+        self.exchange.profile
+    }
+
     /// Checks `config`; any problem is `INVALID_CONFIG` (or `INSECURE_ORIGIN`).
     pub(crate) fn from_js(config: &JsValue) -> Result<Self, SetupError> {
         if !config.is_object() {
@@ -208,7 +226,9 @@ impl Config {
                 other => invalid(other.to_string()),
             })?;
         let d = ExchangeConfig::default();
+        let profile = wire_profile(&get(config, "wireProfile"))?;
         let exchange = ExchangeConfig {
+            profile,
             participant_timeout_ms: optional_count(
                 config,
                 "participantTimeoutMs",
@@ -266,7 +286,7 @@ impl Config {
         Ok(Self {
             http: Http {
                 base: base_url,
-                paths: Paths::from_js(&get(config, "paths"))?,
+                paths: Paths::from_js(&get(config, "paths"), profile)?,
             },
             meeting_id: required_string(config, "meetingId")?,
             invitation_token: required_string(config, "invitationToken")?,

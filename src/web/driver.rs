@@ -15,12 +15,13 @@ use super::delivery::deliver_key;
 use super::error::{ExchangeKeyError, GuestError, UsageError};
 use super::events;
 use super::gate;
-use super::http::Http;
+use super::http::{Http, Reply};
+use super::session_loss;
 use super::instance::{emit, has_left, persist, with_usable, Input, Lifecycle, Pending, Shared};
 use super::js::{now_ms, stringify};
 use super::platform::Timeout;
-use crate::exchange::contract::GUEST_SESSION_HEADER;
-use crate::exchange::messages::{Invalid, MAX_BODY_BYTES};
+use crate::exchange::contract::{peerwave, GUEST_SESSION_HEADER};
+use crate::exchange::messages::{names_lost_session, Invalid, MAX_BODY_BYTES};
 use crate::exchange::{Action, DropReason, Event, Exchange, ExchangeFailure, ParticipantId};
 
 /// `exchangeKey()`: resolves with the key result, or rejects with a `GuestError`.
@@ -150,6 +151,8 @@ fn rearm_timer(shared: &Shared) {
 fn perform(shared: &Shared, action: Action) {
     match action {
         Action::ListParticipants => list_participants(shared),
+        Action::CountPreKeys => pre_keys(shared, None),
+        Action::PublishPreKeys { body } => pre_keys(shared, Some(body)),
         Action::FetchBundle { participant } => fetch_bundle(shared, participant),
         Action::Send { participant, body } => send(shared, participant, &body),
         Action::PersistState => persist(shared),
@@ -164,9 +167,13 @@ fn list_participants(shared: &Shared) {
     let Ok(Some((url, session_id, timeout))) = with_usable(shared, |instance| {
         let exchange = instance.lifecycle.exchange()?;
         let c = &instance.config;
-        let url = c
-            .http
-            .url(&c.http.paths.participants, &[("meetingId", &c.meeting_id)]);
+        let url = c.http.url(
+            &c.http.paths.participants,
+            &[
+                ("meetingId", &c.meeting_id),
+                ("invitationToken", &c.invitation_token),
+            ],
+        );
         Some((
             url,
             exchange.guest_session_id().to_owned(),
@@ -189,6 +196,28 @@ fn list_participants(shared: &Shared) {
     );
 }
 
+/// PeerWave: lists (`None`) or publishes (`Some(body)`) the guest's one-time prekeys.
+fn pre_keys(shared: &Shared, body: Option<String>) {
+    let Ok(Some((url, timeout))) = with_usable(shared, |instance| {
+        let session_id = instance.lifecycle.exchange()?.guest_session_id();
+        let c = &instance.config;
+        let url = c.http.url(peerwave::paths::PRE_KEYS, &[("sessionId", session_id)]);
+        Some((url, c.fetch_timeout_ms()))
+    }) else {
+        return;
+    };
+    let weak = Rc::downgrade(shared);
+    let done = move |reply: Reply| {
+        if let Some(shared) = weak.upgrade() {
+            feed(&shared, Input::Event(Event::ServerPreKeys(reply.into_result())));
+        }
+    };
+    match body {
+        None => Http::get(&url, &[], timeout, done),
+        Some(body) => Http::post_json(&url, &body, timeout, done),
+    }
+}
+
 fn fetch_bundle(shared: &Shared, participant: ParticipantId) {
     let Ok(Some((url, timeout))) = with_usable(shared, |instance| {
         let session_id = instance.lifecycle.exchange()?.guest_session_id();
@@ -208,6 +237,9 @@ fn fetch_bundle(shared: &Shared, participant: ParticipantId) {
     let weak = Rc::downgrade(shared);
     Http::get(&url, &[], timeout, move |reply| {
         if let Some(shared) = weak.upgrade() {
+            if reply.status == 404 && names_lost_session(&reply.body) {
+                return session_loss::session_lost(&shared);
+            }
             let result = reply.into_result();
             let fetched = Event::BundleFetched {
                 participant,
@@ -219,10 +251,13 @@ fn fetch_bundle(shared: &Shared, participant: ParticipantId) {
 }
 
 fn send(shared: &Shared, participant: ParticipantId, body: &str) {
-    let Ok(socket) = with_usable(shared, |instance| instance.config.socket.clone()) else {
+    let Ok((socket, event)) = with_usable(shared, |instance| {
+        let c = &instance.config;
+        (c.socket.clone(), c.profile().dialect().guest_event)
+    }) else {
         return;
     };
-    if !socket.send_guest_message(body) {
+    if !socket.send_guest_message(event, body) {
         feed(shared, Input::Event(Event::SendFailed { participant }));
     }
 }

@@ -232,6 +232,12 @@ pub(crate) enum ExchangeKeyError {
     /// The host did not admit the guest within the deadline (ms).
     #[error("the host did not admit this guest within {0} ms")]
     NotAdmitted(u32),
+    /// The host declined the guest.
+    #[error("the host declined this guest")]
+    Declined,
+    /// The server no longer knows the guest's session; the SDK registers again.
+    #[error("the server lost this guest's registration")]
+    SessionLost,
 }
 
 impl From<ExchangeKeyError> for GuestError {
@@ -262,6 +268,11 @@ impl From<ExchangeKeyError> for GuestError {
                 GuestErrorCode::NotAdmitted,
                 "The host has not let you in yet. Try again in a moment.",
             ),
+            ExchangeKeyError::Declined => GuestError::new(
+                GuestErrorCode::NotAdmitted,
+                "The host declined to let you in.",
+            ),
+            ExchangeKeyError::SessionLost => session_lost(),
             ExchangeKeyError::KeyProviderFailed => GuestError::new(
                 GuestErrorCode::KeyProviderFailed,
                 "The key provider did not accept the key. Try again.",
@@ -282,6 +293,16 @@ pub(crate) enum TokenError {
     /// The answer is not a LiveKit token.
     #[error("LiveKit token answer: {0}")]
     Malformed(crate::exchange::messages::Invalid),
+    /// The server no longer knows the guest's session; the SDK registers again.
+    #[error("the server lost this guest's registration")]
+    SessionLost,
+}
+
+fn session_lost() -> GuestError {
+    GuestError::new(
+        GuestErrorCode::SessionLost,
+        "The meeting server lost this guest's registration (it may have restarted). You were registered again; once the host lets you in again, try again.",
+    )
 }
 
 impl From<TokenError> for GuestError {
@@ -300,6 +321,7 @@ impl From<TokenError> for GuestError {
             )
             .with_http(f),
             TokenError::Http(f) => http_error("LiveKit token", f),
+            TokenError::SessionLost => session_lost(),
             TokenError::Malformed(_) => {
                 GuestError::new(GuestErrorCode::ProtocolError, e.to_string())
             }

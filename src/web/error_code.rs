@@ -26,8 +26,13 @@ pub enum GuestErrorCode {
     NotRegistered = "NOT_REGISTERED",
     /// The server refused the registration (invitation invalid or expired).
     RegistrationRejected = "REGISTRATION_REJECTED",
-    /// The host has not admitted the guest yet (or not within `admissionTimeoutMs`).
+    /// The host has not admitted the guest yet (or not within `admissionTimeoutMs`), or
+    /// declined it.
     NotAdmitted = "NOT_ADMITTED",
+    /// The server lost this guest's registration (PeerWave keeps guests in memory: a
+    /// restart drops them). The SDK has registered again with new keys; once the host
+    /// admits the guest again, the same call succeeds (retryable).
+    SessionLost = "SESSION_LOST",
     /// The socket did not connect within `connectTimeoutMs`.
     SocketNotConnected = "SOCKET_NOT_CONNECTED",
     /// The server answered something the contract does not allow.
@@ -60,6 +65,7 @@ impl GuestErrorCode {
             Self::KeyExchangeFailed
                 | Self::RateLimited
                 | Self::NotAdmitted
+                | Self::SessionLost
                 | Self::SocketNotConnected
                 | Self::NetworkError
                 | Self::HttpError

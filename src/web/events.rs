@@ -117,6 +117,28 @@ pub(crate) fn admitted() -> JsValue {
     .into()
 }
 
+/// `{type: "session_lost"}`: the server forgot this guest; the SDK registers it again.
+pub(crate) fn session_lost() -> JsValue {
+    object(&[
+        ("type", "session_lost".into()),
+        (
+            "message",
+            "The meeting server lost your registration; registering again".into(),
+        ),
+    ])
+    .into()
+}
+
+/// `{type: "registered", sessionId}`: registered again after [`session_lost`].
+pub(crate) fn registered(session_id: &str) -> JsValue {
+    object(&[
+        ("type", "registered".into()),
+        ("sessionId", session_id.into()),
+        ("message", "Registered again with the meeting server".into()),
+    ])
+    .into()
+}
+
 /// `{type: "progress", stage: "waiting_for_connection" | "waiting_for_admission"}`.
 pub(crate) fn waiting(waiting: super::gate::Waiting) -> JsValue {
     match waiting {

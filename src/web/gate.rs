@@ -6,10 +6,12 @@
 use alloc::rc::Rc;
 
 use super::driver::feed;
+use super::handshake;
 use super::error::{ExchangeKeyError, GuestError};
 use super::events;
 use super::instance::{emit, Input, Shared};
 use super::platform::Timeout;
+use crate::exchange::contract::WireProfile;
 use crate::exchange::Event;
 
 /// What the exchange is waiting for.
@@ -29,7 +31,10 @@ pub(crate) struct Gate {
 
 fn blocked_on(shared: &Shared) -> Option<Option<Waiting>> {
     let instance = shared.try_borrow().ok()?;
-    Some(if !instance.config.socket.is_connected() {
+    // PeerWave drops what a guest sends before it has answered the handshake.
+    let handshake_done =
+        instance.authenticated || instance.config.profile() == WireProfile::Plan;
+    Some(if !instance.config.socket.is_connected() || !handshake_done {
         Some(Waiting::Connection)
     } else if instance.config.require_admission && !instance.admitted {
         Some(Waiting::Admission)
@@ -69,17 +74,30 @@ pub(crate) fn reconsider(shared: &Shared) {
 }
 
 fn wait(shared: &Shared, waiting: Waiting) {
-    let ms = match shared.try_borrow() {
-        Ok(instance) => match waiting {
-            Waiting::Connection => instance.config.connect_timeout_ms,
-            Waiting::Admission => {
-                // The notice may have come before this guest listened.
-                instance.config.socket.query_admission();
-                instance.config.admission_timeout_ms
-            }
-        },
+    let (ms, profile, connected) = match shared.try_borrow() {
+        Ok(instance) => {
+            let c = &instance.config;
+            let ms = match waiting {
+                Waiting::Connection => c.connect_timeout_ms,
+                Waiting::Admission => c.admission_timeout_ms,
+            };
+            (ms, c.profile(), c.socket.is_connected())
+        }
         Err(_) => return,
     };
+    match (waiting, profile) {
+        // The notice may have come before this guest listened.
+        (Waiting::Admission, WireProfile::Plan) => {
+            if let Ok(instance) = shared.try_borrow() {
+                instance.config.socket.query_admission();
+            }
+        }
+        (Waiting::Admission, WireProfile::PeerWave) => handshake::request_admission(shared),
+        (Waiting::Connection, WireProfile::PeerWave) if !connected => {
+            handshake::authenticate(shared)
+        }
+        (Waiting::Connection, _) => {}
+    }
     let weak = Rc::downgrade(shared);
     let deadline = Timeout::new(ms, move || {
         if let Some(shared) = weak.upgrade() {
@@ -93,6 +111,22 @@ fn wait(shared: &Shared, waiting: Waiting) {
         });
     }
     emit(shared, events::waiting(waiting));
+}
+
+/// The host declined this guest: a waiting `exchangeKey()` ends now.
+pub(crate) fn declined(shared: &Shared) {
+    let pending = match shared.try_borrow_mut() {
+        Ok(mut instance) => {
+            instance.admitted = false;
+            // Only a call still waiting to be let in ends here.
+            instance.gate.take().and_then(|_| instance.pending.take())
+        }
+        Err(_) => return,
+    };
+    if let Some(p) = pending {
+        p.deferred
+            .settle(Err(GuestError::from(ExchangeKeyError::Declined)));
+    }
 }
 
 fn expired(shared: &Shared, waiting: Waiting, ms: u32) {

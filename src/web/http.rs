@@ -1,5 +1,5 @@
 //! HTTP to the meeting server with the Fetch API. Paths are templates (defaults in
-//! [`crate::exchange::contract::paths`]).
+//! [`crate::exchange::contract::Dialect`]).
 
 use crate::prelude::*;
 
@@ -9,7 +9,7 @@ use wasm_bindgen::JsValue;
 
 use super::error::SetupError;
 use super::js::{as_count, get, is_absent, object};
-use crate::exchange::contract::paths as defaults;
+use crate::exchange::contract::WireProfile;
 use crate::exchange::HttpFailure;
 
 /// Path templates; `{name}` is replaced by the URI-encoded value.
@@ -22,13 +22,17 @@ pub(crate) struct Paths {
 }
 
 impl Paths {
-    /// The contract's paths, with the page's overrides (`paths` in the configuration).
-    pub(crate) fn from_js(value: &wasm_bindgen::JsValue) -> Result<Self, SetupError> {
+    /// The profile's paths, with the page's overrides (`paths` in the configuration).
+    pub(crate) fn from_js(
+        value: &wasm_bindgen::JsValue,
+        profile: WireProfile,
+    ) -> Result<Self, SetupError> {
+        let defaults = &profile.dialect().paths;
         let mut paths = Self {
-            register: defaults::REGISTER.into(),
-            participants: defaults::PARTICIPANTS.into(),
-            participant_keys: defaults::PARTICIPANT_KEYS.into(),
-            livekit_token: defaults::LIVEKIT_TOKEN.into(),
+            register: defaults.register.into(),
+            participants: defaults.participants.into(),
+            participant_keys: defaults.participant_keys.into(),
+            livekit_token: defaults.livekit_token.into(),
         };
         if is_absent(value) {
             return Ok(paths);

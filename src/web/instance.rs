@@ -85,6 +85,11 @@ pub(crate) struct Instance {
     pub listeners: Vec<Listener>,
     /// Whether the server said the host admitted this guest.
     pub admitted: bool,
+    /// PeerWave: whether the server has answered this registration's handshake (events
+    /// sent before that are lost).
+    pub authenticated: bool,
+    /// PeerWave: whether this registration has asked to be let in.
+    pub admission_requested: bool,
     /// A waiting `exchangeKey()` (socket not connected or guest not admitted yet).
     pub gate: Option<Gate>,
     /// One timer, always at the exchange's current deadline.

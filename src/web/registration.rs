@@ -10,6 +10,7 @@ use wasm_bindgen::JsValue;
 use super::deferred::Deferred;
 use super::error::{RegisterError, UsageError};
 use super::events;
+use super::handshake;
 use super::http::{Http, Reply};
 use super::instance::{emit, with_usable, Lifecycle, Shared};
 use super::js::object;
@@ -47,6 +48,7 @@ fn begin(shared: &Shared) -> Result<Next, RegisterError> {
                         &c.invitation_token,
                         &c.meeting_id,
                         &c.display_name,
+                        c.profile().dialect(),
                     );
                     let url = c.http.url(&c.http.paths.register, &[]);
                     let timeout_ms = c.request_timeout_ms;
@@ -77,9 +79,17 @@ fn begin(shared: &Shared) -> Result<Next, RegisterError> {
 
 /// Settles `deferred` with the registration's outcome.
 pub(crate) fn register(shared: &Shared, deferred: Deferred) {
+    start(shared, move |result| deferred.settle(result.map_err(Into::into)));
+}
+
+/// Registers (or finds the stored registration) and calls `done` with the outcome.
+pub(crate) fn start(
+    shared: &Shared,
+    done: impl FnOnce(Result<JsValue, RegisterError>) + 'static,
+) {
     match begin(shared) {
-        Err(e) => deferred.settle(Err(e.into())),
-        Ok(Next::Done(answer)) => deferred.settle(Ok(answer)),
+        Err(e) => done(Err(e)),
+        Ok(Next::Done(answer)) => done(Ok(answer)),
         Ok(Next::Send {
             url,
             body,
@@ -88,7 +98,12 @@ pub(crate) fn register(shared: &Shared, deferred: Deferred) {
             emit(shared, events::registering());
             let shared = shared.clone();
             Http::post_json(&url, &body, timeout_ms, move |reply| {
-                deferred.settle(finish(&shared, reply, timeout_ms).map_err(Into::into))
+                let result = finish(&shared, reply, timeout_ms);
+                if result.is_ok() {
+                    // PeerWave reads the session from the socket's handshake.
+                    handshake::authenticate(&shared);
+                }
+                done(result)
             });
         }
     }
@@ -125,7 +140,7 @@ fn finish(shared: &Shared, reply: Reply, timeout_ms: u32) -> Result<JsValue, Reg
                 return Err(e);
             }
         };
-        let record = registration_record(&session_id, &instance.config.meeting_id);
+        let record = registration_record(&session_id, &instance.config.meeting_id, false);
         let storage_failure = instance.storage.set(REGISTRATION_ENTRY, &record).err();
         instance.lifecycle = Lifecycle::Registered(Box::new(Exchange::new(
             instance.config.exchange.clone(),

@@ -1,10 +1,11 @@
-//! The page's Socket.IO socket: only `emit`, `on`, `off` and `connected` are used.
+//! The page's Socket.IO socket: `emit`, `on`, `off` and `connected`; in the `peerwave`
+//! profile also `auth`, `connect` and `disconnect` (the SDK owns the handshake there).
 
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
 use super::js::{get, parse};
-use crate::exchange::contract::{ADMISSION_QUERY_EVENT, GUEST_MESSAGE_EVENT};
+use crate::exchange::contract::ADMISSION_QUERY_EVENT;
 
 #[wasm_bindgen]
 extern "C" {
@@ -15,6 +16,10 @@ extern "C" {
     fn emit(this: &Socket, event: &str, body: &JsValue) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(method, catch)]
     fn off(this: &Socket, event: &str, handler: &Function) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn connect(this: &Socket) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn disconnect(this: &Socket) -> Result<JsValue, JsValue>;
 }
 
 #[wasm_bindgen(module = "/src/web/shim.js")]
@@ -32,8 +37,18 @@ impl Socket {
     }
 
     /// Emits a guest message (JSON text, sent as an object); `false` if it could not go out.
-    pub(crate) fn send_guest_message(&self, body: &str) -> bool {
-        self.is_connected() && parse(body).is_ok_and(|b| self.emit(GUEST_MESSAGE_EVENT, &b).is_ok())
+    pub(crate) fn send_guest_message(&self, event: &str, body: &str) -> bool {
+        self.is_connected() && parse(body).is_ok_and(|b| self.emit(event, &b).is_ok())
+    }
+
+    /// Sets the handshake `auth` and (re)connects, so that the server sees it (PeerWave
+    /// reads the guest's session from the handshake only). Best effort.
+    pub(crate) fn reconnect_with(&self, auth: &JsValue) {
+        let _ = js_sys::Reflect::set(self, &"auth".into(), auth);
+        if self.is_connected() {
+            let _ = self.disconnect();
+        }
+        let _ = self.connect();
     }
 
     /// Asks the server to repeat its admission notice (best effort).

@@ -9,7 +9,8 @@ use super::error::{TokenError, UsageError};
 use super::http::{Http, Reply};
 use super::instance::{with_usable, Lifecycle, Shared};
 use super::js::object;
-use crate::exchange::messages::{livekit_token_request, parse_livekit_token};
+use super::session_loss;
+use crate::exchange::messages::{livekit_token_request, names_lost_session, parse_livekit_token};
 use crate::exchange::HttpFailure;
 
 fn request(shared: &Shared) -> Result<(String, String, u32), TokenError> {
@@ -25,6 +26,9 @@ fn request(shared: &Shared) -> Result<(String, String, u32), TokenError> {
 }
 
 fn answer(reply: Reply) -> Result<JsValue, TokenError> {
+    if matches!(reply.status, 403 | 404) && names_lost_session(&reply.body) {
+        return Err(TokenError::SessionLost);
+    }
     if !reply.ok() {
         return Err(TokenError::Http(HttpFailure {
             status: reply.status,
@@ -45,8 +49,15 @@ fn answer(reply: Reply) -> Result<JsValue, TokenError> {
 pub(crate) fn fetch_livekit_token(shared: &Shared, deferred: Deferred) {
     match request(shared) {
         Err(e) => deferred.settle(Err(e.into())),
-        Ok((url, body, timeout_ms)) => Http::post_json(&url, &body, timeout_ms, move |reply| {
-            deferred.settle(answer(reply).map_err(Into::into))
-        }),
+        Ok((url, body, timeout_ms)) => {
+            let shared = shared.clone();
+            Http::post_json(&url, &body, timeout_ms, move |reply| {
+                let result = answer(reply);
+                if result == Err(TokenError::SessionLost) {
+                    session_loss::session_lost(&shared);
+                }
+                deferred.settle(result.map_err(Into::into))
+            })
+        }
     }
 }

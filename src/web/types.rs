@@ -105,6 +105,8 @@ export type GuestEvent = { message: string } & (
   | { type: "progress"; stage: "key_received"; participant: ParticipantRef; keyIndex: number }
   | { type: "progress"; stage: "failed"; detail: string; error: GuestError }
   | { type: "admitted" }
+  | { type: "session_lost" }
+  | { type: "registered"; sessionId: string }
   | { type: "key"; from: ParticipantRef; keyIndex: number; keyCheckValue: string; safetyNumber: string; shortCode: ShortCode | null }
   | { type: "dropped"; reason: DropReason; detail: string }
   | { type: "storage_fallback"; reason: string }

@@ -1,0 +1,71 @@
+//! PeerWave's `/external` handshake and lobby, which the SDK drives itself in the `peerwave`
+//! profile: the server reads the guest's session only from the socket's handshake `auth`
+//! (so the SDK sets it whenever it registers), drops events sent before its `authenticated`
+//! answer, and puts a guest in the host's lobby only on an explicit admission request.
+
+
+use alloc::rc::Rc;
+
+use super::http::Http;
+use super::instance::{with_usable, Shared};
+use super::js::object;
+use super::session_loss;
+use crate::exchange::contract::peerwave::{handshake as auth, paths};
+use crate::exchange::contract::WireProfile;
+use crate::exchange::messages::names_lost_session;
+
+/// Sets the socket's handshake `auth` for the current registration and (re)connects it, so
+/// that the server authenticates this guest (`authenticated` then opens the gate). Nothing
+/// to do in the plan profile, where the page owns the handshake.
+pub(crate) fn authenticate(shared: &Shared) {
+    let Ok(Some((socket, auth))) = with_usable(shared, |instance| {
+        let c = &instance.config;
+        if c.profile() != WireProfile::PeerWave {
+            return None;
+        }
+        let session_id = instance.lifecycle.exchange()?.guest_session_id();
+        let auth = object(&[
+            (auth::SESSION_ID, session_id.into()),
+            (auth::TOKEN, c.invitation_token.as_str().into()),
+            (auth::MEETING_ID, c.meeting_id.as_str().into()),
+        ]);
+        instance.authenticated = false;
+        Some((c.socket.clone(), auth))
+    }) else {
+        return;
+    };
+    socket.reconnect_with(&auth.into());
+}
+
+/// Puts the guest in the host's lobby, once per registration (a second request on an
+/// admitted session would withdraw the admission). Best effort: the admission wait has its
+/// own deadline.
+pub(crate) fn request_admission(shared: &Shared) {
+    let Ok(Some((url, timeout))) = with_usable(shared, |instance| {
+        if instance.admission_requested || instance.admitted {
+            return None;
+        }
+        let c = &instance.config;
+        let session_id = instance.lifecycle.exchange()?.guest_session_id();
+        let url = c.http.url(
+            paths::REQUEST_ADMISSION,
+            &[("meetingId", &c.meeting_id), ("sessionId", session_id)],
+        );
+        instance.admission_requested = true;
+        Some((url, c.request_timeout_ms))
+    }) else {
+        return;
+    };
+    let weak = Rc::downgrade(shared);
+    Http::post_json(&url, "{}", timeout, move |reply| {
+        let Some(shared) = weak.upgrade() else { return };
+        if reply.status == 404 && names_lost_session(&reply.body) {
+            session_loss::session_lost(&shared);
+        } else if !reply.ok() && reply.status != 429 {
+            // Asked again on the next wait (a 429 means a request is already in).
+            if let Ok(mut instance) = shared.try_borrow_mut() {
+                instance.admission_requested = false;
+            }
+        }
+    });
+}
