@@ -3,6 +3,8 @@
 
 use crate::prelude::*;
 
+use alloc::boxed::Box;
+
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
@@ -174,7 +176,7 @@ impl Http {
             &object(&fields).into(),
             &JsValue::UNDEFINED,
             timeout_ms,
-            done,
+            Box::new(done),
         );
     }
 
@@ -186,7 +188,14 @@ impl Http {
         done: impl FnOnce(Reply) + 'static,
     ) {
         let headers = object(&[("Content-Type", "application/json".into())]);
-        send(url, "POST", &headers.into(), &body.into(), timeout_ms, done);
+        send(
+            url,
+            "POST",
+            &headers.into(),
+            &body.into(),
+            timeout_ms,
+            Box::new(done),
+        );
     }
 }
 
@@ -196,7 +205,8 @@ fn send(
     headers: &JsValue,
     body: &JsValue,
     timeout_ms: u32,
-    done: impl FnOnce(Reply) + 'static,
+    // Boxed: one instantiation of the closure glue for every request.
+    done: Box<dyn FnOnce(Reply)>,
 ) {
     let callback = move |answer: JsValue| {
         done(Reply {

@@ -2,6 +2,7 @@
 
 use js_sys::Function;
 use rand_core::{CryptoRng, Error, RngCore};
+use alloc::boxed::Box;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
@@ -30,7 +31,12 @@ pub(crate) struct Timeout {
 
 impl Timeout {
     pub(crate) fn new(ms: u32, callback: impl FnOnce() + 'static) -> Self {
-        // The signature of the SDK's other callbacks, so that they share their glue.
+        Self::boxed(ms, Box::new(callback))
+    }
+
+    // One instantiation of the closure glue for every timer: each distinct closure type
+    // given to `Closure::once` costs its own kilobyte or two of wasm.
+    fn boxed(ms: u32, callback: Box<dyn FnOnce()>) -> Self {
         let callback = Closure::once(move |_: JsValue| callback());
         let ms = i32::try_from(ms).unwrap_or(i32::MAX);
         let id = set_timer(callback.as_ref().unchecked_ref(), ms);
