@@ -185,7 +185,11 @@ fn started(participants: &[&PwParticipant]) -> (Harness, GuestBundle) {
     h.feed(Event::ParticipantsListed(Ok(
         json!({"participants": list, "count": list.len(), "room_active": true}).to_string(),
     )));
-    assert_eq!(h.pre_key_calls, [None], "the count comes before anyone is asked");
+    assert_eq!(
+        h.pre_key_calls,
+        [None],
+        "the count comes before anyone is asked"
+    );
     h.feed(Event::ServerPreKeys(Ok(server.listing())));
     (h, server)
 }
@@ -216,7 +220,10 @@ fn every_participant_answers_and_only_the_one_asked_counts() {
     let (to, envelope, request_id) = last_request(&h);
     assert_eq!(to, alice.id);
     assert_eq!(envelope["participant_device_id"], 3);
-    assert_eq!(envelope["messageType"], 3, "a new session: a PreKey message");
+    assert_eq!(
+        envelope["messageType"], 3,
+        "a new session: a PreKey message"
+    );
     assert!(envelope.get("type").is_none() && envelope.get("encrypted_message").is_none());
     // The request decrypts for alice and reads as PeerWave's own guests write it.
     let bytes = base64_decode(envelope["ciphertext"].as_str().unwrap());
@@ -237,7 +244,11 @@ fn every_participant_answers_and_only_the_one_asked_counts() {
         .answer(&mut server, &request_id, bob.key_plaintext(h.now))
         .unwrap();
     h.receive(from_bob);
-    assert_eq!(h.dropped, [DropReason::UnknownSender], "bob was never asked");
+    assert_eq!(
+        h.dropped,
+        [DropReason::UnknownSender],
+        "bob was never asked"
+    );
     assert_eq!(h.state_bytes(), before, "dropped before decrypting");
     let from_alice = alice
         .answer(&mut server, &request_id, alice.key_plaintext(h.now))
@@ -376,7 +387,7 @@ fn prekeys_are_topped_up_before_anyone_is_asked() {
         .map(|p| json!({"user_id": p.id.user_id, "device_id": 3}))
         .collect();
     h.feed(Event::ParticipantsListed(Ok(
-        json!({ "participants": list }).to_string()
+        json!({ "participants": list }).to_string(),
     )));
     h.feed(Event::ServerPreKeys(Ok(server.listing())));
     // 12 participants × 3 attempts = 36 wanted; 5 held, 31 published, ids after 30.
@@ -391,7 +402,11 @@ fn prekeys_are_topped_up_before_anyone_is_asked() {
     assert_eq!(ids, (31..=61).collect::<Vec<u64>>());
     assert!(!body.contains("serialized") && !body.contains("private"));
     let local: Vec<u32> = h.ex.state().store.one_time_pre_key_ids().collect();
-    assert_eq!(local, (26..=61).collect::<Vec<u32>>(), "handed-out ones forgotten");
+    assert_eq!(
+        local,
+        (26..=61).collect::<Vec<u32>>(),
+        "handed-out ones forgotten"
+    );
     let persist_at = h.log.iter().rposition(|a| *a == "persist").unwrap();
     let publish_at = h.log.iter().position(|a| *a == "publish").unwrap();
     assert!(persist_at < publish_at, "stored before published");
@@ -419,6 +434,8 @@ fn a_failed_count_still_asks_the_participants() {
     serve(&mut h, &mut alice);
     assert_eq!(h.sends.len(), 1);
     // A stray prekey answer later changes nothing.
-    h.feed(Event::ServerPreKeys(Ok(r#"{"count":0,"preKeys":[]}"#.into())));
+    h.feed(Event::ServerPreKeys(Ok(
+        r#"{"count":0,"preKeys":[]}"#.into()
+    )));
     assert_eq!(h.pre_key_calls.len(), 1);
 }

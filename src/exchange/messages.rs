@@ -165,7 +165,10 @@ pub fn registration_body(
     let spk = &keys.signed_pre_key;
     let signed_pre_key = ObjectWriter::new()
         .number(dialect.key_id, u64::from(spk.id))
-        .string(dialect.public_key, &encode_base64(&spk.public_key.serialize()))
+        .string(
+            dialect.public_key,
+            &encode_base64(&spk.public_key.serialize()),
+        )
         .string("signature", &encode_base64(&spk.signature))
         .finish();
     ObjectWriter::new()
@@ -203,16 +206,14 @@ pub fn parse_server_pre_keys(body: &str) -> Result<Vec<u32>, Invalid> {
         .collect()
 }
 
-/// Whether an error body names the guest's own session as unknown (PeerWave keeps guest
-/// sessions in memory: after a restart every call with the old session id gets this).
-pub fn names_lost_session(body: &str) -> bool {
+/// Whether an HTTP answer says the server no longer has the guest's session (PeerWave keeps
+/// guest sessions in memory: after a restart every call with the old session id gets this).
+pub fn names_lost_session(status: u16, body: &str) -> bool {
     let Ok(Value::Object(obj)) = json::parse(body) else {
         return false;
     };
-    matches!(
-        field(&obj, "error"),
-        Some(Value::String(e)) if e == peerwave::SESSION_NOT_FOUND || e == peerwave::INVALID_GUEST_SESSION
-    )
+    matches!(status, 403 | 404)
+        && matches!(field(&obj, "error"), Some(Value::String(e)) if peerwave::SESSION_GONE_ERRORS.contains(&e.as_str()))
 }
 
 /// What the SDK keeps of a registration (sessionStorage), in the answer's own shape, and
@@ -343,7 +344,12 @@ pub fn parse_bundle(
         WireProfile::PeerWave => {
             only_fields(
                 &b,
-                &["identity_key", "registration_id", "signed_pre_key", "one_time_pre_key"],
+                &[
+                    "identity_key",
+                    "registration_id",
+                    "signed_pre_key",
+                    "one_time_pre_key",
+                ],
                 "bundle",
             )?;
             id_field(&b, "registration_id")?
@@ -358,7 +364,11 @@ pub fn parse_bundle(
     }
     let identity_key = public_key_field(&b, "identity_key")?;
     let spk = object_field(&b, "signed_pre_key")?;
-    only_fields(spk, &[d.key_id, d.public_key, "signature"], "signed_pre_key")?;
+    only_fields(
+        spk,
+        &[d.key_id, d.public_key, "signature"],
+        "signed_pre_key",
+    )?;
     let signature = decode_base64(str_field(spk, "signature")?, "signature")?
         .try_into()
         .map_err(|_| invalid("signature", "not 64 bytes"))?;
@@ -541,7 +551,9 @@ mod tests {
             ]
         );
         assert!(parse_participants("{}", WireProfile::Plan).is_err());
-        assert!(parse_participants(r#"[{"user_id":"","device_id":"1"}]"#, WireProfile::Plan).is_err());
+        assert!(
+            parse_participants(r#"[{"user_id":"","device_id":"1"}]"#, WireProfile::Plan).is_err()
+        );
     }
 
     #[test]
@@ -550,7 +562,10 @@ mod tests {
         let plan = &crate::exchange::contract::PLAN;
         assert_eq!(parse_incoming(ok, plan).unwrap().from, p());
         let zero = ok.replace("\"message_type\":2", "\"message_type\":0");
-        assert_eq!(parse_incoming(&zero, plan).unwrap_err().field, "message_type");
+        assert_eq!(
+            parse_incoming(&zero, plan).unwrap_err().field,
+            "message_type"
+        );
         let big = ok.replace("AAAA", &"A".repeat(MAX_ENCRYPTED_MESSAGE_BYTES + 4));
         assert!(parse_incoming(&big, plan).is_err());
     }
@@ -575,9 +590,20 @@ mod tests {
         assert_eq!((b.registration_id, b.signed_pre_key_id), (4242, 7));
         assert_eq!(b.pre_key.map(|(id, _)| id), Some(0));
         let numeric = body.replace("\"4242\"", "4242");
-        assert_eq!(parse_bundle(&numeric, &p(), WireProfile::PeerWave).unwrap().registration_id, 4242);
-        let none = body.replace(&body[body.find("{\"keyId\":0").unwrap()..body.len() - 1], "null");
-        assert!(parse_bundle(&none, &p(), WireProfile::PeerWave).unwrap().pre_key.is_none());
+        assert_eq!(
+            parse_bundle(&numeric, &p(), WireProfile::PeerWave)
+                .unwrap()
+                .registration_id,
+            4242
+        );
+        let none = body.replace(
+            &body[body.find("{\"keyId\":0").unwrap()..body.len() - 1],
+            "null",
+        );
+        assert!(parse_bundle(&none, &p(), WireProfile::PeerWave)
+            .unwrap()
+            .pre_key
+            .is_none());
         // The plan's strict parser refuses PeerWave's shape, and PeerWave's refuses junk.
         assert!(parse_bundle(&body, &p(), WireProfile::Plan).is_err());
         for bad in [
@@ -586,7 +612,10 @@ mod tests {
             body.replace("one_time_pre_key", "pre_key"),
             body.replace("\"keyId\":7", "\"id\":7"),
         ] {
-            assert!(parse_bundle(&bad, &p(), WireProfile::PeerWave).is_err(), "{bad}");
+            assert!(
+                parse_bundle(&bad, &p(), WireProfile::PeerWave).is_err(),
+                "{bad}"
+            );
         }
     }
 
@@ -608,32 +637,72 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(v["signed_pre_key"]["keyId"], 1);
         assert!(v["signed_pre_key"]["publicKey"].is_string());
-        let ids: Vec<u64> = v["pre_keys"].as_array().unwrap().iter().map(|k| k["keyId"].as_u64().unwrap()).collect();
+        let ids: Vec<u64> = v["pre_keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["keyId"].as_u64().unwrap())
+            .collect();
         assert_eq!(ids, [1, 2, 3]);
         assert!(!body.contains("serialized") && !body.contains("\"id\""));
         // Server holds 2 and 3: 1 was handed out; new ids continue after 3.
         let new = store.restock_one_time_pre_keys(&[2, 3], 2, &mut OsRng);
         assert_eq!(new.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [4, 5]);
-        assert_eq!(store.one_time_pre_key_ids().collect::<Vec<_>>(), [2, 3, 4, 5]);
+        assert_eq!(
+            store.one_time_pre_key_ids().collect::<Vec<_>>(),
+            [2, 3, 4, 5]
+        );
         let top_up: serde_json::Value = serde_json::from_str(&pre_keys_body(&new)).unwrap();
         assert_eq!(top_up["pre_keys"][1]["keyId"], 5);
         assert_eq!(
-            parse_server_pre_keys(r#"{"count":2,"preKeys":[{"keyId":2,"publicKey":"x"},{"keyId":3,"publicKey":"y"}]}"#).unwrap(),
+            parse_server_pre_keys(
+                r#"{"count":2,"preKeys":[{"keyId":2,"publicKey":"x"},{"keyId":3,"publicKey":"y"}]}"#
+            )
+            .unwrap(),
             [2, 3]
         );
         assert!(parse_server_pre_keys(r#"{"count":2}"#).is_err());
-        assert!(names_lost_session(r#"{"error":"Session not found"}"#));
-        assert!(!names_lost_session(r#"{"error":"Participant keys not found"}"#));
+        assert!(names_lost_session(404, r#"{"error":"Session not found"}"#));
+        assert!(names_lost_session(
+            403,
+            r#"{"error":"Invalid guest session"}"#
+        ));
+        assert!(!names_lost_session(500, r#"{"error":"Session not found"}"#));
+        assert!(!names_lost_session(
+            404,
+            r#"{"error":"Participant keys not found"}"#
+        ));
     }
 
     #[test]
     fn peerwave_envelopes_carry_the_request_id_outside() {
-        let body = outgoing_message(&ParticipantId::new("u".into(), "3".into()), "t", 3, &[1, 2], &peerwave::DIALECT, Some("rid"));
+        let body = outgoing_message(
+            &ParticipantId::new("u".into(), "3".into()),
+            "t",
+            3,
+            &[1, 2],
+            &peerwave::DIALECT,
+            Some("rid"),
+        );
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(v, serde_json::json!({"participant_user_id":"u","participant_device_id":3,"request_id":"rid","ciphertext":"AQI=","messageType":3}));
+        assert_eq!(
+            v,
+            serde_json::json!({"participant_user_id":"u","participant_device_id":3,"request_id":"rid","ciphertext":"AQI=","messageType":3})
+        );
         let answer = r#"{"participant_user_id":"u","participant_device_id":3,"meeting_id":"m","ciphertext":"AQI=","messageType":3,"request_id":"rid","timestamp":1}"#;
         let m = parse_incoming(answer, &peerwave::DIALECT).unwrap();
-        assert_eq!((m.request_id.as_deref(), m.message_type, m.ciphertext.as_slice()), (Some("rid"), Some(3), &[1u8, 2][..]));
-        assert!(parse_incoming(&answer.replace("\"messageType\":3", "\"messageType\":0"), &peerwave::DIALECT).is_err());
+        assert_eq!(
+            (
+                m.request_id.as_deref(),
+                m.message_type,
+                m.ciphertext.as_slice()
+            ),
+            (Some("rid"), Some(3), &[1u8, 2][..])
+        );
+        assert!(parse_incoming(
+            &answer.replace("\"messageType\":3", "\"messageType\":0"),
+            &peerwave::DIALECT
+        )
+        .is_err());
     }
 }

@@ -257,15 +257,24 @@ mod tests {
         let key = encode_base64(&[7u8; 32]);
         let good = format!(r#"{{"meetingId":"m","encryptedKey":"{key}","timestamp":5}}"#);
         let m = parse_peerwave_answer(good.as_bytes(), "r".into()).unwrap();
-        assert_eq!((m.key_index, m.timestamp_ms, m.kind), (0, 5, KeyMessageKind::Response));
-        assert_eq!((m.meeting_id.as_str(), m.request_id.as_deref()), ("m", Some("r")));
+        assert_eq!(
+            (m.key_index, m.timestamp_ms, m.kind),
+            (0, 5, KeyMessageKind::Response)
+        );
+        assert_eq!(
+            (m.meeting_id.as_str(), m.request_id.as_deref()),
+            ("m", Some("r"))
+        );
         for bad in [
             good.replace(&key, &encode_base64(&[1u8; 31])),
             good.replace("\"meetingId\":\"m\",", ""),
             good.replace(",\"timestamp\":5", ""),
             good.replace("encryptedKey", "key"),
         ] {
-            assert!(parse_peerwave_answer(bad.as_bytes(), "r".into()).is_err(), "{bad}");
+            assert!(
+                parse_peerwave_answer(bad.as_bytes(), "r".into()).is_err(),
+                "{bad}"
+            );
         }
     }
 

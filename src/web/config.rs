@@ -10,8 +10,8 @@ use super::error::SetupError;
 use super::http::{check_base_url, BaseUrlError, Http, Paths};
 use super::js::{as_count, function, get, is_absent};
 use super::socket::Socket;
-use crate::exchange::messages::decode_base64;
 use crate::exchange::contract::WireProfile;
+use crate::exchange::messages::decode_base64;
 use crate::exchange::{ExchangeConfig, ParticipantId};
 use crate::signal::PublicKey;
 

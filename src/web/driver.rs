@@ -16,10 +16,10 @@ use super::error::{ExchangeKeyError, GuestError, UsageError};
 use super::events;
 use super::gate;
 use super::http::{Http, Reply};
-use super::session_loss;
 use super::instance::{emit, has_left, persist, with_usable, Input, Lifecycle, Pending, Shared};
 use super::js::{now_ms, stringify};
 use super::platform::Timeout;
+use super::session_loss;
 use crate::exchange::contract::{peerwave, GUEST_SESSION_HEADER};
 use crate::exchange::messages::{names_lost_session, Invalid, MAX_BODY_BYTES};
 use crate::exchange::{Action, DropReason, Event, Exchange, ExchangeFailure, ParticipantId};
@@ -201,7 +201,9 @@ fn pre_keys(shared: &Shared, body: Option<String>) {
     let Ok(Some((url, timeout))) = with_usable(shared, |instance| {
         let session_id = instance.lifecycle.exchange()?.guest_session_id();
         let c = &instance.config;
-        let url = c.http.url(peerwave::paths::PRE_KEYS, &[("sessionId", session_id)]);
+        let url = c
+            .http
+            .url(peerwave::paths::PRE_KEYS, &[("sessionId", session_id)]);
         Some((url, c.fetch_timeout_ms()))
     }) else {
         return;
@@ -209,7 +211,10 @@ fn pre_keys(shared: &Shared, body: Option<String>) {
     let weak = Rc::downgrade(shared);
     let done = move |reply: Reply| {
         if let Some(shared) = weak.upgrade() {
-            feed(&shared, Input::Event(Event::ServerPreKeys(reply.into_result())));
+            feed(
+                &shared,
+                Input::Event(Event::ServerPreKeys(reply.into_result())),
+            );
         }
     };
     match body {
@@ -237,7 +242,7 @@ fn fetch_bundle(shared: &Shared, participant: ParticipantId) {
     let weak = Rc::downgrade(shared);
     Http::get(&url, &[], timeout, move |reply| {
         if let Some(shared) = weak.upgrade() {
-            if reply.status == 404 && names_lost_session(&reply.body) {
+            if names_lost_session(reply.status, &reply.body) {
                 return session_loss::session_lost(&shared);
             }
             let result = reply.into_result();

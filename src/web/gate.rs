@@ -6,9 +6,9 @@
 use alloc::rc::Rc;
 
 use super::driver::feed;
-use super::handshake;
 use super::error::{ExchangeKeyError, GuestError};
 use super::events;
+use super::handshake;
 use super::instance::{emit, Input, Shared};
 use super::platform::Timeout;
 use crate::exchange::contract::WireProfile;
@@ -32,15 +32,16 @@ pub(crate) struct Gate {
 fn blocked_on(shared: &Shared) -> Option<Option<Waiting>> {
     let instance = shared.try_borrow().ok()?;
     // PeerWave drops what a guest sends before it has answered the handshake.
-    let handshake_done =
-        instance.authenticated || instance.config.profile() == WireProfile::Plan;
-    Some(if !instance.config.socket.is_connected() || !handshake_done {
-        Some(Waiting::Connection)
-    } else if instance.config.require_admission && !instance.admitted {
-        Some(Waiting::Admission)
-    } else {
-        None
-    })
+    let handshake_done = instance.authenticated || instance.config.profile() == WireProfile::Plan;
+    Some(
+        if !instance.config.socket.is_connected() || !handshake_done {
+            Some(Waiting::Connection)
+        } else if instance.config.require_admission && !instance.admitted {
+            Some(Waiting::Admission)
+        } else {
+            None
+        },
+    )
 }
 
 /// Starts the exchange now, or waits (called by `exchangeKey()`).

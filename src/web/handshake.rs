@@ -3,7 +3,6 @@
 //! (so the SDK sets it whenever it registers), drops events sent before its `authenticated`
 //! answer, and puts a guest in the host's lobby only on an explicit admission request.
 
-
 use alloc::rc::Rc;
 
 use super::http::Http;
@@ -59,12 +58,40 @@ pub(crate) fn request_admission(shared: &Shared) {
     let weak = Rc::downgrade(shared);
     Http::post_json(&url, "{}", timeout, move |reply| {
         let Some(shared) = weak.upgrade() else { return };
-        if reply.status == 404 && names_lost_session(&reply.body) {
+        if names_lost_session(reply.status, &reply.body) {
             session_loss::session_lost(&shared);
         } else if !reply.ok() && reply.status != 429 {
             // Asked again on the next wait (a 429 means a request is already in).
             if let Ok(mut instance) = shared.try_borrow_mut() {
                 instance.admission_requested = false;
+            }
+        }
+    });
+}
+
+/// The server refused a handshake as if the session were gone. The refusal may answer an
+/// older handshake (the page may reconnect with the previous `auth`), so the registration
+/// is checked before it is given up.
+pub(crate) fn confirm_session_lost(shared: &Shared) {
+    let Ok(Some((url, timeout))) = with_usable(shared, |instance| {
+        let c = &instance.config;
+        let session_id = instance.lifecycle.exchange()?.guest_session_id();
+        let url = c.http.url(
+            paths::SESSION,
+            &[
+                ("sessionId", session_id),
+                ("invitationToken", &c.invitation_token),
+            ],
+        );
+        Some((url, c.request_timeout_ms))
+    }) else {
+        return;
+    };
+    let weak = Rc::downgrade(shared);
+    Http::get(&url, &[], timeout, move |reply| {
+        if let Some(shared) = weak.upgrade() {
+            if names_lost_session(reply.status, &reply.body) {
+                session_loss::session_lost(&shared);
             }
         }
     });

@@ -14,10 +14,10 @@ use super::driver::on_socket_message;
 use super::error::SetupError;
 use super::events;
 use super::gate;
+use super::handshake;
 use super::instance::{emit, Shared};
 use super::js::get;
 use super::socket::Socket;
-use super::session_loss;
 use super::storage::REGISTRATION_ENTRY;
 use crate::exchange::contract::{
     peerwave, WireProfile, SOCKET_CONNECT_EVENT, SOCKET_DISCONNECT_EVENT,
@@ -53,7 +53,7 @@ fn handle(shared: &Shared, event: &str, body: &JsValue) {
         peerwave::HANDSHAKE_ERROR_EVENT => {
             let message = get(body, "message").as_string().unwrap_or_default();
             if peerwave::SESSION_GONE_MESSAGES.contains(&message.as_str()) {
-                session_loss::session_lost(shared);
+                handshake::confirm_session_lost(shared);
             }
         }
         SOCKET_DISCONNECT_EVENT => set_authenticated(shared, false),

@@ -1,8 +1,8 @@
 //! The browser primitives the SDK needs beyond web-sys: timers and the CSPRNG.
 
+use alloc::boxed::Box;
 use js_sys::Function;
 use rand_core::{CryptoRng, Error, RngCore};
-use alloc::boxed::Box;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};

@@ -79,14 +79,13 @@ fn begin(shared: &Shared) -> Result<Next, RegisterError> {
 
 /// Settles `deferred` with the registration's outcome.
 pub(crate) fn register(shared: &Shared, deferred: Deferred) {
-    start(shared, move |result| deferred.settle(result.map_err(Into::into)));
+    start(shared, move |result| {
+        deferred.settle(result.map_err(Into::into))
+    });
 }
 
 /// Registers (or finds the stored registration) and calls `done` with the outcome.
-pub(crate) fn start(
-    shared: &Shared,
-    done: impl FnOnce(Result<JsValue, RegisterError>) + 'static,
-) {
+pub(crate) fn start(shared: &Shared, done: impl FnOnce(Result<JsValue, RegisterError>) + 'static) {
     match begin(shared) {
         Err(e) => done(Err(e)),
         Ok(Next::Done(answer)) => done(Ok(answer)),

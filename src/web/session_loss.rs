@@ -6,7 +6,6 @@
 //! running `exchangeKey()` rejects with `SESSION_LOST`; the next one works once the host has
 //! admitted the guest again.
 
-
 use super::bootstrap::ONE_TIME_PRE_KEYS;
 use super::error::{ExchangeKeyError, GuestError};
 use super::events;

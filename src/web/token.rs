@@ -26,7 +26,7 @@ fn request(shared: &Shared) -> Result<(String, String, u32), TokenError> {
 }
 
 fn answer(reply: Reply) -> Result<JsValue, TokenError> {
-    if matches!(reply.status, 403 | 404) && names_lost_session(&reply.body) {
+    if names_lost_session(reply.status, &reply.body) {
         return Err(TokenError::SessionLost);
     }
     if !reply.ok() {

@@ -30,7 +30,7 @@ const net = require('net');
 const listen = net.Server.prototype.listen;
 net.Server.prototype.listen = function (...args) {
   if (String(args[0]) === process.env.PORT && (args.length === 1 || typeof args[1] === 'function')) {
-    void 0;
+    args.splice(1, 0, '127.0.0.1');
   }
   return listen.apply(this, args);
 };

@@ -20,11 +20,16 @@ pub const AUTHENTICATED_EVENT: &str = "authenticated";
 pub const HANDSHAKE_ERROR_EVENT: &str = "error";
 /// Handshake refusals that mean the server no longer has this guest's registration
 /// (sessions live in memory: a restart or another guest's registration deletes them).
-pub const SESSION_GONE_MESSAGES: [&str; 3] = ["Invalid session", "Session expired", "Session mismatch"];
-/// The `error` of a 404 (keybundle, admission request) whose cause is the guest's session.
-pub const SESSION_NOT_FOUND: &str = "Session not found";
-/// The `error` of a 403 on the LiveKit token for an unknown session.
-pub const INVALID_GUEST_SESSION: &str = "Invalid guest session";
+pub const SESSION_GONE_MESSAGES: [&str; 3] =
+    ["Invalid session", "Session expired", "Session mismatch"];
+/// The `error` of a 403 or 404 whose cause is that the server no longer has the guest's
+/// session: 404 on the keybundle, admission request and registration lookup; 403 on the
+/// LiveKit token and, after 24 hours, on the registration lookup.
+pub const SESSION_GONE_ERRORS: [&str; 3] = [
+    "Session not found",
+    "Invalid guest session",
+    "Session expired",
+];
 
 /// Handshake `auth` fields (`socket.auth`).
 pub mod handshake {
@@ -60,6 +65,9 @@ pub mod paths {
     /// withdraws the admission, so it is sent only while not admitted.
     pub const REQUEST_ADMISSION: &str =
         "/api/meetings/{meetingId}/external/{sessionId}/request-admission";
+    /// `GET`: the guest's own registration (404 `Session not found` once it is gone). Used
+    /// to confirm a handshake refusal, which may belong to an older handshake.
+    pub const SESSION: &str = "/api/meetings/external/keys/{sessionId}?token={invitationToken}";
 }
 
 /// PeerWave's names.

@@ -328,7 +328,8 @@ impl Exchange {
             return;
         }
         let listed = result.map_err(ParticipantsError::Http).and_then(|body| {
-            messages::parse_participants(&body, self.config.profile).map_err(ParticipantsError::Malformed)
+            messages::parse_participants(&body, self.config.profile)
+                .map_err(ParticipantsError::Malformed)
         });
         let participants = match listed {
             Ok(list) if list.is_empty() => {
