@@ -19,8 +19,9 @@ export interface KeyProviderLike {
 }
 
 /**
- * Server path templates; `{meetingId}`, `{sessionId}`, `{userId}`, `{deviceId}` are filled in.
- * The defaults are the contract's paths (docs/contract.md, "HTTP").
+ * Server path templates; `{meetingId}`, `{sessionId}`, `{userId}`, `{deviceId}`,
+ * `{invitationToken}` are filled in. The defaults are the wire profile's paths
+ * (docs/contract.md, "HTTP" and §8).
  */
 export interface GuestPaths {
   /** Registration (POST). */
@@ -40,6 +41,12 @@ export interface GuestConfig {
   invitationToken: string;
   displayName: string;
   socket: GuestSocket;
+  /**
+   * The server's dialect: `"plan"` (default; docs/contract.md) or `"peerwave"` (PeerWave's
+   * server and Flutter participants as they ship; the SDK then sets the socket's handshake
+   * `auth` and connects it itself, and asks PeerWave's lobby to admit the guest).
+   */
+  wireProfile?: "plan" | "peerwave";
   /**
    * Receives the meeting key (livekit-client's `ExternalE2EEKeyProvider`). Required; `null`
    * exchanges the key without handing it anywhere (only its check value is reported).
@@ -61,7 +68,7 @@ export interface GuestConfig {
   connectTimeoutMs?: number;
   /** How long `exchangeKey()` waits for the host to admit the guest before `NOT_ADMITTED`. Default 300000. */
   admissionTimeoutMs?: number;
-  /** Wait for the server's `guest:admitted` notice before asking for the key. Default true. */
+  /** Wait for the server's admission notice before asking for the key. Default true. */
   requireAdmission?: boolean;
   /**
    * Identity keys expected for participant devices (base64 of the 33-byte key, e.g. from a

@@ -94,7 +94,7 @@ async function exchange() {
       : '(the participant did not take part)';
     $('result').hidden = false;
     line(`Done in ${Math.round(demo.result.timeToKeyMs)} ms`);
-    await showParticipantCode(result);
+    if (result.shortCode) await showParticipantCode(result);
     await joinRoom();
   } catch (e) {
     // The SDK's messages are written to be shown as they are.
@@ -165,6 +165,9 @@ async function join(name) {
   socket.io.on('reconnect', () => line('Reconnected to the meeting server'));
   guest = new GuestKeyExchange({
     baseUrl: config.relayUrl,
+    // PeerWave's server as it ships (docs/contract.md §8): the SDK then drives the socket's
+    // handshake and PeerWave's lobby itself.
+    ...(config.wireProfile ? { wireProfile: config.wireProfile } : {}),
     meetingId: config.meetingId,
     invitationToken: config.invitationToken,
     displayName: name,
@@ -195,10 +198,12 @@ async function join(name) {
     return;
   }
   line(demo.registration.reused ? 'Registration reused from this tab' : 'Registered');
-  socket.auth = { sessionId: demo.registration.sessionId };
   socket.on('connect', () => line('Connected to the meeting server'));
-  // No need to wait for the connection: exchangeKey() waits for it (and for admission).
-  socket.connect();
+  if (config.wireProfile !== 'peerwave') {
+    socket.auth = { sessionId: demo.registration.sessionId };
+    // No need to wait for the connection: exchangeKey() waits for it (and for admission).
+    socket.connect();
+  }
   await exchange();
 }
 

@@ -6,7 +6,9 @@
 
 import { test, describe, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import net from 'node:net';
 import crypto from 'node:crypto';
 import { io } from 'socket.io-client';
@@ -143,6 +145,27 @@ describe('PeerWave harness (real server at upstream 8956afd)', () => {
         s.on('error', res);
       });
       assert.equal(err?.code, 'ECONNREFUSED', `PeerWave answered on ${ext.address}`);
+    }
+  });
+
+  test('webRoot is served same-origin as server/web (static files and the SPA fallback)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-web-'));
+    fs.writeFileSync(path.join(dir, 'index.html'), '<!doctype html><title>spa-index</title>');
+    fs.writeFileSync(path.join(dir, 'guest.html'), '<!doctype html><title>guest-page</title>');
+    const web = await startPeerWave({ webRoot: dir }); // a second instance next to `pw`
+    try {
+      const page = await fetch(`${web.url}/guest.html`);
+      assert.equal(page.status, 200);
+      assert.match(await page.text(), /guest-page/);
+      // With a web root, unknown GETs (even under /api) get index.html, as on a Flutter deployment.
+      const unknown = await fetch(`${web.url}/api/no/such/route`, { headers: { 'x-forwarded-for': clientIp() } });
+      assert.equal(unknown.status, 200);
+      assert.match(await unknown.text(), /spa-index/);
+      // The instance without a web root has none.
+      assert.equal((await fetch(`${pw.url}/guest.html`)).status, 404);
+    } finally {
+      await web.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 
