@@ -128,8 +128,8 @@ async function showParticipantCode(result) {
 // SDK filled, and a connection when a LiveKit server is configured (LIVEKIT_URL for the demo).
 async function joinRoom() {
   try {
-    const { url, roomName, token } = await guest.fetchLiveKitToken();
-    demo.livekit = { url, roomName };
+    const { url, roomName, token, identity } = await guest.fetchLiveKitToken();
+    demo.livekit = { url, roomName, identity };
     const room = new Room({
       e2ee: { keyProvider, worker: new Worker('/vendor/livekit-client.e2ee.worker.mjs', { type: 'module' }) },
     });
@@ -175,6 +175,7 @@ async function join(name) {
     keyProvider,
     onEvent,
     participantTimeoutMs: Number(params.get('timeout') ?? config.participantTimeoutMs),
+    ...(params.has('admissionTimeout') ? { admissionTimeoutMs: Number(params.get('admissionTimeout')) } : {}),
     // ?pin=<userId>:<deviceId>:<base64 identity key>: refuse that device unless it has that key.
     pinnedIdentities: params.getAll('pin').map((p) => {
       const [userId, deviceId, identityKey] = p.split(':');
