@@ -1,15 +1,21 @@
 // `scripts/demo.sh`: starts the relay, three participant bots (the first silent, so the
 // rotation shows) and the prejoin page. With --headless, drives Debian's Chromium through
-// the flow and prints the transcript instead of waiting for a person.
+// the flow and prints the transcript instead of waiting for a person. With --peerwave, the
+// server is PeerWave's own (booted from its bundle), which serves the page and admits each
+// guest that asks, as a host watching the lobby would; the page speaks the `peerwave` profile.
 import { startDemo } from './server.js';
 import { launchChromium } from './chromium.js';
 
 const args = new Set(process.argv.slice(2));
 const port = Number(process.env.DEMO_PORT ?? (args.has('--headless') ? 0 : 8080));
-const demo = await startDemo({ port });
+const demo = args.has('--peerwave')
+  ? await (await import('../peerwave/demo.js')).startPeerWaveDemo({ port: port || undefined, autoAdmit: true })
+  : await startDemo({ port });
+const server = demo.relay ? `Relay ${demo.relay.url}` : `PeerWave ${demo.server.url} (meeting ${demo.server.meetingId})`;
+const modes = () => demo.bots.map((b) => b.mode).join(', ');
 
 if (!args.has('--headless')) {
-  console.log(`Relay ${demo.relay.url}; participants: ${demo.bots.map((b) => `${b.mode}`).join(', ')}`);
+  console.log(`${server}; participants: ${modes()}`);
   console.log(`\nOpen the prejoin page: ${demo.url}\n(Ctrl-C to stop)`);
   const stop = () => demo.close().then(() => process.exit(0));
   process.on('SIGINT', stop);
@@ -24,12 +30,13 @@ if (!args.has('--headless')) {
     await page.click('#join');
     await page.waitForFunction(() => window.demo.result || window.demo.error, null, { timeout: 60_000 });
     // The sender's code arrives just after the key; wait for it to print both.
-    await page.waitForFunction(() => window.demo.error || window.demo.participantCode, null, { timeout: 10_000 }).catch(() => {});
+    // (PeerWave's participants take no part in the code.)
+    if (demo.relay) await page.waitForFunction(() => window.demo.error || window.demo.participantCode, null, { timeout: 10_000 }).catch(() => {});
     const state = await page.evaluate(() => ({
       transcript: window.demo.transcript, result: window.demo.result, error: window.demo.error,
       participantCode: window.demo.participantCode,
     }));
-    console.log(`Prejoin page ${demo.url} in headless Chromium; participants: ${demo.bots.map((b) => b.mode).join(', ')}\n`);
+    console.log(`Prejoin page ${demo.url} in headless Chromium; ${server}; participants: ${modes()}\n`);
     for (const { t, text } of state.transcript) console.log(`[${t.toFixed(3).padStart(7)} s] ${text}`);
     console.log('');
     if (state.result) {

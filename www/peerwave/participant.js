@@ -205,7 +205,7 @@ export async function startParticipant({
   }
 
   return {
-    userId, deviceId, clientId: seeded.clientId, email: seeded.email, kind,
+    userId, deviceId, clientId: seeded.clientId, email: seeded.email, kind, mode,
     livekitIdentity: `${userId}:${deviceId}`,
     /** this device's 33-byte serialized identity public key (as seeded in Clients.public_key) */
     identityKey: p.identityKey(),
