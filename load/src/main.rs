@@ -207,8 +207,13 @@ async fn guest(
         .store
         .public_keys()
         .ok_or_else(|| "store_without_keys".to_owned())?;
-    let body =
-        messages::registration_body(&keys, &cfg.invite, &cfg.meeting, &format!("Load guest {n}"));
+    let body = messages::registration_body(
+        &keys,
+        &cfg.invite,
+        &cfg.meeting,
+        &format!("Load guest {n}"),
+        &contract::PLAN,
+    );
     let answer = http_text(
         http.post(format!("{}{}", cfg.relay, paths::REGISTER))
             .header("content-type", "application/json")
@@ -344,6 +349,8 @@ async fn exchange(
                     .await;
                     queue.push_back(Event::ParticipantsListed(result));
                 }
+                // The load run speaks the plan profile; PeerWave's prekey stocking never comes.
+                Action::CountPreKeys | Action::PublishPreKeys { .. } => {}
                 Action::FetchBundle { participant } => {
                     let path = fill(
                         paths::PARTICIPANT_KEYS,
