@@ -152,3 +152,16 @@ test('pinnedIdentities: a device whose key is not the pinned one gets no request
   assert.throws(() => guest(n, { keyProvider: null, pinnedIdentities: [{ userId: 'p1', deviceId: '1', identityKey: 'AAAA' }] }),
     (x) => sdk.guestErrorCode(x) === 'INVALID_CONFIG');
 });
+
+test('wireProfile: only "plan" or "peerwave"; anything else is INVALID_CONFIG and names the choices', async () => {
+  const n = meeting();
+  for (const wireProfile of ['peerwave-2025', 'PeerWave', '', 1, true]) {
+    assert.throws(() => guest(n, { keyProvider: null, wireProfile }),
+      (x) => sdk.guestErrorCode(x) === 'INVALID_CONFIG' && /"plan" or "peerwave"/.test(x.message), String(wireProfile));
+  }
+  // "plan" is the default, spelled out or not: the stub server speaks it.
+  const g = guest(n, { keyProvider: keyProvider(), wireProfile: 'plan' });
+  await g.register();
+  assert.equal((await g.exchangeKey()).from.userId, 'p1');
+  g.leave();
+});
