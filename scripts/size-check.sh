@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Builds the shipped package (pkg/web) and checks its wasm, after wasm-opt -Oz and gzip -9,
-# against the 90 KB budget (90 KiB = 92,160 bytes; the README also reports it against 90,000).
+# against its budget: 90 KiB for the engine and the contract's dialect, plus 6 KiB for the
+# second dialect (`wireProfile: "peerwave"`, 5.9 KiB measured when it came): 96 KiB = 98,304
+# bytes. README, "Size".
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUDGET=$((90 * 1024))
+BUDGET=$((96 * 1024))
 line=$(scripts/build.sh web)
 echo "$line"
 gz=$(echo "$line" | sed -n 's/.*gzip -9 \([0-9]*\) bytes.*/\1/p')
