@@ -20,6 +20,7 @@ use super::platform::WebCryptoRng;
 use super::storage::{GuestStorage, StorageFailure, REGISTRATION_ENTRY, STATE_ENTRY};
 use super::tab::{self, TabClaim};
 use crate::exchange::messages::{decode_base64, parse_registration, record_admitted};
+use crate::exchange::contract::WireProfile;
 use crate::exchange::{Exchange, GuestState};
 use crate::signal::ProtocolStore;
 
@@ -91,7 +92,10 @@ pub(crate) fn open(config: Config, mut rng: WebCryptoRng) -> Result<Shared, Setu
         .registration
         .as_ref()
         .filter(|_| key_generation_ms.is_none());
-    let admitted = registration.is_some_and(|text| record_admitted(text));
+    // PeerWave says it once; the contract's server repeats it on every connection, so there
+    // the notice is awaited again (the server may have restarted without the admission).
+    let admitted = config.profile() == WireProfile::PeerWave
+        && registration.is_some_and(|text| record_admitted(text));
     let session_id = match registration {
         None => None,
         Some(text) => Some(
