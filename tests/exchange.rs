@@ -791,7 +791,7 @@ fn a_stored_state_without_answer_history_still_loads() {
 fn pinned_harness(pins: Vec<(ParticipantId, signal_guest_sdk::signal::PublicKey)>) -> Harness {
     let config = ExchangeConfig {
         pinned: pins,
-        ..ExchangeConfig::default()
+        ..one_at_a_time()
     };
     let ex = Exchange::new(
         config,

@@ -167,7 +167,7 @@ impl PwParticipant {
 fn config() -> ExchangeConfig {
     ExchangeConfig {
         profile: WireProfile::PeerWave,
-        ..ExchangeConfig::default()
+        ..one_at_a_time()
     }
 }
 

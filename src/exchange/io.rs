@@ -60,6 +60,14 @@ pub enum Progress {
         /// Why `from` failed.
         reason: AttemptFailure,
     },
+    /// A participant has not answered within `hedge_after_ms`: the next one is asked as
+    /// well, and the first valid answer wins.
+    Hedging {
+        /// Who is still being waited for.
+        waiting_for: ParticipantId,
+        /// Who is asked now too.
+        also_asking: ParticipantId,
+    },
     /// A key (or key update) passed every check.
     KeyReceived {
         /// Who sent it.

@@ -69,12 +69,19 @@ impl fmt::Display for ParticipantId {
     }
 }
 
-/// Tunables. The defaults are the product's: 5 s per participant, three consecutive
-/// failures, sessions reused for 5 minutes, ±2 minutes of clock difference.
+/// Tunables. The defaults are the product's: 5 s per participant, the next one asked as well
+/// after 1.5 s without an answer, three failures, sessions reused for 5 minutes, ±2 minutes
+/// of clock difference.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExchangeConfig {
     /// How long one participant gets (bundle fetch + answer).
     pub participant_timeout_ms: Millis,
+    /// How long a participant may take before the next one is asked as well (hedging), or
+    /// `None` to ask one at a time. Each hedge costs the next participant a one-time prekey
+    /// and a request (in PeerWave, one guest prekey per participant), and counts toward
+    /// `max_failures` if it fails; 1.5 s is well above a live participant's answer time
+    /// (tens to a few hundred milliseconds) and well below the 5 s a silent one costs.
+    pub hedge_after_ms: Option<Millis>,
     /// Consecutive failures before the exchange gives up.
     pub max_failures: usize,
     /// A session younger than this is reused on retry instead of fetching a new bundle.
@@ -92,6 +99,7 @@ impl Default for ExchangeConfig {
     fn default() -> Self {
         Self {
             participant_timeout_ms: 5_000,
+            hedge_after_ms: Some(1_500),
             max_failures: 3,
             session_cache_ttl_ms: 5 * 60_000,
             clock_skew_ms: 120_000,

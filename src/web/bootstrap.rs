@@ -19,8 +19,8 @@ use super::listeners;
 use super::platform::WebCryptoRng;
 use super::storage::{GuestStorage, StorageFailure, REGISTRATION_ENTRY, STATE_ENTRY};
 use super::tab::{self, TabClaim};
-use crate::exchange::messages::{decode_base64, parse_registration, record_admitted};
 use crate::exchange::contract::WireProfile;
+use crate::exchange::messages::{decode_base64, parse_registration, record_admitted};
 use crate::exchange::{Exchange, GuestState};
 use crate::signal::ProtocolStore;
 

@@ -29,7 +29,7 @@ extern "C" {
 }
 
 /// Every field `GuestConfig` has (see `types.rs`).
-const FIELDS: [&str; 22] = [
+const FIELDS: [&str; 23] = [
     "baseUrl",
     "wireProfile",
     "meetingId",
@@ -39,6 +39,7 @@ const FIELDS: [&str; 22] = [
     "keyProvider",
     "keyProfile",
     "participantTimeoutMs",
+    "hedgeAfterMs",
     "maxFailures",
     "sessionCacheTtlMs",
     "clockSkewMs",
@@ -236,6 +237,15 @@ impl Config {
                 100,
                 10 * 60 * SECOND_MS,
             )?,
+            // 0 turns hedging off: one participant at a time.
+            hedge_after_ms: Some(optional_count(
+                config,
+                "hedgeAfterMs",
+                d.hedge_after_ms.unwrap_or(0),
+                0,
+                10 * 60 * SECOND_MS,
+            )?)
+            .filter(|ms| *ms > 0),
             max_failures: optional_count(config, "maxFailures", d.max_failures as u64, 1, 100)?
                 as usize,
             session_cache_ttl_ms: optional_count(

@@ -57,6 +57,17 @@ pub(crate) fn progress(p: &Progress) -> JsValue {
                 ("detail", reason.to_string().into()),
             ],
         ),
+        Progress::Hedging {
+            waiting_for,
+            also_asking,
+        } => progress_event(
+            "hedging",
+            &format!("{waiting_for} has not answered yet; asking {also_asking} as well"),
+            &[
+                participant_field(waiting_for),
+                ("to", participant_ref(also_asking)),
+            ],
+        ),
         Progress::KeyReceived { from, key_index } => progress_event(
             "key_received",
             &format!("Received the meeting key from {from}"),

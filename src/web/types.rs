@@ -56,6 +56,11 @@ export interface GuestConfig {
   keyProfile?: "base64" | "raw";
   /** Per-participant deadline (bundle fetch + answer). Default 5000. */
   participantTimeoutMs?: number;
+  /**
+   * A participant that has not answered after this long is kept waiting while the next one is
+   * asked too; the first valid answer wins. 0 asks one at a time. Default 1500.
+   */
+  hedgeAfterMs?: number;
   /** Consecutive failures before `KEY_EXCHANGE_FAILED`. Default 3. */
   maxFailures?: number;
   /** Sessions younger than this are reused on retry (no new bundle). Default 300000. */
@@ -108,6 +113,7 @@ export interface ParticipantRef {
 export type GuestEvent = { message: string } & (
   | { type: "progress"; stage: "registering" | "listing_participants" | "waiting_for_connection" | "waiting_for_admission" }
   | { type: "progress"; stage: "fetching_bundle" | "waiting_for"; participant: ParticipantRef }
+  | { type: "progress"; stage: "hedging"; participant: ParticipantRef; to: ParticipantRef }
   | { type: "progress"; stage: "rotating"; from: ParticipantRef; to: ParticipantRef; reason: AttemptReason; detail: string }
   | { type: "progress"; stage: "key_received"; participant: ParticipantRef; keyIndex: number }
   | { type: "progress"; stage: "failed"; detail: string; error: GuestError }

@@ -149,6 +149,15 @@ pub fn base64_decode(s: &str) -> Vec<u8> {
 
 /// Drives the machine: records every action; `advance` moves the fake clock and wakes the
 /// machine at each deadline it reports, as a real driver's single timer would.
+/// The product's configuration without hedging: most tests check one participant's attempt at
+/// a time (tests/hedging.rs checks hedging).
+pub fn one_at_a_time() -> ExchangeConfig {
+    ExchangeConfig {
+        hedge_after_ms: None,
+        ..ExchangeConfig::default()
+    }
+}
+
 pub struct Harness {
     pub ex: Exchange,
     pub now: Millis,
@@ -172,7 +181,7 @@ impl Harness {
     }
 
     pub fn with_state(state: GuestState) -> Self {
-        Self::with_config(ExchangeConfig::default(), state)
+        Self::with_config(one_at_a_time(), state)
     }
 
     pub fn with_config(config: ExchangeConfig, state: GuestState) -> Self {
@@ -253,6 +262,21 @@ impl Harness {
             self.fetches.last().unwrap().1,
             p.id,
             "fetch is for {}",
+            p.id
+        );
+        let body = p.bundle_json();
+        self.feed(Event::BundleFetched {
+            participant: p.id.clone(),
+            result: Ok(body),
+        });
+    }
+
+    /// Serves a pending bundle fetch from `p`, whichever fetch came last (hedging asks
+    /// several participants at once).
+    pub fn serve_bundle_for(&mut self, p: &mut Participant) {
+        assert!(
+            self.fetches.iter().any(|(_, f)| *f == p.id),
+            "no fetch for {}",
             p.id
         );
         let body = p.bundle_json();

@@ -207,6 +207,30 @@ test('7 PeerWave restarts mid-flow: SESSION_LOST, the guest registers again, and
   } finally { await s.close(); }
 });
 
+test('7b a reload keeps the registration and the admission: no second lobby request, the key comes at once', async () => {
+  const s = await open({ participants: [{ mode: 'reply' }] }, '?e2e&keep');
+  try {
+    await s.page.click('#join');
+    const sid = await sessionOf(s.page);
+    await admit(s.demo, sid);
+    const first = await settled(s.page);
+    assert.equal(first.error, null, JSON.stringify(first.error));
+    const requestsBefore = s.demo.bots[0].stats.requests;
+    await s.page.reload();
+    await s.page.waitForFunction(() => window.demo?.ready);
+    await s.page.click('#join');
+    const state = await settled(s.page);
+    assert.equal(state.error, null, JSON.stringify(state.error));
+    assert.equal(state.registration.reused, true);
+    assert.equal(state.registration.sessionId, sid);
+    assert.ok(!state.transcript.some((l) => l.text.startsWith('Waiting for the host')), 'not back in the lobby');
+    const waiting = await (await fetch(`${s.demo.server.url}/api/meetings/${s.demo.server.meetingId}/external/waiting`)).json();
+    assert.deepEqual(waiting.waiting, [], 'no second admission request (it would withdraw the admission)');
+    assert.equal(s.demo.bots[0].stats.requests, requestsBefore + 1);
+    assert.equal(await s.page.evaluate(frameCheck, s.demo.meetingKey.toString('base64')), 'an encrypted video frame');
+  } finally { await s.close(); }
+});
+
 test('8 time to key against PeerWave (median of 10 tabs, admitted guests, participant answering)', async () => {
   const s = await open({ participants: [{ mode: 'reply' }], autoAdmit: true });
   try {

@@ -1,5 +1,6 @@
-//! The exchange's state machine: one participant at a time, a deadline per participant,
-//! rotation on failure. Answers are checked in [`answer`].
+//! The exchange's state machine: a deadline per participant, the next one asked as well when
+//! one is slow (hedging, [`attempts`]), rotation on failure. Answers are checked in
+//! [`answer`].
 
 use crate::prelude::*;
 
@@ -20,6 +21,9 @@ use super::state::GuestState;
 use super::{ExchangeConfig, Millis, ParticipantId};
 
 mod answer;
+mod attempts;
+
+use attempts::{Attempting, Attempts, Stage};
 
 pub use answer::GUEST_DECRYPT_LIMITS;
 
@@ -85,21 +89,6 @@ impl Delivered {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stage {
-    FetchingBundle,
-    AwaitingAnswer,
-}
-
-/// The participant being asked now.
-#[derive(Debug)]
-struct Attempting {
-    participant: ParticipantId,
-    stage: Stage,
-    /// When this attempt counts as timed out.
-    deadline: Millis,
-}
-
 /// One run through the participants, from the list to a key or to giving up.
 #[derive(Debug)]
 struct Rotation {
@@ -117,7 +106,8 @@ enum Lifecycle {
     /// PeerWave: making sure the server holds enough of our one-time prekeys before asking
     /// (every participant there answers every request with a new session from our bundle).
     Stocking(Vec<ParticipantId>, Stocking),
-    Attempting(Rotation, Attempting),
+    /// Asking one participant, or several while hedging.
+    Attempting(Rotation, Attempts),
     Delivered(Delivered),
     Failed,
 }
@@ -238,31 +228,82 @@ impl Exchange {
         &self.config
     }
 
-    /// The participant currently being asked, if any.
+    /// The participant asked last, if any is being asked.
     pub fn current_participant(&self) -> Option<&ParticipantId> {
         match &self.lifecycle {
-            Lifecycle::Attempting(_, attempt) => Some(&attempt.participant),
+            Lifecycle::Attempting(_, attempts) => attempts.newest().map(|a| &a.participant),
             _ => None,
         }
     }
 
-    /// When [`Exchange::handle_timeout`] must be called next, if at all.
+    /// When [`Exchange::handle_timeout`] must be called next, if at all: the earliest
+    /// participant deadline, or the moment to ask the next participant as well (hedging).
     pub fn poll_timeout(&self) -> Option<Millis> {
         match &self.lifecycle {
-            Lifecycle::Attempting(_, attempt) => Some(attempt.deadline),
+            Lifecycle::Attempting(rotation, attempts) => {
+                attempts.next_deadline(self.may_hedge(rotation, attempts))
+            }
             _ => None,
         }
     }
 
-    /// Acts on a deadline that has passed by `now` (the participant asked failed with a
-    /// timeout); does nothing otherwise, so extra or late calls are harmless.
+    /// Acts on the deadlines that have passed by `now`: a participant that did not answer in
+    /// time fails its attempt, and one that has not answered within `hedge_after_ms` gets
+    /// company. Does nothing otherwise, so extra or late calls are harmless.
     pub fn handle_timeout(&mut self, now: Millis, rng: &mut impl CryptoRngCore) -> Vec<Action> {
         let now = self.tick(now);
         let mut out = Vec::new();
-        if self.poll_timeout().is_some_and(|deadline| deadline <= now) {
-            self.fail_attempt(AttemptFailure::Timeout, now, rng, &mut out);
+        // Each pass ends an attempt or starts one (or gives hedging up for this attempt), and
+        // a run has at most `max_failures` attempts: the loop is short.
+        loop {
+            let Lifecycle::Attempting(rotation, attempts) = &self.lifecycle else {
+                break;
+            };
+            if let Some(late) = attempts.expired(now) {
+                self.fail_attempt(&late, AttemptFailure::Timeout, now, rng, &mut out);
+            } else if self.may_hedge(rotation, attempts)
+                && attempts.newest().is_some_and(|a| a.hedge_at <= now)
+            {
+                self.hedge(now, rng, &mut out);
+            } else {
+                break;
+            }
         }
         out
+    }
+
+    /// Whether another participant may be asked while the current ones wait: hedging is on,
+    /// the run has attempts left, and someone is not being asked yet.
+    fn may_hedge(&self, rotation: &Rotation, attempts: &Attempts) -> bool {
+        self.config.hedge_after_ms.is_some()
+            && rotation.failures.len() + attempts.len() < self.config.max_failures
+            && rotation.participants.iter().any(|p| !attempts.contains(p))
+    }
+
+    /// Asks the next participant too, keeping the ones asked waiting.
+    fn hedge(&mut self, now: Millis, rng: &mut impl CryptoRngCore, out: &mut Vec<Action>) {
+        let Lifecycle::Attempting(mut rotation, mut attempts) =
+            core::mem::replace(&mut self.lifecycle, Lifecycle::Idle)
+        else {
+            return;
+        };
+        let waiting = attempts.newest().map(|a| a.participant.clone());
+        match (waiting, self.choose_next(&mut rotation, &attempts, now)) {
+            (Some(waiting_for), Some(next)) => {
+                out.push(Action::Progress(Progress::Hedging {
+                    waiting_for,
+                    also_asking: next.clone(),
+                }));
+                self.start_attempt(rotation, attempts, next, now, rng, out);
+            }
+            _ => {
+                // Everyone else is rate-limited: no more company for this attempt.
+                if let Some(newest) = attempts.newest_mut() {
+                    newest.hedge_at = Millis::MAX;
+                }
+                self.lifecycle = Lifecycle::Attempting(rotation, attempts);
+            }
+        }
     }
 
     /// Feeds one event at time `now`; returns what to do, in order.
@@ -284,9 +325,7 @@ impl Exchange {
             } => self.on_bundle(participant, result, now, rng, &mut out),
             Event::MessageReceived(body) => self.on_message(&body, now, rng, &mut out),
             Event::SendFailed { participant } => {
-                if self.current_participant() == Some(&participant) {
-                    self.fail_attempt(AttemptFailure::SendFailed, now, rng, &mut out);
-                }
+                self.fail_attempt(&participant, AttemptFailure::SendFailed, now, rng, &mut out)
             }
             Event::DeliveryFailed => {
                 if matches!(self.lifecycle, Lifecycle::Delivered(_)) {
@@ -397,7 +436,7 @@ impl Exchange {
             next_index: 0,
             failures: Vec::new(),
         };
-        self.ask_next(rotation, None, now, rng, out);
+        self.ask_next(rotation, Attempts::default(), None, now, rng, out);
     }
 
     fn backed_off(&self, participant: &ParticipantId, now: Millis) -> bool {
@@ -406,32 +445,45 @@ impl Exchange {
             .any(|(p, until)| p == participant && *until > now)
     }
 
-    /// The next participant in the server's order (wrapping), skipping rate-limited ones.
-    fn choose_next(&self, rotation: &mut Rotation, now: Millis) -> Option<ParticipantId> {
+    /// The next participant in the server's order (wrapping), skipping rate-limited ones and
+    /// those being asked already.
+    fn choose_next(
+        &self,
+        rotation: &mut Rotation,
+        asking: &Attempts,
+        now: Millis,
+    ) -> Option<ParticipantId> {
         let n = rotation.participants.len();
         for _ in 0..n {
             let candidate = rotation.participants.get(rotation.next_index % n)?.clone();
             rotation.next_index = (rotation.next_index + 1) % n;
-            if !self.backed_off(&candidate, now) {
+            if !self.backed_off(&candidate, now) && !asking.contains(&candidate) {
                 return Some(candidate);
             }
         }
         None
     }
 
-    /// Starts the next attempt of `rotation`, or gives up.
+    /// After an attempt ended without a key: the next participant is asked if nobody else
+    /// is, or the exchange gives up.
     fn ask_next(
         &mut self,
         mut rotation: Rotation,
+        attempts: Attempts,
         rotated_from: Option<(ParticipantId, AttemptFailure)>,
         now: Millis,
         rng: &mut impl CryptoRngCore,
         out: &mut Vec<Action>,
     ) {
+        if !attempts.is_empty() {
+            // Others are still being asked (hedging); their deadlines decide what comes next.
+            self.lifecycle = Lifecycle::Attempting(rotation, attempts);
+            return;
+        }
         if rotation.failures.len() >= self.config.max_failures {
             return self.give_up(ExchangeFailure::AttemptsExhausted(rotation.failures), out);
         }
-        let Some(participant) = self.choose_next(&mut rotation, now) else {
+        let Some(participant) = self.choose_next(&mut rotation, &attempts, now) else {
             return self.give_up(ExchangeFailure::NoParticipants(rotation.failures), out);
         };
         if let Some((from, reason)) = rotated_from {
@@ -441,6 +493,19 @@ impl Exchange {
                 reason,
             }));
         }
+        self.start_attempt(rotation, attempts, participant, now, rng, out);
+    }
+
+    /// Asks `participant`: from the cached session, or after fetching its bundle.
+    fn start_attempt(
+        &mut self,
+        rotation: Rotation,
+        mut attempts: Attempts,
+        participant: ParticipantId,
+        now: Millis,
+        rng: &mut impl CryptoRngCore,
+        out: &mut Vec<Action>,
+    ) {
         let address = participant.address();
         let cached = self.state.store.has_session(&address)
             && self
@@ -452,14 +517,13 @@ impl Exchange {
         } else {
             Stage::FetchingBundle
         };
-        self.lifecycle = Lifecycle::Attempting(
-            rotation,
-            Attempting {
-                participant: participant.clone(),
-                stage,
-                deadline: now.saturating_add(self.config.participant_timeout_ms),
-            },
-        );
+        attempts.push(Attempting {
+            participant: participant.clone(),
+            stage,
+            deadline: now.saturating_add(self.config.participant_timeout_ms),
+            hedge_at: self.hedge_time(now),
+        });
+        self.lifecycle = Lifecycle::Attempting(rotation, attempts);
         if cached {
             // A pinned identity is checked before anything is sent on the cached session.
             let trusted = self
@@ -469,9 +533,15 @@ impl Exchange {
                 .and_then(|r| r.current())
                 .map(|s| *s.remote_identity());
             if trusted.is_some_and(|key| !self.pin_allows(&participant, &key)) {
-                return self.fail_attempt(AttemptFailure::IdentityMismatch, now, rng, out);
+                return self.fail_attempt(
+                    &participant,
+                    AttemptFailure::IdentityMismatch,
+                    now,
+                    rng,
+                    out,
+                );
             }
-            self.send_request(now, rng, out);
+            self.send_request(&participant, now, rng, out);
         } else {
             out.push(Action::Progress(Progress::FetchingBundle {
                 participant: participant.clone(),
@@ -480,17 +550,30 @@ impl Exchange {
         }
     }
 
+    /// When a participant asked at `now` gets company, if hedging is on.
+    fn hedge_time(&self, now: Millis) -> Millis {
+        self.config
+            .hedge_after_ms
+            .map_or(Millis::MAX, |ms| now.saturating_add(ms))
+    }
+
+    /// Ends `participant`'s attempt with `failure` (nothing happens if it is not being asked).
     fn fail_attempt(
         &mut self,
+        participant: &ParticipantId,
         failure: AttemptFailure,
         now: Millis,
         rng: &mut impl CryptoRngCore,
         out: &mut Vec<Action>,
     ) {
-        let Lifecycle::Attempting(mut rotation, attempt) =
+        let Lifecycle::Attempting(mut rotation, mut attempts) =
             core::mem::replace(&mut self.lifecycle, Lifecycle::Idle)
         else {
             // Nothing is being attempted: put the state back untouched.
+            return;
+        };
+        let Some(attempt) = attempts.remove(participant) else {
+            self.lifecycle = Lifecycle::Attempting(rotation, attempts);
             return;
         };
         if let AttemptFailure::RateLimited { retry_after_s } = failure {
@@ -513,6 +596,7 @@ impl Exchange {
         });
         self.ask_next(
             rotation,
+            attempts,
             Some((attempt.participant, failure)),
             now,
             rng,
@@ -554,9 +638,9 @@ impl Exchange {
         }
     }
 
-    fn attempt_mut(&mut self) -> Option<&mut Attempting> {
+    fn attempt_mut(&mut self, participant: &ParticipantId) -> Option<&mut Attempting> {
         match &mut self.lifecycle {
-            Lifecycle::Attempting(_, attempt) => Some(attempt),
+            Lifecycle::Attempting(_, attempts) => attempts.get_mut(participant),
             _ => None,
         }
     }
@@ -570,18 +654,18 @@ impl Exchange {
         out: &mut Vec<Action>,
     ) {
         let Some(attempt) = self
-            .attempt_mut()
-            .filter(|a| a.participant == participant && a.stage == Stage::FetchingBundle)
+            .attempt_mut(&participant)
+            .filter(|a| a.stage == Stage::FetchingBundle)
         else {
             out.push(Action::Dropped(DropReason::StaleBundle));
             return;
         };
         attempt.stage = Stage::AwaitingAnswer;
         if let Err(failure) = self.start_session(&participant, result, now, rng) {
-            return self.fail_attempt(failure, now, rng, out);
+            return self.fail_attempt(&participant, failure, now, rng, out);
         }
         out.push(Action::PersistState);
-        self.send_request(now, rng, out);
+        self.send_request(&participant, now, rng, out);
     }
 
     /// X3DH with the fetched bundle; on any failure the store is unchanged.
@@ -616,10 +700,14 @@ impl Exchange {
         Ok(())
     }
 
-    fn send_request(&mut self, now: Millis, rng: &mut impl CryptoRngCore, out: &mut Vec<Action>) {
-        let Some(participant) = self.current_participant().cloned() else {
-            return;
-        };
+    fn send_request(
+        &mut self,
+        participant: &ParticipantId,
+        now: Millis,
+        rng: &mut impl CryptoRngCore,
+        out: &mut Vec<Action>,
+    ) {
+        let participant = participant.clone();
         let mut random = [0u8; 16];
         rng.fill_bytes(&mut random);
         let request_id = plaintexts::request_id(&random);
@@ -650,13 +738,24 @@ impl Exchange {
             .encrypt(&participant.address(), plaintext.as_bytes())
         {
             Ok(message) => message,
-            Err(e) => return self.fail_attempt(AttemptFailure::EncryptFailed(e), now, rng, out),
+            Err(e) => {
+                return self.fail_attempt(
+                    &participant,
+                    AttemptFailure::EncryptFailed(e),
+                    now,
+                    rng,
+                    out,
+                )
+            }
         };
         out.push(Action::PersistState);
-        // The participant's time runs from the request, not from the bundle fetch before it.
+        // The participant's time runs from the request, not from the bundle fetch before it;
+        // so does the wait before the next one is asked as well.
         let deadline = now.saturating_add(self.config.participant_timeout_ms);
-        if let Some(attempt) = self.attempt_mut() {
+        let hedge_at = self.hedge_time(now);
+        if let Some(attempt) = self.attempt_mut(&participant) {
             attempt.deadline = deadline;
+            attempt.hedge_at = hedge_at;
         }
         if !self.asked.contains(&participant) {
             self.asked.push(participant.clone());
