@@ -423,6 +423,8 @@ async fn full_exchange_against_official_libsignal_rotates_past_a_silent_particip
             ("keyProvider", provider.clone()),
             ("onEvent", get(&events, "onEvent")),
             ("participantTimeoutMs", 1500.into()),
+            // One at a time: the silent bot must fail its attempt before the next is asked.
+            ("hedgeAfterMs", 0.into()),
         ],
     ))
     .unwrap();

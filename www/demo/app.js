@@ -176,6 +176,9 @@ async function join(name) {
     onEvent,
     participantTimeoutMs: Number(params.get('timeout') ?? config.participantTimeoutMs),
     ...(params.has('admissionTimeout') ? { admissionTimeoutMs: Number(params.get('admissionTimeout')) } : {}),
+    // ?hedge=0 asks one participant at a time (the SDK's default asks the next one as well
+    // after 1.5 s without an answer).
+    ...(params.has('hedge') ? { hedgeAfterMs: Number(params.get('hedge')) } : {}),
     // ?pin=<userId>:<deviceId>:<base64 identity key>: refuse that device unless it has that key.
     pinnedIdentities: params.getAll('pin').map((p) => {
       const [userId, deviceId, identityKey] = p.split(':');

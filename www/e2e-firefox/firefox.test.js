@@ -43,8 +43,8 @@ test('happy path: the key handed to ExternalE2EEKeyProvider is the participants\
   } finally { await s.close(); }
 });
 
-test('rotation: the first participant silent, the key from the second 5 to 6.5 s after the first request', async () => {
-  const s = await open({ bots: ['silent', 'reply'] });
+test('rotation (one at a time): the first participant silent, the key from the second 5 to 6.5 s after the first request', async () => {
+  const s = await open({ bots: ['silent', 'reply'] }, '?e2e&hedge=0');
   try {
     const state = await join(s.page);
     assert.equal(state.result.from.userId, 'participant-2');

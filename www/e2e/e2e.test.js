@@ -101,8 +101,8 @@ test('1c verification code: the guest and the participant read the same code', a
   } finally { await s.close(); }
 });
 
-test('2 first participant silent: key from the second, 5 to 6.5 s after the first request', async () => {
-  const s = await open({ bots: ['silent', 'reply'] });
+test('2 first participant silent, one at a time (hedgeAfterMs: 0): key from the second, 5 to 6.5 s after the first request', async () => {
+  const s = await open({ bots: ['silent', 'reply'] }, '?e2e&hedge=0');
   try {
     const state = await join(s.page);
     assert.equal(state.result.from.userId, 'participant-2');
@@ -111,6 +111,27 @@ test('2 first participant silent: key from the second, 5 to 6.5 s after the firs
     const waited = received - firstRequest;
     assert.ok(waited >= 5.0 && waited <= 6.5, `key ${waited.toFixed(3)} s after the first request`);
     assert.ok(state.transcript.some((l) => l.text.includes('rotating to participant-2')));
+  } finally { await s.close(); }
+});
+
+test('2b first participant silent, hedged (the default): the second is asked at 1.5 s, key within 2 s', async () => {
+  const s = await open({ bots: ['silent', 'reply'] });
+  try {
+    const state = await join(s.page);
+    assert.equal(state.error, null, JSON.stringify(state.error));
+    assert.equal(state.result.from.userId, 'participant-2');
+    const firstRequest = at(state, 'Asking participant-1/1 for the meeting key');
+    const hedged = at(state, 'participant-1/1 has not answered yet; asking participant-2/1 as well');
+    const received = at(state, 'Received the meeting key from participant-2');
+    assert.ok(hedged - firstRequest >= 1.5 && hedged - firstRequest < 1.9, `hedged ${(hedged - firstRequest).toFixed(3)} s after the first request`);
+    assert.ok(state.result.timeToKeyMs <= 2_000, `key in ${state.result.timeToKeyMs} ms`);
+    assert.ok(received > hedged);
+    assert.ok(!state.transcript.some((l) => l.text.includes('rotating')), 'no failure counted');
+    // The silent one's deadline passes later without effect.
+    await new Promise((r) => setTimeout(r, 4_000));
+    const after = await s.page.evaluate(() => window.demo);
+    assert.equal(after.error, null);
+    assert.equal(after.keys.length, 1);
   } finally { await s.close(); }
 });
 
@@ -222,7 +243,7 @@ test('8 reload in the same tab reuses the stored identity: no second registratio
 });
 
 test('8b after a reload the participant that answered is asked first: no 5 s for the silent one', async () => {
-  const s = await open({ bots: ['silent', 'reply'] }, '?e2e&keep');
+  const s = await open({ bots: ['silent', 'reply'] }, '?e2e&keep&hedge=0');
   try {
     const first = await join(s.page);
     assert.ok(first.transcript.some((l) => l.text.includes('rotating to participant-2')));

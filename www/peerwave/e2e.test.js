@@ -138,8 +138,8 @@ test('4 an admission for another guest is not ours (PeerWave tells every waiting
   } finally { await s.close(); }
 });
 
-test('5 first participant silent: rotation after 5 s, key from the next', async () => {
-  const s = await open({ participants: [{ mode: 'silent' }, { mode: 'reply' }], autoAdmit: true });
+test('5 first participant silent, one at a time (hedgeAfterMs: 0): rotation after 5 s, key from the next', async () => {
+  const s = await open({ participants: [{ mode: 'silent' }, { mode: 'reply' }], autoAdmit: true }, '?e2e&hedge=0');
   try {
     await s.page.click('#join');
     const state = await settled(s.page);
@@ -148,6 +148,22 @@ test('5 first participant silent: rotation after 5 s, key from the next', async 
     assert.ok(state.transcript.some((l) => l.text.includes('no answer in time; rotating')), state.transcript.map((l) => l.text).join('\n'));
     assert.ok(state.result.timeToKeyMs >= 5000);
     assert.equal(await s.page.evaluate(frameCheck, s.demo.meetingKey.toString('base64')), 'an encrypted video frame');
+  } finally { await s.close(); }
+});
+
+test('5b first participant silent, hedged (the default): the next one is asked at 1.5 s, key within 2 s of the request', async () => {
+  const s = await open({ participants: [{ mode: 'silent' }, { mode: 'reply' }], autoAdmit: true });
+  try {
+    await s.page.click('#join');
+    const state = await settled(s.page);
+    assert.equal(state.error, null, JSON.stringify(state.error));
+    assert.equal(state.result.from.userId, s.demo.bots[1].userId);
+    const at = (prefix) => state.transcript.find((l) => l.text.startsWith(prefix))?.t;
+    const asked = at(`Asking ${s.demo.bots[0].userId}/1`);
+    const key = at('The meeting key is in place');
+    assert.ok(state.transcript.some((l) => l.text.includes('has not answered yet; asking')));
+    assert.ok(key - asked <= 2.0, `key ${(key - asked).toFixed(3)} s after the first request`);
+    console.log(`# PeerWave, silent first participant, hedged: key ${((key - asked) * 1000).toFixed(0)} ms after the first request`);
   } finally { await s.close(); }
 });
 
