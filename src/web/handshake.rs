@@ -41,10 +41,11 @@ pub(crate) fn authenticate(shared: &Shared) {
 /// own deadline.
 pub(crate) fn request_admission(shared: &Shared) {
     let Ok(Some((url, timeout))) = with_usable(shared, |instance| {
-        if instance.admission_requested || instance.admitted {
+        let c = &instance.config;
+        if instance.admission_requested || instance.admitted || c.profile() != WireProfile::PeerWave
+        {
             return None;
         }
-        let c = &instance.config;
         let session_id = instance.lifecycle.exchange()?.guest_session_id();
         let url = c.http.url(
             paths::REQUEST_ADMISSION,
