@@ -123,7 +123,8 @@ test('2b first participant silent, hedged (the default): the second is asked at 
     const firstRequest = at(state, 'Asking participant-1/1 for the meeting key');
     const hedged = at(state, 'participant-1/1 has not answered yet; asking participant-2/1 as well');
     const received = at(state, 'Received the meeting key from participant-2');
-    assert.ok(hedged - firstRequest >= 1.5 && hedged - firstRequest < 1.9, `hedged ${(hedged - firstRequest).toFixed(3)} s after the first request`);
+    // (The page stamps its lines a few milliseconds after the machine stamps the request.)
+    assert.ok(hedged - firstRequest >= 1.45 && hedged - firstRequest < 1.9, `hedged ${(hedged - firstRequest).toFixed(3)} s after the first request`);
     assert.ok(state.result.timeToKeyMs <= 2_000, `key in ${state.result.timeToKeyMs} ms`);
     assert.ok(received > hedged);
     assert.ok(!state.transcript.some((l) => l.text.includes('rotating')), 'no failure counted');
