@@ -255,10 +255,7 @@ impl Exchange {
         let mut out = Vec::new();
         // Each pass ends an attempt or starts one (or gives hedging up for this attempt), and
         // a run has at most `max_failures` attempts: the loop is short.
-        loop {
-            let Lifecycle::Attempting(rotation, attempts) = &self.lifecycle else {
-                break;
-            };
+        while let Lifecycle::Attempting(rotation, attempts) = &self.lifecycle {
             if let Some(late) = attempts.expired(now) {
                 self.fail_attempt(&late, AttemptFailure::Timeout, now, rng, &mut out);
             } else if self.may_hedge(rotation, attempts)
