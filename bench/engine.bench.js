@@ -1,31 +1,23 @@
-// Engine benchmark: our wasm engine (Node) against official libsignal 0.72.1 (native addon)
-// and the TypeScript port 0.0.16, in the same process. Prints medians in µs per operation and
-// the ratio of each peer to ours. The counterpart in each session is our engine, the one
-// engine every peer can talk to (official writes 0x34, which the TS port refuses).
-// Figures only; nothing here asserts a time.
-//   scripts/build.sh interop && node bench/engine.bench.js
-import { performance } from 'node:perf_hooks';
+// Engine benchmark: our wasm engine and the TypeScript port 0.0.16, in Node and in headless
+// Chromium, beside official libsignal 0.72.1 (a native Node addon, so measured in Node), all in
+// one run. Prints medians in µs per operation and each one's ratio to official native
+// (1.00 = as fast; above 1 = slower). Figures only; nothing here asserts a time.
+//   scripts/build.sh interop && scripts/build.sh interop-web && node bench/engine.bench.js
+//   ROUNDS=15 (default); BROWSER=0 skips Chromium; QUICK=1: 2 rounds, to check it runs (CI).
+import { createServer } from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import express from 'express';
+import { build } from 'vite';
 import { createPeer } from '../interop/peers.js';
 import { OursPeer } from '../interop/ours.js';
+import { measureEngine, OPERATIONS } from './engine-ops.js';
+import { launchChromium } from '../www/demo/chromium.js';
 
-const ROUNDS = Number(process.env.ROUNDS ?? 15);
-const enc = (s) => new TextEncoder().encode(s);
-
-async function median(fn) {
-  const times = [];
-  for (let i = 0; i < ROUNDS; i++) {
-    const t = await fn();
-    times.push(t);
-  }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)];
-}
-
-async function timed(fn) {
-  const start = performance.now();
-  await fn();
-  return (performance.now() - start) * 1000;
-}
+const QUICK = Boolean(process.env.QUICK);
+const ROUNDS = Number(process.env.ROUNDS ?? (QUICK ? 2 : 15));
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
 
 const make = {
   ours: async (n) => new OursPeer(n),
@@ -33,42 +25,45 @@ const make = {
   ts: (n) => createPeer('ts', { oneTimePreKeyCount: n }),
 };
 
-async function measure(kind) {
-  const r = {};
-  r['identity + SPK + 30 OPKs'] = await median(() => timed(() => make[kind](30)));
-  r['X3DH initiate'] = await median(async () => {
-    const a = await make[kind](0);
-    const b = await make.ours(1);
-    const bundle = b.bundle();
-    return timed(() => a.processBundle('b', bundle));
-  });
-  r['decrypt PreKeySignalMessage'] = await median(async () => {
-    const a = await make.ours(0);
-    const b = await make[kind](1);
-    await a.processBundle('b', b.bundle());
-    const m = await a.encrypt('b', enc('{"type":"guest:meeting_e2ee_key_request"}'));
-    return timed(() => b.decrypt('a', m));
-  });
-  const a = await make[kind](1);
-  const b = await make.ours(1);
-  await a.processBundle('b', b.bundle());
-  await b.decrypt('a', await a.encrypt('b', enc('hi')));
-  await a.decrypt('b', await b.encrypt('a', enc('hi')));
-  r['encrypt SignalMessage'] = await median(() => timed(() => a.encrypt('b', enc('x'.repeat(200)))));
-  r['decrypt SignalMessage'] = await median(async () => {
-    const m = await b.encrypt('a', enc('x'.repeat(200)));
-    return timed(() => a.decrypt('b', m));
-  });
-  return r;
+const columns = {};
+for (const kind of ['ours', 'official', 'ts']) columns[`${kind} node`] = await measureEngine(make, kind, ROUNDS);
+
+let browserVersion = null;
+if (process.env.BROWSER !== '0') {
+  // The page bundles our web build, the TS port and the shared operations.
+  const outDir = path.join(root, 'target/bench-browser');
+  await build({ root: path.join(here, 'browser'), logLevel: 'warn', build: { outDir, emptyOutDir: true, target: 'es2022' } });
+  const app = express();
+  app.use(express.static(outDir));
+  const server = createServer(app);
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const browser = await launchChromium();
+  try {
+    const page = await browser.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`http://127.0.0.1:${server.address().port}/`);
+    await page.waitForFunction(() => window.benchReady, null, { timeout: 30_000 }).catch(() => {
+      throw new Error(`benchmark page did not load: ${errors.join('; ')}`);
+    });
+    const r = await page.evaluate((rounds) => window.runEngineBench(rounds), ROUNDS);
+    columns['ours chromium'] = r.ours;
+    columns['ts chromium'] = r.ts;
+    browserVersion = browser.version();
+  } finally {
+    await browser.close();
+    server.close();
+  }
 }
 
-const results = {};
-for (const kind of ['ours', 'official', 'ts']) results[kind] = await measure(kind);
-const ops = Object.keys(results.ours);
-const fmt = (n) => n.toFixed(0).padStart(10);
-console.log(`median µs/op over ${ROUNDS} rounds (Node ${process.version})`);
-console.log('operation'.padEnd(30) + 'ours(wasm)'.padStart(10) + 'official'.padStart(10) + 'ts'.padStart(10) + '  official/ours  ts/ours');
-for (const op of ops) {
-  const o = results.ours[op], off = results.official[op], ts = results.ts[op];
-  console.log(op.padEnd(30) + fmt(o) + fmt(off) + fmt(ts) + `  ${(off / o).toFixed(2).padStart(13)}  ${(ts / o).toFixed(1).padStart(7)}`);
+const order = ['ours node', 'ours chromium', 'official node', 'ts node', 'ts chromium'].filter((c) => columns[c]);
+const official = columns['official node'];
+const rows = {};
+for (const op of OPERATIONS) {
+  rows[op] = {};
+  for (const c of order) rows[op][`${c} µs`] = Math.round(columns[c][op]);
+  for (const c of order.filter((x) => x !== 'official node')) rows[op][`${c} / official`] = Number((columns[c][op] / official[op]).toFixed(2));
 }
+console.log(`median µs/op over ${ROUNDS} rounds; Node ${process.version}${browserVersion ? `, Chromium ${browserVersion}` : ''}`);
+console.log('official = @signalapp/libsignal-client 0.72.1 (native), ts = @privacyresearch/libsignal-protocol-typescript 0.0.16');
+console.table(rows);

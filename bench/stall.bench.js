@@ -6,12 +6,12 @@
 // median ms per forged message under libsignal's limits (25,000 counters, 41 states) and
 // under the guest's (GUEST_DECRYPT_LIMITS), in our wasm engine in Node, and the ratio.
 // Figures only; nothing here asserts a time.
-//   scripts/build.sh interop && node bench/stall.bench.js
+//   scripts/build.sh interop && node bench/stall.bench.js   (QUICK=1: 2 rounds, to check it runs)
 import { performance } from 'node:perf_hooks';
 import crypto from 'node:crypto';
 import { SignalParty } from '../interop/ours.js';
 
-const ROUNDS = Number(process.env.ROUNDS ?? 7);
+const ROUNDS = Number(process.env.ROUNDS ?? (process.env.QUICK ? 2 : 7));
 const LIMITS = {
   libsignal: { forward: 25_000, states: 41 },
   guest: { forward: 64, states: 5 },

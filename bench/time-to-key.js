@@ -1,14 +1,28 @@
-// Time to key on loopback: the demo page in headless Chromium and headless Firefox ESR
-// against the relay and three answering participants (the first one live), ROUNDS fresh
-// tabs each. Prints the median and spread of (a) exchangeKey() alone and (b) the whole join
-// (keys, registration, socket, exchange), per browser, side by side. Figures only.
-//   scripts/build.sh package && node bench/time-to-key.js      (ROUNDS=20, BROWSERS=chromium,firefox)
+// Time to key on loopback: the demo page in headless Chromium and headless Firefox ESR against
+// the relay, ROUNDS fresh tabs per scenario and browser. Figures only; nothing here asserts a
+// time.
+//   live            three answering participants: exchangeKey() alone, the whole join (keys,
+//                   registration, socket, exchange), key generation, and the floor: the same
+//                   tab then asks for the key in plaintext through the same relay and socket
+//                   (the legacy flow the Signal exchange replaces; www/bot's legacy handler),
+//                   with the ratio of the two medians
+//   silent hedged   the first participant silent, the SDK's default hedging (1.5 s)
+//   silent 1-by-1   the first participant silent, hedgeAfterMs: 0 (5 s per participant)
+//   scripts/build.sh package && node bench/time-to-key.js   (ROUNDS=20, BROWSERS=chromium,firefox)
+//   QUICK=1: 2 rounds, to check the benchmark runs (CI).
 import { startDemo } from '../www/demo/server.js';
 import { launchChromium } from '../www/demo/chromium.js';
 import { launchFirefox } from '../www/demo/firefox.js';
+import { LEGACY_REQUEST_TYPE, LEGACY_RESPONSE_TYPE } from '../www/bot/bot.js';
 
-const ROUNDS = Number(process.env.ROUNDS ?? 20);
+const QUICK = Boolean(process.env.QUICK);
+const ROUNDS = Number(process.env.ROUNDS ?? (QUICK ? 2 : 20));
 const BROWSERS = (process.env.BROWSERS ?? 'chromium,firefox').split(',');
+const SCENARIOS = [
+  { name: 'live', bots: ['reply', 'reply', 'reply'], query: '', floor: true },
+  { name: 'silent hedged', bots: ['silent', 'reply', 'reply'], query: '' },
+  { name: 'silent 1-by-1', bots: ['silent', 'reply', 'reply'], query: '&hedge=0' },
+];
 
 // playwright-core (Chromium) and puppeteer-core (Firefox) differ in two calls.
 const drivers = {
@@ -24,18 +38,38 @@ const drivers = {
   },
 };
 
-async function measure(name) {
-  const driver = drivers[name];
-  const demo = await startDemo({ bots: ['reply', 'reply', 'reply'], rateLimit: { max: 1000, windowMs: 60_000 } });
+/** In the page: one plaintext key round trip with `to` over the page's own socket. */
+async function plaintextRoundTrip({ to, requestType, responseType }) {
+  const socket = window.guestSocket;
+  const requestId = crypto.randomUUID();
+  const started = performance.now();
+  await new Promise((resolve) => {
+    const onMessage = (d) => {
+      if (d?.type !== responseType) return;
+      const answer = JSON.parse(atob(d.encrypted_message));
+      if (answer.request_id !== requestId) return;
+      socket.off('participant:signal_message', onMessage);
+      resolve();
+    };
+    socket.on('participant:signal_message', onMessage);
+    socket.emit('guest:signal_message', {
+      participant_user_id: to.userId, participant_device_id: to.deviceId, type: requestType,
+      encrypted_message: btoa(JSON.stringify({ request_id: requestId })), message_type: 2,
+    });
+  });
+  return performance.now() - started;
+}
+
+async function measure(browserName, scenario) {
+  const driver = drivers[browserName];
+  const demo = await startDemo({ bots: scenario.bots, rateLimit: { max: 1000, windowMs: 60_000 } });
   const browser = await driver.launch();
-  const exchange = [];
-  const join = [];
-  const keygen = [];
+  const out = { exchange: [], join: [], keygen: [], floor: [] };
   try {
     for (let i = 0; i < ROUNDS; i++) {
       const context = await driver.context(browser);
       const page = await context.newPage();
-      await page.goto(demo.url);
+      await page.goto(`${demo.url}?bench${scenario.query}`);
       await driver.waitFor(page, () => window.demo?.ready, 20_000);
       const started = Date.now();
       await page.click('#join');
@@ -44,35 +78,54 @@ async function measure(name) {
       const state = await page.evaluate(() => ({
         result: window.demo.result, error: window.demo.error, keyGenerationMs: window.demo.keyGenerationMs,
       }));
-      if (!state.result) throw new Error(`${name} round ${i}: ${state.error?.message}`);
-      exchange.push(state.result.timeToKeyMs);
-      join.push(joined);
-      keygen.push(state.keyGenerationMs);
+      if (!state.result) throw new Error(`${browserName} ${scenario.name} round ${i}: ${state.error?.message}`);
+      out.exchange.push(state.result.timeToKeyMs);
+      out.join.push(joined);
+      out.keygen.push(state.keyGenerationMs);
+      if (scenario.floor) {
+        out.floor.push(await page.evaluate(plaintextRoundTrip, {
+          to: state.result.from, requestType: LEGACY_REQUEST_TYPE, responseType: LEGACY_RESPONSE_TYPE,
+        }));
+      }
       await context.close();
     }
-    return { version: await browser.version(), exchange, join, keygen };
+    return { version: await browser.version(), ...out };
   } finally {
     await browser.close();
     await demo.close();
   }
 }
 
-const stats = (xs) => {
+const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
-  const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
-  return { median: q(0.5), p90: q(0.9), min: s[0], max: s[s.length - 1] };
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
+const p90 = (xs) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(0.9 * xs.length))];
+const fixed = (x) => Number(x.toFixed(1));
 
 const rows = {};
-for (const name of BROWSERS) {
-  const m = await measure(name);
-  for (const [what, xs] of [['exchangeKey() ms', m.exchange], ['whole join ms', m.join], ['key generation ms', m.keygen]]) {
-    const { median, p90 } = stats(xs);
-    rows[`${what}`] ??= {};
-    rows[`${what}`][`${name} median`] = Number(median.toFixed(1));
-    rows[`${what}`][`${name} p90`] = Number(p90.toFixed(1));
+for (const browserName of BROWSERS) {
+  let version = '';
+  for (const scenario of SCENARIOS) {
+    const m = await measure(browserName, scenario);
+    version = m.version;
+    const put = (what, xs) => {
+      rows[what] ??= {};
+      rows[what][`${browserName} median`] = fixed(median(xs));
+      rows[what][`${browserName} p90`] = fixed(p90(xs));
+    };
+    if (scenario.floor) {
+      put('live: exchangeKey() ms', m.exchange);
+      put('live: whole join ms', m.join);
+      put('live: key generation ms', m.keygen);
+      put('floor: plaintext key round trip ms', m.floor);
+      rows['live: exchangeKey() / floor'] ??= {};
+      rows['live: exchangeKey() / floor'][`${browserName} median`] = fixed(median(m.exchange) / median(m.floor));
+    } else {
+      put(`${scenario.name}: exchangeKey() ms`, m.exchange);
+    }
   }
-  console.log(`${name}: ${m.version}, ${ROUNDS} fresh tabs`);
+  console.log(`${browserName}: ${version}, ${ROUNDS} fresh tabs per scenario`);
 }
-console.log(`time to key, loopback, first participant live:`);
+console.log('time to key, loopback (median and p90 of the tabs):');
 console.table(rows);

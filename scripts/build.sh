@@ -4,6 +4,7 @@
 #   scripts/build.sh package   -> pkg/signal-guest-sdk (the npm package: pkg/web, the entries in
 #                                 packaging/, docs, licence; browsers, bundlers and Node)
 #   scripts/build.sh interop   -> target/pkg-node (Node, raw engine exported, for interop tests)
+#   scripts/build.sh interop-web -> target/pkg-web-interop (the same for the browser benchmark)
 # Release builds run binaryen's wasm-opt -Oz (npm binaryen; Debian's is too old).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +15,8 @@ case "$kind" in
   package) "$0" web && exec node scripts/package.mjs ;;
   web) target=web; out=pkg/web; features=() ;;
   interop) target=nodejs; out=target/pkg-node; features=(--features interop) ;;
-  *) echo "usage: $0 web|package|interop" >&2; exit 2 ;;
+  interop-web) target=web; out=target/pkg-web-interop; features=(--features interop) ;;
+  *) echo "usage: $0 web|package|interop|interop-web" >&2; exit 2 ;;
 esac
 
 # Source paths in the module's panic locations are made relative, so the package neither

@@ -4,8 +4,8 @@
 # (through the wasm build), relay/bot tests, the browser suite in Chromium and Firefox, the
 # package and its size, the SDK in Node against a stub server, the Vite example, the
 # end-to-end and fault tests of the demo page in Chromium and Firefox, the same page against
-# PeerWave's real server (the `peerwave` wire profile), a short fuzz pass and
-# the 500-guest load run. Does its own set-up.
+# PeerWave's real server (the `peerwave` wire profile), the benchmarks in quick mode, a short
+# fuzz pass and the 500-guest load run. Does its own set-up.
 # Ends with one line "N passed, N failed"; exits non-zero if anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -59,6 +59,7 @@ step "example app (Vite 7, TypeScript strict, headless chromium)" node --test ex
 step "end to end (demo page, headless chromium)" node --test www/e2e/
 step "end to end (demo page, headless firefox)" node --test www/e2e-firefox/
 step "PeerWave's real server (harness, end to end in headless chromium)" scripts/peerwave-e2e.sh
+step "benchmarks (quick mode: they run to the end)" scripts/bench-quick.sh
 step "fuzz (5 s per target)" scripts/fuzz.sh 5
 step "load (500 guests)" env CARGO_BUILD_JOBS=2 load/run.sh
 

@@ -35,6 +35,9 @@ const unb64Exact = (s, len) => {
 const REQUEST_TYPE = 'guest:meeting_e2ee_key_request';
 const REVEAL_TYPE = 'guest:meeting_e2ee_sas_reveal';
 const MAX_OPEN_CODES = 1000; // answered requests waiting for a reveal; the oldest go first
+/** The legacy plaintext flow (benchmark floor only; see onLegacyRequest). */
+export const LEGACY_REQUEST_TYPE = 'legacy:meeting_key_request';
+export const LEGACY_RESPONSE_TYPE = 'legacy:meeting_key_response';
 
 /** Contract §6 key check value: first 4 bytes of SHA-256("signal-guest key check" ‖ key), hex. */
 export function keyCheckValue(key) {
@@ -126,6 +129,7 @@ export async function startBot({
   async function onGuestMessage(d) {
     stats.envelopes++;
     const sessionId = d?.guest_session_id;
+    if (d?.type === LEGACY_REQUEST_TYPE) return onLegacyRequest(sessionId, d);
     const type = d?.message_type === 1 ? 2 : d?.message_type;
     if (typeof sessionId !== 'string' || typeof d.encrypted_message !== 'string' || (type !== 2 && type !== 3)) {
       stats.rejected++;
@@ -195,6 +199,23 @@ export async function startBot({
     stats.reveals++;
     say(`code with guest ${sessionId}: ${code.digits} ${emojiText(code.emoji)}`);
     say(`safety number with guest ${sessionId}: ${safetyNumber}`);
+  }
+
+  /**
+   * The legacy flow, for the benchmark's floor only (bench/time-to-key.js): the key asked for
+   * and sent in plaintext through the same relay and socket, which is what the Signal exchange
+   * replaces. The envelope is an ordinary one (the relay checks shapes, not contents); its
+   * "ciphertext" is base64 of the JSON.
+   */
+  function onLegacyRequest(sessionId, d) {
+    let req;
+    try { req = JSON.parse(Buffer.from(d.encrypted_message, 'base64').toString()); } catch { return; }
+    if (typeof sessionId !== 'string' || typeof req?.request_id !== 'string' || mode === 'silent') return;
+    stats.legacyRequests = (stats.legacyRequests ?? 0) + 1;
+    const answer = { type: LEGACY_RESPONSE_TYPE, request_id: req.request_id, key: b64(key) };
+    socket.emit('participant:signal_message_to_guest', {
+      guest_session_id: sessionId, type: LEGACY_RESPONSE_TYPE, encrypted_message: Buffer.from(JSON.stringify(answer)).toString('base64'), message_type: 2,
+    });
   }
 
   /** Rotation: new random key, index+1, sent to every guest that already holds the key. */
