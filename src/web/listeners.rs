@@ -47,6 +47,10 @@ fn handle(shared: &Shared, event: &str, body: &JsValue) {
         peerwave::AUTHENTICATED_EVENT => {
             if names_us(shared, body) {
                 set_authenticated(shared, true);
+                // Into the lobby as soon as the socket can hear the answer: PeerWave deletes
+                // every registered guest that has not asked yet whenever another one
+                // registers, and tells only the guests whose socket is in the meeting's room.
+                handshake::request_admission(shared);
                 gate::reconsider(shared);
             }
         }

@@ -99,11 +99,8 @@ pub(crate) fn start(shared: &Shared, done: impl FnOnce(Result<JsValue, RegisterE
             Http::post_json(&url, &body, timeout_ms, move |reply| {
                 let result = finish(&shared, reply, timeout_ms);
                 if result.is_ok() {
-                    // PeerWave reads the session from the socket's handshake, and deletes
-                    // every registered guest that has not asked to be let in yet whenever
-                    // another guest registers: asking at once keeps this one.
+                    // PeerWave reads the session from the socket's handshake.
                     handshake::authenticate(&shared);
-                    handshake::request_admission(&shared);
                 }
                 done(result)
             });
