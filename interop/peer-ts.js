@@ -1,9 +1,13 @@
 // The TypeScript port (@privacyresearch/libsignal-protocol-typescript) behind the uniform async
 // peer interface of peers.js, plus the byte helpers and bundle shape both peers share. Nothing
 // here needs Node, so the browser engine benchmark (bench/browser/) loads it too.
-import tsPkg from '@privacyresearch/libsignal-protocol-typescript';
+import * as tsNs from '@privacyresearch/libsignal-protocol-typescript';
 
-const { KeyHelper, SessionBuilder, SessionCipher, SignalProtocolAddress } = tsPkg;
+// A CommonJS package: Node's ESM loader puts module.exports under `default` (names only when
+// its lexer finds them); Vite's interop puts exports.default (the curve initialiser) there.
+const tsLib = tsNs.KeyHelper ? tsNs : tsNs.default;
+const initCurve = typeof tsNs.default === 'function' ? tsNs.default : tsNs.default.default;
+const { KeyHelper, SessionBuilder, SessionCipher, SignalProtocolAddress } = tsLib;
 export const DEVICE_ID = 1;
 
 // Types (Bundle, Ciphertext, PeerOptions) are documented in peers.js.
@@ -79,7 +83,7 @@ class TsStore {
 
 /** Sync XEdDSA curve of the TS port (curve25519-typescript wrapper), created once. */
 let tsCurvePromise;
-const tsCurve = () => (tsCurvePromise ??= tsPkg.default().then((x) => x.Curve));
+const tsCurve = () => (tsCurvePromise ??= initCurve().then((x) => x.Curve));
 
 class TsPeer {
   kind = 'ts';
