@@ -293,6 +293,13 @@ impl Config {
                     .map_err(|_| invalid("onEvent must be a function"))?,
             )
         };
+        let require_admission = optional_bool_or(config, "requireAdmission", true)?;
+        if profile == WireProfile::PeerWave && !require_admission {
+            // PeerWave relays key requests from guests still in the lobby: only the SDK holds them.
+            return Err(invalid(
+                "requireAdmission cannot be false with wireProfile \"peerwave\"",
+            ));
+        }
         Ok(Self {
             http: Http {
                 base: base_url,
@@ -330,7 +337,7 @@ impl Config {
                 100,
                 DAY_MS,
             )? as u32,
-            require_admission: optional_bool_or(config, "requireAdmission", true)?,
+            require_admission,
         })
     }
 

@@ -73,7 +73,7 @@ export interface GuestConfig {
   connectTimeoutMs?: number;
   /** How long `exchangeKey()` waits for the host to admit the guest before `NOT_ADMITTED`. Default 300000. */
   admissionTimeoutMs?: number;
-  /** Wait for the server's admission notice before asking for the key. Default true. */
+  /** Wait for the server's admission notice before asking for the key. Default true; always true with `wireProfile: "peerwave"`. */
   requireAdmission?: boolean;
   /**
    * Identity keys expected for participant devices (base64 of the 33-byte key, e.g. from a

@@ -165,3 +165,11 @@ test('wireProfile: only "plan" or "peerwave"; anything else is INVALID_CONFIG an
   assert.equal((await g.exchangeKey()).from.userId, 'p1');
   g.leave();
 });
+
+test('wireProfile "peerwave" keeps the admission wait: requireAdmission: false is INVALID_CONFIG', () => {
+  const n = meeting();
+  assert.throws(() => guest(n, { keyProvider: null, wireProfile: 'peerwave', requireAdmission: false }),
+    (x) => sdk.guestErrorCode(x) === 'INVALID_CONFIG' && /requireAdmission/.test(x.message));
+  guest(n, { keyProvider: null, wireProfile: 'peerwave', requireAdmission: true }).leave();
+  guest(n, { keyProvider: null, wireProfile: 'plan', requireAdmission: false }).leave();
+});
