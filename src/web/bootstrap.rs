@@ -123,6 +123,7 @@ pub(crate) fn open(config: Config, mut rng: WebCryptoRng) -> Result<Shared, Setu
         admitted,
         authenticated: false,
         admission_requested: false,
+        admission_retry: None,
         gate: None,
         timer: None,
         pending: None,

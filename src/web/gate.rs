@@ -119,6 +119,8 @@ pub(crate) fn declined(shared: &Shared) {
     let pending = match shared.try_borrow_mut() {
         Ok(mut instance) => {
             instance.admitted = false;
+            // PeerWave takes the guest out of the lobby: "Try again" asks anew.
+            instance.admission_requested = false;
             // Only a call still waiting to be let in ends here.
             instance.gate.take().and_then(|_| instance.pending.take())
         }

@@ -8,10 +8,14 @@ use alloc::rc::Rc;
 use super::http::Http;
 use super::instance::{with_usable, Shared};
 use super::js::object;
+use super::platform::Timeout;
 use super::session_loss;
 use crate::exchange::contract::peerwave::{handshake as auth, paths};
 use crate::exchange::contract::WireProfile;
 use crate::exchange::messages::names_lost_session;
+
+/// PeerWave refuses a second admission request within 5 s of the first.
+const ADMISSION_COOLDOWN_MS: u32 = 5_000;
 
 /// Sets the socket's handshake `auth` for the current registration and (re)connects it, so
 /// that the server authenticates this guest (`authenticated` then opens the gate). Nothing
@@ -60,13 +64,25 @@ pub(crate) fn request_admission(shared: &Shared) {
     Http::post_json(&url, "{}", timeout, move |reply| {
         let Some(shared) = weak.upgrade() else { return };
         if names_lost_session(reply.status, &reply.body) {
-            session_loss::session_lost(&shared);
-        } else if !reply.ok() && reply.status != 429 {
-            // Asked again on the next wait (a 429 means a request is already in).
-            if let Ok(mut instance) = shared.try_borrow_mut() {
-                instance.admission_requested = false;
-            }
+            return session_loss::session_lost(&shared);
         }
+        if reply.ok() {
+            return;
+        }
+        // Not in the lobby. A 429 is PeerWave's 5 s cooldown between requests (a decline
+        // followed by "Try again" meets it): ask again once it has passed.
+        let retry = (reply.status == 429).then(|| {
+            let weak = Rc::downgrade(&shared);
+            Timeout::new(ADMISSION_COOLDOWN_MS, move || {
+                if let Some(shared) = weak.upgrade() {
+                    request_admission(&shared);
+                }
+            })
+        });
+        if let Ok(mut instance) = shared.try_borrow_mut() {
+            instance.admission_requested = false;
+            instance.admission_retry = retry;
+        };
     });
 }
 

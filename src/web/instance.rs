@@ -90,6 +90,8 @@ pub(crate) struct Instance {
     pub authenticated: bool,
     /// PeerWave: whether this registration has asked to be let in.
     pub admission_requested: bool,
+    /// PeerWave: a lobby request waiting out the server's cooldown.
+    pub admission_retry: Option<Timeout>,
     /// A waiting `exchangeKey()` (socket not connected or guest not admitted yet).
     pub gate: Option<Gate>,
     /// One timer, always at the exchange's current deadline.
@@ -184,6 +186,7 @@ pub(crate) fn leave(shared: &Shared) {
         // Dropping the exchange zeroizes every private key, chain key and message key.
         instance.lifecycle = Lifecycle::Left;
         instance.timer = None;
+        instance.admission_retry = None;
         instance.gate = None;
         instance.queue.clear();
         instance.storage.wipe();

@@ -34,6 +34,7 @@ pub(crate) fn session_lost(shared: &Shared) {
         instance.authenticated = false;
         instance.admission_requested = false;
         instance.timer = None;
+        instance.admission_retry = None;
         instance.gate = None;
         instance.queue.clear();
         instance.storage.wipe();

@@ -12,6 +12,7 @@ import { launchChromium } from '../demo/chromium.js';
 import { keyCheckValue } from '../bot/bot.js';
 import { frameCheck } from '../e2e/frame-check.js';
 import { startPeerWaveDemo } from './demo.js';
+import { clientIp } from './server.js';
 
 let browser;
 before(async () => { browser = await launchChromium(); });
@@ -53,8 +54,17 @@ async function until(condition, what, ms = 15_000) {
 /** The page's guest session, once registered. */
 const sessionOf = (page) => until(() => page.evaluate(() => window.demo.registration?.sessionId), 'registration');
 
+/** The sessions in PeerWave's lobby (each poll from its own address: PeerWave rate-limits per address). */
+const lobby = async (demo) => {
+  const r = await fetch(`${demo.server.url}/api/meetings/${demo.server.meetingId}/external/waiting`, { headers: { 'x-forwarded-for': clientIp() } });
+  return r.ok ? (await r.json()).waiting.map((w) => w.session_id) : [];
+};
+
 /** Admits `sessionId` through PeerWave's own endpoint, once the guest has asked to be let in. */
-const admit = (demo, sessionId) => until(() => demo.server.admit(sessionId).then(() => true, () => false), `admission of ${sessionId}`);
+async function admit(demo, sessionId) {
+  await until(async () => (await lobby(demo)).includes(sessionId), `${sessionId} in the lobby`);
+  await demo.server.admit(sessionId);
+}
 
 const requestsSeen = (demo) => demo.bots.reduce((n, b) => n + b.stats.requests, 0);
 
@@ -110,8 +120,31 @@ test('3 not admitted: NOT_ADMITTED after admissionTimeoutMs, and no key request 
     assert.equal(requestsSeen(s.demo), 0);
     assert.equal(state.setKeyCalls.length, 0);
     // The guest did ask the lobby (PeerWave's request-admission), so the host can let it in.
-    const waiting = await (await fetch(`${s.demo.server.url}/api/meetings/${s.demo.server.meetingId}/external/waiting`)).json();
-    assert.deepEqual(waiting.waiting.map((w) => w.session_id), [state.registration.sessionId]);
+    assert.deepEqual(await lobby(s.demo), [state.registration.sessionId]);
+  } finally { await s.close(); }
+});
+
+test('3b the host declines: NOT_ADMITTED says so; Try again asks the lobby anew and the key comes once admitted', async () => {
+  const s = await open({ participants: [{ mode: 'reply' }] });
+  try {
+    await s.page.click('#join');
+    const sid = await sessionOf(s.page);
+    const decline = () => fetch(`${s.demo.server.url}/api/meetings/${s.demo.server.meetingId}/external/${sid}/decline`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': '10.252.0.1' },
+      body: JSON.stringify({ declined_by: s.demo.server.owner.userId }),
+    }).then((r) => r.ok);
+    // Declining needs the guest's lobby request, which follows its handshake.
+    await until(decline, 'the decline');
+    const state = await settled(s.page);
+    assert.equal(state.error?.code, 'NOT_ADMITTED');
+    assert.match(state.error.message, /declined/);
+    assert.equal(requestsSeen(s.demo), 0);
+    await s.page.evaluate(() => { window.demo.result = null; window.demo.error = null; });
+    await s.page.click('#retry');
+    await admit(s.demo, sid);
+    const again = await settled(s.page);
+    assert.equal(again.error, null, JSON.stringify(again.error));
+    assert.equal(again.result.keyCheckValue, keyCheckValue(s.demo.meetingKey));
   } finally { await s.close(); }
 });
 
@@ -209,11 +242,7 @@ test('7 PeerWave restarts mid-flow: SESSION_LOST, the guest registers again, and
     await s.demo.bots[0].joinRoom();
     await s.page.evaluate(() => { window.demo.result = null; window.demo.error = null; });
     await s.page.click('#retry');
-    const sid = await until(async () => {
-      const r = await fetch(`${s.demo.server.url}/api/meetings/${s.demo.server.meetingId}/external/waiting`);
-      const { waiting = [] } = r.ok ? await r.json() : {};
-      return waiting[0]?.session_id;
-    }, 'the new registration in the lobby');
+    const sid = await until(async () => (await lobby(s.demo))[0], 'the new registration in the lobby');
     assert.notEqual(sid, before, 'a new session');
     await admit(s.demo, sid);
     const again = await settled(s.page);
@@ -240,8 +269,7 @@ test('7b a reload keeps the registration and the admission: no second lobby requ
     assert.equal(state.registration.reused, true);
     assert.equal(state.registration.sessionId, sid);
     assert.ok(!state.transcript.some((l) => l.text.startsWith('Waiting for the host')), 'not back in the lobby');
-    const waiting = await (await fetch(`${s.demo.server.url}/api/meetings/${s.demo.server.meetingId}/external/waiting`)).json();
-    assert.deepEqual(waiting.waiting, [], 'no second admission request (it would withdraw the admission)');
+    assert.deepEqual(await lobby(s.demo), [], 'no second admission request (it would withdraw the admission)');
     assert.equal(s.demo.bots[0].stats.requests, requestsBefore + 1);
     assert.equal(await s.page.evaluate(frameCheck, s.demo.meetingKey.toString('base64')), 'an encrypted video frame');
   } finally { await s.close(); }
