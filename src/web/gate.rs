@@ -136,6 +136,9 @@ fn expired(shared: &Shared, waiting: Waiting, ms: u32) {
     let pending = match shared.try_borrow_mut() {
         Ok(mut instance) => {
             instance.gate = None;
+            // PeerWave says "admitted" once, to the sockets in the room at that moment; if
+            // that was missed, "Try again" asks the lobby anew rather than wait forever.
+            instance.admission_requested = false;
             instance.pending.take()
         }
         Err(_) => return,

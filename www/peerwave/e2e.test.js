@@ -148,6 +148,42 @@ test('3b the host declines: NOT_ADMITTED says so; Try again asks the lobby anew 
   } finally { await s.close(); }
 });
 
+test('3c an admission notice the guest missed: NOT_ADMITTED after the wait, and Try again asks the lobby anew', async () => {
+  // PeerWave says "admitted" once, to the sockets in the meeting's room at that moment.
+  const s = await open({ participants: [{ mode: 'reply' }] }, '?e2e&bench&admissionTimeout=6000');
+  try {
+    await s.page.click('#join');
+    const sid = await sessionOf(s.page);
+    await until(async () => (await lobby(s.demo)).includes(sid), 'the lobby request');
+    // The notice is lost on the way (a socket that drops instead would make PeerWave mark the
+    // guest as gone from the lobby: its disconnect handler sets left_at).
+    await s.page.evaluate(() => {
+      const socket = window.guestSocket;
+      const deliver = socket.onevent;
+      socket.onevent = function (packet) {
+        if (packet.data?.[0] === 'meeting:admission_granted' && !window.noticeLost) {
+          window.noticeLost = true;
+          return;
+        }
+        deliver.call(this, packet);
+      };
+    });
+    await s.demo.server.admit(sid);
+    const missed = await settled(s.page);
+    assert.equal(await s.page.evaluate(() => window.noticeLost), true);
+    assert.equal(missed.error?.code, 'NOT_ADMITTED');
+    assert.equal(requestsSeen(s.demo), 0);
+    await s.page.evaluate(() => { window.demo.result = null; window.demo.error = null; });
+    await s.page.click('#retry');
+    // Back in the lobby (the 6 s wait outlasted PeerWave's 5 s cooldown), let in again, and the
+    // key comes.
+    await admit(s.demo, sid);
+    const state = await settled(s.page);
+    assert.equal(state.error, null, JSON.stringify(state.error));
+    assert.equal(state.result.keyCheckValue, keyCheckValue(s.demo.meetingKey));
+  } finally { await s.close(); }
+});
+
 test('4 an admission for another guest is not ours (PeerWave tells every waiting guest)', async () => {
   const s = await open({ participants: [{ mode: 'reply' }] });
   try {
