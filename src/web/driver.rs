@@ -21,7 +21,7 @@ use super::js::{now_ms, stringify};
 use super::platform::Timeout;
 use super::session_loss;
 use crate::exchange::contract::{peerwave, GUEST_SESSION_HEADER};
-use crate::exchange::messages::{names_lost_session, Invalid, MAX_BODY_BYTES};
+use crate::exchange::messages::{Invalid, MAX_BODY_BYTES};
 use crate::exchange::{Action, DropReason, Event, Exchange, ExchangeFailure, ParticipantId};
 
 /// `exchangeKey()`: resolves with the key result, or rejects with a `GuestError`.
@@ -242,8 +242,8 @@ fn fetch_bundle(shared: &Shared, participant: ParticipantId) {
     let weak = Rc::downgrade(shared);
     Http::get(&url, &[], timeout, move |reply| {
         if let Some(shared) = weak.upgrade() {
-            if names_lost_session(reply.status, &reply.body) {
-                return session_loss::session_lost(&shared);
+            if session_loss::reregister_if_lost(&shared, &reply) {
+                return;
             }
             let result = reply.into_result();
             let fetched = Event::BundleFetched {

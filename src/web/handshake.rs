@@ -12,7 +12,6 @@ use super::platform::Timeout;
 use super::session_loss;
 use crate::exchange::contract::peerwave::{handshake as auth, paths};
 use crate::exchange::contract::WireProfile;
-use crate::exchange::messages::names_lost_session;
 
 /// PeerWave refuses a second admission request within 5 s of the first.
 const ADMISSION_COOLDOWN_MS: u32 = 5_000;
@@ -63,10 +62,7 @@ pub(crate) fn request_admission(shared: &Shared) {
     let weak = Rc::downgrade(shared);
     Http::post_json(&url, "{}", timeout, move |reply| {
         let Some(shared) = weak.upgrade() else { return };
-        if names_lost_session(reply.status, &reply.body) {
-            return session_loss::session_lost(&shared);
-        }
-        if reply.ok() {
+        if session_loss::reregister_if_lost(&shared, &reply) || reply.ok() {
             return;
         }
         // Not in the lobby. A 429 is PeerWave's 5 s cooldown between requests (a decline
@@ -107,9 +103,7 @@ pub(crate) fn confirm_session_lost(shared: &Shared) {
     let weak = Rc::downgrade(shared);
     Http::get(&url, &[], timeout, move |reply| {
         if let Some(shared) = weak.upgrade() {
-            if names_lost_session(reply.status, &reply.body) {
-                session_loss::session_lost(&shared);
-            }
+            session_loss::reregister_if_lost(&shared, &reply);
         }
     });
 }

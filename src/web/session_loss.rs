@@ -9,10 +9,22 @@
 use super::bootstrap::ONE_TIME_PRE_KEYS;
 use super::error::{ExchangeKeyError, GuestError};
 use super::events;
+use super::http::Reply;
 use super::instance::{emit, persist, with_usable, Lifecycle, Shared};
 use super::registration;
+use crate::exchange::messages::names_lost_session;
 use crate::exchange::GuestState;
 use crate::signal::ProtocolStore;
+
+/// Whether `reply` says the server forgot this guest; if so, the guest registers again. Every
+/// PeerWave call that names the session checks its answer with this.
+pub(crate) fn reregister_if_lost(shared: &Shared, reply: &Reply) -> bool {
+    let lost = names_lost_session(reply.status, &reply.body);
+    if lost {
+        session_lost(shared);
+    }
+    lost
+}
 
 /// Drops the lost registration and registers again (no-op unless registered).
 pub(crate) fn session_lost(shared: &Shared) {

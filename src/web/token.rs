@@ -10,7 +10,7 @@ use super::http::{Http, Reply};
 use super::instance::{with_usable, Lifecycle, Shared};
 use super::js::object;
 use super::session_loss;
-use crate::exchange::messages::{livekit_token_request, names_lost_session, parse_livekit_token};
+use crate::exchange::messages::{livekit_token_request, parse_livekit_token};
 use crate::exchange::HttpFailure;
 
 fn request(shared: &Shared) -> Result<(String, String, u32), TokenError> {
@@ -26,9 +26,6 @@ fn request(shared: &Shared) -> Result<(String, String, u32), TokenError> {
 }
 
 fn answer(reply: Reply) -> Result<JsValue, TokenError> {
-    if names_lost_session(reply.status, &reply.body) {
-        return Err(TokenError::SessionLost);
-    }
     if !reply.ok() {
         return Err(TokenError::Http(HttpFailure {
             status: reply.status,
@@ -52,10 +49,11 @@ pub(crate) fn fetch_livekit_token(shared: &Shared, deferred: Deferred) {
         Ok((url, body, timeout_ms)) => {
             let shared = shared.clone();
             Http::post_json(&url, &body, timeout_ms, move |reply| {
-                let result = answer(reply);
-                if result == Err(TokenError::SessionLost) {
-                    session_loss::session_lost(&shared);
-                }
+                let result = if session_loss::reregister_if_lost(&shared, &reply) {
+                    Err(TokenError::SessionLost)
+                } else {
+                    answer(reply)
+                };
                 deferred.settle(result.map_err(Into::into))
             })
         }
