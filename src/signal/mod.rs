@@ -4,6 +4,7 @@
 mod error;
 pub mod fingerprint;
 pub mod keys;
+pub mod kyber;
 mod protobuf;
 mod ratchet;
 pub(crate) mod record;
