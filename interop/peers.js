@@ -1,6 +1,7 @@
 // Uniform async adapter over two real Signal v3 (X3DH + Double Ratchet) peers, for interop tests:
 //   'official' = @signalapp/libsignal-client (Rust libsignal, native addon; no Kyber in bundles)
 //   'ts'       = @privacyresearch/libsignal-protocol-typescript (TypeScript port)
+// plus 'current' = libsignal 0.103 (PQXDH + SPQR only; bundles carry a Kyber prekey), in peer-current.js.
 // All bytes in/out are Uint8Array. Remote addresses are plain names, always device id 1.
 // Identity trust: trust on first use; a changed identity for a known address is refused (throws).
 // Known official<->ts limits (asserted in peers.test.js): official writes version byte 0x34, which
@@ -186,13 +187,15 @@ const addr = (name) => L.ProtocolAddress.new(name, DEVICE_ID);
 
 // ---------- public API ----------
 /**
- * @param {'official'|'ts'} kind
- * @param {PeerOptions} [options]
- * @returns {Promise<OfficialPeer|TsPeer>}
+ * @param {'official'|'ts'|'current'} kind
+ * @param {PeerOptions} [options] ('current' also takes `name` and `kyberPreKeyId`, see peer-current.js)
+ * @returns {Promise<OfficialPeer|TsPeer|import('./peer-current.js').CurrentPeer>}
  */
 export async function createPeer(kind, options = {}) {
   if (kind === 'official') return new OfficialPeer(options)._init(options);
   if (kind === 'ts') return createTsPeer(options);
+  // Loaded on demand so users of the 0.72.1 peer (www/relay, www/bot) don't load a second native libsignal.
+  if (kind === 'current') return (await import('./peer-current.js')).createCurrentPeer(options);
   throw new Error(`unknown peer kind: ${kind}`);
 }
 
