@@ -56,6 +56,7 @@ impl GuestBundle {
             signed_pre_key: self.signed.1,
             signed_pre_key_signature: self.signed.2,
             pre_key: Some(pre_key),
+            kyber_pre_key: None,
         })
     }
 

@@ -48,6 +48,9 @@ pub struct Dialect {
     pub ciphertext: &'static str,
     /// The Signal message type in socket events.
     pub message_type: &'static str,
+    /// The signed Kyber prekey in registrations and keybundles (v4 sessions, PQXDH);
+    /// `None` where the server speaks only v3 (X3DH).
+    pub kyber_pre_key: Option<&'static str>,
     /// Default HTTP path templates.
     pub paths: PathTemplates,
 }
@@ -75,6 +78,7 @@ pub const PLAN: Dialect = Dialect {
     bundle_pre_key: "pre_key",
     ciphertext: "encrypted_message",
     message_type: "message_type",
+    kyber_pre_key: Some("kyber_pre_key"),
     paths: PathTemplates {
         register: paths::REGISTER,
         participants: paths::PARTICIPANTS,

@@ -8,7 +8,8 @@ use crate::prelude::*;
 
 use base64ct::{Base64, Encoding};
 
-use crate::signal::{PreKeyBundle, PublicKey, PublicKeys, REGISTRATION_ID_MAX};
+use crate::signal::kyber::KyberPublicKey;
+use crate::signal::{PreKeyBundle, PublicKey, PublicKeys, PublicKyberPreKey, REGISTRATION_ID_MAX};
 
 use super::contract::{peerwave, Dialect, WireProfile};
 use super::json::{self, Number, Object, ObjectWriter, Value};
@@ -163,16 +164,14 @@ pub fn registration_body(
     dialect: &Dialect,
 ) -> String {
     let spk = &keys.signed_pre_key;
-    let signed_pre_key = ObjectWriter::new()
-        .number(dialect.key_id, u64::from(spk.id))
-        .string(
-            dialect.public_key,
-            &encode_base64(&spk.public_key.serialize()),
-        )
-        .string("signature", &encode_base64(&spk.signature))
-        .finish();
-    ObjectWriter::new()
-        .string("invitation_token", invitation_token)
+    let signed_pre_key =
+        signed_key_object(spk.id, &spk.public_key.serialize(), &spk.signature, dialect);
+    let mut body = ObjectWriter::new();
+    if let (Some(name), Some(k)) = (dialect.kyber_pre_key, &keys.kyber_pre_key) {
+        let kyber = signed_key_object(k.id, &k.public_key.serialize(), &k.signature, dialect);
+        body = body.json(name, &kyber);
+    }
+    body.string("invitation_token", invitation_token)
         .string("meeting_id", meeting_id)
         .string("display_name", display_name)
         .string(
@@ -183,6 +182,33 @@ pub fn registration_body(
         .json("signed_pre_key", &signed_pre_key)
         .json("pre_keys", &pre_key_entries(&keys.pre_keys, dialect))
         .finish()
+}
+
+/// `{id, public_key, signature}` in `dialect`'s names.
+fn signed_key_object(id: u32, public_key: &[u8], signature: &[u8], dialect: &Dialect) -> String {
+    ObjectWriter::new()
+        .number(dialect.key_id, u64::from(id))
+        .string(dialect.public_key, &encode_base64(public_key))
+        .string("signature", &encode_base64(signature))
+        .finish()
+}
+
+/// A signed key's `(id, public key bytes, signature)` from `{id, public_key, signature}`.
+fn parse_signed_key(
+    obj: &Object,
+    what: &'static str,
+    dialect: &Dialect,
+) -> Result<(u32, Vec<u8>, [u8; 64]), Invalid> {
+    only_fields(
+        obj,
+        &[dialect.key_id, dialect.public_key, "signature"],
+        what,
+    )?;
+    let signature = decode_base64(str_field(obj, "signature")?, "signature")?
+        .try_into()
+        .map_err(|_| invalid("signature", "not 64 bytes"))?;
+    let public_key = decode_base64(str_field(obj, dialect.public_key)?, what)?;
+    Ok((u32_field(obj, dialect.key_id)?, public_key, signature))
 }
 
 /// PeerWave's prekey top-up body: `{pre_keys: [{keyId, publicKey}]}`.
@@ -332,6 +358,7 @@ pub fn parse_bundle(
                     "registration_id",
                     "signed_pre_key",
                     "pre_key",
+                    "kyber_pre_key",
                 ],
                 "bundle",
             )?;
@@ -364,14 +391,22 @@ pub fn parse_bundle(
     }
     let identity_key = public_key_field(&b, "identity_key")?;
     let spk = object_field(&b, "signed_pre_key")?;
-    only_fields(
-        spk,
-        &[d.key_id, d.public_key, "signature"],
-        "signed_pre_key",
-    )?;
-    let signature = decode_base64(str_field(spk, "signature")?, "signature")?
-        .try_into()
-        .map_err(|_| invalid("signature", "not 64 bytes"))?;
+    let signed_pre_key = public_key_field(spk, d.public_key)?;
+    let (signed_pre_key_id, _, signature) = parse_signed_key(spk, "signed_pre_key", d)?;
+    let kyber_pre_key = match d.kyber_pre_key.and_then(|name| field(&b, name)) {
+        None => None,
+        Some(Value::Object(k)) => {
+            let (id, public_key, signature) = parse_signed_key(k, "kyber_pre_key", d)?;
+            let public_key = KyberPublicKey::from_bytes(&public_key)
+                .map_err(|_| invalid("kyber_pre_key", "not a Kyber1024 key"))?;
+            Some(PublicKyberPreKey {
+                id,
+                public_key,
+                signature,
+            })
+        }
+        Some(_) => return Err(invalid("kyber_pre_key", "not an object or null")),
+    };
     let pre_key = match field(&b, d.bundle_pre_key) {
         None => None,
         Some(Value::Object(pk)) => {
@@ -389,10 +424,11 @@ pub fn parse_bundle(
         registration_id,
         device_id: 1,
         identity_key,
-        signed_pre_key_id: u32_field(spk, d.key_id)?,
-        signed_pre_key: public_key_field(spk, d.public_key)?,
+        signed_pre_key_id,
+        signed_pre_key,
         signed_pre_key_signature: signature,
         pre_key,
+        kyber_pre_key,
     })
 }
 

@@ -5,10 +5,11 @@ use crate::prelude::*;
 /// Why a Signal operation failed. Every failing operation leaves its inputs unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignalError {
-    /// A serialized public key is not 33 bytes long (the length found is given).
+    /// A serialized public key is not the length its type needs (33 bytes for Curve25519,
+    /// 1,569 for Kyber1024; the length found is given).
     #[error("public key has wrong length {0}")]
     BadKeyLength(usize),
-    /// A 33-byte public key does not start with the Curve25519 type byte `0x05`.
+    /// A public key does not start with its type byte (`0x05` Curve25519, `0x08` Kyber1024).
     #[error("public key has unknown type byte {0:#04x}")]
     BadKeyType(u8),
     /// A key cannot be used: X25519 with a low-order peer key gives an all-zero secret, or a
@@ -26,8 +27,8 @@ pub enum SignalError {
     /// an unknown message type, or an AES-CBC body that is not whole blocks or badly padded.
     #[error("message is malformed: {0}")]
     InvalidMessage(&'static str),
-    /// A message's version byte (high nibble) names a message version other than 3; the
-    /// nibble is given.
+    /// A message's version byte (high nibble) names a message version other than 3 or 4;
+    /// the nibble is given.
     #[error("unsupported message version {0}")]
     UnsupportedVersion(u8),
     /// A SignalMessage's 8-byte HMAC-SHA256 does not match its message key and the two
@@ -54,6 +55,9 @@ pub enum SignalError {
     /// or already consumed).
     #[error("one-time prekey {0} is unknown or already used")]
     UnknownPreKey(u32),
+    /// A v4 PreKeySignalMessage names a Kyber prekey this store does not hold.
+    #[error("Kyber prekey {0} is unknown")]
+    UnknownKyberPreKey(u32),
     /// A PreKeySignalMessage names a signed prekey this store does not hold.
     #[error("signed prekey {0} is unknown")]
     UnknownSignedPreKey(u32),

@@ -1,5 +1,5 @@
-//! The Signal v3 protocol: keys, XEdDSA, X3DH, Double Ratchet, session records and
-//! libsignal's wire format. Pure Rust: no I/O, no clock, randomness passed in.
+//! The Signal protocol, v3 and v4: keys, XEdDSA, X3DH and PQXDH (Kyber1024), the Double
+//! Ratchet with SPQR's chain, session records and libsignal's wire format. Pure Rust: no I/O, no clock, randomness passed in.
 
 mod error;
 pub mod fingerprint;
@@ -9,6 +9,7 @@ mod protobuf;
 mod ratchet;
 pub(crate) mod record;
 mod session;
+mod spqr;
 mod store;
 mod vec_map;
 mod wipe;
@@ -24,7 +25,11 @@ pub use session::{
     MAX_FORWARD_JUMPS, MAX_MESSAGE_KEYS, MAX_RECEIVER_CHAINS,
 };
 pub use store::{
-    OneTimePreKey, ProtocolStore, PublicKeys, PublicSignedPreKey, SignedPreKey, REGISTRATION_ID_MAX,
+    KyberPreKey, OneTimePreKey, ProtocolStore, PublicKeys, PublicSignedPreKey, SignedPreKey,
+    REGISTRATION_ID_MAX,
 };
-pub use wire::{CiphertextMessage, PreKeySignalMessage, SignalMessage, PREKEY_TYPE, WHISPER_TYPE};
-pub use x3dh::PreKeyBundle;
+pub use wire::{
+    CiphertextMessage, KyberEncapsulation, PreKeySignalMessage, SignalMessage, PREKEY_TYPE,
+    WHISPER_TYPE,
+};
+pub use x3dh::{PreKeyBundle, PublicKyberPreKey};

@@ -166,7 +166,7 @@ mod tests {
     use prost::Message;
     use rand::{rngs::StdRng, Rng, SeedableRng};
 
-    /// libsignal's PreKeySignalMessage as prost declares it (fields 1–6, both kinds).
+    /// libsignal's PreKeySignalMessage as prost declares it (fields 1–8, both kinds).
     #[derive(Clone, PartialEq, Message)]
     struct Reference {
         #[prost(uint32, optional, tag = "1")]
@@ -181,6 +181,10 @@ mod tests {
         e: Option<u32>,
         #[prost(uint32, optional, tag = "6")]
         f: Option<u32>,
+        #[prost(uint32, optional, tag = "7")]
+        g: Option<u32>,
+        #[prost(bytes = "vec", optional, tag = "8")]
+        h: Option<Vec<u8>>,
     }
 
     fn ours(body: &[u8]) -> Result<Reference, Malformed> {
@@ -195,6 +199,8 @@ mod tests {
                 (4, Value::Bytes(x)) => r.d = Some(x.to_vec()),
                 (5, Value::Varint(x)) => r.e = Some(x as u32),
                 (6, Value::Varint(x)) => r.f = Some(x as u32),
+                (7, Value::Varint(x)) => r.g = Some(x as u32),
+                (8, Value::Bytes(x)) => r.h = Some(x.to_vec()),
                 _ => {}
             },
         )?;
@@ -268,6 +274,8 @@ mod tests {
                 d: Some((0..rng.gen_range(0..200)).map(|_| rng.gen()).collect()),
                 e: Some(rng.gen()),
                 f: Some(rng.gen_range(0..3)),
+                g: rng.gen::<bool>().then(|| rng.gen()),
+                h: None,
             };
             let mut w = ProtoWriter::new(Vec::new());
             w.uint32(1, r.a);
@@ -276,6 +284,7 @@ mod tests {
             w.bytes(4, r.d.as_deref().unwrap_or_default());
             w.uint32(5, r.e);
             w.uint32(6, r.f);
+            w.uint32(7, r.g);
             assert_eq!(w.finish(), r.encode_to_vec());
         }
     }

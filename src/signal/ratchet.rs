@@ -95,11 +95,37 @@ impl ChainKey {
         }
     }
 
-    /// This position's message keys, from the seed HMAC-SHA256(key, 0x01).
-    pub(crate) fn message_keys(&self) -> MessageKeys {
-        let mut seed = hmac_sha256(&self.key, &[MESSAGE_KEY_SEED]);
-        let keys = MessageKeys::derive(&seed, self.index);
-        seed.zeroize();
+    /// This position's message key seed, HMAC-SHA256(key, 0x01).
+    pub(crate) fn message_key_seed(&self) -> MessageKeySeed {
+        MessageKeySeed {
+            seed: hmac_sha256(&self.key, &[MESSAGE_KEY_SEED]),
+            counter: self.index,
+        }
+    }
+}
+
+/// A message's key seed and counter: what is kept for a skipped message, because a v4
+/// message's keys also need the SPQR key that only the message itself brings.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub(crate) struct MessageKeySeed {
+    pub(crate) seed: [u8; 32],
+    pub(crate) counter: u32,
+}
+
+impl MessageKeySeed {
+    /// HKDF(salt = the SPQR key, or none in v3, ikm = seed, "WhisperMessageKeys").
+    pub(crate) fn keys(&self, pq_key: Option<&[u8; 32]>) -> MessageKeys {
+        let mut okm: [u8; 80] = hkdf_sha256(pq_key.map(|k| &k[..]), &self.seed, MESSAGE_KEYS_INFO);
+        let mut keys = MessageKeys {
+            cipher_key: [0; 32],
+            mac_key: [0; 32],
+            iv: [0; 16],
+            counter: self.counter,
+        };
+        keys.cipher_key.copy_from_slice(&okm[..32]);
+        keys.mac_key.copy_from_slice(&okm[32..64]);
+        keys.iv.copy_from_slice(&okm[64..]);
+        okm.zeroize();
         keys
     }
 }
@@ -111,23 +137,6 @@ pub(crate) struct MessageKeys {
     pub(crate) mac_key: [u8; 32],
     pub(crate) iv: [u8; 16],
     pub(crate) counter: u32,
-}
-
-impl MessageKeys {
-    fn derive(seed: &[u8; 32], counter: u32) -> Self {
-        let mut okm: [u8; 80] = hkdf_sha256(None, seed, MESSAGE_KEYS_INFO);
-        let mut keys = MessageKeys {
-            cipher_key: [0; 32],
-            mac_key: [0; 32],
-            iv: [0; 16],
-            counter,
-        };
-        keys.cipher_key.copy_from_slice(&okm[..32]);
-        keys.mac_key.copy_from_slice(&okm[32..64]);
-        keys.iv.copy_from_slice(&okm[64..]);
-        okm.zeroize();
-        keys
-    }
 }
 
 pub(crate) fn aes_cbc_encrypt(keys: &MessageKeys, plaintext: &[u8]) -> Vec<u8> {
@@ -165,7 +174,14 @@ mod tests {
         assert_eq!(next.index(), 1);
         assert_ne!(next.key, chain.key);
         assert_eq!(chain.next().key, next.key);
-        let (k0, k1) = (chain.message_keys(), next.message_keys());
+        let (k0, k1) = (
+            chain.message_key_seed().keys(None),
+            next.message_key_seed().keys(None),
+        );
+        assert_ne!(
+            k1.cipher_key,
+            next.message_key_seed().keys(Some(&[1; 32])).cipher_key
+        );
         assert_ne!(k0.cipher_key, k1.cipher_key);
         assert_eq!(k1.counter, 1);
     }
@@ -177,11 +193,12 @@ mod tests {
         zeroized_on_drop::<RootKey>();
         zeroized_on_drop::<ChainKey>();
         zeroized_on_drop::<MessageKeys>();
+        zeroized_on_drop::<MessageKeySeed>();
         let mut chain = ChainKey {
             key: [9; 32],
             index: 4,
         };
-        let mut keys = chain.message_keys();
+        let mut keys = chain.message_key_seed().keys(None);
         keys.zeroize();
         assert_eq!(
             (keys.cipher_key, keys.mac_key, keys.iv, keys.counter),
@@ -227,7 +244,8 @@ mod tests {
             key: [3; 32],
             index: 0,
         }
-        .message_keys();
+        .message_key_seed()
+        .keys(None);
         for len in [0usize, 1, 15, 16, 17, 100] {
             let pt = vec![0xaa; len];
             let ct = aes_cbc_encrypt(&keys, &pt);

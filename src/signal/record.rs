@@ -11,19 +11,24 @@ use zeroize::{Zeroize, Zeroizing};
 
 use super::error::SignalError;
 use super::keys::{KeyPair, PrivateKey, PublicKey, PUBLIC_KEY_LEN, SIGNATURE_LEN};
-use super::ratchet::{ChainKey, MessageKeys, RootKey};
+use super::kyber::{KyberKeyPair, KYBER_CIPHERTEXT_LEN, KYBER_SEED_LEN};
+use super::ratchet::{ChainKey, MessageKeySeed, RootKey};
 use super::session::{
     PendingPreKey, ReceiverChain, SenderChain, SessionRecord, SessionState, ARCHIVED_STATES_MAX,
     MAX_MESSAGE_KEYS, MAX_RECEIVER_CHAINS,
 };
-use super::store::{OneTimePreKey, ProtocolStore, SignedPreKey, REGISTRATION_ID_MAX};
+use super::spqr::{Direction, PqChain, SkippedKey, MAX_OUT_OF_ORDER};
+use super::store::{KyberPreKey, OneTimePreKey, ProtocolStore, SignedPreKey, REGISTRATION_ID_MAX};
+use super::wire::KyberEncapsulation;
 
 /// The format-version byte that starts [`SessionRecord::to_bytes`] and
 /// [`ProtocolStore::to_bytes`]; reading back refuses any other with
 /// [`SignalError::RecordVersion`].
-pub const RECORD_FORMAT_VERSION: u8 = 2;
+pub const RECORD_FORMAT_VERSION: u8 = 3;
 /// Upper bound on list lengths we accept (prekeys, peers, timestamps).
 const MAX_LIST: usize = 4096;
+/// Kyber prekeys accepted in a stored store: each costs a key generation to read back.
+const MAX_KYBER_PRE_KEYS: usize = 4;
 
 fn corrupt(what: &'static str) -> SignalError {
     SignalError::CorruptRecord(what)
@@ -161,9 +166,7 @@ fn write_state(w: &mut Writer, s: &SessionState) {
         w.len(chain.skipped.len());
         for k in &chain.skipped {
             w.u32(k.counter);
-            w.raw(&k.cipher_key);
-            w.raw(&k.mac_key);
-            w.raw(&k.iv);
+            w.raw(&k.seed);
         }
     }
     w.u32(s.previous_counter);
@@ -175,9 +178,32 @@ fn write_state(w: &mut Writer, s: &SessionState) {
             w.u32(p.pre_key_id.unwrap_or(0));
             w.u32(p.signed_pre_key_id);
             w.public(&p.base_key);
+            match &p.kyber {
+                None => w.u8(0),
+                Some(k) => {
+                    w.u8(1);
+                    w.u32(k.pre_key_id);
+                    w.raw(&k.ciphertext);
+                }
+            }
         }
     }
     w.public(&s.base_key);
+    match &s.pq {
+        None => w.u8(0),
+        Some(pq) => {
+            w.u8(1);
+            for d in [&pq.send, &pq.receive] {
+                w.raw(&d.next);
+                w.u32(d.counter);
+            }
+            w.len(pq.skipped.len());
+            for k in &pq.skipped {
+                w.u32(k.index);
+                w.raw(&k.key);
+            }
+        }
+    }
 }
 
 fn read_state(r: &mut Reader) -> Result<SessionState, SignalError> {
@@ -203,11 +229,9 @@ fn read_state(r: &mut Reader) -> Result<SessionState, SignalError> {
         let mut skipped = Vec::with_capacity(count);
         for _ in 0..count {
             let counter = r.u32()?;
-            skipped.push(MessageKeys {
+            skipped.push(MessageKeySeed {
                 counter,
-                cipher_key: r.secret32()?,
-                mac_key: r.secret32()?,
-                iv: r.array()?,
+                seed: r.secret32()?,
             });
         }
         receiver_chains.push(ReceiverChain {
@@ -220,10 +244,46 @@ fn read_state(r: &mut Reader) -> Result<SessionState, SignalError> {
     let pending_pre_key = if r.bool()? {
         let has_pre_key = r.bool()?;
         let pre_key_id = r.u32()?;
+        let signed_pre_key_id = r.u32()?;
+        let base_key = r.public()?;
+        let kyber = if r.bool()? {
+            Some(KyberEncapsulation {
+                pre_key_id: r.u32()?,
+                ciphertext: r.take(KYBER_CIPHERTEXT_LEN)?.to_vec(),
+            })
+        } else {
+            None
+        };
         Some(PendingPreKey {
             pre_key_id: has_pre_key.then_some(pre_key_id),
-            signed_pre_key_id: r.u32()?,
-            base_key: r.public()?,
+            signed_pre_key_id,
+            base_key,
+            kyber,
+        })
+    } else {
+        None
+    };
+    let base_key = r.public()?;
+    let pq = if r.bool()? {
+        let mut direction = || -> Result<Direction, SignalError> {
+            Ok(Direction {
+                next: r.secret32()?,
+                counter: r.u32()?,
+            })
+        };
+        let (send, receive) = (direction()?, direction()?);
+        let count = r.len(MAX_OUT_OF_ORDER as usize)?;
+        let mut skipped = Vec::with_capacity(count);
+        for _ in 0..count {
+            skipped.push(SkippedKey {
+                index: r.u32()?,
+                key: r.secret32()?,
+            });
+        }
+        Some(PqChain {
+            send,
+            receive,
+            skipped,
         })
     } else {
         None
@@ -241,7 +301,8 @@ fn read_state(r: &mut Reader) -> Result<SessionState, SignalError> {
         receiver_chains,
         previous_counter,
         pending_pre_key,
-        base_key: r.public()?,
+        base_key,
+        pq,
     })
 }
 
@@ -308,6 +369,12 @@ impl ProtocolStore {
             w.u32(k.id);
             w.raw(k.key_pair.private.expose_bytes());
         }
+        w.len(self.kyber_pre_keys.values().count());
+        for k in self.kyber_pre_keys.values() {
+            w.u32(k.id);
+            w.raw(k.key_pair.seed());
+            w.raw(&k.signature);
+        }
         // Every session has a known identity (both are set by the same operation).
         w.len(self.known_identities.values().count());
         for (address, key) in self.known_identities.iter() {
@@ -362,6 +429,19 @@ impl ProtocolStore {
                 OneTimePreKey {
                     id,
                     key_pair: r.key_pair()?,
+                },
+            );
+        }
+        for _ in 0..r.len(MAX_KYBER_PRE_KEYS)? {
+            let id = r.u32()?;
+            let seed = Zeroizing::new(r.array::<KYBER_SEED_LEN>()?);
+            let key_pair = KyberKeyPair::from_seed(&seed);
+            store.kyber_pre_keys.insert(
+                id,
+                KyberPreKey {
+                    id,
+                    key_pair,
+                    signature: r.array::<SIGNATURE_LEN>()?,
                 },
             );
         }

@@ -7,9 +7,10 @@ use rand_core::CryptoRngCore;
 
 use super::error::SignalError;
 use super::keys::{KeyPair, PublicKey};
-use super::ratchet::{aes_cbc_decrypt, aes_cbc_encrypt, ChainKey, MessageKeys, RootKey};
+use super::ratchet::{aes_cbc_decrypt, aes_cbc_encrypt, ChainKey, MessageKeySeed, RootKey};
+use super::spqr::PqChain;
 use super::wipe;
-use super::wire::{CiphertextMessage, PreKeySignalMessage, SignalMessage};
+use super::wire::{CiphertextMessage, KyberEncapsulation, PreKeySignalMessage, SignalMessage};
 
 /// How far ahead of a receiving chain a message counter may be (libsignal's
 /// `MAX_FORWARD_JUMPS` in `consts.rs`); further is [`SignalError::TooFarInFuture`].
@@ -55,6 +56,8 @@ pub struct PendingPreKey {
     pub signed_pre_key_id: u32,
     /// Our X3DH base (ephemeral) public key.
     pub base_key: PublicKey,
+    /// In v4: the peer's Kyber prekey id and our KEM ciphertext to it.
+    pub kyber: Option<KyberEncapsulation>,
 }
 
 #[derive(Clone)]
@@ -67,8 +70,8 @@ pub(crate) struct SenderChain {
 pub(crate) struct ReceiverChain {
     pub(crate) ratchet_key: PublicKey,
     pub(crate) chain_key: ChainKey,
-    /// Keys of skipped messages, oldest first.
-    pub(crate) skipped: Vec<MessageKeys>,
+    /// Key seeds of skipped messages, oldest first.
+    pub(crate) skipped: Vec<MessageKeySeed>,
 }
 
 /// One Double Ratchet session with one remote device.
@@ -86,11 +89,14 @@ pub struct SessionState {
     pub(crate) pending_pre_key: Option<PendingPreKey>,
     /// The initiator's X3DH base key: identifies the session set-up this state came from.
     pub(crate) base_key: PublicKey,
+    /// SPQR's state in a v4 session; `None` makes the session v3.
+    pub(crate) pq: Option<PqChain>,
 }
 
 impl core::fmt::Debug for SessionState {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("SessionState")
+            .field("version", &self.version())
             .field("remote_identity", &self.remote_identity)
             .field("base_key", &self.base_key)
             .field("sending_index", &self.sender_chain.chain_key.index())
@@ -110,6 +116,7 @@ impl SessionState {
         sender_ratchet: KeyPair,
         sender_chain_key: ChainKey,
         base_key: PublicKey,
+        pq: Option<PqChain>,
     ) -> Self {
         Self {
             local_identity,
@@ -125,6 +132,16 @@ impl SessionState {
             previous_counter: 0,
             pending_pre_key: None,
             base_key,
+            pq,
+        }
+    }
+
+    /// The session's version: 4 (PQXDH, SPQR) or 3 (X3DH).
+    pub fn version(&self) -> u8 {
+        if self.pq.is_some() {
+            4
+        } else {
+            3
         }
     }
 
@@ -171,7 +188,14 @@ impl SessionState {
             .index()
             .checked_add(1)
             .ok_or(SignalError::InvalidKey("chain exhausted"))?;
-        let keys = chain_key.message_keys();
+        let seed = chain_key.message_key_seed();
+        let (pq_message, keys) = match &mut self.pq {
+            Some(pq) => {
+                let (message, pq_key) = pq.send()?;
+                (Some(message), seed.keys(Some(&pq_key)))
+            }
+            None => (None, seed.keys(None)),
+        };
         let message = SignalMessage::new(
             &keys.mac_key,
             &self.local_identity,
@@ -180,12 +204,14 @@ impl SessionState {
             keys.counter,
             self.previous_counter,
             aes_cbc_encrypt(&keys, plaintext),
+            pq_message,
         );
         let out = match &self.pending_pre_key {
             Some(pending) => CiphertextMessage::PreKey(PreKeySignalMessage::new(
                 self.local_registration_id,
                 pending.pre_key_id,
                 pending.signed_pre_key_id,
+                pending.kyber.clone(),
                 pending.base_key,
                 self.local_identity,
                 message,
@@ -205,6 +231,11 @@ impl SessionState {
         limits: DecryptLimits,
         rng: &mut impl CryptoRngCore,
     ) -> Result<Vec<u8>, SignalError> {
+        if message.version() != self.version() {
+            return Err(SignalError::InvalidMessage(
+                "message version is not the session's",
+            ));
+        }
         let their_ratchet = *message.ratchet_key();
         // Refuse a jump that is too far before the DH ratchet step it would also cost.
         if let Some(chain) = self.receiver_chain_mut(&their_ratchet) {
@@ -217,7 +248,14 @@ impl SessionState {
             return Err(SignalError::TooFarInFuture(message.counter()));
         }
         self.ensure_receiver_chain(&their_ratchet, rng)?;
-        let keys = self.take_message_keys(&their_ratchet, message.counter(), limits)?;
+        let seed = self.take_message_key_seed(&their_ratchet, message.counter(), limits)?;
+        let keys = match &mut self.pq {
+            Some(pq) => seed.keys(
+                pq.receive(message.pq_ratchet(), limits.max_forward_jumps)?
+                    .as_deref(),
+            ),
+            None => seed.keys(None),
+        };
         if !message.verify_mac(&keys.mac_key, &self.remote_identity, &self.local_identity) {
             return Err(SignalError::BadMac);
         }
@@ -251,12 +289,12 @@ impl SessionState {
         Ok(())
     }
 
-    fn take_message_keys(
+    fn take_message_key_seed(
         &mut self,
         their_ratchet: &PublicKey,
         counter: u32,
         limits: DecryptLimits,
-    ) -> Result<MessageKeys, SignalError> {
+    ) -> Result<MessageKeySeed, SignalError> {
         let chain = self
             .receiver_chain_mut(their_ratchet)
             .ok_or(SignalError::NoMatchingState)?;
@@ -273,16 +311,16 @@ impl SessionState {
         let mut key = chain.chain_key.clone();
         wipe::reserve(&mut chain.skipped, (counter - index) as usize);
         while key.index() < counter {
-            chain.skipped.push(key.message_keys());
+            chain.skipped.push(key.message_key_seed());
             key = key.next();
         }
         if chain.skipped.len() > MAX_MESSAGE_KEYS {
             let excess = chain.skipped.len() - MAX_MESSAGE_KEYS;
             wipe::drop_front(&mut chain.skipped, excess);
         }
-        let keys = key.message_keys();
+        let seed = key.message_key_seed();
         chain.chain_key = key.next();
-        Ok(keys)
+        Ok(seed)
     }
 }
 

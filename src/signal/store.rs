@@ -8,10 +8,11 @@ use rand_core::CryptoRngCore;
 
 use super::error::SignalError;
 use super::keys::{KeyPair, PublicKey, SIGNATURE_LEN};
+use super::kyber::KyberKeyPair;
 use super::session::{DecryptLimits, SessionRecord};
 use super::vec_map::VecMap;
 use super::wire::{CiphertextMessage, PreKeySignalMessage};
-use super::x3dh::{self, PreKeyBundle};
+use super::x3dh::{self, PreKeyBundle, PublicKyberPreKey};
 
 /// libsignal's registration id range is `1..=REGISTRATION_ID_MAX`.
 pub const REGISTRATION_ID_MAX: u32 = 16380;
@@ -23,6 +24,19 @@ pub struct SignedPreKey {
     pub id: u32,
     /// The prekey itself.
     pub key_pair: KeyPair,
+    /// XEdDSA signature by the identity key over the serialized public key.
+    pub signature: [u8; SIGNATURE_LEN],
+}
+
+/// A signed Kyber1024 prekey with its private half (kept as its seed). Reused by every v4
+/// session set-up, as libsignal's last-resort Kyber prekeys are: the one-time Curve25519
+/// prekey, when there is one, is what makes each set-up single-use.
+#[derive(Clone, Debug)]
+pub struct KyberPreKey {
+    /// The id peers name it by in v4 PreKeySignalMessages.
+    pub id: u32,
+    /// The KEM key pair.
+    pub key_pair: KyberKeyPair,
     /// XEdDSA signature by the identity key over the serialized public key.
     pub signature: [u8; SIGNATURE_LEN],
 }
@@ -58,6 +72,8 @@ pub struct PublicKeys {
     pub signed_pre_key: PublicSignedPreKey,
     /// `(id, public key)` of every unused one-time prekey, ascending by id.
     pub pre_keys: Vec<(u32, PublicKey)>,
+    /// The signed Kyber prekey, if this party takes v4 sessions (the one with the highest id).
+    pub kyber_pre_key: Option<PublicKyberPreKey>,
 }
 
 /// One local party's Signal state (identity key pair, registration id, prekeys, sessions
@@ -69,6 +85,7 @@ pub struct ProtocolStore {
     pub(crate) registration_id: u32,
     pub(crate) signed_pre_keys: VecMap<u32, SignedPreKey>,
     pub(crate) one_time_pre_keys: VecMap<u32, OneTimePreKey>,
+    pub(crate) kyber_pre_keys: VecMap<u32, KyberPreKey>,
     pub(crate) sessions: VecMap<String, SessionRecord>,
     pub(crate) known_identities: VecMap<String, PublicKey>,
 }
@@ -103,9 +120,37 @@ impl ProtocolStore {
             registration_id,
             signed_pre_keys: VecMap::default(),
             one_time_pre_keys: VecMap::default(),
+            kyber_pre_keys: VecMap::default(),
             sessions: VecMap::default(),
             known_identities: VecMap::default(),
         }
+    }
+
+    /// Adds (or replaces) Kyber prekey `id`, signed by the identity key; returns its public
+    /// half. A store with one takes v4 sessions and publishes it.
+    pub fn add_kyber_pre_key(
+        &mut self,
+        id: u32,
+        rng: &mut impl CryptoRngCore,
+    ) -> PublicKyberPreKey {
+        let key_pair = KyberKeyPair::generate(rng);
+        let public = PublicKyberPreKey {
+            id,
+            public_key: key_pair.public().clone(),
+            signature: self
+                .identity
+                .private
+                .sign(&key_pair.public().serialize(), rng),
+        };
+        self.kyber_pre_keys.insert(
+            id,
+            KyberPreKey {
+                id,
+                key_pair,
+                signature: public.signature,
+            },
+        );
+        public
     }
 
     /// Adds (or replaces) signed prekey `id`, signed by the identity key; returns its public half.
@@ -217,6 +262,11 @@ impl ProtocolStore {
                 .values()
                 .map(|k| (k.id, k.key_pair.public))
                 .collect(),
+            kyber_pre_key: self.kyber_pre_keys.last_value().map(|k| PublicKyberPreKey {
+                id: k.id,
+                public_key: k.key_pair.public().clone(),
+                signature: k.signature,
+            }),
         })
     }
 
@@ -236,6 +286,7 @@ impl ProtocolStore {
             } else {
                 None
             },
+            kyber_pre_key: keys.kyber_pre_key,
         })
     }
 
@@ -383,11 +434,22 @@ impl ProtocolStore {
                 ),
                 None => None,
             };
+            let kyber = match message.kyber() {
+                Some(k) => Some(
+                    &self
+                        .kyber_pre_keys
+                        .get(&k.pre_key_id)
+                        .ok_or(SignalError::UnknownKyberPreKey(k.pre_key_id))?
+                        .key_pair,
+                ),
+                None => None,
+            };
             let state = x3dh::respond(
                 &self.identity,
                 self.registration_id,
                 &signed.key_pair,
                 one_time,
+                kyber,
                 message,
             )?;
             record.promote_state(state);

@@ -1,4 +1,5 @@
-//! X3DH key agreement (Signal v3, without Kyber) for both roles.
+//! Session set-up for both roles: X3DH (Signal v3) and PQXDH (v4: X3DH's agreements plus a
+//! Kyber1024 shared secret, and SPQR's authentication key).
 
 use crate::prelude::*;
 
@@ -7,11 +8,14 @@ use zeroize::Zeroizing;
 
 use super::error::SignalError;
 use super::keys::{KeyPair, PrivateKey, PublicKey, SIGNATURE_LEN};
+use super::kyber::{KyberKeyPair, KyberPublicKey};
 use super::ratchet::{hkdf_sha256, split_root_and_chain, ChainKey, RootKey};
 use super::session::{PendingPreKey, SessionState};
-use super::wire::PreKeySignalMessage;
+use super::spqr::PqChain;
+use super::wire::{KyberEncapsulation, PreKeySignalMessage};
 
 const X3DH_INFO: &[u8] = b"WhisperText";
+const PQXDH_INFO: &[u8] = b"WhisperText_X25519_SHA-256_CRYSTALS-KYBER-1024";
 /// X3DH's 32 bytes of 0xFF in front of the DH outputs (curve25519 domain separation).
 const DISCONTINUITY: [u8; 32] = [0xff; 32];
 
@@ -33,15 +37,34 @@ pub struct PreKeyBundle {
     pub signed_pre_key_signature: [u8; SIGNATURE_LEN],
     /// `(id, key)` of a one-time prekey, absent when the server ran out.
     pub pre_key: Option<(u32, PublicKey)>,
+    /// A signed Kyber prekey: present means PQXDH and a v4 session, absent X3DH and v3.
+    pub kyber_pre_key: Option<PublicKyberPreKey>,
+}
+
+/// The public half of a signed Kyber1024 prekey, as published.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicKyberPreKey {
+    /// The id the initiator names it by.
+    pub id: u32,
+    /// The KEM public key.
+    pub public_key: KyberPublicKey,
+    /// XEdDSA signature by the identity key over `public_key`'s 1,569-byte form.
+    pub signature: [u8; SIGNATURE_LEN],
 }
 
 impl PreKeyBundle {
-    /// X3DH §3.3: the signed prekey must carry the identity key's signature.
+    /// X3DH §3.3 and PQXDH §3.3: the signed prekey, and the Kyber prekey if any, must carry
+    /// the identity key's signature.
     pub fn verify(&self) -> Result<(), SignalError> {
         let signed = self.signed_pre_key.serialize();
-        if self
-            .identity_key
-            .verify_signature(&signed, &self.signed_pre_key_signature)
+        let kyber_ok = self.kyber_pre_key.as_ref().map_or(true, |k| {
+            self.identity_key
+                .verify_signature(&k.public_key.serialize(), &k.signature)
+        });
+        if kyber_ok
+            && self
+                .identity_key
+                .verify_signature(&signed, &self.signed_pre_key_signature)
         {
             Ok(())
         } else {
@@ -50,9 +73,24 @@ impl PreKeyBundle {
     }
 }
 
-fn derive_initial_keys(secrets: &[u8]) -> (RootKey, ChainKey) {
-    let derived = Zeroizing::new(hkdf_sha256::<64>(None, secrets, X3DH_INFO));
-    split_root_and_chain(&derived)
+/// Root key, first chain key, and (v4) SPQR's state for this role, from the agreements.
+fn derive_initial_keys(
+    secrets: &[u8],
+    post_quantum: bool,
+    initiator: bool,
+) -> (RootKey, ChainKey, Option<PqChain>) {
+    if !post_quantum {
+        let derived = Zeroizing::new(hkdf_sha256::<64>(None, secrets, X3DH_INFO));
+        let (root, chain) = split_root_and_chain(&derived);
+        return (root, chain, None);
+    }
+    let derived = Zeroizing::new(hkdf_sha256::<96>(None, secrets, PQXDH_INFO));
+    let mut first = Zeroizing::new([0u8; 64]);
+    let mut auth_key = Zeroizing::new([0u8; 32]);
+    first.copy_from_slice(&derived[..64]);
+    auth_key.copy_from_slice(&derived[64..]);
+    let (root, chain) = split_root_and_chain(&first);
+    (root, chain, Some(PqChain::new(&auth_key, initiator)))
 }
 
 fn push_agreement(
@@ -82,7 +120,15 @@ pub(crate) fn initiate(
     if let Some((_, one_time)) = &bundle.pre_key {
         push_agreement(&mut secrets, &base_key.private, one_time)?;
     }
-    let (root, receiving_chain) = derive_initial_keys(&secrets);
+    let kyber = bundle.kyber_pre_key.as_ref().map(|k| {
+        let (ciphertext, shared) = k.public_key.encapsulate(rng);
+        secrets.extend_from_slice(&shared[..]);
+        KyberEncapsulation {
+            pre_key_id: k.id,
+            ciphertext,
+        }
+    });
+    let (root, receiving_chain, pq) = derive_initial_keys(&secrets, kyber.is_some(), true);
 
     let sending_ratchet = KeyPair::generate(rng);
     let (root, sending_chain) =
@@ -97,22 +143,26 @@ pub(crate) fn initiate(
         sending_ratchet,
         sending_chain,
         base_key.public,
+        pq,
     );
     state.add_receiver_chain(bundle.signed_pre_key, receiving_chain);
     state.pending_pre_key = Some(PendingPreKey {
         pre_key_id: bundle.pre_key.as_ref().map(|(id, _)| *id),
         signed_pre_key_id: bundle.signed_pre_key_id,
         base_key: base_key.public,
+        kyber,
     });
     Ok(state)
 }
 
-/// Bob's side: a new session state from Alice's PreKeySignalMessage and our prekeys.
+/// Bob's side: a new session state from Alice's PreKeySignalMessage and our prekeys (with
+/// the Kyber prekey it names, for a v4 message).
 pub(crate) fn respond(
     identity: &KeyPair,
     registration_id: u32,
     signed_pre_key: &KeyPair,
     one_time_pre_key: Option<&KeyPair>,
+    kyber_pre_key: Option<&KyberKeyPair>,
     message: &PreKeySignalMessage,
 ) -> Result<SessionState, SignalError> {
     let their_identity = message.identity_key();
@@ -125,7 +175,15 @@ pub(crate) fn respond(
     if let Some(one_time) = one_time_pre_key {
         push_agreement(&mut secrets, &one_time.private, their_base)?;
     }
-    let (root, sending_chain) = derive_initial_keys(&secrets);
+    let post_quantum = match (message.kyber(), kyber_pre_key) {
+        (Some(sent), Some(ours)) => {
+            secrets.extend_from_slice(&ours.decapsulate(&sent.ciphertext)?[..]);
+            true
+        }
+        (None, _) => false,
+        (Some(sent), None) => return Err(SignalError::UnknownKyberPreKey(sent.pre_key_id)),
+    };
+    let (root, sending_chain, pq) = derive_initial_keys(&secrets, post_quantum, false);
     Ok(SessionState::new(
         identity.public,
         *their_identity,
@@ -135,5 +193,6 @@ pub(crate) fn respond(
         signed_pre_key.clone(),
         sending_chain,
         *their_base,
+        pq,
     ))
 }

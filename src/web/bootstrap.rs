@@ -68,6 +68,16 @@ fn load_state(text: &str) -> Result<GuestState, SetupError> {
     GuestState::from_bytes(&bytes).map_err(|e| corrupt(e.to_string()))
 }
 
+/// A new identity with [`ONE_TIME_PRE_KEYS`] one-time prekeys, and a signed Kyber prekey
+/// where the profile's server takes one (v4 sessions).
+pub(crate) fn fresh_keys(rng: &mut WebCryptoRng, profile: WireProfile) -> ProtocolStore {
+    let mut store = ProtocolStore::generate(rng, ONE_TIME_PRE_KEYS);
+    if profile.dialect().kyber_pre_key.is_some() {
+        store.add_kyber_pre_key(1, rng);
+    }
+    store
+}
+
 /// Builds the instance for `config`.
 pub(crate) fn open(config: Config, mut rng: WebCryptoRng) -> Result<Shared, SetupError> {
     let (mut storage, fallback) = GuestStorage::open(&config.storage, &config.meeting_id);
@@ -82,7 +92,7 @@ pub(crate) fn open(config: Config, mut rng: WebCryptoRng) -> Result<Shared, Setu
         Some(text) => (load_state(text)?, None),
         None => {
             let started = js_sys::Date::now();
-            let store = ProtocolStore::generate(&mut rng, ONE_TIME_PRE_KEYS);
+            let store = fresh_keys(&mut rng, config.profile());
             (GuestState::new(store), Some(js_sys::Date::now() - started))
         }
     };

@@ -8,9 +8,10 @@ use js_sys::{Object, Uint8Array};
 use wasm_bindgen::prelude::*;
 
 use super::js::{as_count, bytes, get, get_bytes, set};
+use crate::signal::kyber::KyberPublicKey;
 use crate::signal::{
     fingerprint, CiphertextMessage, DecryptLimits, PreKeyBundle, ProtocolStore, PublicKey,
-    SignalError,
+    PublicKyberPreKey, SignalError,
 };
 
 fn js_err(e: SignalError) -> JsError {
@@ -23,6 +24,12 @@ fn public_key(obj: &JsValue, key: &str) -> Result<PublicKey, JsError> {
 
 fn required_bytes(obj: &JsValue, key: &str) -> Result<Vec<u8>, JsError> {
     get_bytes(obj, key).ok_or_else(|| JsError::new(&format!("`{key}` must be a Uint8Array")))
+}
+
+fn signature_field(obj: &JsValue) -> Result<[u8; 64], JsError> {
+    required_bytes(obj, "signature")?
+        .try_into()
+        .map_err(|_| JsError::new("signature must be 64 bytes"))
 }
 
 fn get_u32(obj: &JsValue, key: &str) -> Result<u32, JsError> {
@@ -45,12 +52,20 @@ pub struct SignalParty {
 
 #[wasm_bindgen]
 impl SignalParty {
-    /// A party with a new identity, signed prekey and `one_time_pre_keys` one-time prekeys.
+    /// A party with a new identity, signed prekey and `one_time_pre_keys` one-time prekeys,
+    /// and with `kyber_pre_key` a signed Kyber prekey too (its bundle then starts v4 sessions).
     #[wasm_bindgen(constructor)]
-    pub fn new(one_time_pre_keys: u32) -> Result<SignalParty, JsError> {
+    pub fn new(
+        one_time_pre_keys: u32,
+        kyber_pre_key: Option<bool>,
+    ) -> Result<SignalParty, JsError> {
         let mut rng = platform_rng()?;
+        let mut store = ProtocolStore::generate(&mut rng, one_time_pre_keys);
+        if kyber_pre_key == Some(true) {
+            store.add_kyber_pre_key(1, &mut rng);
+        }
         Ok(SignalParty {
-            store: ProtocolStore::generate(&mut rng, one_time_pre_keys),
+            store,
             handed_out: 0,
             rng,
         })
@@ -87,6 +102,13 @@ impl SignalParty {
         );
         set(&spk, "signature", bytes(&keys.signed_pre_key.signature));
         set(&out, "signedPreKey", spk);
+        if let Some(k) = &keys.kyber_pre_key {
+            let kyber = Object::new();
+            set(&kyber, "id", k.id);
+            set(&kyber, "publicKey", bytes(&k.public_key.serialize()));
+            set(&kyber, "signature", bytes(&k.signature));
+            set(&out, "kyberPreKey", kyber);
+        }
         let next = keys.pre_keys.iter().find(|(id, _)| *id > self.handed_out);
         match next.filter(|_| with_one_time_pre_key) {
             Some((id, key)) => {
@@ -114,9 +136,18 @@ impl SignalParty {
         } else {
             Some((get_u32(&pk, "id")?, public_key(&pk, "publicKey")?))
         };
-        let signature = required_bytes(&spk, "signature")?
-            .try_into()
-            .map_err(|_| JsError::new("signature must be 64 bytes"))?;
+        let signature = signature_field(&spk)?;
+        let kyber = get(&bundle, "kyberPreKey");
+        let kyber_pre_key = if kyber.is_null() || kyber.is_undefined() {
+            None
+        } else {
+            Some(PublicKyberPreKey {
+                id: get_u32(&kyber, "id")?,
+                public_key: KyberPublicKey::from_bytes(&required_bytes(&kyber, "publicKey")?)
+                    .map_err(js_err)?,
+                signature: signature_field(&kyber)?,
+            })
+        };
         let parsed = PreKeyBundle {
             registration_id: get_u32(&bundle, "registrationId")?,
             device_id: get_u32(&bundle, "deviceId")?,
@@ -125,6 +156,7 @@ impl SignalParty {
             signed_pre_key: public_key(&spk, "publicKey")?,
             signed_pre_key_signature: signature,
             pre_key,
+            kyber_pre_key,
         };
         self.store
             .process_bundle(address, &parsed, &mut self.rng)

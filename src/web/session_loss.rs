@@ -6,7 +6,7 @@
 //! running `exchangeKey()` rejects with `SESSION_LOST`; the next one works once the host has
 //! admitted the guest again.
 
-use super::bootstrap::ONE_TIME_PRE_KEYS;
+use super::bootstrap::fresh_keys;
 use super::error::{ExchangeKeyError, GuestError};
 use super::events;
 use super::http::Reply;
@@ -14,7 +14,6 @@ use super::instance::{emit, persist, with_usable, Lifecycle, Shared};
 use super::registration;
 use crate::exchange::messages::names_lost_session;
 use crate::exchange::GuestState;
-use crate::signal::ProtocolStore;
 
 /// Whether `reply` says the server forgot this guest; if so, the guest registers again. Every
 /// PeerWave call that names the session checks its answer with this.
@@ -33,10 +32,8 @@ pub(crate) fn session_lost(shared: &Shared) {
             return None;
         };
         let old = exchange.state();
-        let mut state = GuestState::new(ProtocolStore::generate(
-            &mut instance.rng,
-            ONE_TIME_PRE_KEYS,
-        ));
+        let profile = instance.config.profile();
+        let mut state = GuestState::new(fresh_keys(&mut instance.rng, profile));
         // Who answered and who did not is about the participants, still true.
         state.last_answerer = old.last_answerer.clone();
         state.unanswered = old.unanswered.clone();

@@ -19,7 +19,6 @@ use wasm_bindgen::prelude::*;
 use super::events;
 use super::instance::{emit, persist, Lifecycle, Shared};
 use crate::exchange::GuestState;
-use crate::signal::ProtocolStore;
 
 #[wasm_bindgen(module = "/src/web/shim.js")]
 extern "C" {
@@ -105,7 +104,7 @@ fn start_over_as_a_copy(shared: &Shared) {
         }
         let mut rng = instance.rng;
         let started = js_sys::Date::now();
-        let store = ProtocolStore::generate(&mut rng, super::bootstrap::ONE_TIME_PRE_KEYS);
+        let store = super::bootstrap::fresh_keys(&mut rng, instance.config.profile());
         // Dropping the copied state wipes its keys (in this tab; the other tab keeps them).
         instance.lifecycle = Lifecycle::Unregistered(GuestState::new(store));
         instance.key_generation_ms = Some(js_sys::Date::now() - started);

@@ -80,6 +80,8 @@ pub const DIALECT: Dialect = Dialect {
     bundle_pre_key: "one_time_pre_key",
     ciphertext: "ciphertext",
     message_type: "messageType",
+    // PeerWave's participants run libsignal_protocol_dart, which has no PQXDH.
+    kyber_pre_key: None,
     paths: PathTemplates {
         register: super::paths::REGISTER,
         participants: "/api/meetings/{meetingId}/livekit-participants?token={invitationToken}",
