@@ -1,5 +1,6 @@
-// Interop matrix: our wasm engine against official libsignal 0.72.1 and the TypeScript port
-// 0.0.16, S1–S3 in both roles, plus signatures, MAC tampering and safety numbers.
+// Interop matrix: our wasm engine against official libsignal 0.72.1 (v3, X3DH), the TypeScript
+// port 0.0.16 (v3) and official libsignal 0.103.0 ('current': v4 only, PQXDH + SPQR), S1–S3 in
+// both roles, plus signatures, MAC tampering and safety numbers.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPeer, fingerprint } from './peers.js';
@@ -7,7 +8,9 @@ import { OursPeer, SignalParty } from './ours.js';
 
 const enc = (s) => new TextEncoder().encode(s);
 const dec = (b) => new TextDecoder().decode(b);
-const PEERS = ['official', 'ts'];
+const PEERS = ['official', 'ts', 'current'];
+/** The session version each peer ends up in with us: 0.103 reads our Kyber prekey. */
+const VERSION = { official: 3, ts: 3, current: 4 };
 
 /** Two named ends of a conversation; each addresses the other by the other's name. */
 function pair(a, aName, b, bName) {
@@ -46,6 +49,7 @@ for (const kind of PEERS) {
         const first = await c.send('guest', 'request 1');
         const second = await c.send('guest', 'request 2');
         assert.equal(first.type, 3);
+        assert.equal(first.body[0] >> 4, VERSION[kind], 'session version');
         assert.equal(second.type, 3, 'initiator keeps sending PreKey messages until a reply');
         assert.equal(await c.recv('participant', second), 'request 2');
         assert.equal(await c.recv('participant', first), 'request 1');
@@ -146,6 +150,16 @@ for (const kind of PEERS) {
     const mine = ours.bundle();
     mine.signedPreKey.signature[0] ^= 1;
     await assert.rejects(peer.processBundle('g', mine));
+    if (VERSION[kind] === 4) {
+      // PQXDH: the Kyber prekey's signature (over its 0x08-typed form) is checked too.
+      const theirsKyber = peer.bundle();
+      theirsKyber.kyberPreKey.signature[0] ^= 1;
+      await assert.rejects(ours.processBundle('p2', theirsKyber));
+      assert.equal(await ours.hasSession('p2'), false);
+      const mineKyber = ours.bundle();
+      mineKyber.kyberPreKey.signature[0] ^= 1;
+      await assert.rejects(peer.processBundle('g2', mineKyber));
+    }
   });
 }
 

@@ -5,8 +5,10 @@
 export function makeOursPeer(SignalParty) {
   return class OursPeer {
     kind = 'ours';
-    constructor(oneTimePreKeyCount = 5) {
-      this.party = new SignalParty(oneTimePreKeyCount);
+    /** With `kyberPreKey` the bundle carries a signed Kyber prekey, so initiators that read it
+     *  (official 0.103, and ours) start v4 sessions; 0.72.1 and the TypeScript port ignore it. */
+    constructor(oneTimePreKeyCount = 5, kyberPreKey = true) {
+      this.party = new SignalParty(oneTimePreKeyCount, kyberPreKey);
       this.registrationId = this.party.registrationId;
     }
     identityKey() { return this.party.identityKey(); }
