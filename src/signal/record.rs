@@ -27,8 +27,6 @@ use super::wire::KyberEncapsulation;
 pub const RECORD_FORMAT_VERSION: u8 = 3;
 /// Upper bound on list lengths we accept (prekeys, peers, timestamps).
 const MAX_LIST: usize = 4096;
-/// Kyber prekeys accepted in a stored store: each costs a key generation to read back.
-const MAX_KYBER_PRE_KEYS: usize = 4;
 
 fn corrupt(what: &'static str) -> SignalError {
     SignalError::CorruptRecord(what)
@@ -369,8 +367,8 @@ impl ProtocolStore {
             w.u32(k.id);
             w.raw(k.key_pair.private.expose_bytes());
         }
-        w.len(self.kyber_pre_keys.values().count());
-        for k in self.kyber_pre_keys.values() {
+        w.u8(u8::from(self.kyber_pre_key.is_some()));
+        if let Some(k) = &self.kyber_pre_key {
             w.u32(k.id);
             w.raw(k.key_pair.seed());
             w.raw(&k.signature);
@@ -432,18 +430,14 @@ impl ProtocolStore {
                 },
             );
         }
-        for _ in 0..r.len(MAX_KYBER_PRE_KEYS)? {
+        if r.bool()? {
             let id = r.u32()?;
             let seed = Zeroizing::new(r.array::<KYBER_SEED_LEN>()?);
-            let key_pair = KyberKeyPair::from_seed(&seed);
-            store.kyber_pre_keys.insert(
+            store.kyber_pre_key = Some(KyberPreKey {
                 id,
-                KyberPreKey {
-                    id,
-                    key_pair,
-                    signature: r.array::<SIGNATURE_LEN>()?,
-                },
-            );
+                key_pair: KyberKeyPair::from_seed(&seed),
+                signature: r.array::<SIGNATURE_LEN>()?,
+            });
         }
         for _ in 0..r.len(MAX_LIST)? {
             let address = r.str()?;

@@ -72,7 +72,7 @@ pub struct PublicKeys {
     pub signed_pre_key: PublicSignedPreKey,
     /// `(id, public key)` of every unused one-time prekey, ascending by id.
     pub pre_keys: Vec<(u32, PublicKey)>,
-    /// The signed Kyber prekey, if this party takes v4 sessions (the one with the highest id).
+    /// The signed Kyber prekey, if this party takes v4 sessions.
     pub kyber_pre_key: Option<PublicKyberPreKey>,
 }
 
@@ -85,7 +85,8 @@ pub struct ProtocolStore {
     pub(crate) registration_id: u32,
     pub(crate) signed_pre_keys: VecMap<u32, SignedPreKey>,
     pub(crate) one_time_pre_keys: VecMap<u32, OneTimePreKey>,
-    pub(crate) kyber_pre_keys: VecMap<u32, KyberPreKey>,
+    /// One at a time: a new one replaces the old (as a rotated last-resort key would).
+    pub(crate) kyber_pre_key: Option<KyberPreKey>,
     pub(crate) sessions: VecMap<String, SessionRecord>,
     pub(crate) known_identities: VecMap<String, PublicKey>,
 }
@@ -120,14 +121,15 @@ impl ProtocolStore {
             registration_id,
             signed_pre_keys: VecMap::default(),
             one_time_pre_keys: VecMap::default(),
-            kyber_pre_keys: VecMap::default(),
+            kyber_pre_key: None,
             sessions: VecMap::default(),
             known_identities: VecMap::default(),
         }
     }
 
-    /// Adds (or replaces) Kyber prekey `id`, signed by the identity key; returns its public
-    /// half. A store with one takes v4 sessions and publishes it.
+    /// Sets the Kyber prekey (replacing any other) to a new one with `id`, signed by the
+    /// identity key; returns its public half. A store with one takes v4 sessions and
+    /// publishes it.
     pub fn add_kyber_pre_key(
         &mut self,
         id: u32,
@@ -142,14 +144,11 @@ impl ProtocolStore {
                 .private
                 .sign(&key_pair.public().serialize(), rng),
         };
-        self.kyber_pre_keys.insert(
+        self.kyber_pre_key = Some(KyberPreKey {
             id,
-            KyberPreKey {
-                id,
-                key_pair,
-                signature: public.signature,
-            },
-        );
+            key_pair,
+            signature: public.signature,
+        });
         public
     }
 
@@ -262,7 +261,7 @@ impl ProtocolStore {
                 .values()
                 .map(|k| (k.id, k.key_pair.public))
                 .collect(),
-            kyber_pre_key: self.kyber_pre_keys.last_value().map(|k| PublicKyberPreKey {
+            kyber_pre_key: self.kyber_pre_key.as_ref().map(|k| PublicKyberPreKey {
                 id: k.id,
                 public_key: k.key_pair.public().clone(),
                 signature: k.signature,
@@ -437,8 +436,9 @@ impl ProtocolStore {
             let kyber = match message.kyber() {
                 Some(k) => Some(
                     &self
-                        .kyber_pre_keys
-                        .get(&k.pre_key_id)
+                        .kyber_pre_key
+                        .as_ref()
+                        .filter(|ours| ours.id == k.pre_key_id)
                         .ok_or(SignalError::UnknownKyberPreKey(k.pre_key_id))?
                         .key_pair,
                 ),

@@ -2,27 +2,27 @@
 //! differently in key generation, encapsulation and decapsulation), with libsignal's `0x08`
 //! type byte in front of public keys and ciphertexts.
 //!
-//! Hand-written on the `sha3` crate because no maintained crate fits: RustCrypto's `ml-kem`
+//! Hand-written (on the `keccak` crate's permutation) because no maintained crate fits: RustCrypto's `ml-kem`
 //! is FIPS 203 only, and `libcrux-ml-kem`'s Kyber adds 18.6 KB gzip to the wasm against about
 //! 4 KB here. Its tests hold it byte for byte to `libcrux-ml-kem` (formally verified, and
 //! what libsignal links).
 
 mod pke;
 mod poly;
+mod sponge;
 
 use core::fmt;
 
 use crate::prelude::*;
 
 use rand_core::CryptoRngCore;
-use sha3::digest::{Digest, ExtendableOutput, Update, XofReader};
-use sha3::{Sha3_256, Sha3_512, Shake256};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::error::SignalError;
 
 use pke::{CIPHERTEXT_BYTES, PUBLIC_KEY_BYTES, VEC_BYTES};
+use sponge::Sponge;
 
 /// libsignal's type byte for Kyber1024 keys and ciphertexts.
 pub const KYBER_TYPE: u8 = 0x08;
@@ -66,9 +66,9 @@ impl KyberPublicKey {
 
     fn encapsulate_with(&self, seed: &[u8; 32]) -> (Vec<u8>, Zeroizing<[u8; 32]>) {
         // Round 3 hashes the random message first, so that raw RNG output never leaves.
-        let message = Zeroizing::new(<[u8; 32]>::from(Sha3_256::digest(seed)));
+        let message = Zeroizing::new(sha3_256(seed));
         let mut ciphertext = Box::new([0u8; CIPHERTEXT_BYTES]);
-        let (pre_key, coins) = expand(&message, &Sha3_256::digest(&self.0[..]).into());
+        let (pre_key, coins) = expand(&message, &sha3_256(&self.0[..]));
         pke::encrypt(&self.0, &message, &coins, &mut ciphertext);
         (
             prefixed(&ciphertext[..]),
@@ -99,10 +99,10 @@ fn expand(
     message: &[u8; 32],
     public_key_hash: &[u8; 32],
 ) -> (Zeroizing<[u8; 32]>, Zeroizing<[u8; 32]>) {
-    let mut g = Sha3_512::new();
-    Digest::update(&mut g, message);
-    Digest::update(&mut g, public_key_hash);
-    let mut out: [u8; 64] = g.finalize().into();
+    let mut out: [u8; 64] = Sponge::sha3_512()
+        .absorb(message)
+        .absorb(public_key_hash)
+        .finish();
     let mut pre_key = Zeroizing::new([0u8; 32]);
     let mut coins = Zeroizing::new([0u8; 32]);
     pre_key.copy_from_slice(&out[..32]);
@@ -113,12 +113,16 @@ fn expand(
 
 /// K = SHAKE256(K̄ ‖ SHA3-256(c)), 32 bytes.
 fn key_for(pre_key: &[u8; 32], ciphertext: &[u8]) -> Zeroizing<[u8; 32]> {
-    let mut kdf = Shake256::default();
-    kdf.update(pre_key);
-    kdf.update(&Sha3_256::digest(ciphertext));
-    let mut key = Zeroizing::new([0u8; 32]);
-    kdf.finalize_xof().read(&mut key[..]);
-    key
+    Zeroizing::new(
+        Sponge::shake256()
+            .absorb(pre_key)
+            .absorb(&sha3_256(ciphertext))
+            .finish(),
+    )
+}
+
+fn sha3_256(data: &[u8]) -> [u8; 32] {
+    Sponge::sha3_256().absorb(data).finish()
 }
 
 /// A Kyber1024 key pair, kept as its 64-byte seed; the secret key is re-derived when needed.
@@ -179,16 +183,16 @@ impl KyberKeyPair {
         };
         let (public, secret) = Self::expand(&self.seed);
         let message = pke::decrypt(&secret[..], ciphertext);
-        let public_key_hash: [u8; 32] = Sha3_256::digest(&public.0[..]).into();
-        let (mut pre_key, coins) = expand(&message, &public_key_hash);
+        let (mut pre_key, coins) = expand(&message, &sha3_256(&public.0[..]));
         let mut again = Box::new([0u8; CIPHERTEXT_BYTES]);
         pke::encrypt(&public.0, &message, &coins, &mut again);
         // Implicit rejection as libsignal's Kyber (libcrux) does it: K̄ becomes SHAKE256(z ‖ c).
-        let mut rejection = Zeroizing::new([0u8; 32]);
-        let mut prf = Shake256::default();
-        prf.update(&self.seed[32..]);
-        prf.update(&ciphertext[..]);
-        prf.finalize_xof().read(&mut rejection[..]);
+        let rejection: Zeroizing<[u8; 32]> = Zeroizing::new(
+            Sponge::shake256()
+                .absorb(&self.seed[32..])
+                .absorb(&ciphertext[..])
+                .finish(),
+        );
         let mismatch = !again[..].ct_eq(&ciphertext[..]);
         for (k, r) in pre_key.iter_mut().zip(rejection.iter()) {
             k.conditional_assign(r, mismatch);

@@ -1,11 +1,10 @@
 //! Kyber1024's inner public-key encryption (round 3, "IND-CPA"): k = 4, η1 = η2 = 2,
 //! d_u = 11, d_v = 5.
 
-use sha3::digest::Digest;
-use sha3::Sha3_512;
 use zeroize::{Zeroize, Zeroizing};
 
 use super::poly::{Poly, N};
+use super::sponge::Sponge;
 
 pub(super) const K: usize = 4;
 const POLY_BYTES: usize = 384;
@@ -71,7 +70,7 @@ pub(super) fn generate(
     secret_key: &mut [u8],
 ) {
     // Round 3 hashes d alone (FIPS 203 appends k here: one of the differences to ML-KEM).
-    let mut expanded: [u8; 64] = Sha3_512::digest(d).into();
+    let mut expanded: [u8; 64] = Sponge::sha3_512().absorb(d).finish();
     let mut rho = [0u8; 32];
     let mut sigma = Zeroizing::new([0u8; 32]);
     rho.copy_from_slice(&expanded[..32]);

@@ -2,9 +2,9 @@
 //! uniform sampling, compression and byte packing. Secret-dependent steps use no division and
 //! no branches on coefficients (the KyberSlash lesson: `-Oz` keeps a real `div`).
 
-use sha3::digest::{ExtendableOutput, Update, XofReader};
-use sha3::{Shake128, Shake256};
 use zeroize::Zeroize;
+
+use super::sponge::Sponge;
 
 pub(super) const N: usize = 256;
 pub(super) const Q: i16 = 3329;
@@ -166,11 +166,7 @@ impl Poly {
 
     /// Centred binomial noise with η = 2 from SHAKE256(seed ‖ nonce) (Kyber's PRF).
     pub(super) fn noise(seed: &[u8; 32], nonce: u8) -> Poly {
-        let mut bytes = [0u8; 128];
-        let mut prf = Shake256::default();
-        prf.update(seed);
-        prf.update(&[nonce]);
-        prf.finalize_xof().read(&mut bytes);
+        let mut bytes: [u8; 128] = Sponge::shake256().absorb(seed).absorb(&[nonce]).finish();
         let mut poly = Poly::zero();
         for (i, word) in bytes.chunks_exact(4).enumerate() {
             let t = u32::from_le_bytes([word[0], word[1], word[2], word[3]]);
@@ -188,15 +184,12 @@ impl Poly {
     /// A uniform polynomial (already in NTT form) by rejection sampling SHAKE128(seed ‖ x ‖ y).
     /// Only public data goes in, so the data-dependent loop leaks nothing.
     pub(super) fn uniform(seed: &[u8; 32], x: u8, y: u8) -> Poly {
-        let mut xof = Shake128::default();
-        xof.update(seed);
-        xof.update(&[x, y]);
-        let mut reader = xof.finalize_xof();
+        let mut reader = Sponge::shake128().absorb(seed).absorb(&[x, y]);
         let mut poly = Poly::zero();
         let mut count = 0;
         let mut b = [0u8; 3];
         while count < N {
-            reader.read(&mut b);
+            reader.squeeze(&mut b);
             let d1 = u16::from_le_bytes([b[0], b[1]]) & 0xfff;
             let d2 = (b[1] >> 4) as u16 | (b[2] as u16) << 4;
             for d in [d1, d2] {
