@@ -54,6 +54,13 @@ impl PublicKey {
         Self(bytes)
     }
 
+    /// Whether `u` is a canonical field element (below 2²⁵⁵ − 19, top bit clear). X25519
+    /// ignores the top bit, so a non-canonical copy of a key agrees the same secret; libsignal
+    /// refuses such base keys, and so do we.
+    pub fn is_canonical(&self) -> bool {
+        xeddsa::is_canonical_u(&self.0)
+    }
+
     /// Verifies an XEdDSA signature by this key.
     pub fn verify_signature(&self, message: &[u8], signature: &[u8]) -> bool {
         match <&[u8; SIGNATURE_LEN]>::try_from(signature) {

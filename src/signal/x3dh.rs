@@ -167,6 +167,11 @@ pub(crate) fn respond(
 ) -> Result<SessionState, SignalError> {
     let their_identity = message.identity_key();
     let their_base = message.base_key();
+    // Otherwise a flipped top bit would be a second, different-looking set-up message that
+    // agrees the same keys.
+    if !their_base.is_canonical() {
+        return Err(SignalError::InvalidKey("base key is not canonical"));
+    }
     let mut secrets = Zeroizing::new(Vec::with_capacity(32 * 5));
     secrets.extend_from_slice(&DISCONTINUITY);
     push_agreement(&mut secrets, &signed_pre_key.private, their_identity)?;

@@ -55,7 +55,7 @@ pub(crate) fn sign(private: &[u8; 32], message: &[u8], nonce: &[u8; 64]) -> [u8;
 }
 
 /// True when `u` (little-endian) is a canonical field element, i.e. `u < 2²⁵⁵ − 19`.
-fn is_canonical_u(u: &[u8; 32]) -> bool {
+pub(crate) fn is_canonical_u(u: &[u8; 32]) -> bool {
     if u[31] & 0x80 != 0 {
         return false;
     }

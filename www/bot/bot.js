@@ -8,13 +8,20 @@
 //        silent   decrypt, never answer (guest timeout paths)
 //        rotate   answer like reply, then after rotateAfterMs send participant:meeting_e2ee_key_update
 //
+// Peers (`peer` / --peer): official  libsignal 0.72.1, Signal v3 (X3DH); no Kyber prekey
+//                          current   libsignal 0.103.0, Signal v4 only (PQXDH + SPQR): it uploads a
+//                                    signed Kyber prekey, so guests start v4 sessions with it; it
+//                                    refuses v3 PreKey messages, and in initiate mode it needs the
+//                                    guest's bundle to carry a Kyber prekey
+//
 // Every answer carries a fresh sas_nonce (contract §10). When the guest's reveal matches the
 // commitment of its request, the bot prints the short code and the safety number for that guest
 // and keeps them in `codes` (guest session id -> { digits, emoji, safetyNumber }).
 //
 // CLI: node www/bot/bot.js --relay http://127.0.0.1:8080 --user alice --device 1 --mode reply
 //      [--key <base64 32 bytes>] [--key-index 0] [--name Alice] [--meeting demo-meeting]
-//      [--token participant-secret] [--rotate-after 3000] [--prekeys 50] [--quiet]
+//      [--token participant-secret] [--rotate-after 3000] [--prekeys 50] [--peer official|current]
+//      [--quiet]
 
 import crypto from 'node:crypto';
 import { pathToFileURL } from 'node:url';
@@ -23,6 +30,8 @@ import { createPeer, fingerprint } from '../../interop/peers.js';
 import { NONCE_LEN, revealMatches, shortCode, emojiText } from './sas.js';
 
 export const MODES = ['reply', 'initiate', 'silent', 'rotate'];
+/** Peer kinds (interop/peers.js createPeer) a bot can run on. */
+export const PEERS = ['official', 'current'];
 const b64 = (u8) => Buffer.from(u8).toString('base64');
 const unb64 = (s) => new Uint8Array(Buffer.from(s, 'base64'));
 const enc = (o) => new TextEncoder().encode(JSON.stringify(o));
@@ -50,15 +59,19 @@ function toPeerBundle(j) {
     registrationId: j.registration_id, deviceId: 1, identityKey: unb64(j.identity_key),
     signedPreKey: { id: j.signed_pre_key.id, publicKey: unb64(j.signed_pre_key.public_key), signature: unb64(j.signed_pre_key.signature) },
     preKey: j.pre_key ? { id: j.pre_key.id, publicKey: unb64(j.pre_key.public_key) } : null,
+    ...(j.kyber_pre_key ? {
+      kyberPreKey: { id: j.kyber_pre_key.id, publicKey: unb64(j.kyber_pre_key.public_key), signature: unb64(j.kyber_pre_key.signature) },
+    } : {}),
   };
 }
 
 export async function startBot({
   relayUrl, userId, deviceId, displayName, mode = 'reply', meetingKey, keyIndex = 0,
   rotateAfterMs = 3000, participantToken = 'participant-secret', meetingId = 'demo-meeting', log = false,
-  oneTimePreKeyCount = 50,
+  oneTimePreKeyCount = 50, peer: peerKind = 'official',
 } = {}) {
   if (!MODES.includes(mode)) throw new Error(`unknown mode ${mode}`);
+  if (!PEERS.includes(peerKind)) throw new Error(`unknown peer ${peerKind} (one of ${PEERS.join(', ')})`);
   let key = meetingKey ? new Uint8Array(meetingKey) : new Uint8Array(crypto.randomBytes(32));
   if (key.length !== 32) throw new Error('meetingKey must be 32 bytes');
   const device = String(deviceId);
@@ -79,7 +92,7 @@ export async function startBot({
 
   // Signal identity of this device. bundle() hands out one one-time prekey per call, so calling
   // it N times collects every public one-time prekey for upload (private parts stay in the peer).
-  const peer = await createPeer('official', { oneTimePreKeyCount });
+  const peer = await createPeer(peerKind, { oneTimePreKeyCount });
   const base = peer.bundle({ withOneTimePreKey: false });
   const preKeys = [];
   for (let i = 0; i < oneTimePreKeyCount; i++) {
@@ -93,6 +106,10 @@ export async function startBot({
       identity_key: b64(base.identityKey), registration_id: base.registrationId,
       signed_pre_key: { id: base.signedPreKey.id, public_key: b64(base.signedPreKey.publicKey), signature: b64(base.signedPreKey.signature) },
       pre_keys: preKeys,
+      // 'current' only: the signed Kyber prekey (last resort, the same in every bundle)
+      ...(base.kyberPreKey ? {
+        kyber_pre_key: { id: base.kyberPreKey.id, public_key: b64(base.kyberPreKey.publicKey), signature: b64(base.kyberPreKey.signature) },
+      } : {}),
     }),
   });
   if (!res.ok) throw new Error(`participant register failed: ${res.status} ${await res.text()}`);
@@ -109,7 +126,7 @@ export async function startBot({
     socket.once('connect', resolve);
     socket.once('connect_error', reject);
   });
-  say(`connected, mode ${mode}, key check ${keyCheckValue(key)} index ${keyIndex}`);
+  say(`connected, mode ${mode}, peer ${peerKind}, key check ${keyCheckValue(key)} index ${keyIndex}`);
 
   async function send(sessionId, plaintext) {
     const m = await peer.encrypt(sessionId, enc(plaintext));
@@ -246,6 +263,7 @@ export async function startBot({
     deviceId: device,
     stats,
     peer,
+    peerKind,
     codes,
     get meetingKey() { return key; },
     get keyIndex() { return keyIndex; },
@@ -276,14 +294,16 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   }
   const meetingKey = a.key ? Buffer.from(a.key, 'base64') : crypto.randomBytes(32);
   if (meetingKey.length !== 32) { console.error('--key must be base64 of 32 bytes'); process.exit(2); }
+  if (a.peer !== undefined && !PEERS.includes(a.peer)) { console.error(`--peer must be one of ${PEERS.join(', ')}`); process.exit(2); }
   const bot = await startBot({
     relayUrl: a.relay ?? 'http://127.0.0.1:8080', userId: a.user ?? 'alice', deviceId: a.device ?? '1',
     displayName: a.name, mode: a.mode ?? 'reply', meetingKey, keyIndex: Number(a['key-index'] ?? 0),
     rotateAfterMs: Number(a['rotate-after'] ?? 3000), participantToken: a.token ?? 'participant-secret',
     meetingId: a.meeting ?? 'demo-meeting', oneTimePreKeyCount: Number(a.prekeys ?? 50), log: !a.quiet,
+    peer: a.peer ?? 'official',
   });
   // The key itself is never printed: the check value is what people compare.
-  console.log(`bot ${bot.mode} ready; meeting key check value: ${keyCheckValue(bot.meetingKey)}`);
+  console.log(`bot ${bot.mode} (${bot.peerKind}) ready; meeting key check value: ${keyCheckValue(bot.meetingKey)}`);
   const stop = () => bot.close().then(() => process.exit(0));
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

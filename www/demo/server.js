@@ -12,8 +12,10 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
 
 /**
- * @param {{ port?: number, host?: string, bots?: string[], autoAdmit?: boolean,
- *   rotateAfterMs?: number, participantTimeoutMs?: number, meetingKey?: Buffer, log?: boolean }} o
+ * @param {{ port?: number, host?: string, bots?: (string | { mode?: string, peer?: 'official'|'current' })[],
+ *   autoAdmit?: boolean, rotateAfterMs?: number, participantTimeoutMs?: number, meetingKey?: Buffer, log?: boolean }} o
+ *   bots: one participant bot each, in join order: its mode, or { mode, peer } (www/bot/bot.js; peer
+ *   'official' = libsignal 0.72.1, v3, the default; 'current' = libsignal 0.103.0, v4)
  */
 export async function startDemo({
   port = 0,
@@ -36,13 +38,15 @@ export async function startDemo({
   });
   const participants = [];
   // Sequential, so the relay lists them in this order (the first one is asked first).
-  for (const [i, mode] of bots.entries()) {
+  for (const [i, bot] of bots.entries()) {
+    const { mode = 'reply', peer = 'official' } = typeof bot === 'string' ? { mode: bot } : bot;
     participants.push(await startBot({
       relayUrl: relay.url,
       userId: `participant-${i + 1}`,
       deviceId: '1',
-      displayName: `Participant ${i + 1} (${mode})`,
+      displayName: `Participant ${i + 1} (${mode}${peer === 'official' ? '' : `, ${peer}`})`,
       mode,
+      peer,
       meetingKey,
       rotateAfterMs,
       log,

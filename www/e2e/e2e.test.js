@@ -1,6 +1,7 @@
 // End to end: the demo prejoin page in headless Chromium (playwright-core + Debian's
 // chromium), the SDK's wasm package, real socket.io-client and livekit-client, the
-// reference relay and participant bots running official libsignal 0.72.1.
+// reference relay and participant bots running official libsignal 0.72.1 (Signal v3) or,
+// in tests 12 and 12c, 0.103.0 (v4: PQXDH + SPQR).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDemo } from '../demo/server.js';
@@ -202,11 +203,16 @@ test('7 no private key reaches the relay; no key material in the browser console
     await s.page.waitForFunction(() => window.demo.keys.length >= 2, null, { timeout: 10_000 });
     const [body] = s.demo.relay.state.registrations;
     assert.deepEqual(Object.keys(body).sort(), [
-      'display_name', 'identity_key_public', 'invitation_token', 'meeting_id', 'pre_keys',
+      'display_name', 'identity_key_public', 'invitation_token', 'kyber_pre_key', 'meeting_id', 'pre_keys',
       'registration_id', 'signed_pre_key',
     ]);
     const publicKey = (b64) => { const k = Buffer.from(b64, 'base64'); return k.length === 33 && k[0] === 5; };
     assert.ok(publicKey(body.identity_key_public));
+    assert.deepEqual(Object.keys(body.kyber_pre_key).sort(), ['id', 'public_key', 'signature']);
+    const kyber = Buffer.from(body.kyber_pre_key.public_key, 'base64');
+    assert.equal(kyber.length, 1569);
+    assert.equal(kyber[0], 0x08);
+    assert.equal(Buffer.from(body.kyber_pre_key.signature, 'base64').length, 64);
     assert.deepEqual(Object.keys(body.signed_pre_key).sort(), ['id', 'public_key', 'signature']);
     assert.ok(publicKey(body.signed_pre_key.public_key));
     assert.equal(Buffer.from(body.signed_pre_key.signature, 'base64').length, 64);
@@ -334,5 +340,74 @@ test('9 guest not admitted: it waits in the lobby, nothing reaches a participant
     assert.equal(state.error, null, JSON.stringify(state.error));
     assert.equal(state.result.keyCheckValue, keyCheckValue(s.demo.meetingKey));
     assert.ok(s.demo.bots[0].stats.requests >= 1);
+  } finally { await s.close(); }
+});
+
+// ---------- Signal v4: a participant on libsignal 0.103.0 ----------
+
+/** Version byte of each message the guest sent to a participant, as the relay forwarded it. */
+const guestVersionBytes = (relay) =>
+  relay.state.relayedToParticipants.map((r) => Buffer.from(r.body.encrypted_message, 'base64')[0]);
+
+/** The key arrived and works: the same checks as tests 1 and 6. */
+async function assertKeyWorks(s, state) {
+  assert.equal(state.error, null, JSON.stringify(state.error));
+  assert.equal(state.result.from.userId, 'participant-1');
+  assert.equal(state.setKeyCalls.length, 1);
+  assert.equal(state.setKeyCalls[0].material, s.demo.meetingKey.toString('base64'), 'base64 profile');
+  assert.equal(state.result.keyCheckValue, keyCheckValue(s.demo.meetingKey));
+  assert.equal(await s.page.textContent('#check-value'), keyCheckValue(s.demo.meetingKey));
+  assert.equal(await s.page.evaluate(frameCheck, s.demo.meetingKey.toString('base64')), 'an encrypted video frame');
+}
+
+test('12 libsignal 0.103 participant (v4 only): the guest asks with a v4 PreKey message (0x44) and gets the key', async () => {
+  const s = await open({ bots: [{ mode: 'reply', peer: 'current' }] });
+  try {
+    assert.equal(s.demo.bots[0].peerKind, 'current');
+    assert.ok(s.demo.relay.state.participantKeys.get('participant-1:1').kyber_pre_key, 'the bot published a Kyber prekey');
+    const state = await join(s.page);
+    await assertKeyWorks(s, state);
+    const sent = s.demo.relay.state.relayedToParticipants;
+    assert.ok(sent.length >= 1, 'the guest sent its request');
+    assert.equal(sent[0].body.message_type, 3, 'a PreKeySignalMessage');
+    assert.deepEqual(guestVersionBytes(s.demo.relay), sent.map(() => 0x44), 'every guest message is v4 (PQXDH + SPQR)');
+    const answers = s.demo.relay.state.relayedToGuests;
+    assert.equal(answers.length, 1);
+    assert.equal(Buffer.from(answers[0].body.encrypted_message, 'base64')[0], 0x44, 'the answer is v4 too');
+    assert.equal(s.demo.bots[0].stats.decryptFailures, 0);
+    // the verification code and safety number agree with 0.103's side as well
+    const sid = state.registration.sessionId;
+    await until(() => s.demo.bots[0].codes.has(sid), 'the participant computed its code');
+    assert.equal(state.result.shortCode.digits, s.demo.bots[0].codes.get(sid).digits);
+    assert.equal(state.result.safetyNumber, s.demo.bots[0].codes.get(sid).safetyNumber);
+  } finally { await s.close(); }
+});
+
+test('12b libsignal 0.72.1 participant (no Kyber prekey): the same guest speaks v3 (0x33)', async () => {
+  const s = await open({ bots: [{ mode: 'reply', peer: 'official' }] });
+  try {
+    assert.equal(s.demo.relay.state.participantKeys.get('participant-1:1').kyber_pre_key, null);
+    const state = await join(s.page);
+    await assertKeyWorks(s, state);
+    const sent = s.demo.relay.state.relayedToParticipants;
+    assert.ok(sent.length >= 1, 'the guest sent its request');
+    assert.equal(sent[0].body.message_type, 3, 'a PreKeySignalMessage');
+    assert.deepEqual(guestVersionBytes(s.demo.relay), sent.map(() => 0x33), 'every guest message is v3 (X3DH)');
+  } finally { await s.close(); }
+});
+
+test('12c libsignal 0.103 participant in initiate mode: it starts a v4 session from the guest\'s Kyber prekey', async () => {
+  const s = await open({ bots: [{ mode: 'initiate', peer: 'current' }] });
+  try {
+    const state = await join(s.page);
+    await assertKeyWorks(s, state);
+    assert.equal(s.demo.relay.state.prekeyConsumption.guests.size, 1, 'the bot fetched the guest\'s bundle');
+    const answers = s.demo.relay.state.relayedToGuests;
+    assert.equal(answers.length, 1);
+    assert.equal(answers[0].body.message_type, 3, 'the answer was a PreKeySignalMessage');
+    assert.equal(Buffer.from(answers[0].body.encrypted_message, 'base64')[0], 0x44, 'a v4 one');
+    const sent = guestVersionBytes(s.demo.relay);
+    assert.ok(sent.length >= 1);
+    assert.deepEqual(sent, sent.map(() => 0x44), 'every guest message is v4');
   } finally { await s.close(); }
 });

@@ -6,8 +6,10 @@
 // Endpoints and events that are the relay's own (NOT in the contract; the real server has its
 // own participant login and host admission):
 //   POST /api/participants/register   {auth, user_id, device_id, display_name, identity_key,
-//                                      registration_id, signed_pre_key, pre_keys}
+//                                      registration_id, signed_pre_key, pre_keys, kyber_pre_key?}
 //                                      -> {user_id, device_id}; a participant device's public keys
+//                                      (kyber_pre_key as in guest registration: a device that has one
+//                                      gets PQXDH/v4 sessions from guests)
 //   POST /api/relay/admit/:sessionId  (Authorization: Bearer <participantToken>) -> {session_id, admitted}
 //   main namespace, participant -> relay: `host:admit_guest` {session_id} (optional ack callback)
 //   main namespace auth: { token: participantToken, userId, deviceId }
@@ -16,7 +18,10 @@
 //     client reads it (`participant_device_id as String`).
 //   - "in the meeting" = the participant device has a connected socket on the main namespace.
 //   - registration is strict: unknown fields, duplicate prekey ids and a signed prekey whose
-//     XEdDSA signature does not verify under the identity key are 400.
+//     XEdDSA signature does not verify under the identity key are 400. The same holds for the
+//     optional signed Kyber prekey (`kyber_pre_key`: 1,569 bytes starting 0x08, a 64-byte XEdDSA
+//     signature over those bytes); `null` is read as absent. Bundles carry it, or `null`.
+//   - the Kyber prekey is a last-resort key: every bundle hands out the same one, never deleted.
 //   - rate limit counts every keybundle attempt for a known session (also ones that fail later).
 //   - nothing from participants reaches a guest that has not been admitted (key before admission
 //     is one of PeerWave's defects).
@@ -27,6 +32,8 @@
 // get an impostor's bundle for it; the impostor decrypts their requests, asks the genuine device
 // for the key while posing as a guest (session `mitm-<guest session>`), and answers the guest
 // with the real key and its own sas_nonce, so key check values match but codes do not.
+// Both impostors are libsignal 0.72.1 peers without a Kyber prekey (v3 only), so the attacked
+// device must speak v3 too: a 'current' (0.103, v4-only) bot refuses the impostor guest.
 //
 // CLI: node www/relay/relay.js --port 8080 [--host 127.0.0.1] [--meeting demo-meeting]
 //      [--invite demo-invite] [--participant-token participant-secret] [--no-auto-admit]
@@ -91,6 +98,32 @@ function publicKey33(s, where) {
 
 const isId = (n) => Number.isInteger(n) && n >= 1 && n <= 0xffffff; // libsignal ids are 24-bit
 
+const KYBER_PUBLIC_KEY_LEN = 1569; // type byte 0x08 (Kyber1024) + 1,568 bytes
+const KYBER_KEY_TYPE = 0x08;
+
+/**
+ * The optional signed Kyber prekey (PQXDH): `{id, public_key, signature}`, or null when absent.
+ * The signature is XEdDSA by the identity key over the whole serialized key, type byte included.
+ */
+function validateKyberPreKey(kpk, identityKey) {
+  if (kpk === undefined || kpk === null) return null;
+  onlyFields(kpk, ['id', 'public_key', 'signature'], 'kyber_pre_key');
+  if (!isId(kpk.id)) bad('kyber_pre_key.id must be an integer >= 1');
+  const pub = b64(kpk.public_key);
+  if (!pub) bad('kyber_pre_key.public_key must be standard base64');
+  if (pub.length !== KYBER_PUBLIC_KEY_LEN || pub[0] !== KYBER_KEY_TYPE) {
+    const got = pub.length !== KYBER_PUBLIC_KEY_LEN ? `${pub.length} bytes` : `type byte 0x${pub[0].toString(16).padStart(2, '0')}`;
+    bad(`kyber_pre_key.public_key must be ${KYBER_PUBLIC_KEY_LEN} bytes starting 0x08 (Kyber1024; got ${got})`);
+  }
+  const sig = b64(kpk.signature);
+  if (!sig || sig.length !== 64) bad('kyber_pre_key.signature must be 64 bytes of base64');
+  // As with the signed prekey: a bad signature would make every PQXDH with this bundle fail.
+  if (!OfficialPeer.verify(Buffer.from(identityKey, 'base64'), pub, sig)) {
+    bad('kyber_pre_key.signature does not verify under the identity key');
+  }
+  return { id: kpk.id, public_key: kpk.public_key, signature: kpk.signature };
+}
+
 /** Validates the key part shared by guest and participant registration; returns public keys only. */
 function validateKeys(body, identityField) {
   const identity_key = publicKey33(body[identityField], identityField);
@@ -118,9 +151,11 @@ function validateKeys(body, identityField) {
     seen.add(pk.id);
     return { id: pk.id, public_key: publicKey33(pk.public_key, `pre_keys[${i}].public_key`) };
   });
+  const kyber_pre_key = validateKyberPreKey(body.kyber_pre_key, identity_key);
   return {
     identity_key, registration_id: rid,
     signed_pre_key: { id: spk.id, public_key: spk.public_key, signature: spk.signature }, pre_keys,
+    kyber_pre_key,
   };
 }
 
@@ -199,7 +234,7 @@ export async function startRelay({
     const priv = findPrivateKeyName(body);
     if (priv) bad(`private key material is never accepted (field ${priv})`);
     onlyFields(body, ['invitation_token', 'meeting_id', 'display_name', 'identity_key_public',
-      'registration_id', 'signed_pre_key', 'pre_keys'], 'body');
+      'registration_id', 'signed_pre_key', 'pre_keys', 'kyber_pre_key'], 'body');
     if (typeof body.invitation_token !== 'string') bad('invitation_token must be a string');
     if (body.invitation_token !== invitationToken) throw new HttpError(403, 'invalid invitation token');
     if (typeof body.meeting_id !== 'string') bad('meeting_id must be a string');
@@ -251,8 +286,12 @@ export async function startRelay({
     return {
       user_id: p.user_id, device_id: p.device_id, identity_key: p.identity_key,
       registration_id: p.registration_id, signed_pre_key: { ...p.signed_pre_key }, pre_key: pre,
+      kyber_pre_key: kyberOf(p),
     };
   }
+
+  /** The stored Kyber prekey as bundles carry it: a copy (last resort, never used up), or null. */
+  function kyberOf(rec) { return rec.kyber_pre_key ? { ...rec.kyber_pre_key } : null; }
 
   app.get('/api/meetings/:meetingId/external/:sessionId/keys', (req, res) => {
     if (!participantAuthorized(req)) throw new HttpError(403, 'participant authorization required');
@@ -262,7 +301,7 @@ export async function startRelay({
     if (pre) bump(state.prekeyConsumption.guests, g.session_id);
     res.json({
       session_id: g.session_id, identity_key: g.identity_key, registration_id: g.registration_id,
-      signed_pre_key: { ...g.signed_pre_key }, pre_key: pre,
+      signed_pre_key: { ...g.signed_pre_key }, pre_key: pre, kyber_pre_key: kyberOf(g),
     });
   });
 
@@ -288,7 +327,7 @@ export async function startRelay({
     if (priv) bad(`private key material is never accepted (field ${priv})`);
     if (auth !== participantToken) throw new HttpError(403, 'invalid participant token');
     onlyFields(rest, ['user_id', 'device_id', 'display_name', 'identity_key', 'registration_id',
-      'signed_pre_key', 'pre_keys'], 'body');
+      'signed_pre_key', 'pre_keys', 'kyber_pre_key'], 'body');
     if (!nonEmpty(rest.user_id, 128)) bad('user_id must be a non-empty string');
     const device_id = deviceIdOf(rest.device_id);
     if (!device_id) bad('device_id must be a non-empty string or integer');
@@ -523,7 +562,7 @@ export async function startRelay({
         session_id: upSid, meeting_id: meetingId, display_name: guests.get(guestSid)?.display_name ?? 'Guest',
         identity_key: b64of(base.identityKey), registration_id: base.registrationId,
         signed_pre_key: { id: base.signedPreKey.id, public_key: b64of(base.signedPreKey.publicKey), signature: b64of(base.signedPreKey.signature) },
-        pre_keys, admitted: true, registered_at: Date.now(),
+        pre_keys, kyber_pre_key: null, admitted: true, registered_at: Date.now(),
       });
       m.impostorGuests.set(guestSid, upSid);
       upSids.add(upSid);
@@ -647,6 +686,7 @@ export async function startRelay({
           user_id: userId, device_id: deviceId, identity_key: b64of(b.identityKey), registration_id: b.registrationId,
           signed_pre_key: { id: b.signedPreKey.id, public_key: b64of(b.signedPreKey.publicKey), signature: b64of(b.signedPreKey.signature) },
           pre_key: b.preKey ? { id: b.preKey.id, public_key: b64of(b.preKey.publicKey) } : null,
+          kyber_pre_key: null, // the impostor is a 0.72.1 peer: guests talk X3DH (v3) to it
         };
       },
       fromGuest(guestSid, d) {

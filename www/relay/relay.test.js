@@ -61,18 +61,26 @@ function registrationBody(peer, preKeyCount) {
     identity_key_public: b64(base.identityKey), registration_id: base.registrationId,
     signed_pre_key: { id: base.signedPreKey.id, public_key: b64(base.signedPreKey.publicKey), signature: b64(base.signedPreKey.signature) },
     pre_keys,
+    ...(base.kyberPreKey ? { kyber_pre_key: kyberJson(base.kyberPreKey) } : {}), // 'current' peers only
   };
 }
+
+/** peers.js Kyber prekey -> the contract's {id, public_key, signature} */
+const kyberJson = (k) => ({ id: k.id, public_key: b64(k.publicKey), signature: b64(k.signature) });
 
 const toPeerBundle = (j) => ({
   registrationId: j.registration_id, deviceId: 1, identityKey: unb64(j.identity_key),
   signedPreKey: { id: j.signed_pre_key.id, publicKey: unb64(j.signed_pre_key.public_key), signature: unb64(j.signed_pre_key.signature) },
   preKey: j.pre_key ? { id: j.pre_key.id, publicKey: unb64(j.pre_key.public_key) } : null,
+  ...(j.kyber_pre_key ? {
+    kyberPreKey: { id: j.kyber_pre_key.id, publicKey: unb64(j.kyber_pre_key.public_key), signature: unb64(j.kyber_pre_key.signature) },
+  } : {}),
 });
 
-/** Registers a guest, connects it to /external and records every participant:signal_message. */
-async function makeGuest(relay, { preKeyCount = 30 } = {}) {
-  const peer = await createPeer('official', { oneTimePreKeyCount: preKeyCount });
+/** Registers a guest, connects it to /external and records every participant:signal_message.
+ *  `kind` is its peers.js peer: 'official' (0.72.1, v3) or 'current' (0.103, v4, with a Kyber prekey). */
+async function makeGuest(relay, { preKeyCount = 30, kind = 'official' } = {}) {
+  const peer = await createPeer(kind, { oneTimePreKeyCount: preKeyCount });
   const reg = await http(relay, 'POST', '/api/meetings/external/register', { body: registrationBody(peer, preKeyCount) });
   assert.equal(reg.status, 200, JSON.stringify(reg.json));
   const sessionId = reg.json.session_id;
@@ -374,6 +382,166 @@ test('prekey consumption is counted and exhausted bundles carry pre_key null', a
   assert.equal((await g.fetchBundle('nobody', '1')).status, 403);
 });
 
+// ---------- Kyber prekeys (PQXDH, Signal v4): libsignal 0.103 peers ('current') ----------
+
+/** version byte of a Signal message, from the base64 of its serialized form */
+const versionByte = (encryptedMessage) => unb64(encryptedMessage)[0];
+const V4 = 0x44; // libsignal 0.103 (PQXDH + SPQR)
+
+/** Variants of a body's kyber_pre_key that the relay must refuse, with the error each gets. */
+function badKyberVariants(good, otherPeer) {
+  const k = good.kyber_pre_key;
+  const key = unb64(k.public_key);
+  const sig = unb64(k.signature);
+  const flipped = sig.slice(); flipped[7] ^= 1;
+  const retyped = key.slice(); retyped[0] = 0x05;
+  const withKyber = (kyber) => ({ ...structuredClone(good), kyber_pre_key: kyber });
+  return [
+    ['bad signature', withKyber({ ...k, signature: b64(flipped) }), /kyber_pre_key\.signature does not verify/],
+    // a valid XEdDSA signature over the same bytes, by another identity
+    ['signed by another identity', withKyber({ ...k, signature: b64(otherPeer.sign(key)) }), /kyber_pre_key\.signature does not verify/],
+    // the signed prekey's signature (over other bytes, by the right identity)
+    ['signature over other bytes', withKyber({ ...k, signature: good.signed_pre_key.signature }), /kyber_pre_key\.signature does not verify/],
+    ['signature 63 bytes', withKyber({ ...k, signature: b64(sig.subarray(1)) }), /kyber_pre_key\.signature must be 64 bytes/],
+    ['1,568 bytes (no type byte)', withKyber({ ...k, public_key: b64(key.subarray(1)) }), /1569 bytes starting 0x08 \(Kyber1024; got 1568 bytes\)/],
+    ['1,570 bytes', withKyber({ ...k, public_key: b64(Buffer.concat([key, Buffer.from([0])])) }), /1569 bytes starting 0x08 \(Kyber1024; got 1570 bytes\)/],
+    ['type byte 0x05', withKyber({ ...k, public_key: b64(retyped) }), /1569 bytes starting 0x08 \(Kyber1024; got type byte 0x05\)/],
+    ['not base64', withKyber({ ...k, public_key: `${k.public_key.slice(0, -4)}!!!!` }), /kyber_pre_key\.public_key must be standard base64/],
+    ['id 0', withKyber({ ...k, id: 0 }), /kyber_pre_key\.id/],
+    ['id as a string', withKyber({ ...k, id: '1' }), /kyber_pre_key\.id/],
+    ['unknown field', withKyber({ ...k, extra: 1 }), /unknown field kyber_pre_key\.extra/],
+    ['missing signature', withKyber({ id: k.id, public_key: k.public_key }), /kyber_pre_key\.signature/],
+    ['not an object', withKyber(k.public_key), /kyber_pre_key must be an object/],
+    ['private key material', withKyber({ ...k, private_key: k.public_key }), /private key material/],
+  ];
+}
+
+test('Kyber prekey in guest registration: validated, stored, served in the guest bundle; absent = null', async (t) => {
+  const { relay } = await setup(t);
+  const reg = (body) => http(relay, 'POST', '/api/meetings/external/register', { body });
+  const peer = await createPeer('current', { oneTimePreKeyCount: 2 });
+  const good = registrationBody(peer, 2);
+  assert.equal(unb64(good.kyber_pre_key.public_key).length, 1569);
+  assert.equal(unb64(good.kyber_pre_key.public_key)[0], 0x08);
+  assert.equal(unb64(good.kyber_pre_key.signature).length, 64);
+
+  for (const [what, body, error] of badKyberVariants(good, await createPeer('official'))) {
+    const r = await reg(body);
+    assert.equal(r.status, 400, what);
+    assert.match(r.json.error, error, what);
+  }
+  assert.equal(relay.state.guests.size, 0, 'nothing stored from rejected bodies');
+
+  const r = await reg(good);
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+  assert.deepEqual(relay.state.guests.get(r.json.session_id).kyber_pre_key, good.kyber_pre_key);
+
+  // the guest bundle participants fetch carries it, the same every time (a last-resort key)
+  const path = (sid) => `/api/meetings/${MEETING}/external/${sid}/keys`;
+  const auth = { authorization: `Bearer ${PTOKEN}` };
+  for (let i = 0; i < 3; i++) { // 2 one-time prekeys, then none: the Kyber prekey stays
+    const b = await http(relay, 'GET', path(r.json.session_id), { headers: auth });
+    assert.equal(b.status, 200);
+    assert.deepEqual(b.json.kyber_pre_key, good.kyber_pre_key);
+    assert.equal(b.json.pre_key === null, i === 2);
+  }
+
+  // absent (a v3 guest) or null: bundles carry kyber_pre_key null
+  const v3 = await reg(registrationBody(await createPeer('official', { oneTimePreKeyCount: 1 }), 1));
+  const withNull = await reg({ ...registrationBody(await createPeer('official', { oneTimePreKeyCount: 1 }), 1), kyber_pre_key: null });
+  for (const x of [v3, withNull]) {
+    assert.equal(x.status, 200, JSON.stringify(x.json));
+    assert.equal(relay.state.guests.get(x.json.session_id).kyber_pre_key, null);
+    const b = await http(relay, 'GET', path(x.json.session_id), { headers: auth });
+    assert.ok(Object.hasOwn(b.json, 'kyber_pre_key'));
+    assert.equal(b.json.kyber_pre_key, null);
+  }
+});
+
+test('Kyber prekey of participant devices: uploaded by a current bot, validated, served (null for a v3 device)', async (t) => {
+  const { relay, bot, guest } = await setup(t);
+  const cory = await bot({ userId: 'cory', deviceId: '1', peer: 'current', oneTimePreKeyCount: 2 });
+  const olga = await bot({ userId: 'olga', deviceId: '1' }); // official 0.72.1: no Kyber prekey
+  assert.equal(cory.peerKind, 'current');
+  assert.equal(olga.peerKind, 'official');
+  const expected = kyberJson(cory.peer.bundle({ withOneTimePreKey: false }).kyberPreKey);
+  assert.deepEqual(relay.state.participantKeys.get('cory:1').kyber_pre_key, expected);
+  assert.equal(relay.state.participantKeys.get('olga:1').kyber_pre_key, null);
+
+  const g = await guest();
+  for (let i = 0; i < 3; i++) { // past the last one-time prekey: the Kyber prekey stays
+    const b = await g.fetchBundle('cory', '1');
+    assert.equal(b.status, 200);
+    assert.deepEqual(b.json.kyber_pre_key, expected);
+    assert.equal(b.json.pre_key === null, i === 2);
+  }
+  const o = await g.fetchBundle('olga', '1');
+  assert.ok(Object.hasOwn(o.json, 'kyber_pre_key'));
+  assert.equal(o.json.kyber_pre_key, null);
+
+  // the participant upload is as strict as guest registration
+  const peer = await createPeer('current', { oneTimePreKeyCount: 1 });
+  const { invitation_token, meeting_id, display_name, identity_key_public, ...keys } = registrationBody(peer, 1);
+  const good = { auth: PTOKEN, user_id: 'pia', device_id: '1', display_name, identity_key: identity_key_public, ...keys };
+  const upload = (body) => http(relay, 'POST', '/api/participants/register', { body });
+  for (const [what, body, error] of badKyberVariants(good, await createPeer('official'))) {
+    const r = await upload(body);
+    assert.equal(r.status, 400, what);
+    assert.match(r.json.error, error, what);
+  }
+  assert.equal(relay.state.participantKeys.has('pia:1'), false, 'nothing stored from rejected bodies');
+  assert.equal((await upload(good)).status, 200);
+  assert.deepEqual(relay.state.participantKeys.get('pia:1').kyber_pre_key, good.kyber_pre_key);
+});
+
+test('current bot (libsignal 0.103): v4 sessions with a v4 guest in reply and initiate mode; a v3 guest is refused', async (t) => {
+  const { relay, bot, guest } = await setup(t);
+  await assert.rejects(startBot({ relayUrl: relay.url, userId: 'x', deviceId: '1', peer: 'ts' }), /unknown peer ts/);
+  const cory = await bot({ userId: 'cory', deviceId: '1', peer: 'current' });
+  const dora = await bot({ userId: 'dora', deviceId: '1', peer: 'current', mode: 'initiate' });
+  const g = await guest({ kind: 'current', preKeyCount: 5 });
+  assert.ok(relay.state.guests.get(g.sessionId).kyber_pre_key, 'the v4 guest registered a Kyber prekey');
+
+  // reply: the guest's PQXDH PreKey message, answered on that session; codes agree
+  const x = await exchangeWithCode(g, 'cory', '1');
+  assertResponse(x.res, x.request, cory);
+  const toCory = relay.state.relayedToParticipants.filter((r) => r.to.user_id === 'cory');
+  assert.equal(toCory[0].body.message_type, 3);
+  assert.equal(versionByte(toCory[0].body.encrypted_message), V4);
+  assert.equal(x.res.envelope.message_type, 2);
+  assert.equal(versionByte(x.res.envelope.encrypted_message), V4);
+  await until(() => cory.codes.has(g.sessionId));
+  assert.deepEqual(cory.codes.get(g.sessionId), { digits: x.code.digits, emoji: x.code.emoji, safetyNumber: x.safetyNumber });
+
+  // initiate: the bot fetches the guest's bundle (with its Kyber prekey) and starts its own v4 session
+  const request = await g.requestKey('dora', '1');
+  const res = await g.receive('dora', '1');
+  assertResponse(res, request, dora);
+  assert.equal(res.envelope.message_type, 3);
+  assert.equal(versionByte(res.envelope.encrypted_message), V4);
+  assert.equal(relay.state.prekeyConsumption.guests.get(g.sessionId), 1);
+
+  // a v3 (0.72.1) guest: 0.103 refuses its X3DH PreKey message, so no answer
+  const old = await guest();
+  await old.requestKey('cory', '1');
+  await until(() => cory.stats.decryptFailures === 1);
+  assert.equal(await old.receive('cory', '1', 500), null);
+  assert.equal(cory.stats.answers, 1, 'only the v4 guest got an answer');
+});
+
+test('CLI: bot --peer current answers a v4 guest', async (t) => {
+  const { relay } = await setup(t);
+  const botOut = runCli(t, ['www/bot/bot.js', '--relay', relay.url, '--user', 'cora', '--device', '2', '--peer', 'current']);
+  await until(() => botOut.text.includes('(current) ready'), 10_000);
+  assert.ok(relay.state.participantKeys.get('cora:2').kyber_pre_key);
+  const g = await makeGuest(relay, { kind: 'current' });
+  t.after(() => g.socket.disconnect());
+  const x = await exchangeWithCode(g, 'cora', '2');
+  assert.equal(x.res.plaintext.type, 'participant:meeting_e2ee_key_response');
+  assert.equal(versionByte(x.res.envelope.encrypted_message), V4);
+  assert.match(botOut.text, /peer current/);
+});
+
 test('not admitted: requests are held until the host admits, LiveKit token refused before', async (t) => {
   const { relay, bot, guest, track } = await setup(t, { autoAdmit: false });
   const gus = await bot({ userId: 'gus', deviceId: '1' });
@@ -646,7 +814,8 @@ test('MITM: the guest gets the real key, but codes and safety numbers differ', a
   // the bundle served for the attacked device is the impostor's
   const b = await g.fetchBundle('alice', '1');
   assert.equal(b.status, 200);
-  assert.deepEqual(Object.keys(b.json).sort(), ['device_id', 'identity_key', 'pre_key', 'registration_id', 'signed_pre_key', 'user_id']);
+  assert.deepEqual(Object.keys(b.json).sort(), ['device_id', 'identity_key', 'kyber_pre_key', 'pre_key', 'registration_id', 'signed_pre_key', 'user_id']);
+  assert.equal(b.json.kyber_pre_key, null, 'the impostor is v3 only');
   assert.deepEqual({ user_id: b.json.user_id, device_id: b.json.device_id }, { user_id: 'alice', device_id: '1' });
   assert.deepEqual(unb64(b.json.identity_key), m.impostorIdentityKey);
   assert.ok(b.json.pre_key, 'the impostor hands out one-time prekeys');
