@@ -23,6 +23,9 @@ use signal_guest_sdk::signal::{KeyPair, ProtocolStore, SignalError, MAX_FORWARD_
 thread_local! {
     /// Cases run by the current test (each test runs on its own thread).
     static CASES: Cell<usize> = const { Cell::new(0) };
+    /// Whether scenes are built with v4 sessions (participants and guest publish Kyber
+    /// prekeys), for the tests that run their cases in both versions.
+    static V4: Cell<bool> = const { Cell::new(false) };
     /// Failed checks of the current test: every case runs, and all failures are reported.
     static FAILURES: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
 }
@@ -85,9 +88,18 @@ struct Scene {
 
 impl Scene {
     fn fresh() -> Self {
-        let a = Participant::new("a");
-        let b = Participant::new("b");
-        let mut h = Harness::with_state(GuestState::new(ProtocolStore::generate(&mut TestRng, 3)));
+        let v4 = V4.with(Cell::get);
+        let participant = if v4 {
+            Participant::new_v4
+        } else {
+            Participant::new
+        };
+        let (a, b) = (participant("a"), participant("b"));
+        let mut store = ProtocolStore::generate(&mut TestRng, 3);
+        if v4 {
+            store.add_kyber_pre_key(1, &mut TestRng);
+        }
+        let mut h = Harness::with_state(GuestState::new(store));
         h.start(&[&a, &b]);
         Self { h, a, b }
     }
@@ -497,10 +509,12 @@ fn corrupted(s: &mut Scene, event: &Value, bytes: &[u8], case: &str) -> bool {
 fn ciphertexts_truncated_and_bit_flipped() {
     let start = cases();
     let mut accepted_flips = 0;
-    for prekey in [true, false] {
+    for (v4, prekey) in [(false, true), (false, false), (true, true), (true, false)] {
+        V4.with(|c| c.set(v4));
         let mut s = Scene::asked_a();
         let event = answer_event(&mut s, prekey);
         let genuine = base64_decode(event["encrypted_message"].as_str().unwrap());
+        check_eq!(genuine[0] >> 4, if v4 { 4 } else { 3 });
         for len in 0..genuine.len() {
             check!(!corrupted(
                 &mut s,
@@ -509,14 +523,14 @@ fn ciphertexts_truncated_and_bit_flipped() {
                 &format!("prekey={prekey} truncated to {len}")
             ));
         }
-        for bit in 0..genuine.len() * 8 {
+        for bit in (0..genuine.len() * 8).filter(|&bit| swept(&genuine, prekey, bit)) {
             let mut flipped = genuine.clone();
             flipped[bit / 8] ^= 1 << (bit % 8);
             if corrupted(
                 &mut s,
                 &event,
                 &flipped,
-                &format!("prekey={prekey} bit {bit}"),
+                &format!("v4={v4} prekey={prekey} bit {bit}"),
             ) {
                 accepted_flips += 1;
                 // Accepted with the genuine key; start over for the remaining bits.
@@ -538,6 +552,18 @@ fn ciphertexts_truncated_and_bit_flipped() {
     report("ciphertexts_truncated_and_bit_flipped", start);
 }
 
+/// Which bits the sweep flips: all of them, except in a v4 PreKey message's 1,569-byte
+/// Kyber ciphertext (its end), where one bit per byte takes the same implicit-rejection path
+/// at an eighth of the cost.
+fn swept(genuine: &[u8], prekey: bool, bit: usize) -> bool {
+    let kyber_from = if prekey && genuine[0] >> 4 == 4 {
+        genuine.len() - 1569
+    } else {
+        genuine.len()
+    };
+    bit / 8 < kyber_from || bit % 8 == bit / 8 % 8
+}
+
 /// Continues the bit-flip sweep from `from_bit` on a new scene (after an accepted flip).
 fn return_to_bits(
     s: &mut Scene,
@@ -549,6 +575,10 @@ fn return_to_bits(
     let genuine = base64_decode(event["encrypted_message"].as_str().unwrap());
     let mut bit = from_bit;
     while bit < genuine.len() * 8 {
+        if !swept(&genuine, prekey, bit) {
+            bit += 1;
+            continue;
+        }
         let mut flipped = genuine.clone();
         flipped[bit / 8] ^= 1 << (bit % 8);
         if corrupted(s, event, &flipped, &format!("prekey={prekey} bit {bit}")) {
@@ -566,30 +596,39 @@ fn return_to_bits(
 #[test]
 fn ciphertext_versions_replays_limits_prekeys_identities() {
     let start = cases();
-    for prekey in [true, false] {
-        for version in [0x23u8, 0x43, 0x03, 0xf3, 0x34] {
-            let mut s = Scene::asked_a();
-            let event = answer_event(&mut s, prekey);
-            let mut bytes = base64_decode(event["encrypted_message"].as_str().unwrap());
-            bytes[0] = version;
-            let accepted = corrupted(
-                &mut s,
-                &event,
-                &bytes,
-                &format!("version byte {version:#x}"),
-            );
-            // Only the PreKey envelope's own byte is outside the MAC (as in libsignal), and
-            // official libsignal writes 0x34 there: accepted, with the genuine key.
-            check_eq!(
-                accepted,
-                prekey && version == 0x34,
-                "version {version:#x}, prekey={prekey}"
-            );
-            if !accepted {
-                s.genuine_answer_succeeds("after version");
+    // Per session version: bytes naming another version, and the accepted low-nibble one.
+    let versions = [
+        (false, [0x23u8, 0x43, 0x03, 0xf3, 0x34], 0x34),
+        (true, [0x33u8, 0x53, 0x04, 0xf4, 0x45], 0x45),
+    ];
+    for (v4, bytes, low_nibble) in versions {
+        V4.with(|c| c.set(v4));
+        for prekey in [true, false] {
+            for version in bytes {
+                let mut s = Scene::asked_a();
+                let event = answer_event(&mut s, prekey);
+                let mut bytes = base64_decode(event["encrypted_message"].as_str().unwrap());
+                bytes[0] = version;
+                let accepted = corrupted(
+                    &mut s,
+                    &event,
+                    &bytes,
+                    &format!("version byte {version:#x}"),
+                );
+                // Only the PreKey envelope's own byte is outside the MAC (as in libsignal), and
+                // official libsignal writes 0x34 there: accepted, with the genuine key.
+                check_eq!(
+                    accepted,
+                    prekey && version == low_nibble,
+                    "version {version:#x}, prekey={prekey}, v4={v4}"
+                );
+                if !accepted {
+                    s.genuine_answer_succeeds("after version");
+                }
             }
         }
     }
+    V4.with(|c| c.set(false));
     // Replay of an accepted answer.
     let mut s = Scene::asked_a();
     let answer = s.a.answer_last(s.h.now);

@@ -73,12 +73,28 @@ impl Participant {
         }
     }
 
+    /// A participant whose bundle carries a Kyber prekey: the guest's sessions with it are
+    /// v4 (PQXDH, SPQR).
+    pub fn new_v4(user: &str) -> Self {
+        let mut p = Self::new(user);
+        p.store.add_kyber_pre_key(1, &mut TestRng);
+        p
+    }
+
     /// The keybundle JSON as the server serves it, handing out a fresh one-time prekey.
     pub fn bundle_json(&mut self) -> String {
         let keys = self.store.public_keys().unwrap();
         let (id, key) = keys.pre_keys[self.bundles_served];
         self.bundles_served += 1;
+        let kyber = keys.kyber_pre_key.map(|k| {
+            json!({
+                "id": k.id,
+                "public_key": encode_base64(&k.public_key.serialize()),
+                "signature": encode_base64(&k.signature),
+            })
+        });
         json!({
+            "kyber_pre_key": kyber,
             "user_id": self.id.user_id,
             "device_id": self.id.device_id,
             "identity_key": encode_base64(&keys.identity_key.serialize()),
