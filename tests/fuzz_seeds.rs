@@ -50,8 +50,36 @@ fn write_seed_corpus() {
         &[[2u8].as_slice(), prekey.serialized()].concat(),
     );
 
+    // The same for a v4 session (PQXDH, SPQR): bit 2 of the first byte picks it.
+    let mut guest = ProtocolStore::generate(&mut OsRng, 2);
+    let mut participant = ProtocolStore::generate(&mut OsRng, 2);
+    participant.add_kyber_pre_key(1, &mut OsRng);
+    guest
+        .process_bundle("q", &participant.bundle(1, true).unwrap(), &mut OsRng)
+        .unwrap();
+    let prekey = guest.encrypt("q", b"request").unwrap();
+    participant.decrypt("g", &prekey, &mut OsRng).unwrap();
+    let whisper = participant.encrypt("g", b"reply").unwrap();
+    write("wire_parse", "prekey-v4", prekey.serialized());
+    write("wire_parse", "whisper-v4", whisper.serialized());
+    write(
+        "session_decrypt",
+        "whisper-v4",
+        &[[5u8].as_slice(), whisper.serialized()].concat(),
+    );
+    write(
+        "session_decrypt",
+        "prekey-v4",
+        &[[6u8].as_slice(), prekey.serialized()].concat(),
+    );
+
     let mut alice = Participant::new("alice");
     write("bundle_json", "bundle", alice.bundle_json().as_bytes());
+    write(
+        "bundle_json",
+        "bundle-v4",
+        Participant::new_v4("alice").bundle_json().as_bytes(),
+    );
     let plaintext = alice.response_plaintext("AAAAAAAAAAAAAAAAAAAAAA", T0);
     write(
         "plaintext_json",
