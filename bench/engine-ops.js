@@ -23,10 +23,16 @@ async function timed(fn) {
 export const OPERATIONS = [
   'identity + SPK + 30 OPKs', 'X3DH initiate', 'decrypt PreKeySignalMessage', 'encrypt SignalMessage', 'decrypt SignalMessage',
 ];
+/** The same steps between parties that publish Kyber prekeys: v4 sessions (PQXDH, SPQR). */
+export const V4_OPERATIONS = [
+  'identity + SPK + Kyber + 30 OPKs', 'PQXDH initiate', 'decrypt v4 PreKeySignalMessage', 'encrypt v4 SignalMessage', 'decrypt v4 SignalMessage',
+];
 
-export async function measureEngine(make, kind, rounds) {
+/** `labels`: OPERATIONS, or V4_OPERATIONS when `make` makes parties with Kyber prekeys. */
+export async function measureEngine(make, kind, rounds, labels = OPERATIONS) {
   const m = (fn) => median(rounds, fn);
   const r = {};
+  const OPERATIONS = labels;
   r[OPERATIONS[0]] = await m(() => timed(() => make[kind](30)));
   r[OPERATIONS[1]] = await m(async () => {
     const a = await make[kind](0);

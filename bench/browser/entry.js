@@ -5,15 +5,20 @@
 import init, { SignalParty } from '../../target/pkg-web-interop/signal_guest_sdk.js';
 import { makeOursPeer } from '../../interop/ours-peer.js';
 import { createTsPeer } from '../../interop/peer-ts.js';
-import { measureEngine } from '../engine-ops.js';
+import { measureEngine, V4_OPERATIONS } from '../engine-ops.js';
 
 window.runEngineBench = async (rounds) => {
   await init();
   const OursPeer = makeOursPeer(SignalParty);
   const make = {
-    ours: async (n) => new OursPeer(n),
+    ours: async (n) => new OursPeer(n, false),
     ts: (n) => createTsPeer({ oneTimePreKeyCount: n }),
   };
-  return { ours: await measureEngine(make, 'ours', rounds), ts: await measureEngine(make, 'ts', rounds) };
+  const v4 = { ours: async (n) => new OursPeer(n, true) };
+  return {
+    ours: await measureEngine(make, 'ours', rounds),
+    ts: await measureEngine(make, 'ts', rounds),
+    oursV4: await measureEngine(v4, 'ours', rounds, V4_OPERATIONS),
+  };
 };
 window.benchReady = true;
