@@ -25,8 +25,8 @@ use zeroize::Zeroizing;
 static ALLOCATOR: Scanning = Scanning;
 
 // Private keys are read from the stored form (version byte, identity private key,
-// registration id, signed prekeys as id + private + signature, one-time prekeys as
-// id + private), read before the scanner is armed.
+// registration id, a flag and the signed prekey as id + private + signature, one-time
+// prekeys as id + private), read before the scanner is armed.
 fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
 }
@@ -37,8 +37,8 @@ fn identity_private(store: &ProtocolStore) -> [u8; 32] {
 
 fn one_time_private(store: &ProtocolStore, id: u32) -> [u8; 32] {
     let b = store.to_bytes();
-    let signed = u32_at(&b, 37) as usize;
-    let mut at = 41 + signed * (4 + 32 + 64);
+    let signed = usize::from(b[37]);
+    let mut at = 38 + signed * (4 + 32 + 64);
     let count = u32_at(&b, at) as usize;
     at += 4;
     for _ in 0..count {

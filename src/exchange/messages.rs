@@ -542,8 +542,8 @@ mod tests {
         let mut secrets = vec![store.identity.private.expose_bytes().to_vec()];
         secrets.extend(
             store
-                .signed_pre_keys
-                .values()
+                .signed_pre_key
+                .iter()
                 .map(|k| k.key_pair.private.expose_bytes().to_vec()),
         );
         secrets.extend(

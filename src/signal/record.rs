@@ -356,8 +356,8 @@ impl ProtocolStore {
     pub(crate) fn write_to(&self, w: &mut Writer) {
         w.raw(self.identity.private.expose_bytes());
         w.u32(self.registration_id);
-        w.len(self.signed_pre_keys.values().count());
-        for k in self.signed_pre_keys.values() {
+        w.u8(u8::from(self.signed_pre_key.is_some()));
+        if let Some(k) = &self.signed_pre_key {
             w.u32(k.id);
             w.raw(k.key_pair.private.expose_bytes());
             w.raw(&k.signature);
@@ -404,18 +404,12 @@ impl ProtocolStore {
             return Err(corrupt("registration id"));
         }
         let mut store = ProtocolStore::with_identity(identity, registration_id);
-        for _ in 0..r.len(MAX_LIST)? {
-            let id = r.u32()?;
-            let key_pair = r.key_pair()?;
-            let signature = r.array::<SIGNATURE_LEN>()?;
-            store.signed_pre_keys.insert(
-                id,
-                SignedPreKey {
-                    id,
-                    key_pair,
-                    signature,
-                },
-            );
+        if r.bool()? {
+            store.signed_pre_key = Some(SignedPreKey {
+                id: r.u32()?,
+                key_pair: r.key_pair()?,
+                signature: r.array::<SIGNATURE_LEN>()?,
+            });
         }
         for _ in 0..r.len(MAX_LIST)? {
             let id = r.u32()?;

@@ -83,7 +83,8 @@ pub struct PublicKeys {
 pub struct ProtocolStore {
     pub(crate) identity: KeyPair,
     pub(crate) registration_id: u32,
-    pub(crate) signed_pre_keys: VecMap<u32, SignedPreKey>,
+    /// One at a time: a guest's identity lives for one meeting and never rotates it.
+    pub(crate) signed_pre_key: Option<SignedPreKey>,
     pub(crate) one_time_pre_keys: VecMap<u32, OneTimePreKey>,
     /// One at a time: a new one replaces the old (as a rotated last-resort key would).
     pub(crate) kyber_pre_key: Option<KyberPreKey>,
@@ -119,7 +120,7 @@ impl ProtocolStore {
         Self {
             identity,
             registration_id,
-            signed_pre_keys: VecMap::default(),
+            signed_pre_key: None,
             one_time_pre_keys: VecMap::default(),
             kyber_pre_key: None,
             sessions: VecMap::default(),
@@ -152,7 +153,8 @@ impl ProtocolStore {
         public
     }
 
-    /// Adds (or replaces) signed prekey `id`, signed by the identity key; returns its public half.
+    /// Sets the signed prekey (replacing any other) to a new one with `id`, signed by the
+    /// identity key; returns its public half.
     pub fn add_signed_pre_key(
         &mut self,
         id: u32,
@@ -168,14 +170,11 @@ impl ProtocolStore {
             public_key: key_pair.public,
             signature,
         };
-        self.signed_pre_keys.insert(
+        self.signed_pre_key = Some(SignedPreKey {
             id,
-            SignedPreKey {
-                id,
-                key_pair,
-                signature,
-            },
-        );
+            key_pair,
+            signature,
+        });
         public
     }
 
@@ -247,7 +246,7 @@ impl ProtocolStore {
 
     /// The newest signed prekey and all one-time prekeys, public halves only.
     pub fn public_keys(&self) -> Option<PublicKeys> {
-        let spk = self.signed_pre_keys.last_value()?;
+        let spk = self.signed_pre_key.as_ref()?;
         Some(PublicKeys {
             identity_key: self.identity.public,
             registration_id: self.registration_id,
@@ -416,8 +415,9 @@ impl ProtocolStore {
         let mut used_one_time = None;
         if !record.promote_matching(message.base_key()) {
             let signed = self
-                .signed_pre_keys
-                .get(&message.signed_pre_key_id())
+                .signed_pre_key
+                .as_ref()
+                .filter(|k| k.id == message.signed_pre_key_id())
                 .ok_or(SignalError::UnknownSignedPreKey(
                     message.signed_pre_key_id(),
                 ))?;

@@ -59,9 +59,4 @@ impl<K: Ord, V> VecMap<K, V> {
     pub(crate) fn values(&self) -> impl Iterator<Item = &V> {
         self.0.iter().map(|(_, v)| v)
     }
-
-    /// The entry with the greatest key.
-    pub(crate) fn last_value(&self) -> Option<&V> {
-        self.0.last().map(|(_, v)| v)
-    }
 }
