@@ -6,8 +6,6 @@
 
 use crate::prelude::*;
 
-use base64ct::{Base64, Encoding};
-
 use crate::signal::kyber::KyberPublicKey;
 use crate::signal::{PreKeyBundle, PublicKey, PublicKeys, PublicKyberPreKey, REGISTRATION_ID_MAX};
 
@@ -118,7 +116,7 @@ fn object_field<'a>(obj: &'a Object, name: &'static str) -> Result<&'a Object, I
 
 /// Standard base64 with padding; constant-time, since it also carries key material.
 pub fn decode_base64(text: &str, field: &'static str) -> Result<Vec<u8>, Invalid> {
-    Base64::decode_vec(text).map_err(|_| invalid(field, "not base64"))
+    super::base64::decode(text).ok_or(invalid(field, "not base64"))
 }
 
 fn public_key_field(obj: &Object, name: &'static str) -> Result<PublicKey, Invalid> {
@@ -134,7 +132,7 @@ fn public_key_field(obj: &Object, name: &'static str) -> Result<PublicKey, Inval
 
 /// Standard base64 with padding, as the contract's JSON carries keys and ciphertexts.
 pub fn encode_base64(bytes: &[u8]) -> String {
-    Base64::encode_string(bytes)
+    super::base64::encode(bytes)
 }
 
 // ---- registration ----------------------------------------------------------------------

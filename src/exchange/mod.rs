@@ -10,6 +10,7 @@ use crate::prelude::*;
 
 use crate::signal::PublicKey;
 
+mod base64;
 pub mod contract;
 mod failure;
 mod io;
