@@ -30,6 +30,8 @@ wasm="$out/signal_guest_sdk_bg.wasm"
 # --converge repeats -Oz until it stops shrinking.
 wasm-opt -Oz --converge --strip-debug --strip-producers "$wasm" -o "$wasm.opt"
 mv "$wasm.opt" "$wasm"
+# The shipped build's import names are wasm-bindgen's long hashed ones; shorten them.
+if [ "$kind" = web ]; then node scripts/minify-imports.mjs "$out" >/dev/null; fi
 raw=$(stat -c %s "$wasm")
 gz=$(gzip -9 -c "$wasm" | wc -c)
 echo "built $out: wasm ${raw} bytes, gzip -9 ${gz} bytes"
