@@ -11,7 +11,6 @@
 
 use crate::prelude::*;
 
-use hkdf::Hkdf;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -95,10 +94,7 @@ pub fn short_code(inputs: &CodeInputs<'_>) -> ShortCode {
     put_str(&mut info, inputs.guest_id);
     put_str(&mut info, inputs.participant_id);
     put_str(&mut info, inputs.meeting_id);
-    let mut b = [0u8; 6];
-    // 6 bytes is far below HKDF's limit of 255 hash lengths: expand cannot fail.
-    let _: Result<(), hkdf::InvalidLength> =
-        Hkdf::<Sha256>::new(Some(CODE_SALT), &*ikm).expand(&info, &mut b);
+    let b: [u8; 6] = crate::signal::hkdf_sha256(Some(CODE_SALT), &*ikm, &info);
     let [b0, b1, b2, b3, b4, b5] = b.map(u32::from);
     let n1 = (b0 << 5 | b1 >> 3) + 1000;
     let n2 = ((b1 & 0x7) << 10 | b2 << 2 | b3 >> 6) + 1000;

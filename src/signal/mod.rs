@@ -19,6 +19,7 @@ mod xeddsa;
 
 pub use error::SignalError;
 pub use keys::{KeyPair, PrivateKey, PublicKey, PUBLIC_KEY_LEN, SIGNATURE_LEN};
+pub(crate) use ratchet::hkdf_sha256;
 pub use record::RECORD_FORMAT_VERSION;
 pub use session::{
     DecryptLimits, PendingPreKey, SessionRecord, SessionState, ARCHIVED_STATES_MAX,
