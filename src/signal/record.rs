@@ -17,7 +17,7 @@ use super::session::{
     PendingPreKey, ReceiverChain, SenderChain, SessionRecord, SessionState, ARCHIVED_STATES_MAX,
     MAX_MESSAGE_KEYS, MAX_RECEIVER_CHAINS,
 };
-use super::spqr::{Direction, PqChain, SkippedKey, MAX_OUT_OF_ORDER};
+use super::spqr::{Direction, PqChain, MAX_OUT_OF_ORDER};
 use super::store::{KyberPreKey, OneTimePreKey, ProtocolStore, SignedPreKey, REGISTRATION_ID_MAX};
 use super::wire::KyberEncapsulation;
 
@@ -197,8 +197,8 @@ fn write_state(w: &mut Writer, s: &SessionState) {
             }
             w.len(pq.skipped.len());
             for k in &pq.skipped {
-                w.u32(k.index);
-                w.raw(&k.key);
+                w.u32(k.counter);
+                w.raw(&k.seed);
             }
         }
     }
@@ -273,9 +273,9 @@ fn read_state(r: &mut Reader) -> Result<SessionState, SignalError> {
         let count = r.len(MAX_OUT_OF_ORDER as usize)?;
         let mut skipped = Vec::with_capacity(count);
         for _ in 0..count {
-            skipped.push(SkippedKey {
-                index: r.u32()?,
-                key: r.secret32()?,
+            skipped.push(MessageKeySeed {
+                counter: r.u32()?,
+                seed: r.secret32()?,
             });
         }
         Some(PqChain {

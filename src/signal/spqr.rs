@@ -15,7 +15,7 @@ use crate::prelude::*;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::error::SignalError;
-use super::ratchet::hkdf_sha256;
+use super::ratchet::{hkdf_sha256, MessageKeySeed};
 use super::wipe;
 
 /// Derives the chain seeds from the PQXDH-derived authentication key. (Two spaces: SPQR's
@@ -62,20 +62,15 @@ impl Direction {
     }
 }
 
-/// A key kept for a message that has not arrived yet.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub(crate) struct SkippedKey {
-    pub(crate) index: u32,
-    pub(crate) key: [u8; 32],
-}
-
 /// A v4 session's SPQR state.
 #[derive(Clone)]
 pub(crate) struct PqChain {
     pub(crate) send: Direction,
     pub(crate) receive: Direction,
-    /// Oldest first; at most [`MAX_OUT_OF_ORDER`].
-    pub(crate) skipped: Vec<SkippedKey>,
+    /// Keys for messages that have not arrived yet, oldest first; at most
+    /// [`MAX_OUT_OF_ORDER`]. The ratchet's seed type (key and index), so that both share
+    /// their vector code.
+    pub(crate) skipped: Vec<MessageKeySeed>,
 }
 
 impl PqChain {
@@ -150,9 +145,9 @@ impl PqChain {
         }
         let counter = self.receive.counter;
         if index <= counter {
-            let found = self.skipped.iter().position(|k| k.index == index);
+            let found = self.skipped.iter().position(|k| k.counter == index);
             return match found.and_then(|pos| wipe::remove(&mut self.skipped, pos)) {
-                Some(skipped) => Ok(Some(Zeroizing::new(skipped.key))),
+                Some(skipped) => Ok(Some(Zeroizing::new(skipped.seed))),
                 None => Err(SignalError::DuplicateMessage(index)),
             };
         }
@@ -167,9 +162,9 @@ impl PqChain {
                 break key;
             }
             if self.receive.counter >= keep_from {
-                self.skipped.push(SkippedKey {
-                    index: self.receive.counter,
-                    key: *key,
+                self.skipped.push(MessageKeySeed {
+                    counter: self.receive.counter,
+                    seed: *key,
                 });
             }
         };
