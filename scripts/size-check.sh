@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Builds the shipped package (pkg/web) and checks its wasm, after wasm-opt -Oz and gzip -9,
-# against its budget: 90 KiB for the engine and the contract's dialect, plus 6 KiB for the
-# second dialect (`wireProfile: "peerwave"`, 5.9 KiB measured when it came) and 1 KiB for
-# hedging (1.2 KiB measured): 97 KiB = 99,328 bytes. README, "Size".
+# Builds the shipped package (pkg/web) and checks its wasm, after wasm-opt and gzip -9,
+# against its budget: 100 KiB = 102,400 bytes for the whole module with both dialects and
+# post-quantum sessions (Kyber1024, SPQR). It was 90 KiB for the engine and the contract's
+# dialect, then 97 KiB with the PeerWave dialect and hedging. README, "Size".
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUDGET=$((97 * 1024))
+BUDGET=$((100 * 1024))
 line=$(scripts/build.sh web)
 echo "$line"
 gz=$(echo "$line" | sed -n 's/.*gzip -9 \([0-9]*\) bytes.*/\1/p')
