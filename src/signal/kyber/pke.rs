@@ -85,7 +85,7 @@ pub(super) fn generate(
     let mut t = vector();
     for (i, t_i) in t.iter_mut().enumerate() {
         *t_i = inner_product(&matrix_row(&rho, i, false), &s);
-        t_i.to_mont();
+        t_i.scale_to_montgomery();
         t_i.add(&e[i]);
         t_i.reduce();
     }

@@ -126,7 +126,7 @@ impl Poly {
         }
     }
 
-    pub(super) fn to_mont(&mut self) {
+    pub(super) fn scale_to_montgomery(&mut self) {
         for c in self.0.iter_mut() {
             *c = montgomery_reduce(*c as i32 * TO_MONT as i32);
         }
