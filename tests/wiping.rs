@@ -110,3 +110,43 @@ fn using_up_a_one_time_prekey_leaves_no_stale_copy_in_the_store() {
     });
     assert_eq!(hits, 0);
 }
+
+/// The Kyber prekey's 64-byte seed, from the stored form: it follows the one-time prekeys
+/// (a flag, the id, the seed, the signature).
+fn kyber_seed(store: &ProtocolStore) -> [u8; 64] {
+    let b = store.to_bytes();
+    let signed = usize::from(b[37]);
+    let mut at = 38 + signed * (4 + 32 + 64);
+    at += 4 + u32_at(&b, at) as usize * 36;
+    assert_eq!(b[at], 1, "the store holds a Kyber prekey");
+    b[at + 5..at + 69].try_into().unwrap()
+}
+
+/// A v4 PreKey message makes the responder expand its Kyber seed into the secret key and
+/// decapsulate: neither the seed nor anything made from it may be left in freed memory.
+#[test]
+fn decapsulating_leaves_no_copy_of_the_kyber_seed() {
+    let mut alice = ProtocolStore::generate(&mut OsRng, 1);
+    let mut bob = ProtocolStore::generate(&mut OsRng, 2);
+    bob.add_kyber_pre_key(1, &mut OsRng);
+    let seed = kyber_seed(&bob);
+    alice
+        .process_bundle("bob", &bob.bundle(1, true).unwrap(), &mut OsRng)
+        .unwrap();
+    let message = alice.encrypt("bob", b"hello").unwrap();
+    let message = CiphertextMessage::parse(Some(3), message.serialized()).unwrap();
+    // The seed's second half (the implicit-rejection secret z) and first half (d) alike.
+    for half in [&seed[..32], &seed[32..]] {
+        let mut bob = bob.clone();
+        let hits = freed_blocks_holding(half, || {
+            bob.decrypt("alice", &message, &mut OsRng).unwrap();
+            let reloaded = ProtocolStore::from_bytes(&bob.to_bytes()).unwrap();
+            drop(reloaded);
+            drop(std::mem::replace(
+                &mut bob,
+                ProtocolStore::generate(&mut OsRng, 0),
+            ));
+        });
+        assert_eq!(hits, 0);
+    }
+}
