@@ -183,7 +183,7 @@ fn session_storage_round_trip_and_reload_keep_the_identity() {
         .collect();
     assert_eq!(
         entries,
-        vec!["signal-guest/v1/reload-meeting/state".to_owned()]
+        vec!["signal-guest/v2/reload-meeting/state".to_owned()]
     );
     let identity = first.identity_key().unwrap().to_vec();
     drop(first);
@@ -297,7 +297,7 @@ fn corrupt_or_foreign_entries_are_typed_errors_with_a_reset_path() {
     let set = js_sys::Function::from(get(&storage, "setItem"));
     set.call2(
         &storage,
-        &"signal-guest/v1/corrupt-meeting/state".into(),
+        &"signal-guest/v2/corrupt-meeting/state".into(),
         &"%%% not base64".into(),
     )
     .unwrap();
@@ -308,7 +308,7 @@ fn corrupt_or_foreign_entries_are_typed_errors_with_a_reset_path() {
     // A registration record that belongs to another meeting.
     set.call2(
         &storage,
-        &"signal-guest/v1/corrupt-meeting/registration".into(),
+        &"signal-guest/v2/corrupt-meeting/registration".into(),
         &r#"{"session_id":"s","meeting_id":"someone-else"}"#.into(),
     )
     .unwrap();
@@ -319,7 +319,7 @@ fn corrupt_or_foreign_entries_are_typed_errors_with_a_reset_path() {
     // Valid base64, wrong format version.
     set.call2(
         &storage,
-        &"signal-guest/v1/corrupt-meeting/state".into(),
+        &"signal-guest/v2/corrupt-meeting/state".into(),
         &"CQE=".into(),
     )
     .unwrap();
@@ -328,6 +328,31 @@ fn corrupt_or_foreign_entries_are_typed_errors_with_a_reset_path() {
         "STORAGE_CORRUPT"
     );
     GuestKeyExchange::clear_stored_state("corrupt-meeting", None);
+}
+
+#[wasm_bindgen_test]
+fn entries_of_an_earlier_format_are_removed_and_the_guest_starts_over() {
+    clear_session_storage();
+    let storage = web_sys_session_storage();
+    let set = js_sys::Function::from(get(&storage, "setItem"));
+    for entry in ["state", "registration"] {
+        set.call2(
+            &storage,
+            &format!("signal-guest/v1/upgraded-meeting/{entry}").into(),
+            &"an earlier SDK's entry".into(),
+        )
+        .unwrap();
+    }
+    let g = guest(config("upgraded-meeting", &[])).expect("not STORAGE_CORRUPT");
+    assert!(g.key_generation_ms().is_some(), "new keys");
+    let entries: Vec<String> = guest_entries()
+        .iter()
+        .filter_map(|v| v.as_string())
+        .collect();
+    assert_eq!(
+        entries,
+        vec!["signal-guest/v2/upgraded-meeting/state".to_owned()]
+    );
 }
 
 #[wasm_bindgen_test]

@@ -24,7 +24,13 @@ extern "C" {
     fn remove_item(this: &StorageLike, key: &str) -> Result<(), JsValue>;
 }
 
-const FORMAT: &str = "v1";
+/// The layout of the entries' names and contents; it changes with the stored record format
+/// (`RECORD_FORMAT_VERSION`: v2 holds format 3, with v4 sessions and message-key seeds).
+const FORMAT: &str = "v2";
+/// Earlier layouts. A tab open across an SDK update would otherwise keep a state the new
+/// code cannot read; their entries (private keys among them) are removed on open, and the
+/// guest starts over with new keys, as on a first visit.
+const EARLIER_FORMATS: [&str; 1] = ["v1"];
 pub(crate) const STATE_ENTRY: &str = "state";
 pub(crate) const REGISTRATION_ENTRY: &str = "registration";
 const ENTRIES: [&str; 2] = [STATE_ENTRY, REGISTRATION_ENTRY];
@@ -89,6 +95,12 @@ impl GuestStorage {
             Ok(s) => StorageLike::from(s),
             Err(reason) => return memory(reason),
         };
+        for earlier in EARLIER_FORMATS {
+            for entry in ENTRIES {
+                let _ =
+                    storage.remove_item(&format!("signal-guest/{earlier}/{meeting_id}/{entry}"));
+            }
+        }
         // Probe: some browsers expose storage that throws on every write.
         let probe = format!("{prefix}probe");
         if let Err(e) = storage

@@ -155,7 +155,7 @@ test('disposing a guest (a `using` declaration) leaves the meeting: storage wipe
   const storage = { getItem: (k) => items.get(k) ?? null, setItem: (k, v) => items.set(k, v), removeItem: (k) => items.delete(k) };
   const g = new sdk.GuestKeyExchange({ baseUrl: 'https://meet.example.com', meetingId: 'dispose', invitationToken: 't',
     displayName: 'G', socket: { emit() {}, on() {}, off() {} }, keyProvider: null, storage });
-  assert.ok([...items.keys()].some((k) => k.startsWith('signal-guest/v1/dispose/')), 'state stored');
+  assert.ok([...items.keys()].some((k) => k.startsWith('signal-guest/v2/dispose/')), 'state stored');
   g[Symbol.dispose]();
   assert.deepEqual([...items.keys()], [], 'dispose wiped the stored keys (it means leave())');
   assert.throws(() => g.identityKey, /null pointer|destroyed|undefined/i);
