@@ -192,7 +192,7 @@ async function join(name) {
   demo.storageBackend = guest.storageBackend;
   demo.identityKey = Array.from(guest.identityKey);
   line(guest.keyGenerationMs != null
-    ? `Generated identity, signed prekey and 30 one-time prekeys in ${guest.keyGenerationMs.toFixed(1)} ms`
+    ? `Generated identity, signed prekey, ${config.wireProfile === 'peerwave' ? '' : 'Kyber prekey '}and 30 one-time prekeys in ${guest.keyGenerationMs.toFixed(1)} ms`
     : 'Loaded this tab\'s stored Signal identity');
   try {
     demo.registration = await guest.register();

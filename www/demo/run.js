@@ -12,7 +12,7 @@ const demo = args.has('--peerwave')
   ? await (await import('../peerwave/demo.js')).startPeerWaveDemo({ port: port || undefined, autoAdmit: true })
   : await startDemo({ port });
 const server = demo.relay ? `Relay ${demo.relay.url}` : `PeerWave ${demo.server.url} (meeting ${demo.server.meetingId})`;
-const modes = () => demo.bots.map((b) => b.mode).join(', ');
+const modes = () => demo.bots.map((b) => (b.peerKind === 'current' ? `${b.mode} (libsignal 0.103, v4)` : b.mode)).join(', ');
 
 if (!args.has('--headless')) {
   console.log(`${server}; participants: ${modes()}`);

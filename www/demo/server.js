@@ -20,7 +20,8 @@ const root = path.resolve(here, '../..');
 export async function startDemo({
   port = 0,
   host = '127.0.0.1',
-  bots = ['silent', 'reply', 'reply'],
+  // The one that answers runs current official libsignal, so the demo shows a v4 session.
+  bots = ['silent', { mode: 'reply', peer: 'current' }, 'reply'],
   autoAdmit = true,
   rotateAfterMs = 3000,
   participantTimeoutMs = 5000,
