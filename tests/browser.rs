@@ -166,6 +166,14 @@ async fn settle(p: impl Into<JsValue>) -> Result<JsValue, JsValue> {
     JsFuture::from(Promise::from(p.into())).await
 }
 
+/// The names of the SDK's entries in `sessionStorage`.
+fn guest_entry_names() -> Vec<String> {
+    guest_entries()
+        .iter()
+        .filter_map(|v| v.as_string())
+        .collect()
+}
+
 #[wasm_bindgen_test]
 fn session_storage_round_trip_and_reload_keep_the_identity() {
     clear_session_storage();
@@ -177,12 +185,8 @@ fn session_storage_round_trip_and_reload_keep_the_identity() {
     web_sys_log(&format!(
         "key generation (identity + signed prekey + 30 one-time prekeys): {generated_ms:.1} ms"
     ));
-    let entries: Vec<String> = guest_entries()
-        .iter()
-        .filter_map(|v| v.as_string())
-        .collect();
     assert_eq!(
-        entries,
+        guest_entry_names(),
         vec!["signal-guest/v2/reload-meeting/state".to_owned()]
     );
     let identity = first.identity_key().unwrap().to_vec();
@@ -345,12 +349,8 @@ fn entries_of_an_earlier_format_are_removed_and_the_guest_starts_over() {
     }
     let g = guest(config("upgraded-meeting", &[])).expect("not STORAGE_CORRUPT");
     assert!(g.key_generation_ms().is_some(), "new keys");
-    let entries: Vec<String> = guest_entries()
-        .iter()
-        .filter_map(|v| v.as_string())
-        .collect();
     assert_eq!(
-        entries,
+        guest_entry_names(),
         vec!["signal-guest/v2/upgraded-meeting/state".to_owned()]
     );
 }
