@@ -7,6 +7,7 @@ use subtle::ConstantTimeEq;
 use x25519_dalek::{PublicKey as X25519Public, StaticSecret};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+use super::basepoint;
 use super::error::SignalError;
 use super::xeddsa;
 
@@ -109,10 +110,9 @@ impl PrivateKey {
         &self.0
     }
 
-    /// The matching public key (X25519 base-point multiplication).
+    /// The matching public key (X25519 base-point multiplication, through the shared table).
     pub fn public_key(&self) -> PublicKey {
-        let secret = StaticSecret::from(self.0);
-        PublicKey(X25519Public::from(&secret).to_bytes())
+        PublicKey(basepoint::x25519_public(&self.0).to_bytes())
     }
 
     /// X25519 agreement. Rejects an all-zero result (a low-order peer key).

@@ -1,6 +1,7 @@
 //! The Signal protocol, v3 and v4: keys, XEdDSA, X3DH and PQXDH (Kyber1024), the Double
 //! Ratchet with SPQR's chain, session records and libsignal's wire format. Pure Rust: no I/O, no clock, randomness passed in.
 
+mod basepoint;
 mod error;
 pub mod fingerprint;
 pub mod keys;
@@ -17,6 +18,7 @@ mod wire;
 mod x3dh;
 mod xeddsa;
 
+pub use basepoint::build_basepoint_table;
 pub use error::SignalError;
 pub use keys::{KeyPair, PrivateKey, PublicKey, PUBLIC_KEY_LEN, SIGNATURE_LEN};
 pub(crate) use ratchet::hkdf_sha256;

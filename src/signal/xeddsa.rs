@@ -11,6 +11,8 @@ use curve25519_dalek::scalar::Scalar;
 use sha2::{Digest, Sha512};
 use zeroize::Zeroize;
 
+use super::basepoint;
+
 /// hash₁'s domain-separation prefix: the 256-bit little-endian integer 2²⁵⁶ − 2.
 const HASH1_PREFIX: [u8; 32] = {
     let mut p = [0xffu8; 32];
@@ -32,7 +34,7 @@ fn scalar_from_hash(parts: &[&[u8]]) -> Scalar {
 /// Signs `message` with the clamped X25519 scalar `private`, using 64 bytes of fresh `nonce`.
 pub(crate) fn sign(private: &[u8; 32], message: &[u8], nonce: &[u8; 64]) -> [u8; 64] {
     let mut a = Scalar::from_bytes_mod_order(*private);
-    let mut public = EdwardsPoint::mul_base(&a).compress().to_bytes();
+    let mut public = basepoint::mul_base(&a).compress().to_bytes();
     if public[31] & 0x80 != 0 {
         // `ZERO - a` rather than `-a`: scalar negation is a separate 1.6 KB routine in wasm,
         // subtraction is shared with other code.
@@ -42,7 +44,7 @@ pub(crate) fn sign(private: &[u8; 32], message: &[u8], nonce: &[u8; 64]) -> [u8;
     let mut a_bytes = a.to_bytes();
     let mut r = scalar_from_hash(&[&HASH1_PREFIX, &a_bytes, message, nonce]);
     a_bytes.zeroize();
-    let cap_r = EdwardsPoint::mul_base(&r).compress().to_bytes();
+    let cap_r = basepoint::mul_base(&r).compress().to_bytes();
     let h = scalar_from_hash(&[&cap_r, &public, message]);
     let s = r + h * a;
     r.zeroize();
