@@ -65,3 +65,33 @@ export async function measureEngine(make, kind, rounds, labels = OPERATIONS) {
   });
   return r;
 }
+
+/** Single public-key steps, to show where the operations above spend their time. */
+export const PRIMITIVES = ['X25519 key pair', 'X25519 agreement', 'XEdDSA sign', 'XEdDSA verify'];
+
+/** `steps`: { keyPair(), agree(), sign(), verify() }, each one primitive of one engine. */
+export async function measurePrimitives(steps, rounds) {
+  const fns = [steps.keyPair, steps.agree, steps.sign, steps.verify];
+  const r = {};
+  for (const [i, fn] of fns.entries()) {
+    r[PRIMITIVES[i]] = await median(rounds, async () => (await timed(async () => {
+      for (let j = 0; j < BATCH; j++) await fn();
+    })) / BATCH);
+  }
+  return r;
+}
+
+/** The primitives of our engine, through the interop binding's `SignalParty`. */
+export function oursPrimitives(SignalParty) {
+  const party = new SignalParty(0, false);
+  const other = new SignalParty(0, false).identityKey();
+  const message = new Uint8Array(33).fill(5);
+  const signature = party.sign(message);
+  const key = party.identityKey();
+  return {
+    keyPair: () => party.generateKeyPair(),
+    agree: () => party.agree(other),
+    sign: () => party.sign(message),
+    verify: () => SignalParty.verify(key, message, signature),
+  };
+}

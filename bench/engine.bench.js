@@ -1,6 +1,7 @@
 // Engine benchmark: our wasm engine and the TypeScript port 0.0.16, in Node and in headless
 // Chromium, beside official libsignal 0.72.1 (a native Node addon, so measured in Node), all in
-// one run; then v4 (PQXDH, SPQR): ours in Node and Chromium beside official 0.103.0 native.
+// one run; then v4 (PQXDH, SPQR): ours in Node and Chromium beside official 0.103.0 native;
+// then the public-key primitives those operations are made of, ours beside official 0.72.1.
 // Prints medians in µs per operation and each one's ratio to official native (1.00 = as fast;
 // above 1 = slower). Figures only; nothing here asserts a time.
 //   scripts/build.sh interop && scripts/build.sh interop-web && node bench/engine.bench.js
@@ -11,8 +12,9 @@ import { fileURLToPath } from 'node:url';
 import express from 'express';
 import { build } from 'vite';
 import { createPeer } from '../interop/peers.js';
-import { OursPeer } from '../interop/ours.js';
-import { measureEngine, OPERATIONS, V4_OPERATIONS } from './engine-ops.js';
+import * as L from '@signalapp/libsignal-client';
+import { OursPeer, SignalParty } from '../interop/ours.js';
+import { measureEngine, measurePrimitives, oursPrimitives, OPERATIONS, PRIMITIVES, V4_OPERATIONS } from './engine-ops.js';
 import { launchChromium } from '../www/demo/chromium.js';
 
 const QUICK = Boolean(process.env.QUICK);
@@ -36,6 +38,24 @@ for (const kind of ['ours', 'official', 'ts']) columns[`${kind} node`] = await m
 const v4Columns = {};
 for (const kind of ['ours', 'current']) v4Columns[`${kind} node`] = await measureEngine(makeV4, kind, ROUNDS, V4_OPERATIONS);
 
+function officialPrimitives() {
+  const key = L.PrivateKey.generate();
+  const other = L.PrivateKey.generate().getPublicKey();
+  const message = Buffer.alloc(33, 5);
+  const signature = key.sign(message);
+  const pub = key.getPublicKey();
+  return {
+    keyPair: () => L.PrivateKey.generate().getPublicKey(),
+    agree: () => key.agree(other),
+    sign: () => key.sign(message),
+    verify: () => pub.verify(message, signature),
+  };
+}
+const primitiveColumns = {
+  'ours node': await measurePrimitives(oursPrimitives(SignalParty), ROUNDS),
+  'official node': await measurePrimitives(officialPrimitives(), ROUNDS),
+};
+
 let browserVersion = null;
 if (process.env.BROWSER !== '0') {
   // The page bundles our web build, the TS port and the shared operations.
@@ -58,6 +78,7 @@ if (process.env.BROWSER !== '0') {
     columns['ours chromium'] = r.ours;
     columns['ts chromium'] = r.ts;
     v4Columns['ours chromium'] = r.oursV4;
+    primitiveColumns['ours chromium'] = r.primitives;
     browserVersion = browser.version();
   } finally {
     await browser.close();
@@ -84,3 +105,5 @@ console.log('v3. official = @signalapp/libsignal-client 0.72.1 (native), ts = @p
 console.table(table(columns, OPERATIONS, ['ours node', 'ours chromium', 'official node', 'ts node', 'ts chromium'], 'official node'));
 console.log('v4 (PQXDH with Kyber1024, SPQR). official = current = @signalapp/libsignal-client 0.103.0 (native)');
 console.table(table(v4Columns, V4_OPERATIONS, ['ours node', 'ours chromium', 'current node'], 'current node'));
+console.log('primitives (each µs includes the call across the wasm or addon boundary). official = 0.72.1 (native)');
+console.table(table(primitiveColumns, PRIMITIVES, ['ours node', 'ours chromium', 'official node'], 'official node'));

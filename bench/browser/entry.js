@@ -5,7 +5,7 @@
 import init, { SignalParty } from '../../target/pkg-web-interop/signal_guest_sdk.js';
 import { makeOursPeer } from '../../interop/ours-peer.js';
 import { createTsPeer } from '../../interop/peer-ts.js';
-import { measureEngine, V4_OPERATIONS } from '../engine-ops.js';
+import { measureEngine, measurePrimitives, oursPrimitives, V4_OPERATIONS } from '../engine-ops.js';
 
 window.runEngineBench = async (rounds) => {
   await init();
@@ -19,6 +19,7 @@ window.runEngineBench = async (rounds) => {
     ours: await measureEngine(make, 'ours', rounds),
     ts: await measureEngine(make, 'ts', rounds),
     oursV4: await measureEngine(v4, 'ours', rounds, V4_OPERATIONS),
+    primitives: await measurePrimitives(oursPrimitives(SignalParty), rounds),
   };
 };
 window.benchReady = true;

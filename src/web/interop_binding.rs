@@ -10,7 +10,7 @@ use wasm_bindgen::prelude::*;
 use super::js::{as_count, bytes, get, get_bytes, set};
 use crate::signal::kyber::KyberPublicKey;
 use crate::signal::{
-    fingerprint, CiphertextMessage, DecryptLimits, PreKeyBundle, ProtocolStore, PublicKey,
+    fingerprint, CiphertextMessage, DecryptLimits, KeyPair, PreKeyBundle, ProtocolStore, PublicKey,
     PublicKyberPreKey, SignalError,
 };
 
@@ -218,6 +218,23 @@ impl SignalParty {
             .private
             .sign(message, &mut { self.rng })
             .to_vec()
+    }
+
+    /// A fresh key pair's public key, the private half dropped: times key generation alone
+    /// (the engine benchmark's primitives).
+    #[wasm_bindgen(js_name = generateKeyPair)]
+    pub fn generate_key_pair(&self) -> Vec<u8> {
+        KeyPair::generate(&mut { self.rng })
+            .public
+            .serialize()
+            .to_vec()
+    }
+
+    /// X25519 agreement of the identity key with `public_key` (33 bytes).
+    pub fn agree(&self, public_key: &[u8]) -> Result<Vec<u8>, JsError> {
+        let theirs = PublicKey::from_bytes(public_key).map_err(js_err)?;
+        let shared = self.store.identity.private.agree(&theirs).map_err(js_err)?;
+        Ok(shared.as_bytes().to_vec())
     }
 
     /// Checks an XEdDSA signature of `public_key` (33 bytes).
