@@ -10,6 +10,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
+echo "== set-up: ${SECONDS} s"
 export PATH="$PWD/node_modules/.bin:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
 logs=$(mktemp -d)
@@ -38,10 +39,12 @@ step() {
   local name=$1; shift
   local log="$logs/${name// /_}.log"
   echo "== $name: $*"
+  local started=$SECONDS
   "$@" >"$log" 2>&1
   local rc=$?
   if [ "$rc" -ne 0 ] || [ -n "${VERBOSE:-}" ]; then tail -n 60 "$log"; fi
   tally "$name" "$rc" "$log"
+  echo "   ($((SECONDS - started)) s)"
 }
 
 step "set-up scripts" node --test scripts/tests/
