@@ -139,6 +139,7 @@ pub(crate) fn open(config: Config, mut rng: WebCryptoRng) -> Result<Shared, Setu
         admitted,
         authenticated: false,
         admission_requested: false,
+        in_lobby: false,
         admission_retry: None,
         gate: None,
         timer: None,

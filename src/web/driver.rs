@@ -50,6 +50,7 @@ pub(crate) fn exchange_key(shared: &Shared) -> Promise {
                 instance.pending = Some(Pending {
                     deferred,
                     started_at: now_ms(),
+                    lost_registrations: 0,
                 });
             }
             gate::start_when_ready(shared);

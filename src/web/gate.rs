@@ -121,6 +121,7 @@ pub(crate) fn declined(shared: &Shared) {
             instance.admitted = false;
             // PeerWave takes the guest out of the lobby: "Try again" asks anew.
             instance.admission_requested = false;
+            instance.in_lobby = false;
             // Only a call still waiting to be let in ends here.
             instance.gate.take().and_then(|_| instance.pending.take())
         }
@@ -139,6 +140,7 @@ fn expired(shared: &Shared, waiting: Waiting, ms: u32) {
             // PeerWave says "admitted" once, to the sockets in the room at that moment; if
             // that was missed, "Try again" asks the lobby anew rather than wait forever.
             instance.admission_requested = false;
+            instance.in_lobby = false;
             instance.pending.take()
         }
         Err(_) => return,

@@ -62,7 +62,13 @@ pub(crate) fn request_admission(shared: &Shared) {
     let weak = Rc::downgrade(shared);
     Http::post_json(&url, "{}", timeout, move |reply| {
         let Some(shared) = weak.upgrade() else { return };
-        if session_loss::reregister_if_lost(&shared, &reply) || reply.ok() {
+        if session_loss::reregister_if_lost(&shared, &reply) {
+            return;
+        }
+        if reply.ok() {
+            if let Ok(mut instance) = shared.try_borrow_mut() {
+                instance.in_lobby = true;
+            }
             return;
         }
         // Not in the lobby. A 429 is PeerWave's 5 s cooldown between requests (a decline

@@ -65,6 +65,9 @@ impl Lifecycle {
 pub(crate) struct Pending {
     pub deferred: Deferred,
     pub started_at: Millis,
+    /// Registrations lost before the guest reached the lobby, each replaced without ending
+    /// the call (`session_loss.rs`).
+    pub lost_registrations: u8,
 }
 
 /// What the machine is fed, one at a time.
@@ -90,6 +93,8 @@ pub(crate) struct Instance {
     pub authenticated: bool,
     /// PeerWave: whether this registration has asked to be let in.
     pub admission_requested: bool,
+    /// PeerWave: whether the server put this registration in the host's lobby.
+    pub in_lobby: bool,
     /// PeerWave: a lobby request waiting out the server's cooldown.
     pub admission_retry: Option<Timeout>,
     /// A waiting `exchangeKey()` (socket not connected or guest not admitted yet).

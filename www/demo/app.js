@@ -46,6 +46,10 @@ function describe(event) {
 
 function onEvent(event) {
   line(describe(event));
+  // The SDK registered again (the server had lost the guest): the page's session changed too.
+  if (event.type === 'registered' && demo.registration) {
+    demo.registration = { ...demo.registration, sessionId: event.sessionId };
+  }
   if (event.type === 'key') {
     demo.keys.push({ keyIndex: event.keyIndex, keyCheckValue: event.keyCheckValue, from: event.from });
     $('check-value').textContent = event.keyCheckValue;

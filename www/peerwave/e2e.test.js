@@ -66,6 +66,31 @@ async function admit(demo, sessionId) {
   await demo.server.admit(sessionId);
 }
 
+/**
+ * Admits the page's guest once it is in the lobby. Reads its session on every poll: PeerWave
+ * deletes a guest that has registered but not yet asked to be let in whenever another guest
+ * registers, and the SDK then registers again on its way to the lobby.
+ */
+async function admitPage(demo, page) {
+  const sid = await until(async () => {
+    const current = await page.evaluate(() => window.demo.registration?.sessionId);
+    return current && (await lobby(demo)).includes(current) ? current : null;
+  }, 'the page\'s guest in the lobby');
+  await demo.server.admit(sid);
+  return sid;
+}
+
+/** Registers a bare guest straight with PeerWave (it stores random keys for it). */
+async function registerOtherGuest(demo) {
+  const r = await fetch(`${demo.server.url}/api/meetings/external/register`, {
+    method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': clientIp() },
+    body: JSON.stringify({ invitation_token: demo.server.invitationToken, display_name: 'Other guest' }),
+  });
+  const text = await r.text();
+  assert.equal(r.status, 201, text);
+  return JSON.parse(text).session_id;
+}
+
 const requestsSeen = (demo) => demo.bots.reduce((n, b) => n + b.stats.requests, 0);
 
 test('1 PeerWave: register, lobby, admitted by the host, key from a Flutter-like participant (0x33), frame check, guest token', async () => {
@@ -188,12 +213,11 @@ test('4 an admission for another guest is not ours (PeerWave tells every waiting
   const s = await open({ participants: [{ mode: 'reply' }] });
   try {
     const other = await s.openPage();
+    // Both at once, as guests of one invitation do: each may knock the other out of PeerWave
+    // on its way to the lobby (test 4b), and then registers again.
     await s.page.click('#join');
     await other.click('#join');
-    const mine = await sessionOf(s.page);
-    const theirs = await sessionOf(other);
-    assert.notEqual(mine, theirs);
-    await admit(s.demo, theirs);
+    const theirs = await admitPage(s.demo, other);
     const admittedOther = await settled(other);
     assert.equal(admittedOther.error, null, JSON.stringify(admittedOther.error));
     await new Promise((r) => setTimeout(r, 500));
@@ -201,9 +225,54 @@ test('4 an admission for another guest is not ours (PeerWave tells every waiting
     assert.equal(me.result, null, 'still waiting');
     assert.equal(me.admitted, false);
     assert.equal(s.demo.bots[0].stats.requests, 1, 'only the admitted guest asked');
-    await admit(s.demo, mine);
+    const mine = await admitPage(s.demo, s.page);
+    assert.notEqual(mine, theirs);
     const state = await settled(s.page);
     assert.equal(state.error, null, JSON.stringify(state.error));
+  } finally { await s.close(); }
+});
+
+test('4b another guest registers while this one is on its way to the lobby: PeerWave deletes this one, and the SDK registers again and goes on (no error, no Try again)', async () => {
+  const s = await open({ participants: [{ mode: 'reply' }] });
+  try {
+    // Holds this guest's first lobby request until another guest has registered, which makes
+    // PeerWave delete every guest that has not asked to be let in yet.
+    let otherGuest = null;
+    await s.page.route('**/request-admission', async (route) => {
+      otherGuest ??= await registerOtherGuest(s.demo);
+      await route.continue();
+    });
+    await s.page.click('#join');
+    const first = await sessionOf(s.page);
+    const sid = await admitPage(s.demo, s.page);
+    const state = await settled(s.page);
+    assert.equal(state.error, null, JSON.stringify(state.error));
+    assert.equal(state.result.keyCheckValue, keyCheckValue(s.demo.meetingKey));
+    assert.ok(otherGuest, 'another guest registered in between');
+    assert.notEqual(sid, first, 'admitted under a new registration');
+    const texts = state.transcript.map((l) => l.text);
+    assert.ok(texts.includes('The meeting server lost your registration; registering again'), texts.join('\n'));
+    assert.ok(texts.includes('Registered again with the meeting server'), texts.join('\n'));
+  } finally { await s.close(); }
+});
+
+test('4c knocked out on every way to the lobby: the call gives up with SESSION_LOST after three new registrations', async () => {
+  const s = await open({ participants: [{ mode: 'reply' }] });
+  try {
+    let others = 0;
+    await s.page.route('**/request-admission', async (route) => {
+      await registerOtherGuest(s.demo);
+      others += 1;
+      await route.continue();
+    });
+    await s.page.click('#join');
+    const state = await settled(s.page);
+    assert.equal(state.error?.code, 'SESSION_LOST', JSON.stringify(state.error));
+    assert.equal(state.error.retryable, true);
+    const lost = state.transcript.filter((l) => l.text === 'The meeting server lost your registration; registering again');
+    assert.equal(lost.length, 4, state.transcript.map((l) => l.text).join('\n'));
+    assert.equal(others, 4);
+    assert.equal(requestsSeen(s.demo), 0);
   } finally { await s.close(); }
 });
 
@@ -266,9 +335,13 @@ test('6 a drained bundle: the guest tops its prekeys up before asking, so every 
 test('7 PeerWave restarts mid-flow: SESSION_LOST, the guest registers again, and Try again gets the key', async () => {
   const s = await open({ participants: [{ mode: 'reply' }] });
   try {
+    // In the lobby, as far as the guest knows: PeerWave has answered its lobby request. (A
+    // guest lost before that answer registers again and goes on waiting: test 4b.)
+    const inLobby = s.page.waitForResponse((r) => r.url().endsWith('/request-admission') && r.ok());
     await s.page.click('#join');
     const before = await sessionOf(s.page);
-    await until(() => s.page.evaluate(() => window.demo.transcript.some((l) => l.text.startsWith('Waiting for the host'))), 'lobby');
+    await inLobby;
+    await new Promise((r) => setTimeout(r, 200));
     await s.demo.server.restart();
     const state = await settled(s.page, 30_000);
     assert.equal(state.error?.code, 'SESSION_LOST', JSON.stringify(state.error));
