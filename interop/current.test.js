@@ -4,7 +4,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import * as L from '@signalapp/libsignal-client'; // 0.72.1, for the 0.72.1-with-Kyber cases below
 import { PreKeySignalMessage, SignalMessage } from '@signalapp/libsignal-client-current';
-import { exerciseSession } from './conversation.js';
+import { checkBundleOptions, exerciseSession } from './conversation.js';
 import { createPeer } from './peers.js';
 import { CurrentPeer } from './peer-current.js';
 
@@ -89,19 +89,8 @@ describe('current <-> current', () => {
   });
 
   test('bundle shape: signed Kyber1024 prekey in every bundle; options honoured', async () => {
-    const p = await createPeer('current', { registrationId: 4242, oneTimePreKeyCount: 2, firstPreKeyId: 100, signedPreKeyId: 7, kyberPreKeyId: 33 });
+    const { p, id, bundles: [b0, b1, b2] } = await checkBundleOptions('current', { kyberPreKeyId: 33 });
     assert.ok(p instanceof CurrentPeer);
-    assert.equal(p.kind, 'current');
-    assert.equal(p.registrationId, 4242);
-    const id = p.identityKey();
-    assert.ok(id instanceof Uint8Array && id.length === 33 && id[0] === 0x05);
-    const b0 = p.bundle({ withOneTimePreKey: false });
-    assert.equal(b0.preKey, null);
-    const b1 = p.bundle(), b2 = p.bundle();
-    assert.deepEqual([b1.preKey.id, b2.preKey.id], [100, 101]);
-    assert.throws(() => p.bundle(), /no unused one-time prekeys/);
-    assert.equal(b1.signedPreKey.id, 7);
-    assert.ok(p.verify(id, b1.signedPreKey.publicKey, b1.signedPreKey.signature), 'signed prekey signature');
     for (const b of [b0, b1, b2]) {
       const k = b.kyberPreKey;
       assert.equal(k.id, 33);
