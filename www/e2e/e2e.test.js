@@ -350,6 +350,20 @@ const guestVersionBytes = (relay) =>
   relay.state.relayedToParticipants.map((r) => Buffer.from(r.body.encrypted_message, 'base64')[0]);
 
 /** The key arrived and works: the same checks as tests 1 and 6. */
+/**
+ * Joins, checks the key, and that the guest asked with a PreKeySignalMessage and wrote every
+ * message in `version` (0x33: v3, X3DH; 0x44: v4, PQXDH + SPQR). Returns the page's state.
+ */
+async function joinSpeaking(s, version) {
+  const state = await join(s.page);
+  await assertKeyWorks(s, state);
+  const sent = s.demo.relay.state.relayedToParticipants;
+  assert.ok(sent.length >= 1, 'the guest sent its request');
+  assert.equal(sent[0].body.message_type, 3, 'a PreKeySignalMessage');
+  assert.deepEqual(guestVersionBytes(s.demo.relay), sent.map(() => version), `every guest message has version byte ${version.toString(16)}`);
+  return state;
+}
+
 async function assertKeyWorks(s, state) {
   assert.equal(state.error, null, JSON.stringify(state.error));
   assert.equal(state.result.from.userId, 'participant-1');
@@ -365,12 +379,7 @@ test('12 libsignal 0.103 participant (v4 only): the guest asks with a v4 PreKey 
   try {
     assert.equal(s.demo.bots[0].peerKind, 'current');
     assert.ok(s.demo.relay.state.participantKeys.get('participant-1:1').kyber_pre_key, 'the bot published a Kyber prekey');
-    const state = await join(s.page);
-    await assertKeyWorks(s, state);
-    const sent = s.demo.relay.state.relayedToParticipants;
-    assert.ok(sent.length >= 1, 'the guest sent its request');
-    assert.equal(sent[0].body.message_type, 3, 'a PreKeySignalMessage');
-    assert.deepEqual(guestVersionBytes(s.demo.relay), sent.map(() => 0x44), 'every guest message is v4 (PQXDH + SPQR)');
+    const state = await joinSpeaking(s, 0x44);
     const answers = s.demo.relay.state.relayedToGuests;
     assert.equal(answers.length, 1);
     assert.equal(Buffer.from(answers[0].body.encrypted_message, 'base64')[0], 0x44, 'the answer is v4 too');
@@ -387,12 +396,7 @@ test('12b libsignal 0.72.1 participant (no Kyber prekey): the same guest speaks 
   const s = await open({ bots: [{ mode: 'reply', peer: 'official' }] });
   try {
     assert.equal(s.demo.relay.state.participantKeys.get('participant-1:1').kyber_pre_key, null);
-    const state = await join(s.page);
-    await assertKeyWorks(s, state);
-    const sent = s.demo.relay.state.relayedToParticipants;
-    assert.ok(sent.length >= 1, 'the guest sent its request');
-    assert.equal(sent[0].body.message_type, 3, 'a PreKeySignalMessage');
-    assert.deepEqual(guestVersionBytes(s.demo.relay), sent.map(() => 0x33), 'every guest message is v3 (X3DH)');
+    await joinSpeaking(s, 0x33);
   } finally { await s.close(); }
 });
 
