@@ -9,7 +9,7 @@ use super::driver::feed;
 use super::error::{ExchangeKeyError, GuestError};
 use super::events;
 use super::handshake;
-use super::instance::{emit, Input, Shared};
+use super::instance::{emit, Input, Lobby, Shared};
 use super::platform::Timeout;
 use crate::exchange::contract::WireProfile;
 use crate::exchange::Event;
@@ -120,8 +120,7 @@ pub(crate) fn declined(shared: &Shared) {
         Ok(mut instance) => {
             instance.admitted = false;
             // PeerWave takes the guest out of the lobby: "Try again" asks anew.
-            instance.admission_requested = false;
-            instance.in_lobby = false;
+            instance.lobby = Lobby::Outside;
             // Only a call still waiting to be let in ends here.
             instance.gate.take().and_then(|_| instance.pending.take())
         }
@@ -139,8 +138,7 @@ fn expired(shared: &Shared, waiting: Waiting, ms: u32) {
             instance.gate = None;
             // PeerWave says "admitted" once, to the sockets in the room at that moment; if
             // that was missed, "Try again" asks the lobby anew rather than wait forever.
-            instance.admission_requested = false;
-            instance.in_lobby = false;
+            instance.lobby = Lobby::Outside;
             instance.pending.take()
         }
         Err(_) => return,

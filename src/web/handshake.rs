@@ -6,7 +6,7 @@
 use alloc::rc::Rc;
 
 use super::http::Http;
-use super::instance::{with_usable, Shared};
+use super::instance::{with_usable, Lobby, Shared};
 use super::js::object;
 use super::platform::Timeout;
 use super::session_loss;
@@ -45,7 +45,9 @@ pub(crate) fn authenticate(shared: &Shared) {
 pub(crate) fn request_admission(shared: &Shared) {
     let Ok(Some((url, timeout))) = with_usable(shared, |instance| {
         let c = &instance.config;
-        if instance.admission_requested || instance.admitted || c.profile() != WireProfile::PeerWave
+        if instance.lobby != Lobby::Outside
+            || instance.admitted
+            || c.profile() != WireProfile::PeerWave
         {
             return None;
         }
@@ -54,7 +56,7 @@ pub(crate) fn request_admission(shared: &Shared) {
             paths::REQUEST_ADMISSION,
             &[("meetingId", &c.meeting_id), ("sessionId", session_id)],
         );
-        instance.admission_requested = true;
+        instance.lobby = Lobby::Asking;
         Some((url, c.request_timeout_ms))
     }) else {
         return;
@@ -67,7 +69,7 @@ pub(crate) fn request_admission(shared: &Shared) {
         }
         if reply.ok() {
             if let Ok(mut instance) = shared.try_borrow_mut() {
-                instance.in_lobby = true;
+                instance.lobby = Lobby::In;
             }
             return;
         }
@@ -82,7 +84,7 @@ pub(crate) fn request_admission(shared: &Shared) {
             })
         });
         if let Ok(mut instance) = shared.try_borrow_mut() {
-            instance.admission_requested = false;
+            instance.lobby = Lobby::Outside;
             instance.admission_retry = retry;
         };
     });

@@ -70,6 +70,17 @@ pub(crate) struct Pending {
     pub lost_registrations: u8,
 }
 
+/// PeerWave: a registration and the host's lobby.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lobby {
+    /// Not asked to be let in (or taken out: declined, or the wait ran out).
+    Outside,
+    /// Asked; the server has not answered yet.
+    Asking,
+    /// The server put the guest in the lobby.
+    In,
+}
+
 /// What the machine is fed, one at a time.
 pub(crate) enum Input {
     Event(Event),
@@ -91,10 +102,8 @@ pub(crate) struct Instance {
     /// PeerWave: whether the server has answered this registration's handshake (events
     /// sent before that are lost).
     pub authenticated: bool,
-    /// PeerWave: whether this registration has asked to be let in.
-    pub admission_requested: bool,
-    /// PeerWave: whether the server put this registration in the host's lobby.
-    pub in_lobby: bool,
+    /// PeerWave: where this registration stands with the host's lobby.
+    pub lobby: Lobby,
     /// PeerWave: a lobby request waiting out the server's cooldown.
     pub admission_retry: Option<Timeout>,
     /// A waiting `exchangeKey()` (socket not connected or guest not admitted yet).

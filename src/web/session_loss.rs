@@ -17,7 +17,7 @@ use super::error::{ExchangeKeyError, GuestError};
 use super::events;
 use super::gate;
 use super::http::Reply;
-use super::instance::{emit, persist, with_usable, Lifecycle, Shared};
+use super::instance::{emit, persist, with_usable, Lifecycle, Lobby, Shared};
 use super::registration;
 use crate::exchange::messages::names_lost_session;
 use crate::exchange::GuestState;
@@ -43,7 +43,7 @@ pub(crate) fn session_lost(shared: &Shared) {
             return None;
         };
         let resumes = instance.gate.is_some()
-            && !instance.in_lobby
+            && instance.lobby != Lobby::In
             && !instance.admitted
             && instance
                 .pending
@@ -59,8 +59,7 @@ pub(crate) fn session_lost(shared: &Shared) {
         instance.lifecycle = Lifecycle::Unregistered(state);
         instance.admitted = false;
         instance.authenticated = false;
-        instance.admission_requested = false;
-        instance.in_lobby = false;
+        instance.lobby = Lobby::Outside;
         instance.timer = None;
         instance.admission_retry = None;
         instance.gate = None;
