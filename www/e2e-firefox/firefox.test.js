@@ -8,27 +8,16 @@ import { startDemo } from '../demo/server.js';
 import { launchFirefox } from '../demo/firefox.js';
 import { keyCheckValue } from '../bot/bot.js';
 import { frameCheck } from '../e2e/frame-check.js';
+import { at, pageHelpers } from '../e2e/page.js';
 
 let browser;
 before(async () => { browser = await launchFirefox(); });
 after(async () => { await browser?.close(); });
 
-async function open(demoOptions, query = '?e2e', launched = browser) {
-  const demo = await startDemo(demoOptions);
-  const context = await launched.createBrowserContext();
-  const page = await context.newPage();
-  await page.goto(demo.url + query);
-  await page.waitForFunction(() => window.demo?.ready, { timeout: 20_000 });
-  return { demo, page, close: async () => { await context.close(); await demo.close(); } };
-}
-
-async function join(page) {
-  await page.click('#join');
-  await page.waitForFunction(() => window.demo.result || window.demo.error, { timeout: 60_000 });
-  return page.evaluate(() => JSON.parse(JSON.stringify(window.demo, (k, v) => (k === 'room' ? undefined : v))));
-}
-
-const at = (state, prefix) => state.transcript.find((l) => l.text.startsWith(prefix))?.t;
+// open(options, query, launched): the page in a fresh context of `launched` (default: the suite's Firefox).
+const { open, join } = pageHelpers({
+  browser: () => browser, start: startDemo, driver: 'firefox', readyMs: 20_000,
+});
 
 test('happy path: the key handed to ExternalE2EEKeyProvider is the participants\' key', async () => {
   const s = await open({ bots: ['reply', 'reply'] });

@@ -10,53 +10,14 @@ import { keyCheckValue } from '../bot/bot.js';
 import { frameCheck } from './frame-check.js';
 import { fingerprint } from '../../interop/peers.js';
 import { EMOJI } from '../bot/sas.js';
+import { at, pageHelpers } from './page.js';
 
 let browser;
 before(async () => { browser = await launchChromium(); });
 after(async () => { await browser?.close(); });
 
-/** Starts relay + bots + page server and opens the page in a fresh browser context. */
-async function open(demoOptions, query = '?e2e') {
-  const demo = await startDemo(demoOptions);
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  const consoleLines = [];
-  page.on('console', (m) => consoleLines.push(m.text()));
-  page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
-  await page.goto(demo.url + query);
-  await page.waitForFunction(() => window.demo?.ready);
-  return {
-    demo,
-    page,
-    consoleLines,
-    close: async () => { await context.close(); await demo.close(); },
-  };
-}
-
-const settled = (page) =>
-  page.waitForFunction(() => window.demo.result || window.demo.error, null, { timeout: 60_000 })
-    .then(() => page.evaluate(() => window.demo));
-
-async function join(page) {
-  await page.click('#join');
-  return settled(page);
-}
-
-async function retry(page) {
-  await page.evaluate(() => { window.demo.result = null; window.demo.error = null; });
-  await page.click('#retry');
-  return settled(page);
-}
-
-async function until(condition, what, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-const at = (state, prefix) => state.transcript.find((l) => l.text.startsWith(prefix))?.t;
+// open() starts relay + bots + page server and opens the page in a fresh browser context.
+const { open, settled, join, retry, until } = pageHelpers({ browser: () => browser, start: startDemo });
 
 test('1 happy path: the key handed to ExternalE2EEKeyProvider is the participants\' key', async () => {
   const s = await open({ bots: ['reply', 'reply'] });
@@ -221,9 +182,9 @@ test('7 no private key reaches the relay; no key material in the browser console
       assert.deepEqual(Object.keys(pk).sort(), ['id', 'public_key']);
       assert.ok(publicKey(pk.public_key));
     }
-    assert.ok(s.consoleLines.length > 10, 'debug logging was on');
+    assert.ok(s.lines.length > 10, 'debug logging was on');
     const keys = [s.demo.meetingKey, s.demo.bots[1].meetingKey];
-    const text = s.consoleLines.join('\n');
+    const text = s.lines.join('\n');
     for (const key of keys) {
       for (const encoded of [key.toString('base64'), Buffer.from(key).toString('hex'), key.toString('base64url')]) {
         assert.ok(!text.includes(encoded), 'console carries key material');

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { startDemo } from '../demo/server.js';
 import { launchChromium } from '../demo/chromium.js';
 import { keyCheckValue } from '../bot/bot.js';
+import { pageHelpers, transcript } from './page.js';
 
 let browser;
 before(async () => { browser = await launchChromium(); });
@@ -13,36 +14,9 @@ after(async () => { await browser?.close(); });
 // Generous rate limit: these tests fetch the same bundle more than 3 times a minute.
 const rateLimit = { max: 100, windowMs: 60_000 };
 
-async function open(demoOptions, query) {
-  const demo = await startDemo({ rateLimit, ...demoOptions });
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  await page.goto(demo.url + query);
-  await page.waitForFunction(() => window.demo?.ready);
-  return { demo, page, close: async () => { await context.close(); await demo.close(); } };
-}
-
-const settled = (page) =>
-  page.waitForFunction(() => window.demo.result || window.demo.error, null, { timeout: 60_000 })
-    .then(() => page.evaluate(() => window.demo));
-
-const join = async (page) => { await page.click('#join'); return settled(page); };
-
-async function retry(page) {
-  await page.evaluate(() => { window.demo.result = null; window.demo.error = null; });
-  await page.click('#retry');
-  return settled(page);
-}
-
-const transcript = (state) => state.transcript.map((l) => l.text).join('\n');
-
-async function until(condition, what, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const { open, settled, join, retry, until } = pageHelpers({
+  browser: () => browser, start: (demoOptions) => startDemo({ rateLimit, ...demoOptions }),
+});
 
 for (const [fault, expected] of [
   ['error500', 'keybundle request failed with HTTP 500'],

@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { launchChromium } from '../demo/chromium.js';
 import { keyCheckValue } from '../bot/bot.js';
 import { frameCheck } from '../e2e/frame-check.js';
+import { pageHelpers } from '../e2e/page.js';
 import { startPeerWaveDemo } from './demo.js';
 import { clientIp } from './server.js';
 
@@ -18,38 +19,10 @@ let browser;
 before(async () => { browser = await launchChromium(); });
 after(async () => { await browser?.close(); });
 
-async function open(options, query = '?e2e') {
-  const demo = await startPeerWaveDemo(options);
-  const context = await browser.newContext();
-  const lines = [];
-  const openPage = async () => {
-    const page = await context.newPage();
-    page.on('console', (m) => lines.push(m.text()));
-    page.on('pageerror', (e) => lines.push(`pageerror: ${e.message}`));
-    await page.goto(demo.url + query);
-    await page.waitForFunction(() => window.demo?.ready);
-    return page;
-  };
-  const page = await openPage();
-  return {
-    demo, page, lines, openPage,
-    close: async () => { await context.close(); await demo.close(); },
-  };
-}
-
-const settled = (page, ms = 60_000) =>
-  page.waitForFunction(() => window.demo.result || window.demo.error, null, { timeout: ms })
-    .then(() => page.evaluate(() => ({ ...window.demo, room: undefined })));
-
-async function until(condition, what, ms = 15_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await condition();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+// PeerWave is polled less often and longer than the reference relay.
+const { open, settled, until } = pageHelpers({
+  browser: () => browser, start: startPeerWaveDemo, untilMs: 15_000, pollMs: 50,
+});
 
 /** The page's guest session, once registered. */
 const sessionOf = (page) => until(() => page.evaluate(() => window.demo.registration?.sessionId), 'registration');

@@ -1,0 +1,90 @@
+// The reference relay's in-memory state: guests, participant devices and their keys, what was
+// relayed, the keybundle rate limit. One context object that the HTTP routes, the socket
+// handlers and MITM mode share; `state` is the part that `startRelay` hands to tests.
+
+import { deviceKey } from './validate.js';
+import { admit } from './sockets.js';
+
+/**
+ * The shared context of one relay. `external` (the guests' socket namespace) is set once
+ * socket.io is up, and `attack` once MITM mode has started (it stays null without it).
+ */
+export function createContext(options) {
+  const ctx = {
+    ...options,
+    /** @type {Map<string, any>} session_id -> guest record (public keys only) */
+    guests: new Map(),
+    /** @type {Map<string, any>} "user:device" -> participant device keys */
+    participantKeys: new Map(),
+    /** @type {Map<string, {user_id:string, device_id:string, display_name:string, socket:any}>}
+     *  connected participant devices; Map insertion order = join order */
+    connected: new Map(),
+    /** @type {Map<string, any[]>} guest messages held until the guest is admitted */
+    pending: new Map(),
+    /** @type {Map<string, number[]>} rate-limit key -> fetch times (ms) inside the window */
+    fetchTimes: new Map(),
+    external: null,
+    attack: null,
+  };
+  ctx.state = {
+    registrations: [], // every raw body POSTed to register, accepted or not
+    guests: ctx.guests,
+    participantKeys: ctx.participantKeys,
+    prekeyConsumption: { participants: new Map(), guests: new Map() },
+    relayedToParticipants: [], // {to:{user_id, device_id}, event, body}
+    relayedToGuests: [], // {to: session_id, event, body}
+    dropped: 0, // invalid socket bodies
+    undeliverable: 0, // valid bodies whose target is not connected / not admitted
+    admit: (sessionId) => admit(ctx, sessionId),
+    isAdmitted: (sid) => ctx.guests.get(sid)?.admitted === true,
+    // Fault injection for tests: "user:device" -> 'error500' | 'hang' | 'wrong-device'.
+    faults: { keybundle: new Map() },
+    participants: () => participantList(ctx),
+  };
+  return ctx;
+}
+
+const bump = (map, k) => map.set(k, (map.get(k) ?? 0) + 1);
+
+/** The connected participant devices in join order, as guests see them. */
+export function participantList(ctx) {
+  return [...ctx.connected.values()].map(({ user_id, device_id, display_name }) => ({ user_id, device_id, display_name }));
+}
+
+/** Sliding window: returns 0 when allowed (and records the fetch), else seconds to wait. */
+export function rateLimited(ctx, key) {
+  const { fetchTimes, rateLimit } = ctx;
+  const now = Date.now();
+  const times = (fetchTimes.get(key) ?? []).filter((t) => now - t < rateLimit.windowMs);
+  if (times.length >= rateLimit.max) {
+    fetchTimes.set(key, times);
+    return Math.max(1, Math.ceil((times[0] + rateLimit.windowMs - now) / 1000));
+  }
+  times.push(now);
+  fetchTimes.set(key, times);
+  return 0;
+}
+
+/** The stored Kyber prekey as bundles carry it: a copy (last resort, never used up), or null. */
+const kyberOf = (rec) => (rec.kyber_pre_key ? { ...rec.kyber_pre_key } : null);
+
+/** A participant device's bundle as the keybundle endpoint serves it; uses up one one-time prekey. */
+export function takeParticipantBundle(ctx, p) {
+  const pre = p.pre_keys.shift() ?? null; // one-time prekeys are handed out once, then deleted
+  if (pre) bump(ctx.state.prekeyConsumption.participants, deviceKey(p.user_id, p.device_id));
+  return {
+    user_id: p.user_id, device_id: p.device_id, identity_key: p.identity_key,
+    registration_id: p.registration_id, signed_pre_key: { ...p.signed_pre_key }, pre_key: pre,
+    kyber_pre_key: kyberOf(p),
+  };
+}
+
+/** A guest's bundle as participants fetch it; uses up one one-time prekey. */
+export function takeGuestBundle(ctx, g) {
+  const pre = g.pre_keys.shift() ?? null; // exhausted -> bundle with pre_key null (docs/contract.md §3)
+  if (pre) bump(ctx.state.prekeyConsumption.guests, g.session_id);
+  return {
+    session_id: g.session_id, identity_key: g.identity_key, registration_id: g.registration_id,
+    signed_pre_key: { ...g.signed_pre_key }, pre_key: pre, kyber_pre_key: kyberOf(g),
+  };
+}
