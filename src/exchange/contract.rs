@@ -8,6 +8,8 @@ use crate::prelude::*;
 
 pub mod peerwave;
 
+use super::join::JoinRules;
+
 /// Which server dialect the guest speaks (`wireProfile` in the page's configuration).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WireProfile {
@@ -26,7 +28,24 @@ impl WireProfile {
             Self::PeerWave => &peerwave::DIALECT,
         }
     }
+
+    /// How this profile's server lets guests in.
+    pub fn join_rules(self) -> JoinRules {
+        match self {
+            Self::Plan => PLAN_JOIN,
+            Self::PeerWave => peerwave::JOIN,
+        }
+    }
 }
+
+/// The contract's server: the page owns the socket, the server puts guests in the lobby,
+/// repeats its admission notice on request and keeps registrations.
+pub const PLAN_JOIN: JoinRules = JoinRules {
+    sdk_handshake: false,
+    lobby: false,
+    reregisters: false,
+    admission_kept: false,
+};
 
 /// The names that differ between the two dialects. Parsers and writers take them from here,
 /// so one function reads both (and the wasm carries one copy of it).

@@ -14,6 +14,7 @@ mod base64;
 pub mod contract;
 mod failure;
 mod io;
+pub mod join;
 pub mod json;
 mod key;
 mod machine;

@@ -14,12 +14,14 @@ use zeroize::Zeroizing;
 use super::config::Config;
 use super::error::SetupError;
 use super::events;
-use super::instance::{emit, persist, Instance, Lifecycle, Lobby, Shared};
+use super::instance::{emit, persist, Instance, Lifecycle, Shared};
+use super::js::now_ms;
 use super::listeners;
 use super::platform::WebCryptoRng;
 use super::storage::{GuestStorage, StorageFailure, REGISTRATION_ENTRY, STATE_ENTRY};
 use super::tab::{self, TabClaim};
 use crate::exchange::contract::WireProfile;
+use crate::exchange::join::Join;
 use crate::exchange::messages::{decode_base64, parse_registration, record_admitted};
 use crate::exchange::{Exchange, GuestState};
 use crate::signal::ProtocolStore;
@@ -108,10 +110,9 @@ pub(crate) fn open(config: Config, mut rng: WebCryptoRng) -> Result<Shared, Setu
         .registration
         .as_ref()
         .filter(|_| key_generation_ms.is_none());
-    // PeerWave says it once; the contract's server repeats it on every connection, so there
-    // the notice is awaited again (the server may have restarted without the admission).
-    let admitted = config.profile() == WireProfile::PeerWave
-        && registration.is_some_and(|text| record_admitted(text));
+    // Whether the host admitted it counts only where the server says so once (the join's
+    // rules): the contract's server repeats it on every connection.
+    let admitted = registration.is_some_and(|text| record_admitted(text));
     let session_id = match registration {
         None => None,
         Some(text) => Some(
@@ -119,6 +120,12 @@ pub(crate) fn open(config: Config, mut rng: WebCryptoRng) -> Result<Shared, Setu
                 .map_err(|e| SetupError::StorageCorrupt(format!("registration ({e})")))?,
         ),
     };
+    let (join, opening) = Join::new(
+        config.join(),
+        session_id.clone().map(|id| (id, admitted)),
+        config.socket.link(),
+        now_ms(),
+    );
     let lifecycle = match session_id {
         Some(session_id) => Lifecycle::Registered(Box::new(Exchange::new(
             config.exchange.clone(),
@@ -136,11 +143,7 @@ pub(crate) fn open(config: Config, mut rng: WebCryptoRng) -> Result<Shared, Setu
         rng,
         key_generation_ms,
         listeners: Vec::new(),
-        admitted,
-        authenticated: false,
-        lobby: Lobby::Outside,
-        admission_retry: None,
-        gate: None,
+        join,
         timer: None,
         pending: None,
         queue: VecDeque::new(),
@@ -158,6 +161,8 @@ pub(crate) fn open(config: Config, mut rng: WebCryptoRng) -> Result<Shared, Setu
     persist(&shared);
     tab::claim(&shared);
     // A stored registration: connect with its handshake (PeerWave).
-    super::handshake::authenticate(&shared);
+    for action in opening {
+        super::joining::perform(&shared, action);
+    }
     Ok(shared)
 }

@@ -11,6 +11,7 @@ use super::http::{check_base_url, BaseUrlError, Http, Paths};
 use super::js::{as_count, function, get, is_absent};
 use super::socket::Socket;
 use crate::exchange::contract::WireProfile;
+use crate::exchange::join::JoinConfig;
 use crate::exchange::messages::decode_base64;
 use crate::exchange::{ExchangeConfig, ParticipantId};
 use crate::signal::PublicKey;
@@ -207,13 +208,127 @@ fn unknown_fields(config: &JsValue) -> Option<String> {
     (!unknown.is_empty()).then_some(unknown)
 }
 
+/// How long the calls wait, and whether they wait for the host.
+struct Limits {
+    request_timeout_ms: u32,
+    connect_timeout_ms: u32,
+    admission_timeout_ms: u32,
+    require_admission: bool,
+}
+
+impl Limits {
+    fn from_js(config: &JsValue, profile: WireProfile) -> Result<Self, SetupError> {
+        let ms = |name, default: u32, max| {
+            optional_count(config, name, u64::from(default), 100, max).map(|v| v as u32)
+        };
+        let require_admission = optional_bool_or(config, "requireAdmission", true)?;
+        if !require_admission && profile.join_rules().lobby {
+            // PeerWave relays key requests from guests still in the lobby: only the SDK holds them.
+            return Err(invalid(
+                "requireAdmission cannot be false with wireProfile \"peerwave\"",
+            ));
+        }
+        Ok(Self {
+            request_timeout_ms: ms(
+                "requestTimeoutMs",
+                DEFAULT_REQUEST_TIMEOUT_MS,
+                2 * 60 * SECOND_MS,
+            )?,
+            connect_timeout_ms: ms(
+                "connectTimeoutMs",
+                DEFAULT_CONNECT_TIMEOUT_MS,
+                10 * 60 * SECOND_MS,
+            )?,
+            admission_timeout_ms: ms("admissionTimeoutMs", DEFAULT_ADMISSION_TIMEOUT_MS, DAY_MS)?,
+            require_admission,
+        })
+    }
+}
+
+/// The exchange's tunables.
+fn exchange_config(config: &JsValue, profile: WireProfile) -> Result<ExchangeConfig, SetupError> {
+    let d = ExchangeConfig::default();
+    let count = |name, default, min, max| optional_count(config, name, default, min, max);
+    let participant_timeout_ms = count(
+        "participantTimeoutMs",
+        d.participant_timeout_ms,
+        100,
+        10 * 60 * SECOND_MS,
+    )?;
+    // 0 turns hedging off: one participant at a time.
+    let hedge_after_ms = Some(count(
+        "hedgeAfterMs",
+        d.hedge_after_ms.unwrap_or(0),
+        0,
+        10 * 60 * SECOND_MS,
+    )?)
+    .filter(|ms| *ms > 0);
+    let max_failures = count("maxFailures", d.max_failures as u64, 1, 100)? as usize;
+    let session_cache_ttl_ms = count("sessionCacheTtlMs", d.session_cache_ttl_ms, 0, DAY_MS)?;
+    let clock_skew_ms = count("clockSkewMs", d.clock_skew_ms, 0, DAY_MS)?;
+    Ok(ExchangeConfig {
+        profile,
+        participant_timeout_ms,
+        hedge_after_ms,
+        max_failures,
+        session_cache_ttl_ms,
+        clock_skew_ms,
+        // Last: the one field that owns memory.
+        pinned: pinned_identities(&get(config, "pinnedIdentities"))?,
+    })
+}
+
+/// The page's socket, key provider and event callback.
+fn page_objects(
+    config: &JsValue,
+) -> Result<(Socket, Option<KeyProvider>, Option<Function>), SetupError> {
+    let socket = get(config, "socket");
+    if ["emit", "on", "off"]
+        .iter()
+        .any(|m| function(&socket, m).is_none())
+    {
+        return Err(invalid(
+            "socket must have emit, on and off (a socket.io-client Socket)",
+        ));
+    }
+    // Required: without it a successful exchange would throw the key away. `null` is the
+    // explicit opt-out (the key check value is still reported), e.g. for tests.
+    let key_provider = get(config, "keyProvider");
+    let key_provider = if key_provider.is_undefined() {
+        return Err(invalid(
+            "keyProvider is required (e.g. new ExternalE2EEKeyProvider()); pass null to only check the key",
+        ));
+    } else if key_provider.is_null() {
+        None
+    } else if function(&key_provider, "setKey").is_some() {
+        Some(KeyProvider::from(key_provider))
+    } else {
+        return Err(invalid(
+            "keyProvider must have setKey (e.g. ExternalE2EEKeyProvider)",
+        ));
+    };
+    let on_event = get(config, "onEvent");
+    let on_event = if is_absent(&on_event) {
+        None
+    } else {
+        Some(
+            on_event
+                .dyn_into::<Function>()
+                .map_err(|_| invalid("onEvent must be a function"))?,
+        )
+    };
+    Ok((Socket::from(socket), key_provider, on_event))
+}
+
 impl Config {
     /// The server dialect.
     pub(crate) fn profile(&self) -> WireProfile {
         self.exchange.profile
     }
 
-    /// Checks `config`; any problem is `INVALID_CONFIG` (or `INSECURE_ORIGIN`).
+    /// Checks `config`; any problem is `INVALID_CONFIG` (or `INSECURE_ORIGIN`). Plain
+    /// values are read first and the page's objects last, so that a refusal has little to
+    /// drop.
     pub(crate) fn from_js(config: &JsValue) -> Result<Self, SetupError> {
         if !config.is_object() {
             return Err(invalid("config must be an object"));
@@ -221,124 +336,52 @@ impl Config {
         if let Some(unknown) = unknown_fields(config) {
             return Err(invalid(format!("unknown field(s): {unknown}")));
         }
-        let base_url =
-            check_base_url(&required_string(config, "baseUrl")?).map_err(|e| match e {
-                BaseUrlError::Insecure => SetupError::InsecureOrigin,
-                other => invalid(other.to_string()),
-            })?;
-        let d = ExchangeConfig::default();
+        let base = check_base_url(&required_string(config, "baseUrl")?).map_err(|e| match e {
+            BaseUrlError::Insecure => SetupError::InsecureOrigin,
+            other => invalid(other.to_string()),
+        })?;
         let profile = wire_profile(&get(config, "wireProfile"))?;
-        let exchange = ExchangeConfig {
-            profile,
-            participant_timeout_ms: optional_count(
-                config,
-                "participantTimeoutMs",
-                d.participant_timeout_ms,
-                100,
-                10 * 60 * SECOND_MS,
-            )?,
-            // 0 turns hedging off: one participant at a time.
-            hedge_after_ms: Some(optional_count(
-                config,
-                "hedgeAfterMs",
-                d.hedge_after_ms.unwrap_or(0),
-                0,
-                10 * 60 * SECOND_MS,
-            )?)
-            .filter(|ms| *ms > 0),
-            max_failures: optional_count(config, "maxFailures", d.max_failures as u64, 1, 100)?
-                as usize,
-            session_cache_ttl_ms: optional_count(
-                config,
-                "sessionCacheTtlMs",
-                d.session_cache_ttl_ms,
-                0,
-                DAY_MS,
-            )?,
-            clock_skew_ms: optional_count(config, "clockSkewMs", d.clock_skew_ms, 0, DAY_MS)?,
-            pinned: pinned_identities(&get(config, "pinnedIdentities"))?,
+        let limits = Limits::from_js(config, profile)?;
+        let http = Http {
+            base,
+            paths: Paths::from_js(&get(config, "paths"), profile)?,
         };
-        let socket = get(config, "socket");
-        if ["emit", "on", "off"]
-            .iter()
-            .any(|m| function(&socket, m).is_none())
-        {
-            return Err(invalid(
-                "socket must have emit, on and off (a socket.io-client Socket)",
-            ));
-        }
-        // Required: without it a successful exchange would throw the key away. `null` is the
-        // explicit opt-out (the key check value is still reported), e.g. for tests.
-        let key_provider = get(config, "keyProvider");
-        let key_provider = if key_provider.is_undefined() {
-            return Err(invalid(
-                "keyProvider is required (e.g. new ExternalE2EEKeyProvider()); pass null to only check the key",
-            ));
-        } else if key_provider.is_null() {
-            None
-        } else if function(&key_provider, "setKey").is_some() {
-            Some(KeyProvider::from(key_provider))
-        } else {
-            return Err(invalid(
-                "keyProvider must have setKey (e.g. ExternalE2EEKeyProvider)",
-            ));
-        };
-        let on_event = get(config, "onEvent");
-        let on_event = if is_absent(&on_event) {
-            None
-        } else {
-            Some(
-                on_event
-                    .dyn_into::<Function>()
-                    .map_err(|_| invalid("onEvent must be a function"))?,
-            )
-        };
-        let require_admission = optional_bool_or(config, "requireAdmission", true)?;
-        if profile == WireProfile::PeerWave && !require_admission {
-            // PeerWave relays key requests from guests still in the lobby: only the SDK holds them.
-            return Err(invalid(
-                "requireAdmission cannot be false with wireProfile \"peerwave\"",
-            ));
-        }
+        let meeting_id = required_string(config, "meetingId")?;
+        let invitation_token = required_string(config, "invitationToken")?;
+        let display_name = required_string(config, "displayName")?;
+        let key_profile = key_profile(&get(config, "keyProfile"))?;
+        let debug = optional_bool(config, "debug")?;
+        let require_storage = optional_bool(config, "requireStorage")?;
+        let exchange = exchange_config(config, profile)?;
+        let (socket, key_provider, on_event) = page_objects(config)?;
         Ok(Self {
-            http: Http {
-                base: base_url,
-                paths: Paths::from_js(&get(config, "paths"), profile)?,
-            },
-            meeting_id: required_string(config, "meetingId")?,
-            invitation_token: required_string(config, "invitationToken")?,
-            display_name: required_string(config, "displayName")?,
-            key_profile: key_profile(&get(config, "keyProfile"))?,
+            http,
+            meeting_id,
+            invitation_token,
+            display_name,
+            key_profile,
             exchange,
-            debug: optional_bool(config, "debug")?,
-            socket: Socket::from(socket),
+            debug,
+            socket,
             key_provider,
             on_event,
             storage: get(config, "storage"),
-            require_storage: optional_bool(config, "requireStorage")?,
-            request_timeout_ms: optional_count(
-                config,
-                "requestTimeoutMs",
-                u64::from(DEFAULT_REQUEST_TIMEOUT_MS),
-                100,
-                2 * 60 * SECOND_MS,
-            )? as u32,
-            connect_timeout_ms: optional_count(
-                config,
-                "connectTimeoutMs",
-                u64::from(DEFAULT_CONNECT_TIMEOUT_MS),
-                100,
-                10 * 60 * SECOND_MS,
-            )? as u32,
-            admission_timeout_ms: optional_count(
-                config,
-                "admissionTimeoutMs",
-                u64::from(DEFAULT_ADMISSION_TIMEOUT_MS),
-                100,
-                DAY_MS,
-            )? as u32,
-            require_admission,
+            require_storage,
+            request_timeout_ms: limits.request_timeout_ms,
+            connect_timeout_ms: limits.connect_timeout_ms,
+            admission_timeout_ms: limits.admission_timeout_ms,
+            require_admission: limits.require_admission,
         })
+    }
+
+    /// The join machine's deadlines and the dialect's rules.
+    pub(crate) fn join(&self) -> JoinConfig {
+        JoinConfig {
+            rules: self.profile().join_rules(),
+            connect_timeout_ms: u64::from(self.connect_timeout_ms),
+            admission_timeout_ms: u64::from(self.admission_timeout_ms),
+            require_admission: self.require_admission,
+        }
     }
 
     /// A fetch may take as long as a participant's whole turn, no longer.

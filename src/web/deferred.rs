@@ -42,20 +42,6 @@ impl Deferred {
     }
 }
 
-impl Deferred {
-    /// Settles as `promise` settles.
-    pub(crate) fn adopt(self, promise: &Promise) {
-        paid(&self.reject);
-        let _ = self.resolve.call1(&JsValue::NULL, promise);
-    }
-
-    /// Rejects with an error object that was already made (and shown elsewhere).
-    pub(crate) fn reject_with(self, error: &JsValue) {
-        paid(&self.reject);
-        let _ = self.reject.call1(&JsValue::NULL, error);
-    }
-}
-
 /// A promise settled by `start`, now or from a later callback.
 pub(crate) fn promise(start: impl FnOnce(Deferred)) -> Promise {
     let (promise, deferred) = Deferred::new();

@@ -14,7 +14,7 @@ use super::driver::feed;
 use super::error::{ExchangeKeyError, GuestError};
 use super::events;
 use super::instance::{emit, has_left, with_usable, Input, Shared};
-use super::js::now_ms;
+use crate::exchange::join::{JoinEvent, JoinFailure};
 use crate::exchange::messages::encode_base64;
 use crate::exchange::{Delivered, Event, MeetingKey};
 
@@ -66,23 +66,14 @@ fn key_applied(shared: &Shared, ok: bool, delivered: &Delivered) {
     if has_left(shared) {
         return;
     }
-    let pending = shared
-        .try_borrow_mut()
-        .ok()
-        .and_then(|mut instance| instance.pending.take());
     if ok {
         emit(shared, events::key(delivered));
-        if let Some(p) = pending {
-            let elapsed = now_ms().saturating_sub(p.started_at) as f64;
-            p.deferred
-                .settle(Ok(events::key_result(delivered, elapsed)));
-        }
+        feed(shared, Input::Join(JoinEvent::KeyDelivered));
     } else {
-        feed(shared, Input::Event(Event::DeliveryFailed));
-        let error: JsValue = GuestError::from(ExchangeKeyError::KeyProviderFailed).into();
+        feed(shared, Input::Exchange(Event::DeliveryFailed));
+        let error: JsValue =
+            GuestError::from(ExchangeKeyError::Ended(JoinFailure::KeyRefused)).into();
         emit(shared, events::error(&error));
-        if let Some(p) = pending {
-            p.deferred.reject_with(&error);
-        }
+        feed(shared, Input::Join(JoinEvent::KeyRefused));
     }
 }

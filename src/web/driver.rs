@@ -7,62 +7,43 @@ use crate::prelude::*;
 
 use alloc::rc::Rc;
 
-use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 
 use super::deferred::Deferred;
 use super::delivery::deliver_key;
-use super::error::{ExchangeKeyError, GuestError, UsageError};
+use super::error::{ExchangeKeyError, GuestError};
 use super::events;
-use super::gate;
 use super::http::{Http, Reply};
-use super::instance::{emit, has_left, persist, with_usable, Input, Lifecycle, Pending, Shared};
+use super::instance::{emit, has_left, persist, with_usable, Input, Instance, Lifecycle, Shared};
+use super::joining;
 use super::js::{now_ms, stringify};
 use super::platform::Timeout;
-use super::session_loss;
 use crate::exchange::contract::{peerwave, GUEST_SESSION_HEADER};
+use crate::exchange::join::{earliest, CallRefused, JoinAction, JoinEvent, JoinFailure};
 use crate::exchange::messages::{Invalid, MAX_BODY_BYTES};
 use crate::exchange::{Action, DropReason, Event, Exchange, ExchangeFailure, ParticipantId};
 
 /// `exchangeKey()`: resolves with the key result, or rejects with a `GuestError`.
-pub(crate) fn exchange_key(shared: &Shared) -> Promise {
-    let setup = with_usable(shared, |instance| {
-        let Lifecycle::Registered(exchange) = &instance.lifecycle else {
-            return Err(ExchangeKeyError::Usage(UsageError::NotRegistered));
-        };
-        if instance.pending.is_some() {
-            return Err(UsageError::AlreadyRunning("exchangeKey()").into());
-        }
-        if let Some(delivered) = exchange.delivered() {
-            // The key provider already has the key: answer at once.
-            return Ok(Some(events::key_result(delivered, 0.0)));
-        }
-        Ok(None)
-    })
-    .map_err(ExchangeKeyError::from)
-    .and_then(|setup| setup);
-    match setup {
-        Err(e) => Promise::reject(&GuestError::from(e).into()),
-        Ok(Some(done)) => Promise::resolve(&done),
-        Ok(None) => {
-            let (promise, deferred) = Deferred::new();
-            if let (Some(deferred), Ok(mut instance)) = (deferred, shared.try_borrow_mut()) {
-                instance.pending = Some(Pending {
-                    deferred,
-                    started_at: now_ms(),
-                    lost_registrations: 0,
-                });
-            }
-            gate::start_when_ready(shared);
-            promise
-        }
+pub(crate) fn exchange_key(shared: &Shared, deferred: Deferred) {
+    let delivered = with_usable(shared, |instance| {
+        let exchange = instance.lifecycle.exchange()?;
+        // The key provider already has the key: answer at once.
+        let key = exchange
+            .delivered()
+            .filter(|_| !instance.join.call_running())?;
+        Some(events::key_result(key, 0.0))
+    });
+    match delivered {
+        Err(e) => deferred.settle(Err(e.into())),
+        Ok(Some(done)) => deferred.settle(Ok(done)),
+        Ok(None) => feed(shared, Input::Call(deferred)),
     }
 }
 
 /// A participant message from the socket.
 pub(crate) fn on_socket_message(shared: &Shared, body: &JsValue) {
     match stringify(body).filter(|s| s.len() <= MAX_BODY_BYTES * 2) {
-        Some(text) => feed(shared, Input::Event(Event::MessageReceived(text))),
+        Some(text) => feed(shared, Input::Exchange(Event::MessageReceived(text))),
         None => emit(
             shared,
             events::dropped(&DropReason::MalformedEvent(Invalid {
@@ -89,48 +70,100 @@ pub(crate) fn feed(shared: &Shared, input: Input) {
         instance.dispatching = true;
     }
     loop {
-        let actions = {
-            let Ok(mut instance) = shared.try_borrow_mut() else {
-                return;
-            };
-            let Some(input) = instance.queue.pop_front() else {
-                instance.dispatching = false;
-                break;
-            };
-            let mut rng = instance.rng;
-            match (&mut instance.lifecycle, input) {
-                (Lifecycle::Registered(exchange), Input::Event(event)) => {
-                    exchange.handle(event, now_ms(), &mut rng)
-                }
-                (Lifecycle::Registered(exchange), Input::Deadline) => {
-                    exchange.handle_timeout(now_ms(), &mut rng)
-                }
-                _ => Vec::new(),
-            }
+        let Ok(mut instance) = shared.try_borrow_mut() else {
+            return;
         };
+        let Some(input) = instance.queue.pop_front() else {
+            instance.dispatching = false;
+            break;
+        };
+        let batch = step(&mut instance, input);
+        drop(instance);
         // Armed before the actions are carried out, so that the attempt's deadline fires
         // before a fetch started by them is aborted at the same moment.
         rearm_timer(shared);
-        for action in actions {
-            // An `onEvent` handler may have called `leave()`: nothing more may happen.
-            if has_left(shared) {
-                break;
-            }
-            perform(shared, action);
-        }
+        batch.perform(shared);
     }
     rearm_timer(shared);
 }
 
-/// Keeps one timer, at the exchange's current deadline (dropping a `Timeout` cancels it).
+/// What one input made the machines ask for.
+#[derive(Default)]
+struct Batch {
+    join: Vec<JoinAction>,
+    exchange: Vec<Action>,
+    /// `exchangeKey()` refused at once.
+    refused: Option<(Deferred, CallRefused)>,
+}
+
+impl Batch {
+    fn perform(self, shared: &Shared) {
+        if let Some((deferred, refused)) = self.refused {
+            deferred.settle(Err(GuestError::from(ExchangeKeyError::from(refused))));
+        }
+        for action in self.join {
+            // An `onEvent` handler may have called `leave()`: nothing more may happen.
+            if has_left(shared) {
+                return;
+            }
+            joining::perform(shared, action);
+        }
+        for action in self.exchange {
+            if has_left(shared) {
+                return;
+            }
+            perform(shared, action);
+        }
+    }
+}
+
+/// Feeds one input to the machine it is for.
+fn step(instance: &mut Instance, input: Input) -> Batch {
+    let now = now_ms();
+    let mut rng = instance.rng;
+    let mut batch = Batch::default();
+    match input {
+        Input::Join(JoinEvent::SocketDisconnected { .. }) => {
+            // Read now, not when the event fired: the SDK's own reconnect disconnects and
+            // connects again in one go, and the socket is connecting by the time this runs.
+            let reconnecting = instance.config.socket.is_active();
+            let event = JoinEvent::SocketDisconnected { reconnecting };
+            batch.join = instance.join.handle(event, now);
+        }
+        Input::Join(event) => batch.join = instance.join.handle(event, now),
+        Input::Call(deferred) => match instance.join.exchange_key(now) {
+            Ok(actions) => {
+                instance.pending = Some(deferred);
+                batch.join = actions;
+            }
+            Err(refused) => batch.refused = Some((deferred, refused)),
+        },
+        Input::Exchange(event) => {
+            if let Lifecycle::Registered(exchange) = &mut instance.lifecycle {
+                batch.exchange = exchange.handle(event, now, &mut rng);
+            }
+        }
+        Input::Deadline => {
+            batch.join = instance.join.handle_timeout(now);
+            if let Lifecycle::Registered(exchange) = &mut instance.lifecycle {
+                batch.exchange = exchange.handle_timeout(now, &mut rng);
+            }
+        }
+    }
+    batch
+}
+
+/// Keeps one timer, at the earlier deadline of the two machines (dropping a `Timeout`
+/// cancels it).
 fn rearm_timer(shared: &Shared) {
     let Ok(mut instance) = shared.try_borrow_mut() else {
         return;
     };
-    let deadline = instance
+    let exchange = instance
         .lifecycle
         .exchange()
         .and_then(Exchange::poll_timeout);
+    let deadline = earliest(exchange, instance.join.poll_timeout());
     if instance.timer.as_ref().map(|(at, _)| *at) == deadline {
         return;
     }
@@ -191,7 +224,7 @@ fn list_participants(shared: &Shared) {
         move |reply| {
             if let Some(shared) = weak.upgrade() {
                 let listed = Event::ParticipantsListed(reply.into_result());
-                feed(&shared, Input::Event(listed));
+                feed(&shared, Input::Exchange(listed));
             }
         },
     );
@@ -214,7 +247,7 @@ fn pre_keys(shared: &Shared, body: Option<String>) {
         if let Some(shared) = weak.upgrade() {
             feed(
                 &shared,
-                Input::Event(Event::ServerPreKeys(reply.into_result())),
+                Input::Exchange(Event::ServerPreKeys(reply.into_result())),
             );
         }
     };
@@ -243,7 +276,7 @@ fn fetch_bundle(shared: &Shared, participant: ParticipantId) {
     let weak = Rc::downgrade(shared);
     Http::get(&url, &[], timeout, move |reply| {
         if let Some(shared) = weak.upgrade() {
-            if session_loss::reregister_if_lost(&shared, &reply) {
+            if joining::reregister_if_lost(&shared, &reply) {
                 return;
             }
             let result = reply.into_result();
@@ -251,7 +284,7 @@ fn fetch_bundle(shared: &Shared, participant: ParticipantId) {
                 participant,
                 result,
             };
-            feed(&shared, Input::Event(fetched));
+            feed(&shared, Input::Exchange(fetched));
         }
     });
 }
@@ -264,18 +297,15 @@ fn send(shared: &Shared, participant: ParticipantId, body: &str) {
         return;
     };
     if !socket.send_guest_message(event, body) {
-        feed(shared, Input::Event(Event::SendFailed { participant }));
+        feed(shared, Input::Exchange(Event::SendFailed { participant }));
     }
 }
 
 fn fail(shared: &Shared, failure: ExchangeFailure) {
-    let pending = shared
-        .try_borrow_mut()
-        .ok()
-        .and_then(|mut instance| instance.pending.take());
-    let error: JsValue = GuestError::from(ExchangeKeyError::Failed(failure.clone())).into();
+    let error: JsValue = GuestError::from(ExchangeKeyError::Ended(JoinFailure::Exchange(
+        failure.clone(),
+    )))
+    .into();
     emit(shared, events::failed(&failure, &error));
-    if let Some(p) = pending {
-        p.deferred.reject_with(&error);
-    }
+    feed(shared, Input::Join(JoinEvent::ExchangeFailed(failure)));
 }

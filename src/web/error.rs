@@ -13,6 +13,7 @@ use wasm_bindgen::prelude::*;
 
 pub(crate) use super::error_code::GuestErrorCode;
 use super::js::{object, set};
+use crate::exchange::join::{CallRefused, JoinFailure};
 use crate::exchange::{Attempt, ExchangeFailure, HttpFailure, ParticipantId, ParticipantsError};
 
 /// The value every rejection and exception carries, before it becomes a JS `Error`.
@@ -214,40 +215,47 @@ impl From<RegisterError> for GuestError {
     }
 }
 
-/// Why `exchangeKey()` failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why `exchangeKey()` failed: refused at once, or ended by the join
+/// ([`crate::exchange::join::JoinAction::Settle`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ExchangeKeyError {
     /// Not callable now.
-    #[error("{0}")]
-    Usage(#[from] UsageError),
-    /// The exchange gave up.
-    #[error("{0}")]
-    Failed(ExchangeFailure),
-    /// The key provider refused the key.
-    #[error("the key provider did not accept the key")]
-    KeyProviderFailed,
-    /// The socket did not connect within the deadline (ms).
-    #[error("the socket did not connect within {0} ms")]
-    NotConnected(u32),
-    /// The host did not admit the guest within the deadline (ms).
-    #[error("the host did not admit this guest within {0} ms")]
-    NotAdmitted(u32),
-    /// The host declined the guest.
-    #[error("the host declined this guest")]
-    Declined,
-    /// The server no longer knows the guest's session; the SDK registers again.
-    #[error("the server lost this guest's registration")]
-    SessionLost,
+    Usage(UsageError),
+    /// The call ended without a key.
+    Ended(JoinFailure),
+}
+
+impl From<JoinFailure> for ExchangeKeyError {
+    fn from(failure: JoinFailure) -> Self {
+        match failure {
+            JoinFailure::Left => Self::Usage(UsageError::Left),
+            other => Self::Ended(other),
+        }
+    }
+}
+
+impl From<CallRefused> for ExchangeKeyError {
+    fn from(refused: CallRefused) -> Self {
+        Self::Usage(match refused {
+            CallRefused::NotRegistered => UsageError::NotRegistered,
+            CallRefused::AlreadyRunning => UsageError::AlreadyRunning("exchangeKey()"),
+            CallRefused::Left => UsageError::Left,
+        })
+    }
 }
 
 impl From<ExchangeKeyError> for GuestError {
     fn from(e: ExchangeKeyError) -> Self {
-        match e {
-            ExchangeKeyError::Usage(u) => u.into(),
-            ExchangeKeyError::Failed(ExchangeFailure::ParticipantsUnavailable(
+        let failure = match e {
+            ExchangeKeyError::Usage(u) => return u.into(),
+            ExchangeKeyError::Ended(failure) => failure,
+        };
+        match failure {
+            JoinFailure::Left => UsageError::Left.into(),
+            JoinFailure::Exchange(ExchangeFailure::ParticipantsUnavailable(
                 ParticipantsError::Http(f),
             )) if f.status == 429 || f.status == 0 => http_error("Listing the participants", f),
-            ExchangeKeyError::Failed(failure) => {
+            JoinFailure::Exchange(failure) => {
                 let message = match &failure {
                     ExchangeFailure::NoParticipants(_) => {
                         "No participant can send the meeting key right now. Try again in a moment."
@@ -260,20 +268,20 @@ impl From<ExchangeKeyError> for GuestError {
                 )
                 .with_attempts(failure.attempts())
             }
-            ExchangeKeyError::NotConnected(_) => GuestError::new(
+            JoinFailure::NotConnected(_) => GuestError::new(
                 GuestErrorCode::SocketNotConnected,
                 "Could not connect to the meeting server. Check the connection and try again.",
             ),
-            ExchangeKeyError::NotAdmitted(_) => GuestError::new(
+            JoinFailure::NotAdmitted(_) => GuestError::new(
                 GuestErrorCode::NotAdmitted,
                 "The host has not let you in yet. Try again in a moment.",
             ),
-            ExchangeKeyError::Declined => GuestError::new(
+            JoinFailure::Declined => GuestError::new(
                 GuestErrorCode::NotAdmitted,
                 "The host declined to let you in.",
             ),
-            ExchangeKeyError::SessionLost => session_lost(),
-            ExchangeKeyError::KeyProviderFailed => GuestError::new(
+            JoinFailure::SessionLost => session_lost(),
+            JoinFailure::KeyRefused => GuestError::new(
                 GuestErrorCode::KeyProviderFailed,
                 "The key provider did not accept the key. Try again.",
             ),

@@ -8,6 +8,7 @@ use wasm_bindgen::JsValue;
 
 use super::error::participant_ref;
 use super::js::object;
+use crate::exchange::join::Waiting;
 use crate::exchange::{Delivered, DropReason, ExchangeFailure, ParticipantId, Progress};
 
 fn progress_event(stage: &str, message: &str, fields: &[(&str, JsValue)]) -> JsValue {
@@ -151,14 +152,14 @@ pub(crate) fn registered(session_id: &str) -> JsValue {
 }
 
 /// `{type: "progress", stage: "waiting_for_connection" | "waiting_for_admission"}`.
-pub(crate) fn waiting(waiting: super::gate::Waiting) -> JsValue {
+pub(crate) fn waiting(waiting: Waiting) -> JsValue {
     match waiting {
-        super::gate::Waiting::Connection => progress_event(
+        Waiting::Connection => progress_event(
             "waiting_for_connection",
             "Connecting to the meeting server",
             &[],
         ),
-        super::gate::Waiting::Admission => progress_event(
+        Waiting::Admission => progress_event(
             "waiting_for_admission",
             "Waiting for the host to let you in",
             &[],

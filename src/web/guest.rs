@@ -75,7 +75,7 @@ impl GuestKeyExchange {
         let shared = self.shared.clone();
         promise(|deferred| {
             tab::when_claimed(&self.shared, move || {
-                deferred.adopt(&driver::exchange_key(&shared));
+                driver::exchange_key(&shared, deferred)
             })
         })
         .unchecked_into()
@@ -103,7 +103,7 @@ impl GuestKeyExchange {
     /// Whether the server said the host admitted this guest.
     #[wasm_bindgen(getter)]
     pub fn admitted(&self) -> bool {
-        self.shared.try_borrow().is_ok_and(|i| i.admitted)
+        self.shared.try_borrow().is_ok_and(|i| i.join.admitted())
     }
 
     /// Check value of the current meeting key, once received.

@@ -16,13 +16,15 @@ use zeroize::Zeroizing;
 
 use super::config::Config;
 use super::deferred::Deferred;
+use super::error::ExchangeKeyError;
 use super::error::UsageError;
 use super::events;
-use super::gate::Gate;
+use super::js::now_ms;
 use super::listeners::{self, Listener};
 use super::platform::{Timeout, WebCryptoRng};
 use super::storage::{GuestStorage, STATE_ENTRY};
 use super::tab::{self, TabClaim};
+use crate::exchange::join::{Join, JoinEvent, JoinFailure};
 use crate::exchange::messages::encode_base64;
 use crate::exchange::{Event, Exchange, GuestState, Millis};
 
@@ -61,30 +63,15 @@ impl Lifecycle {
     }
 }
 
-/// The running `exchangeKey()` call.
-pub(crate) struct Pending {
-    pub deferred: Deferred,
-    pub started_at: Millis,
-    /// Registrations lost before the guest reached the lobby, each replaced without ending
-    /// the call (`session_loss.rs`).
-    pub lost_registrations: u8,
-}
-
-/// PeerWave: a registration and the host's lobby.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Lobby {
-    /// Not asked to be let in (or taken out: declined, or the wait ran out).
-    Outside,
-    /// Asked; the server has not answered yet.
-    Asking,
-    /// The server put the guest in the lobby.
-    In,
-}
-
-/// What the machine is fed, one at a time.
+/// What the machines are fed, one at a time.
 pub(crate) enum Input {
-    Event(Event),
-    /// The single timer fired: let the machine check its deadline.
+    /// For the key exchange.
+    Exchange(Event),
+    /// For the join.
+    Join(JoinEvent),
+    /// `exchangeKey()`: the join starts a call, settled later through this promise.
+    Call(Deferred),
+    /// The single timer fired: let both machines check their deadlines.
     Deadline,
 }
 
@@ -97,20 +84,13 @@ pub(crate) struct Instance {
     pub key_generation_ms: Option<f64>,
     /// The socket handlers, until `leave()`.
     pub listeners: Vec<Listener>,
-    /// Whether the server said the host admitted this guest.
-    pub admitted: bool,
-    /// PeerWave: whether the server has answered this registration's handshake (events
-    /// sent before that are lost).
-    pub authenticated: bool,
-    /// PeerWave: where this registration stands with the host's lobby.
-    pub lobby: Lobby,
-    /// PeerWave: a lobby request waiting out the server's cooldown.
-    pub admission_retry: Option<Timeout>,
-    /// A waiting `exchangeKey()` (socket not connected or guest not admitted yet).
-    pub gate: Option<Gate>,
-    /// One timer, always at the exchange's current deadline.
+    /// Connection, handshake, lobby, admission: when the exchange may start, and the one
+    /// place an `exchangeKey()` call ends.
+    pub join: Join,
+    /// One timer, always at the earlier of the two machines' deadlines.
     pub timer: Option<(Millis, Timeout)>,
-    pub pending: Option<Pending>,
+    /// The running `exchangeKey()` call's promise.
+    pub pending: Option<Deferred>,
     pub queue: VecDeque<Input>,
     pub dispatching: bool,
     /// Whether this tab may use the stored state (see `tab.rs`).
@@ -190,30 +170,28 @@ pub(crate) fn persist(shared: &Shared) {
 /// `leave()`: stops listening, cancels the timer, wipes this meeting's stored entries and
 /// drops all key material; a running `exchangeKey()` rejects with `LEFT`.
 pub(crate) fn leave(shared: &Shared) {
-    let (socket, listener, pending) = {
+    let (socket, listener, settled) = {
         let Ok(mut instance) = shared.try_borrow_mut() else {
             return;
         };
         if matches!(instance.lifecycle, Lifecycle::Left) {
             return;
         }
+        let settled = instance.join.handle(JoinEvent::Leave, now_ms());
         // Dropping the exchange zeroizes every private key, chain key and message key.
         instance.lifecycle = Lifecycle::Left;
         instance.timer = None;
-        instance.admission_retry = None;
-        instance.gate = None;
         instance.queue.clear();
         instance.storage.wipe();
         (
             instance.config.socket.clone(),
             core::mem::take(&mut instance.listeners),
-            instance.pending.take(),
+            instance.pending.take().filter(|_| !settled.is_empty()),
         )
     };
     listeners::stop_all(&socket, listener);
-    if let Some(p) = pending {
-        p.deferred
-            .settle(Err(super::error::UsageError::Left.into()));
+    if let Some(deferred) = settled {
+        deferred.settle(Err(ExchangeKeyError::from(JoinFailure::Left).into()));
     }
     // Calls still waiting for the tab check now find the guest gone.
     for waiter in tab::release(shared) {

@@ -1,7 +1,8 @@
-//! The socket events a guest listens to, from construction until `leave()`: participant
-//! messages, the socket's (re)connection and the server's admission notice; in the
-//! `peerwave` profile also its handshake answers and the host's refusal. Listening from
-//! the start means an admission sent as soon as the page connects is not missed.
+//! The socket events a guest listens to, from construction until `leave()`, converted for
+//! the machines: participant messages, the socket's (re)connection and the server's
+//! admission notice; in the `peerwave` profile also its handshake answers and the host's
+//! refusal. Listening from the start means an admission sent as soon as the page connects
+//! is not missed.
 
 use crate::prelude::*;
 
@@ -10,19 +11,14 @@ use alloc::rc::Rc;
 use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
-use super::driver::on_socket_message;
+use super::driver::{feed, on_socket_message};
 use super::error::SetupError;
-use super::events;
-use super::gate;
-use super::handshake;
-use super::instance::{emit, Shared};
+use super::instance::{Input, Shared};
+use super::joining::named_session;
 use super::js::get;
 use super::socket::Socket;
-use super::storage::REGISTRATION_ENTRY;
-use crate::exchange::contract::{
-    peerwave, WireProfile, SOCKET_CONNECT_EVENT, SOCKET_DISCONNECT_EVENT,
-};
-use crate::exchange::messages::registration_record;
+use crate::exchange::contract::{peerwave, SOCKET_CONNECT_EVENT, SOCKET_DISCONNECT_EVENT};
+use crate::exchange::join::JoinEvent;
 
 /// One registered handler: the Rust closure, and the (guarded) function the socket was
 /// given, which `off` needs.
@@ -36,78 +32,23 @@ fn handle(shared: &Shared, event: &str, body: &JsValue) {
     let Ok(dialect) = shared.try_borrow().map(|i| i.config.profile().dialect()) else {
         return;
     };
-    match event {
-        e if e == dialect.participant_event => on_socket_message(shared, body),
-        e if e == dialect.admitted_event => on_admitted(shared, body),
-        peerwave::ADMISSION_DENIED_EVENT => {
-            if names_us(shared, body) {
-                gate::declined(shared);
-            }
-        }
-        peerwave::AUTHENTICATED_EVENT => {
-            if names_us(shared, body) {
-                set_authenticated(shared, true);
-                // Into the lobby as soon as the socket can hear the answer: PeerWave deletes
-                // every registered guest that has not asked yet whenever another one
-                // registers, and tells only the guests whose socket is in the meeting's room.
-                handshake::request_admission(shared);
-                gate::reconsider(shared);
-            }
-        }
+    let join = match event {
+        e if e == dialect.participant_event => return on_socket_message(shared, body),
+        e if e == dialect.admitted_event => JoinEvent::Admitted(named_session(body)),
+        peerwave::ADMISSION_DENIED_EVENT => JoinEvent::Declined(named_session(body)),
+        peerwave::AUTHENTICATED_EVENT => JoinEvent::Authenticated(named_session(body)),
         peerwave::HANDSHAKE_ERROR_EVENT => {
             let message = get(body, "message").as_string().unwrap_or_default();
-            if peerwave::SESSION_GONE_MESSAGES.contains(&message.as_str()) {
-                handshake::confirm_session_lost(shared);
-            }
+            let session_gone = peerwave::SESSION_GONE_MESSAGES.contains(&message.as_str());
+            JoinEvent::HandshakeRefused { session_gone }
         }
-        SOCKET_DISCONNECT_EVENT => set_authenticated(shared, false),
-        _ => gate::reconsider(shared),
-    }
-}
-
-fn set_authenticated(shared: &Shared, value: bool) {
-    if let Ok(mut instance) = shared.try_borrow_mut() {
-        instance.authenticated = value;
-    }
-}
-
-/// Whether a server notice names this guest's own session (PeerWave sends its lobby notices
-/// to every waiting guest of the meeting).
-fn names_us(shared: &Shared, body: &JsValue) -> bool {
-    let named = get(body, "session_id").as_string();
-    shared.try_borrow().is_ok_and(|instance| {
-        named.is_some()
-            && instance
-                .lifecycle
-                .exchange()
-                .map(|e| e.guest_session_id().to_owned())
-                == named
-    })
-}
-
-/// The server's notice counts only for this guest's own session.
-fn on_admitted(shared: &Shared, body: &JsValue) {
-    if !names_us(shared, body) {
-        return;
-    }
-    let newly = match shared.try_borrow_mut() {
-        Ok(mut instance) if !instance.admitted => {
-            instance.admitted = true;
-            // Kept with the registration: PeerWave does not say it again after a reload.
-            let record = instance.lifecycle.exchange().map(|e| {
-                registration_record(e.guest_session_id(), &instance.config.meeting_id, true)
-            });
-            if let Some(record) = record {
-                let _ = instance.storage.set(REGISTRATION_ENTRY, &record);
-            }
-            true
-        }
-        _ => false,
+        // Whether it reconnects is read when the event is handled (`driver.rs`).
+        SOCKET_DISCONNECT_EVENT => JoinEvent::SocketDisconnected {
+            reconnecting: false,
+        },
+        _ => JoinEvent::SocketConnected,
     };
-    if newly {
-        emit(shared, events::admitted());
-        gate::reconsider(shared);
-    }
+    feed(shared, Input::Join(join));
 }
 
 /// Registers every handler on the page's socket.
@@ -119,14 +60,14 @@ pub(crate) fn listen_all(shared: &Shared, socket: &Socket) -> Result<Vec<Listene
     let mut events = alloc::vec![
         dialect.participant_event,
         SOCKET_CONNECT_EVENT,
+        SOCKET_DISCONNECT_EVENT,
         dialect.admitted_event,
     ];
-    if profile == WireProfile::PeerWave {
+    if profile.join_rules().sdk_handshake {
         events.extend([
             peerwave::ADMISSION_DENIED_EVENT,
             peerwave::AUTHENTICATED_EVENT,
             peerwave::HANDSHAKE_ERROR_EVENT,
-            SOCKET_DISCONNECT_EVENT,
         ]);
     }
     let mut listeners = Vec::new();

@@ -8,13 +8,14 @@ use alloc::boxed::Box;
 use wasm_bindgen::JsValue;
 
 use super::deferred::Deferred;
+use super::driver::feed;
 use super::error::{RegisterError, UsageError};
 use super::events;
-use super::handshake;
 use super::http::{Http, Reply};
-use super::instance::{emit, with_usable, Lifecycle, Shared};
+use super::instance::{emit, with_usable, Input, Lifecycle, Shared};
 use super::js::object;
 use super::storage::REGISTRATION_ENTRY;
+use crate::exchange::join::JoinEvent;
 use crate::exchange::messages::{parse_registration, registration_body, registration_record};
 use crate::exchange::{Exchange, HttpFailure};
 
@@ -98,11 +99,13 @@ pub(crate) fn start(shared: &Shared, done: impl FnOnce(Result<JsValue, RegisterE
             let shared = shared.clone();
             Http::post_json(&url, &body, timeout_ms, move |reply| {
                 let result = finish(&shared, reply, timeout_ms);
-                if result.is_ok() {
-                    // PeerWave reads the session from the socket's handshake.
-                    handshake::authenticate(&shared);
-                }
-                done(result)
+                // The join goes on from the new registration (PeerWave: its handshake).
+                let event = match &result {
+                    Ok((_, session_id)) => JoinEvent::Registered(session_id.clone()),
+                    Err(_) => JoinEvent::RegistrationFailed,
+                };
+                feed(&shared, Input::Join(event));
+                done(result.map(|(answer, _)| answer))
             });
         }
     }
@@ -121,7 +124,11 @@ fn outcome(reply: Reply, meeting_id: &str, timeout_ms: u32) -> Result<String, Re
     parse_registration(&reply.body, meeting_id).map_err(RegisterError::Malformed)
 }
 
-fn finish(shared: &Shared, reply: Reply, timeout_ms: u32) -> Result<JsValue, RegisterError> {
+fn finish(
+    shared: &Shared,
+    reply: Reply,
+    timeout_ms: u32,
+) -> Result<(JsValue, String), RegisterError> {
     let (session_id, storage_failure) = with_usable(shared, |instance| {
         let outcome = outcome(reply, &instance.config.meeting_id, timeout_ms);
         let state = match core::mem::replace(&mut instance.lifecycle, Lifecycle::Left) {
@@ -152,5 +159,5 @@ fn finish(shared: &Shared, reply: Reply, timeout_ms: u32) -> Result<JsValue, Reg
     if let Some(reason) = storage_failure {
         emit(shared, events::storage_fallback(&reason.0));
     }
-    Ok(result(&session_id, false))
+    Ok((result(&session_id, false), session_id))
 }

@@ -6,6 +6,7 @@ use wasm_bindgen::prelude::*;
 
 use super::js::{get, parse};
 use crate::exchange::contract::ADMISSION_QUERY_EVENT;
+use crate::exchange::join::Link;
 
 #[wasm_bindgen]
 extern "C" {
@@ -36,6 +37,23 @@ impl Socket {
         get(self, "connected").as_bool() != Some(false)
     }
 
+    /// Whether the socket is connecting or will reconnect by itself (socket.io-client's
+    /// `active`): driving it again would open a second connection.
+    pub(crate) fn is_active(&self) -> bool {
+        get(self, "active").as_bool() == Some(true)
+    }
+
+    /// The socket as the join machine sees it.
+    pub(crate) fn link(&self) -> Link {
+        if self.is_connected() {
+            Link::Up
+        } else if self.is_active() {
+            Link::Connecting
+        } else {
+            Link::Down
+        }
+    }
+
     /// Emits a guest message (JSON text, sent as an object); `false` if it could not go out.
     pub(crate) fn send_guest_message(&self, event: &str, body: &str) -> bool {
         self.is_connected() && parse(body).is_ok_and(|b| self.emit(event, &b).is_ok())
@@ -45,7 +63,7 @@ impl Socket {
     /// reads the guest's session from the handshake only). Best effort.
     pub(crate) fn reconnect_with(&self, auth: &JsValue) {
         let _ = js_sys::Reflect::set(self, &"auth".into(), auth);
-        if self.is_connected() {
+        if self.is_connected() || self.is_active() {
             let _ = self.disconnect();
         }
         let _ = self.connect();

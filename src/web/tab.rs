@@ -18,6 +18,7 @@ use wasm_bindgen::prelude::*;
 
 use super::events;
 use super::instance::{emit, persist, Lifecycle, Shared};
+use crate::exchange::join::JoinEvent;
 use crate::exchange::GuestState;
 
 #[wasm_bindgen(module = "/src/web/shim.js")]
@@ -111,6 +112,10 @@ fn start_over_as_a_copy(shared: &Shared) {
         instance.storage.wipe();
     }
     persist(shared);
+    super::driver::feed(
+        shared,
+        super::instance::Input::Join(JoinEvent::Unregistered),
+    );
     emit(shared, events::duplicate_tab());
     claim(shared);
 }

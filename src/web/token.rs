@@ -8,8 +8,8 @@ use super::deferred::Deferred;
 use super::error::{TokenError, UsageError};
 use super::http::{Http, Reply};
 use super::instance::{with_usable, Lifecycle, Shared};
+use super::joining::reregister_if_lost;
 use super::js::object;
-use super::session_loss;
 use crate::exchange::messages::{livekit_token_request, parse_livekit_token};
 use crate::exchange::HttpFailure;
 
@@ -49,7 +49,7 @@ pub(crate) fn fetch_livekit_token(shared: &Shared, deferred: Deferred) {
         Ok((url, body, timeout_ms)) => {
             let shared = shared.clone();
             Http::post_json(&url, &body, timeout_ms, move |reply| {
-                let result = if session_loss::reregister_if_lost(&shared, &reply) {
+                let result = if reregister_if_lost(&shared, &reply) {
                     Err(TokenError::SessionLost)
                 } else {
                     answer(reply)

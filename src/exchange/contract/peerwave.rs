@@ -3,6 +3,7 @@
 //! `peerwave` profile does differently is in the modules that use them.
 
 use super::{Dialect, PathTemplates};
+use crate::exchange::join::JoinRules;
 
 /// The guest's key request, relayed to every participant of the meeting.
 pub const KEY_REQUEST_EVENT: &str = "guest:meeting_e2ee_key_request";
@@ -65,10 +66,17 @@ pub mod paths {
     /// withdraws the admission, so it is sent only while not admitted.
     pub const REQUEST_ADMISSION: &str =
         "/api/meetings/{meetingId}/external/{sessionId}/request-admission";
-    /// `GET`: the guest's own registration (404 `Session not found` once it is gone). Used
-    /// to confirm a handshake refusal, which may belong to an older handshake.
-    pub const SESSION: &str = "/api/meetings/external/keys/{sessionId}?token={invitationToken}";
 }
+
+/// PeerWave's server reads the guest's session from the socket's handshake only, keeps
+/// registrations in memory (and deletes waiting guests when another registers), puts a
+/// guest in the lobby only on request and says "admitted" once.
+pub const JOIN: JoinRules = JoinRules {
+    sdk_handshake: true,
+    lobby: true,
+    reregisters: true,
+    admission_kept: true,
+};
 
 /// PeerWave's names.
 pub const DIALECT: Dialect = Dialect {
