@@ -19,24 +19,26 @@ use super::joining;
 use super::js::{now_ms, stringify};
 use super::platform::Timeout;
 use crate::exchange::contract::{peerwave, GUEST_SESSION_HEADER};
-use crate::exchange::join::{earliest, CallRefused, JoinAction, JoinEvent, JoinFailure};
+use crate::exchange::join::{
+    earliest, CallOutcome, CallRefused, JoinAction, JoinEvent, JoinFailure,
+};
 use crate::exchange::messages::{Invalid, MAX_BODY_BYTES};
 use crate::exchange::{Action, DropReason, Event, Exchange, ExchangeFailure, ParticipantId};
 
 /// `exchangeKey()`: resolves with the key result, or rejects with a `GuestError`.
 pub(crate) fn exchange_key(shared: &Shared, deferred: Deferred) {
     let delivered = with_usable(shared, |instance| {
-        let exchange = instance.lifecycle.exchange()?;
+        let exchange = instance.lifecycle.exchange();
         // The key provider already has the key: answer at once.
-        let key = exchange
-            .delivered()
-            .filter(|_| !instance.join.call_running())?;
-        Some(events::key_result(key, 0.0))
+        !instance.join.call_running() && exchange.is_some_and(|e| e.delivered().is_some())
     });
     match delivered {
         Err(e) => deferred.settle(Err(e.into())),
-        Ok(Some(done)) => deferred.settle(Ok(done)),
-        Ok(None) => feed(shared, Input::Call(deferred)),
+        Ok(true) => deferred.settle(joining::call_result(
+            shared,
+            CallOutcome::Key { elapsed_ms: 0 },
+        )),
+        Ok(false) => feed(shared, Input::Call(deferred)),
     }
 }
 

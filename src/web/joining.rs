@@ -125,11 +125,14 @@ fn replace_identity(shared: &Shared) {
 /// The SDK's own registration after a loss; the page hears of it through events.
 fn register_again(shared: &Shared) {
     let weak = Rc::downgrade(shared);
-    registration::start(shared, move |result| {
-        if let (Some(shared), Err(e)) = (weak.upgrade(), result) {
-            emit(&shared, events::error(&GuestError::from(e).into()));
-        }
-    });
+    registration::start(
+        shared,
+        Box::new(move |result| {
+            if let (Some(shared), Err(e)) = (weak.upgrade(), result) {
+                emit(&shared, events::error(&GuestError::from(e).into()));
+            }
+        }),
+    );
 }
 
 /// Sets the socket's handshake `auth` for the current registration and (re)connects it,

@@ -80,13 +80,17 @@ fn begin(shared: &Shared) -> Result<Next, RegisterError> {
 
 /// Settles `deferred` with the registration's outcome.
 pub(crate) fn register(shared: &Shared, deferred: Deferred) {
-    start(shared, move |result| {
-        deferred.settle(result.map_err(Into::into))
-    });
+    start(
+        shared,
+        Box::new(move |result| deferred.settle(result.map_err(Into::into))),
+    );
 }
 
+/// What is called with a registration's outcome (one type, so that `start` is one function).
+pub(crate) type Done = Box<dyn FnOnce(Result<JsValue, RegisterError>)>;
+
 /// Registers (or finds the stored registration) and calls `done` with the outcome.
-pub(crate) fn start(shared: &Shared, done: impl FnOnce(Result<JsValue, RegisterError>) + 'static) {
+pub(crate) fn start(shared: &Shared, done: Done) {
     match begin(shared) {
         Err(e) => done(Err(e)),
         Ok(Next::Done(answer)) => done(Ok(answer)),
