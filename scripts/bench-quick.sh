@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmarks in quick mode (QUICK=1: two rounds each): checks that they run to the end, not
 # what they measure (timing assertions have no place in tests). The figures come from full runs
-# (README, "Performance"). Builds what they load; ends with "N passed, N failed".
+# (docs/performance.md, "Performance"). Builds what they load; ends with "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"

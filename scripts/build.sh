@@ -30,7 +30,7 @@ wasm="$out/signal_guest_sdk_bg.wasm"
 # --converge repeats -Oz until it stops shrinking. wasm-opt inlines every function that has
 # one caller, which here builds a few functions of 20–30 KB whose renumbered locals defeat
 # gzip; leaving single-caller functions above 20 bytes alone costs 2 KB raw and saves 3.7 KB
-# gzipped (README, "Size").
+# gzipped (docs/performance.md, "Size").
 wasm-opt -Oz --converge --one-caller-inline-max-function-size=20 --strip-debug --strip-producers "$wasm" -o "$wasm.opt"
 mv "$wasm.opt" "$wasm"
 # The shipped build's import names are wasm-bindgen's long hashed ones; shorten them.

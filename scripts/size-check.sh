@@ -2,7 +2,7 @@
 # Builds the shipped package (pkg/web) and checks its wasm, after wasm-opt and gzip -9,
 # against its budget: 100 KiB = 102,400 bytes for the whole module with both dialects and
 # post-quantum sessions (Kyber1024, SPQR). It was 90 KiB for the engine and the contract's
-# dialect, then 97 KiB with the PeerWave dialect and hedging. README, "Size".
+# dialect, then 97 KiB with the PeerWave dialect and hedging. docs/performance.md, "Size".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUDGET=$((100 * 1024))

@@ -1,8 +1,9 @@
 //! Signal guest SDK: lets an unauthenticated browser guest obtain an end-to-end encrypted
 //! LiveKit meeting key from a participant over the Signal protocol.
 //!
-//! - [`signal`]: the Signal v3 protocol engine (pure Rust, no I/O).
-//! - [`exchange`]: the guest key exchange as a sans-I/O state machine.
+//! - [`signal`]: the Signal protocol engine, v3 (X3DH) and v4 (PQXDH, SPQR), pure Rust, no
+//!   I/O.
+//! - [`exchange`]: the guest key exchange and the join around it, as sans-I/O state machines.
 //! - `web` (wasm32 only): the JavaScript API, browser storage, fetch, timers, socket.
 
 #![no_std]
@@ -10,7 +11,7 @@
 
 extern crate alloc;
 // Natively (tests, fuzzing, the load generator) std is there anyway. The shipped wasm leaves
-// it out, and with it std's panic and formatting runtime (README, "Size").
+// it out, and with it std's panic and formatting runtime (docs/performance.md, "Size").
 #[cfg(any(not(target_arch = "wasm32"), feature = "std", test))]
 #[cfg_attr(test, macro_use)]
 extern crate std;

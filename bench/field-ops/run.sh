@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prints, per engine operation, the field multiplications, squarings and inversions it costs
 # on curve25519-dalek's 32-bit backend (the one in the wasm build): where the public-key time
-# goes (README, "Performance"). Not a timing; the engine benchmark gives the times.
+# goes (docs/performance.md, "Performance"). Not a timing; the engine benchmark gives the times.
 #   bench/field-ops/run.sh
 set -euo pipefail
 cd "$(dirname "$0")"

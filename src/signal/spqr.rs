@@ -6,7 +6,7 @@
 //! ML-KEM-768 that would move both sides to a new epoch) never advances. libsignal accepts
 //! that from a peer indefinitely: PQXDH's protection of recorded traffic stays, post-quantum
 //! healing after a compromise is given up. A guest's session lives for one meeting and a
-//! handful of messages, where healing buys nothing (README, "Post-quantum sessions").
+//! handful of messages, where healing buys nothing (docs/design.md, "Post-quantum sessions").
 //! Payloads a peer sends to advance the braid (header, key and ciphertext chunks) are read
 //! and dropped, as a libsignal party does with payloads it does not expect.
 
