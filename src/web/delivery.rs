@@ -26,6 +26,8 @@ extern "C" {
 
 /// Calls `setKey` with the key in the configured form, then wipes the Rust copies (the
 /// copy JavaScript holds belongs to the key provider).
+// Out of line, for the compressed size (see `driver::step`).
+#[inline(never)]
 pub(crate) fn deliver_key(shared: &Shared, key: MeetingKey, delivered: Delivered) {
     let Ok((provider, profile)) = with_usable(shared, |instance| {
         (
@@ -62,6 +64,7 @@ pub(crate) fn deliver_key(shared: &Shared, key: MeetingKey, delivered: Delivered
 }
 
 /// After `setKey` (and its promise, if it returned one) settled.
+#[inline(never)]
 fn key_applied(shared: &Shared, ok: bool, delivered: &Delivered) {
     if has_left(shared) {
         return;

@@ -43,6 +43,7 @@ pub(crate) fn exchange_key(shared: &Shared, deferred: Deferred) {
 }
 
 /// A participant message from the socket.
+#[inline(never)]
 pub(crate) fn on_socket_message(shared: &Shared, body: &JsValue) {
     match stringify(body).filter(|s| s.len() <= MAX_BODY_BYTES * 2) {
         Some(text) => feed(shared, Input::Exchange(Event::MessageReceived(text))),
@@ -99,6 +100,7 @@ struct Batch {
 }
 
 impl Batch {
+    #[inline(never)]
     fn perform(self, shared: &Shared) {
         if let Some((deferred, refused)) = self.refused {
             deferred.settle(Err(GuestError::from(ExchangeKeyError::from(refused))));
@@ -120,6 +122,9 @@ impl Batch {
 }
 
 /// Feeds one input to the machine it is for.
+// Here and at each action's handler: kept out of line, since each inlined into `feed` makes
+// one large function whose renumbered locals gzip worse (docs/performance.md, "Size").
+#[inline(never)]
 fn step(instance: &mut Instance, input: Input) -> Batch {
     let now = now_ms();
     let mut rng = instance.rng;
@@ -184,6 +189,7 @@ fn rearm_timer(shared: &Shared) {
     });
 }
 
+#[inline(never)]
 fn perform(shared: &Shared, action: Action) {
     match action {
         Action::ListParticipants => list_participants(shared),
@@ -199,6 +205,7 @@ fn perform(shared: &Shared, action: Action) {
     }
 }
 
+#[inline(never)]
 fn list_participants(shared: &Shared) {
     let Ok(Some((url, session_id, timeout))) = with_usable(shared, |instance| {
         let exchange = instance.lifecycle.exchange()?;
@@ -233,6 +240,7 @@ fn list_participants(shared: &Shared) {
 }
 
 /// PeerWave: lists (`None`) or publishes (`Some(body)`) the guest's one-time prekeys.
+#[inline(never)]
 fn pre_keys(shared: &Shared, body: Option<String>) {
     let Ok(Some((url, timeout))) = with_usable(shared, |instance| {
         let session_id = instance.lifecycle.exchange()?.guest_session_id();
@@ -259,6 +267,7 @@ fn pre_keys(shared: &Shared, body: Option<String>) {
     }
 }
 
+#[inline(never)]
 fn fetch_bundle(shared: &Shared, participant: ParticipantId) {
     let Ok(Some((url, timeout))) = with_usable(shared, |instance| {
         let session_id = instance.lifecycle.exchange()?.guest_session_id();
@@ -291,6 +300,7 @@ fn fetch_bundle(shared: &Shared, participant: ParticipantId) {
     });
 }
 
+#[inline(never)]
 fn send(shared: &Shared, participant: ParticipantId, body: &str) {
     let Ok((socket, event)) = with_usable(shared, |instance| {
         let c = &instance.config;
@@ -303,6 +313,7 @@ fn send(shared: &Shared, participant: ParticipantId, body: &str) {
     }
 }
 
+#[inline(never)]
 fn fail(shared: &Shared, failure: ExchangeFailure) {
     let error: JsValue = GuestError::from(ExchangeKeyError::Ended(JoinFailure::Exchange(
         failure.clone(),

@@ -31,6 +31,8 @@ pub(crate) fn registering() -> JsValue {
 }
 
 /// A progress event of the exchange.
+// Out of line, for the compressed size (see `driver::step`).
+#[inline(never)]
 pub(crate) fn progress(p: &Progress) -> JsValue {
     match p {
         Progress::ListingParticipants => progress_event(
@@ -78,6 +80,7 @@ pub(crate) fn progress(p: &Progress) -> JsValue {
 }
 
 /// `{type: "progress", stage: "failed", message, error}`.
+#[inline(never)]
 pub(crate) fn failed(failure: &ExchangeFailure, error: &JsValue) -> JsValue {
     let message = super::js::get(error, "message")
         .as_string()
@@ -93,6 +96,7 @@ pub(crate) fn failed(failure: &ExchangeFailure, error: &JsValue) -> JsValue {
 }
 
 /// `{type: "dropped", reason, detail}`: an input was refused and nothing changed.
+#[inline(never)]
 pub(crate) fn dropped(reason: &DropReason) -> JsValue {
     object(&[
         ("type", "dropped".into()),
@@ -152,6 +156,7 @@ pub(crate) fn registered(session_id: &str) -> JsValue {
 }
 
 /// `{type: "progress", stage: "waiting_for_connection" | "waiting_for_admission"}`.
+#[inline(never)]
 pub(crate) fn waiting(waiting: Waiting) -> JsValue {
     match waiting {
         Waiting::Connection => progress_event(
@@ -181,6 +186,7 @@ pub(crate) fn duplicate_tab() -> JsValue {
 }
 
 /// `{type: "key", from, keyIndex, keyCheckValue}`: the key provider holds a new key.
+#[inline(never)]
 pub(crate) fn key(delivered: &Delivered) -> JsValue {
     object(&[
         ("type", "key".into()),
@@ -219,6 +225,7 @@ fn short_code(delivered: &Delivered) -> JsValue {
 }
 
 /// The value `exchangeKey()` resolves with (the one place it is built).
+#[inline(never)]
 pub(crate) fn key_result(delivered: &Delivered, elapsed_ms: f64) -> JsValue {
     object(&[
         ("from", participant_ref(&delivered.from)),

@@ -80,6 +80,8 @@ pub(crate) fn call_result(shared: &Shared, outcome: CallOutcome) -> Result<JsVal
     Err(ExchangeKeyError::from(failure).into())
 }
 
+// Out of line, for the compressed size (see `driver::step`).
+#[inline(never)]
 fn notice_event(notice: &JoinNotice, session_id: &str) -> JsValue {
     match notice {
         JoinNotice::Waiting(what) => events::waiting(*what),
@@ -104,6 +106,7 @@ pub(crate) fn reregister_if_lost(shared: &Shared, reply: &Reply) -> bool {
 
 /// New keys: the server's copy of the old public ones is gone, and sessions built on them
 /// are useless. Who answered and who did not is about the participants, still true.
+#[inline(never)]
 fn replace_identity(shared: &Shared) {
     let replaced = with_usable(shared, |instance| {
         let old = instance.lifecycle.state()?;
@@ -123,6 +126,7 @@ fn replace_identity(shared: &Shared) {
 }
 
 /// The SDK's own registration after a loss; the page hears of it through events.
+#[inline(never)]
 fn register_again(shared: &Shared) {
     let weak = Rc::downgrade(shared);
     registration::start(
@@ -137,6 +141,7 @@ fn register_again(shared: &Shared) {
 
 /// Sets the socket's handshake `auth` for the current registration and (re)connects it,
 /// so that the server authenticates this guest.
+#[inline(never)]
 fn handshake(shared: &Shared) {
     let Ok(Some((socket, auth))) = with_usable(shared, |instance| {
         let c = &instance.config;
@@ -182,6 +187,7 @@ fn lobby_request(c: &Config, session_id: &str) -> (String, String) {
     (url, "{}".into())
 }
 
+#[inline(never)]
 fn lobby_answer(status: u16, body: &str) -> JoinEvent {
     JoinEvent::LobbyAnswered(LobbyAnswer::of_reply(status, body))
 }
@@ -193,11 +199,13 @@ fn status_request(c: &Config, session_id: &str) -> (String, String) {
     (url, livekit_token_request(session_id, &c.meeting_id))
 }
 
+#[inline(never)]
 fn status_answer(status: u16, body: &str) -> JoinEvent {
     JoinEvent::StatusChecked(Status::of_token_reply(status, body))
 }
 
 /// Keeps the admission with the registration: PeerWave does not say it again after a reload.
+#[inline(never)]
 fn persist_admitted(shared: &Shared) {
     let _ = with_usable(shared, |instance| {
         let session_id = instance.join.session_id()?;
