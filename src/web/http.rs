@@ -169,15 +169,7 @@ impl Http {
         timeout_ms: u32,
         done: impl FnOnce(Reply) + 'static,
     ) {
-        let fields: Vec<(&str, JsValue)> = headers.iter().map(|(k, v)| (*k, (*v).into())).collect();
-        send(
-            url,
-            "GET",
-            &object(&fields).into(),
-            &JsValue::UNDEFINED,
-            timeout_ms,
-            Box::new(done),
-        );
+        get_boxed(url, headers, timeout_ms, Box::new(done));
     }
 
     /// POST a JSON body, aborted after `timeout_ms` (0: no deadline).
@@ -187,16 +179,26 @@ impl Http {
         timeout_ms: u32,
         done: impl FnOnce(Reply) + 'static,
     ) {
-        let headers = object(&[("Content-Type", "application/json".into())]);
-        send(
-            url,
-            "POST",
-            &headers.into(),
-            &body.into(),
-            timeout_ms,
-            Box::new(done),
-        );
+        post_boxed(url, body, timeout_ms, Box::new(done));
     }
+}
+
+// The generic entry points above only box the callback; the rest is one function each.
+fn get_boxed(url: &str, headers: &[(&str, &str)], timeout_ms: u32, done: Box<dyn FnOnce(Reply)>) {
+    let fields: Vec<(&str, JsValue)> = headers.iter().map(|(k, v)| (*k, (*v).into())).collect();
+    send(
+        url,
+        "GET",
+        &object(&fields).into(),
+        &JsValue::UNDEFINED,
+        timeout_ms,
+        done,
+    );
+}
+
+fn post_boxed(url: &str, body: &str, timeout_ms: u32, done: Box<dyn FnOnce(Reply)>) {
+    let headers = object(&[("Content-Type", "application/json".into())]);
+    send(url, "POST", &headers.into(), &body.into(), timeout_ms, done);
 }
 
 fn send(
