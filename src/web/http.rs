@@ -66,9 +66,26 @@ fn is_loopback(host: &str) -> bool {
     host == "localhost"
         || host == "[::1]"
         || host.strip_prefix("127.").is_some_and(|rest| {
-            let parts: Vec<&str> = rest.split('.').collect();
-            parts.len() == 3 && parts.iter().all(|p| p.parse::<u8>().is_ok())
+            let mut parts = 0;
+            rest.split('.').all(|p| {
+                parts += 1;
+                is_octet(p)
+            }) && parts == 3
         })
+}
+
+/// What `p.parse::<u8>()` accepts (an optional `+`, then decimal digits worth at most 255),
+/// without the integer parser.
+fn is_octet(p: &str) -> bool {
+    let digits = p.strip_prefix('+').unwrap_or(p);
+    !digits.is_empty()
+        && digits
+            .bytes()
+            .try_fold(0u32, |n, b| {
+                b.is_ascii_digit()
+                    .then(|| (n * 10 + u32::from(b - b'0')).min(256))
+            })
+            .is_some_and(|n| n < 256)
 }
 
 /// Why a `baseUrl` was refused.
