@@ -169,6 +169,8 @@ pub(crate) fn persist(shared: &Shared) {
 
 /// `leave()`: stops listening, cancels the timer, wipes this meeting's stored entries and
 /// drops all key material; a running `exchangeKey()` rejects with `LEFT`.
+// Out of line, for the compressed size (see `driver::step`).
+#[inline(never)]
 pub(crate) fn leave(shared: &Shared) {
     let (socket, listener, settled) = {
         let Ok(mut instance) = shared.try_borrow_mut() else {

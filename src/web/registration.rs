@@ -33,6 +33,8 @@ enum Next {
     },
 }
 
+// Out of line, for the compressed size (see `driver::step`).
+#[inline(never)]
 fn begin(shared: &Shared) -> Result<Next, RegisterError> {
     with_usable(shared, |instance| {
         let lifecycle = core::mem::replace(&mut instance.lifecycle, Lifecycle::Left);
@@ -115,6 +117,7 @@ pub(crate) fn start(shared: &Shared, done: Done) {
     }
 }
 
+#[inline(never)]
 fn outcome(reply: Reply, meeting_id: &str, timeout_ms: u32) -> Result<String, RegisterError> {
     if reply.timed_out {
         return Err(RegisterError::Timeout(timeout_ms));
@@ -128,6 +131,7 @@ fn outcome(reply: Reply, meeting_id: &str, timeout_ms: u32) -> Result<String, Re
     parse_registration(&reply.body, meeting_id).map_err(RegisterError::Malformed)
 }
 
+#[inline(never)]
 fn finish(
     shared: &Shared,
     reply: Reply,

@@ -42,6 +42,8 @@ pub(crate) enum TabClaim {
     Held,
 }
 
+// Out of line, for the compressed size (see `driver::step`).
+#[inline(never)]
 fn lock_name(meeting_id: &str, state: &GuestState) -> String {
     let identity = state.store.identity_key().serialize();
     let hex: String = identity
@@ -77,6 +79,7 @@ pub(crate) fn claim(shared: &Shared) {
     }
 }
 
+#[inline(never)]
 fn claimed(shared: &Shared, held: Option<bool>) {
     if held == Some(false) {
         return start_over_as_a_copy(shared);

@@ -13,6 +13,8 @@ use super::js::object;
 use crate::exchange::messages::{livekit_token_request, parse_livekit_token};
 use crate::exchange::HttpFailure;
 
+// Out of line, for the compressed size (see `driver::step`).
+#[inline(never)]
 fn request(shared: &Shared) -> Result<(String, String, u32), TokenError> {
     with_usable(shared, |instance| {
         let Lifecycle::Registered(exchange) = &instance.lifecycle else {
@@ -25,6 +27,7 @@ fn request(shared: &Shared) -> Result<(String, String, u32), TokenError> {
     })?
 }
 
+#[inline(never)]
 fn answer(reply: Reply) -> Result<JsValue, TokenError> {
     if !reply.ok() {
         return Err(TokenError::Http(HttpFailure {
