@@ -28,6 +28,7 @@ pub(crate) struct Listener {
     registered: Function,
 }
 
+#[inline(never)]
 fn handle(shared: &Shared, event: &str, body: &JsValue) {
     let Ok(dialect) = shared.try_borrow().map(|i| i.config.profile().dialect()) else {
         return;

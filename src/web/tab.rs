@@ -98,6 +98,7 @@ fn claimed(shared: &Shared, held: Option<bool>) {
 
 /// Another live tab holds this identity: make a new one, forget the copied registration,
 /// and claim the new identity's lock (the calls keep waiting).
+#[inline(never)]
 fn start_over_as_a_copy(shared: &Shared) {
     {
         let Ok(mut instance) = shared.try_borrow_mut() else {
@@ -142,6 +143,7 @@ pub(crate) fn when_claimed(shared: &Shared, then: impl FnOnce() + 'static) {
 
 /// On `leave()`: releases the lock and hands back the calls still waiting (they then find
 /// the guest gone and reject).
+#[inline(never)]
 pub(crate) fn release(shared: &Shared) -> Vec<Waiter> {
     let Ok(mut instance) = shared.try_borrow_mut() else {
         return Vec::new();
