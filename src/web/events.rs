@@ -7,7 +7,9 @@ use crate::prelude::*;
 use wasm_bindgen::JsValue;
 
 use super::error::participant_ref;
-use super::js::object;
+use js_sys::Object;
+
+use super::js::{object, set};
 use crate::exchange::join::Waiting;
 use crate::exchange::{Delivered, DropReason, ExchangeFailure, ParticipantId, Progress};
 
@@ -186,18 +188,22 @@ pub(crate) fn duplicate_tab() -> JsValue {
 }
 
 /// `{type: "key", from, keyIndex, keyCheckValue}`: the key provider holds a new key.
-#[inline(never)]
 pub(crate) fn key(delivered: &Delivered) -> JsValue {
-    object(&[
+    let event = object(&[
         ("type", "key".into()),
         ("message", "The meeting key is in place".into()),
-        ("from", participant_ref(&delivered.from)),
-        ("keyIndex", delivered.key_index.into()),
-        ("keyCheckValue", delivered.check_value.as_str().into()),
-        ("safetyNumber", delivered.safety_number.as_str().into()),
-        ("shortCode", short_code(delivered)),
-    ])
-    .into()
+    ]);
+    set_delivered(&event, delivered);
+    event.into()
+}
+
+/// The fields `key` events and `exchangeKey()`'s result share, in their order.
+fn set_delivered(out: &Object, delivered: &Delivered) {
+    set(out, "from", participant_ref(&delivered.from));
+    set(out, "keyIndex", delivered.key_index);
+    set(out, "keyCheckValue", delivered.check_value.as_str());
+    set(out, "safetyNumber", delivered.safety_number.as_str());
+    set(out, "shortCode", short_code(delivered));
 }
 
 /// `{type: "error", code, message}`: a problem outside any pending call.
@@ -225,15 +231,9 @@ fn short_code(delivered: &Delivered) -> JsValue {
 }
 
 /// The value `exchangeKey()` resolves with (the one place it is built).
-#[inline(never)]
 pub(crate) fn key_result(delivered: &Delivered, elapsed_ms: f64) -> JsValue {
-    object(&[
-        ("from", participant_ref(&delivered.from)),
-        ("keyIndex", delivered.key_index.into()),
-        ("keyCheckValue", delivered.check_value.as_str().into()),
-        ("safetyNumber", delivered.safety_number.as_str().into()),
-        ("shortCode", short_code(delivered)),
-        ("elapsedMs", elapsed_ms.into()),
-    ])
-    .into()
+    let result = Object::new();
+    set_delivered(&result, delivered);
+    set(&result, "elapsedMs", elapsed_ms);
+    result.into()
 }
