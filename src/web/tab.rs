@@ -46,12 +46,13 @@ pub(crate) enum TabClaim {
 #[inline(never)]
 fn lock_name(meeting_id: &str, state: &GuestState) -> String {
     let identity = state.store.identity_key().serialize();
-    let hex: String = identity
-        .iter()
-        .skip(1)
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    // Lowercase hex, two digits a byte, written without the formatter.
+    let mut hex = String::new();
+    for b in identity.iter().skip(1).take(16) {
+        for nibble in [b >> 4, b & 15] {
+            hex.push(char::from(b"0123456789abcdef"[usize::from(nibble)]));
+        }
+    }
     format!("signal-guest/{meeting_id}/{hex}")
 }
 
