@@ -22,7 +22,7 @@ use super::storage::REGISTRATION_ENTRY;
 use crate::exchange::contract::{
     peerwave, WireProfile, SOCKET_CONNECT_EVENT, SOCKET_DISCONNECT_EVENT,
 };
-use crate::exchange::messages::registration_record;
+use crate::exchange::stored::registration_record;
 
 /// One registered handler: the Rust closure, and the (guarded) function the socket was
 /// given, which `off` needs.
@@ -33,7 +33,7 @@ pub(crate) struct Listener {
 }
 
 fn handle(shared: &Shared, event: &str, body: &JsValue) {
-    let Ok(dialect) = shared.try_borrow().map(|i| i.config.profile().dialect()) else {
+    let Ok(dialect) = shared.try_borrow().map(|i| i.config.profile().names()) else {
         return;
     };
     match event {
@@ -115,7 +115,7 @@ pub(crate) fn listen_all(shared: &Shared, socket: &Socket) -> Result<Vec<Listene
     let Ok(profile) = shared.try_borrow().map(|i| i.config.profile()) else {
         return Ok(Vec::new());
     };
-    let dialect = profile.dialect();
+    let dialect = profile.names();
     let mut events = alloc::vec![
         dialect.participant_event,
         SOCKET_CONNECT_EVENT,

@@ -1,8 +1,8 @@
 //! PeerWave's names for the guest key exchange, as its server (upstream `8956afd`) and its
 //! Flutter participants ship them (docs/contract.md §8). Only names live here; what the
-//! `peerwave` profile does differently is in the modules that use them.
+//! `peerwave` profile does differently is in `src/exchange/dialect/peerwave.rs`.
 
-use super::{Dialect, PathTemplates};
+use super::{Names, PathTemplates};
 
 /// The guest's key request, relayed to every participant of the meeting.
 pub const KEY_REQUEST_EVENT: &str = "guest:meeting_e2ee_key_request";
@@ -71,7 +71,7 @@ pub mod paths {
 }
 
 /// PeerWave's names.
-pub const DIALECT: Dialect = Dialect {
+pub const NAMES: Names = Names {
     guest_event: KEY_REQUEST_EVENT,
     participant_event: KEY_RESPONSE_EVENT,
     admitted_event: ADMISSION_GRANTED_EVENT,

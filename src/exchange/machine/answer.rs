@@ -8,15 +8,16 @@ use crate::prelude::*;
 use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
 
-use crate::signal::{CiphertextMessage, DecryptLimits};
+use crate::signal::{CiphertextMessage, DecryptLimits, ProtocolStore};
 
-use super::super::contract::{self, WireProfile};
+use super::super::contract;
+use super::super::dialect::sas_reveal_event;
 use super::super::failure::DropReason;
 use super::super::io::{Action, Progress};
 use super::super::messages;
-use super::super::plaintexts::{self, KeyMessageKind};
+use super::super::plaintexts::{self, KeyMessage, KeyMessageKind};
 use super::super::sas::{self, SasNonce, ShortCode};
-use super::super::Millis;
+use super::super::{Millis, ParticipantId};
 use super::{Delivered, Exchange, Lifecycle, Request};
 
 /// What one relayed message may cost a guest. A guest gets one answer and a few key updates
@@ -29,6 +30,15 @@ pub const GUEST_DECRYPT_LIMITS: DecryptLimits = DecryptLimits {
     max_forward_jumps: 64,
     max_states: 5,
 };
+
+/// A participant message that decrypted (on a copy of the store) and names our meeting at
+/// a plausible time, not yet matched to a request or a key.
+struct Opened {
+    from: ParticipantId,
+    answer: KeyMessage,
+    /// The store after the decryption, kept only if the message is accepted.
+    store: ProtocolStore,
+}
 
 impl Exchange {
     /// The code with `request`'s participant, and the reveal of our nonce (sent now: the
@@ -65,21 +75,14 @@ impl Exchange {
         if let Ok(message) = self.state.store.encrypt(&address, reveal.as_bytes()) {
             out.push(Action::Send {
                 participant: participant.clone(),
-                body: messages::outgoing_message(
-                    participant,
-                    contract::SAS_REVEAL_TYPE,
-                    message.message_type(),
-                    message.serialized(),
-                    &contract::PLAN,
-                    None,
-                ),
+                body: sas_reveal_event(participant, &message),
             });
         }
         Some(code)
     }
 
     /// Why an answer to `request_id` from `from` cannot be ours, if it cannot.
-    fn check_request(&self, request_id: &str, from: &super::ParticipantId) -> Option<DropReason> {
+    fn check_request(&self, request_id: &str, from: &ParticipantId) -> Option<DropReason> {
         if self.answered.iter().any(|r| r == request_id) {
             return Some(DropReason::AlreadyAnswered);
         }
@@ -90,6 +93,8 @@ impl Exchange {
         }
     }
 
+    /// A relayed participant message: a key is delivered, or the message is dropped without
+    /// changing the Signal state.
     pub(super) fn on_message(
         &mut self,
         body: &str,
@@ -97,92 +102,117 @@ impl Exchange {
         rng: &mut impl CryptoRngCore,
         out: &mut Vec<Action>,
     ) {
-        let drop = |out: &mut Vec<Action>, reason| out.push(Action::Dropped(reason));
-        let profile = self.config.profile;
-        let incoming = match messages::parse_incoming(body, profile.dialect()) {
-            Ok(m) => m,
-            Err(e) => return drop(out, DropReason::MalformedEvent(e)),
-        };
+        let accepted = self.open(body, now, rng).and_then(|opened| {
+            let request = self.claim(&opened)?;
+            Ok((opened, request))
+        });
+        match accepted {
+            Ok((opened, request)) => self.deliver(opened, request, out),
+            Err(reason) => out.push(Action::Dropped(reason)),
+        }
+    }
+
+    /// What can be checked before the message is matched to a request or a key: the event,
+    /// its sender, the request on its envelope (where the dialect puts one there), the
+    /// decryption, the meeting and the time.
+    fn open(
+        &self,
+        body: &str,
+        now: Millis,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Opened, DropReason> {
+        let dialect = self.config.profile;
+        let incoming =
+            messages::parse_incoming(body, dialect.names()).map_err(DropReason::MalformedEvent)?;
         if matches!(self.lifecycle, Lifecycle::Idle) {
-            return drop(out, DropReason::NotStarted);
+            return Err(DropReason::NotStarted);
         }
         if !self.asked.contains(&incoming.from) {
-            return drop(out, DropReason::UnknownSender);
+            return Err(DropReason::UnknownSender);
         }
-        // PeerWave binds an answer to its request only on the envelope, and every
-        // participant answers every request: anything but an open request to this sender
-        // is dropped before it is decrypted (and before it can touch the Signal state).
-        if profile == WireProfile::PeerWave {
-            let id = incoming.request_id.as_deref().unwrap_or_default();
+        if let Some(id) = dialect.envelope_binding(&incoming) {
             if let Some(reason) = self.check_request(id, &incoming.from) {
-                return drop(out, reason);
+                return Err(reason);
             }
         }
-        let message = match CiphertextMessage::parse(incoming.message_type, &incoming.ciphertext) {
-            Ok(m) => m,
-            Err(e) => return drop(out, DropReason::DecryptFailed(e)),
-        };
+        let message = CiphertextMessage::parse(incoming.message_type, &incoming.ciphertext)
+            .map_err(DropReason::DecryptFailed)?;
         // Decrypt on a copy: the Signal state moves only if the answer is accepted.
-        let mut trial = self.state.store.clone();
+        let mut store = self.state.store.clone();
         let address = incoming.from.address();
-        let plaintext = match trial.decrypt_within(&address, &message, GUEST_DECRYPT_LIMITS, rng) {
-            Ok(p) => Zeroizing::new(p),
-            Err(e) => return drop(out, DropReason::DecryptFailed(e)),
-        };
-        let parsed = match (profile, incoming.request_id) {
-            (WireProfile::PeerWave, Some(id)) => plaintexts::parse_peerwave_answer(&plaintext, id),
-            _ => plaintexts::parse_key_message(&plaintext),
-        };
-        let answer = match parsed {
-            Ok(a) => a,
-            Err(e) => return drop(out, DropReason::BadPlaintext(e)),
-        };
+        let plaintext = store
+            .decrypt_within(&address, &message, GUEST_DECRYPT_LIMITS, rng)
+            .map(Zeroizing::new)
+            .map_err(DropReason::DecryptFailed)?;
+        let answer = dialect
+            .parse_answer(&plaintext, incoming.request_id)
+            .map_err(DropReason::BadPlaintext)?;
         if answer.meeting_id != self.meeting_id {
-            return drop(out, DropReason::WrongMeeting);
+            return Err(DropReason::WrongMeeting);
         }
+        if !self.is_recent(answer.timestamp_ms, now) {
+            return Err(DropReason::StaleTimestamp);
+        }
+        Ok(Opened {
+            from: incoming.from,
+            answer,
+            store,
+        })
+    }
+
+    /// Whether a message stamped `timestamp_ms` is within the accepted clock difference.
+    fn is_recent(&self, timestamp_ms: i64, now: Millis) -> bool {
         let skew = i64::try_from(self.config.clock_skew_ms).unwrap_or(i64::MAX);
         let now_signed = i64::try_from(now).unwrap_or(i64::MAX);
-        if answer
-            .timestamp_ms
-            .saturating_sub(now_signed)
-            .saturating_abs()
-            > skew
-        {
-            return drop(out, DropReason::StaleTimestamp);
-        }
-        let from = incoming.from;
-        let mut answered_request = None;
+        timestamp_ms.saturating_sub(now_signed).saturating_abs() <= skew
+    }
+
+    /// Matches an opened message to what it may be: the answer to one of our open requests
+    /// (which it then closes, returned), or an update of the key its sender gave us.
+    fn claim(&mut self, opened: &Opened) -> Result<Option<Request>, DropReason> {
+        let (from, answer) = (&opened.from, &opened.answer);
         match answer.kind {
             KeyMessageKind::Response => {
                 let request_id = answer.request_id.as_deref().unwrap_or_default();
-                if let Some(reason) = self.check_request(request_id, &from) {
-                    return drop(out, reason);
+                if let Some(reason) = self.check_request(request_id, from) {
+                    return Err(reason);
                 }
                 if matches!(self.lifecycle, Lifecycle::Delivered(_)) {
-                    return drop(out, DropReason::KeyAlreadyDelivered);
+                    return Err(DropReason::KeyAlreadyDelivered);
                 }
                 let Some(pos) = self.outstanding.iter().position(|r| r.id == request_id) else {
-                    return drop(out, DropReason::UnknownRequest);
+                    return Err(DropReason::UnknownRequest);
                 };
                 let request = self.outstanding.remove(pos);
                 self.answered.push(request.id.clone());
                 self.key_sources.push(from.clone());
-                answered_request = Some(request);
+                Ok(Some(request))
             }
             KeyMessageKind::Update => {
                 let Lifecycle::Delivered(current) = &self.lifecycle else {
-                    return drop(out, DropReason::UpdateBeforeKey);
+                    return Err(DropReason::UpdateBeforeKey);
                 };
-                if !self.key_sources.contains(&from) {
-                    return drop(out, DropReason::UpdateFromUnverifiedParticipant);
+                if !self.key_sources.contains(from) {
+                    return Err(DropReason::UpdateFromUnverifiedParticipant);
                 }
                 if !current.is_replaced_by(answer.timestamp_ms, answer.key_index) {
-                    return drop(out, DropReason::StaleUpdate);
+                    return Err(DropReason::StaleUpdate);
                 }
+                Ok(None)
             }
         }
-        self.state.store = trial;
-        let short_code = match (&answered_request, &answer.sas_nonce) {
+    }
+
+    /// Accepts an opened message that answers `answered` (or updates the key): its
+    /// decryption is kept, the short code settled, and the key handed out.
+    fn deliver(&mut self, opened: Opened, answered: Option<Request>, out: &mut Vec<Action>) {
+        let Opened {
+            from,
+            answer,
+            store,
+        } = opened;
+        self.state.store = store;
+        let short_code = match (&answered, &answer.sas_nonce) {
             (Some(request), Some(theirs)) => self.settle_short_code(request, theirs, out),
             // An update keeps the code agreed with the same sender.
             (None, _) => match &self.lifecycle {
@@ -191,7 +221,7 @@ impl Exchange {
             },
             (Some(_), None) => None,
         };
-        if answered_request.is_some() {
+        if answered.is_some() {
             // Asked first next time (after a reload too).
             self.state.record_answer(&from);
         }

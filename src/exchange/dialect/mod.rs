@@ -1,0 +1,144 @@
+//! What the two server dialects do differently, one file each: [`plan`] for this contract
+//! (docs/contract.md §1–§7), [`peerwave`] for PeerWave's server and participants as they
+//! ship (§8). The exchange, the parsers and the writers call the operations below, each one
+//! `match` over [`Dialect`]; what both dialects share stays with its callers. An enum
+//! rather than a trait: the wasm then carries each dialect's code once, and the shared code
+//! around it once for both.
+
+use crate::prelude::*;
+
+use rand_core::CryptoRngCore;
+
+use crate::signal::CiphertextMessage;
+
+use super::contract::{peerwave as peerwave_names, Names, PLAN};
+use super::json::{Object, Value};
+use super::messages::{IncomingMessage, Invalid};
+use super::plaintexts::KeyMessage;
+use super::sas::SasNonce;
+use super::ParticipantId;
+
+mod peerwave;
+mod plan;
+
+pub use peerwave::{names_lost_session, parse_answer as parse_peerwave_answer};
+pub use peerwave::{parse_server_pre_keys, pre_keys_body};
+pub(crate) use plan::sas_reveal_event;
+
+/// Which server dialect the guest speaks; the page's configuration calls it `wireProfile`
+/// ([`super::contract::WireProfile`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dialect {
+    /// This contract (docs/contract.md §1–§7), as the reference relay speaks it.
+    #[default]
+    Plan,
+    /// PeerWave's server and Flutter participants as they ship (docs/contract.md §8).
+    PeerWave,
+}
+
+/// What a key request says, whatever shape the dialect gives it.
+pub(crate) struct KeyRequest<'a> {
+    pub(crate) meeting_id: &'a str,
+    pub(crate) guest_session_id: &'a str,
+    pub(crate) request_id: &'a str,
+    /// The guest's clock, in milliseconds since the Unix epoch.
+    pub(crate) now_ms: u64,
+}
+
+impl Dialect {
+    /// The names this dialect puts on the wire.
+    pub fn names(self) -> &'static Names {
+        match self {
+            Self::Plan => &PLAN,
+            Self::PeerWave => &peerwave_names::NAMES,
+        }
+    }
+
+    /// The entries of a parsed participants list.
+    pub(crate) fn participant_entries(self, list: Value) -> Result<Vec<Value>, Invalid> {
+        match self {
+            Self::Plan => plan::participant_entries(list),
+            Self::PeerWave => peerwave::participant_entries(list),
+        }
+    }
+
+    /// Checks what differs in a keybundle (its fields, the device it names) and returns
+    /// its registration id, not yet checked against the largest one.
+    pub(crate) fn bundle_registration_id(
+        self,
+        bundle: &Object,
+        expected: &ParticipantId,
+    ) -> Result<u32, Invalid> {
+        match self {
+            Self::Plan => plan::bundle_registration_id(bundle, expected),
+            Self::PeerWave => peerwave::bundle_registration_id(bundle),
+        }
+    }
+
+    /// Whether a keybundle's one-time prekey may carry `id`.
+    pub(crate) fn check_bundle_pre_key_id(self, id: u32) -> Result<(), Invalid> {
+        match self {
+            Self::Plan => plan::check_bundle_pre_key_id(id),
+            Self::PeerWave => peerwave::check_bundle_pre_key_id(id),
+        }
+    }
+
+    /// Whether the guest makes sure the server holds enough of its one-time prekeys before
+    /// asking anyone.
+    pub(crate) fn stocks_pre_keys(self) -> bool {
+        match self {
+            Self::Plan => plan::STOCKS_PRE_KEYS,
+            Self::PeerWave => peerwave::STOCKS_PRE_KEYS,
+        }
+    }
+
+    /// The key request's plaintext, and the short-code nonce it commits to (all zero where
+    /// the dialect has no short code).
+    pub(crate) fn request_plaintext(
+        self,
+        request: &KeyRequest<'_>,
+        rng: &mut impl CryptoRngCore,
+    ) -> (String, SasNonce) {
+        match self {
+            Self::Plan => plan::request_plaintext(request, rng),
+            Self::PeerWave => peerwave::request_plaintext(request),
+        }
+    }
+
+    /// The socket event carrying an encrypted key request to `to`.
+    pub(crate) fn request_event(
+        self,
+        to: &ParticipantId,
+        request_id: &str,
+        message: &CiphertextMessage,
+    ) -> String {
+        match self {
+            Self::Plan => plan::request_event(to, message),
+            Self::PeerWave => {
+                peerwave::event(to, request_id, message.message_type(), message.serialized())
+            }
+        }
+    }
+
+    /// The request an answer's envelope binds it to, where the dialect binds answers
+    /// outside the ciphertext: the exchange checks it before decrypting.
+    pub(crate) fn envelope_binding(self, incoming: &IncomingMessage) -> Option<&str> {
+        match self {
+            Self::Plan => plan::envelope_binding(incoming),
+            Self::PeerWave => peerwave::envelope_binding(incoming),
+        }
+    }
+
+    /// Reads a decrypted participant message; `envelope_request_id` is the request id its
+    /// envelope carried.
+    pub(crate) fn parse_answer(
+        self,
+        plaintext: &[u8],
+        envelope_request_id: Option<String>,
+    ) -> Result<KeyMessage, Invalid> {
+        match self {
+            Self::Plan => plan::parse_answer(plaintext),
+            Self::PeerWave => peerwave::parse_any_answer(plaintext, envelope_request_id),
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! This contract's dialect (docs/contract.md §1–§7) where it differs from PeerWave's: the
+//! participants list is a bare array, a keybundle names its device, the key request commits
+//! to a short-code nonce, and answers are bound to their request inside the ciphertext.
+
+use crate::prelude::*;
+
+use rand_core::CryptoRngCore;
+
+use crate::signal::CiphertextMessage;
+
+use super::super::contract::{KEY_REQUEST_TYPE, PLAN, SAS_REVEAL_TYPE};
+use super::super::json::{Object, ObjectWriter, Value};
+use super::super::messages::{self, id_field, invalid, only_fields, u32_field, Invalid};
+use super::super::messages::IncomingMessage;
+use super::super::plaintexts::{self, KeyMessage};
+use super::super::sas::{self, SasNonce, SAS_NONCE_LEN};
+use super::super::ParticipantId;
+use super::KeyRequest;
+
+/// The guest's prekeys are not consumed: the guest starts each session from a fetched
+/// participant bundle, and participants answer on it.
+pub(super) const STOCKS_PRE_KEYS: bool = false;
+
+/// The list is the body itself, a JSON array.
+pub(super) fn participant_entries(list: Value) -> Result<Vec<Value>, Invalid> {
+    match list {
+        Value::Array(list) => Ok(list),
+        _ => Err(invalid("participants", "not a participants list")),
+    }
+}
+
+/// The bundle echoes the device it belongs to and is refused on any unknown field;
+/// registration ids start at 1.
+pub(super) fn bundle_registration_id(
+    bundle: &Object,
+    expected: &ParticipantId,
+) -> Result<u32, Invalid> {
+    only_fields(
+        bundle,
+        &[
+            "user_id",
+            "device_id",
+            "identity_key",
+            "registration_id",
+            "signed_pre_key",
+            "pre_key",
+            "kyber_pre_key",
+        ],
+        "bundle",
+    )?;
+    let who = ParticipantId::new(
+        id_field(bundle, "user_id")?,
+        id_field(bundle, "device_id")?,
+    );
+    if who != *expected {
+        return Err(invalid("bundle", "bundle is for a different device"));
+    }
+    match u32_field(bundle, "registration_id")? {
+        0 => Err(invalid("registration_id", "out of range")),
+        id => Ok(id),
+    }
+}
+
+/// Participants number their one-time prekeys from 1.
+pub(super) fn check_bundle_pre_key_id(id: u32) -> Result<(), Invalid> {
+    match id {
+        0 => Err(invalid("id", "prekey id 0 is never issued")),
+        _ => Ok(()),
+    }
+}
+
+/// The request commits to a fresh short-code nonce (§10), revealed after the answer.
+pub(super) fn request_plaintext(
+    request: &KeyRequest<'_>,
+    rng: &mut impl CryptoRngCore,
+) -> (String, SasNonce) {
+    let mut nonce = SasNonce([0u8; SAS_NONCE_LEN]);
+    rng.fill_bytes(&mut nonce.0);
+    let plaintext = plaintexts::request_plaintext(
+        request.meeting_id,
+        request.guest_session_id,
+        request.request_id,
+        request.now_ms,
+        &sas::commitment(&nonce),
+    );
+    (plaintext, nonce)
+}
+
+/// The request event names the plaintext's type as a routing hint; the request id stays
+/// inside the ciphertext.
+pub(super) fn request_event(to: &ParticipantId, message: &CiphertextMessage) -> String {
+    event(to, KEY_REQUEST_TYPE, message.message_type(), message.serialized())
+}
+
+/// The guest's reveal of its short-code nonce. The short code is this dialect's alone
+/// (PeerWave's participants take no part), so its event is always in this dialect.
+pub(crate) fn sas_reveal_event(to: &ParticipantId, message: &CiphertextMessage) -> String {
+    event(to, SAS_REVEAL_TYPE, message.message_type(), message.serialized())
+}
+
+/// A guest event: the device, the plaintext's `type`, the Signal message.
+fn event(to: &ParticipantId, kind: &str, message_type: u8, ciphertext: &[u8]) -> String {
+    let head = ObjectWriter::new()
+        .string("participant_user_id", &to.user_id)
+        .string("participant_device_id", &to.device_id)
+        .string("type", kind);
+    messages::finish_event(head, &PLAN, message_type, ciphertext)
+}
+
+/// Answers carry their request id inside the ciphertext, checked once decrypted; the
+/// envelope binds nothing.
+pub(super) fn envelope_binding(_incoming: &IncomingMessage) -> Option<&str> {
+    None
+}
+
+/// An answer or a key update, with its type, request id and key index inside.
+pub(super) fn parse_answer(plaintext: &[u8]) -> Result<KeyMessage, Invalid> {
+    plaintexts::parse_key_message(plaintext)
+}
