@@ -397,15 +397,33 @@ pub fn parse_incoming(body: &str, names: &Names) -> Result<IncomingMessage, Inva
     })
 }
 
-/// Ends a guest event whose head the dialect wrote (the device and how the event is routed)
-/// with the Signal message in `names`' spelling.
-pub(super) fn finish_event(
-    head: ObjectWriter,
+/// How a guest event is addressed beyond the participant's user id; the dialect says.
+#[derive(Debug)]
+pub(crate) struct Routing<'a> {
+    /// The device id as a number, where the dialect sends it so (otherwise as text).
+    pub(crate) device_number: Option<u32>,
+    /// The field the event is routed by, and its value.
+    pub(crate) field: &'static str,
+    pub(crate) value: &'a str,
+}
+
+/// A guest event to `to`, addressed as `routing` says, carrying a Signal message in
+/// `names`' spelling.
+pub(super) fn guest_event(
+    to: &ParticipantId,
+    routing: &Routing<'_>,
     names: &Names,
     message_type: u8,
     ciphertext: &[u8],
 ) -> String {
-    head.string(names.ciphertext, &encode_base64(ciphertext))
+    let event = ObjectWriter::new().string("participant_user_id", &to.user_id);
+    let event = match routing.device_number {
+        Some(n) => event.number("participant_device_id", u64::from(n)),
+        None => event.string("participant_device_id", &to.device_id),
+    };
+    event
+        .string(routing.field, routing.value)
+        .string(names.ciphertext, &encode_base64(ciphertext))
         .number(names.message_type, u64::from(message_type))
         .finish()
 }

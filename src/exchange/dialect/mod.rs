@@ -9,11 +9,9 @@ use crate::prelude::*;
 
 use rand_core::CryptoRngCore;
 
-use crate::signal::CiphertextMessage;
-
 use super::contract::{peerwave as peerwave_names, Names, PLAN};
 use super::json::{Object, Value};
-use super::messages::{IncomingMessage, Invalid};
+use super::messages::{Invalid, Routing};
 use super::plaintexts::KeyMessage;
 use super::sas::SasNonce;
 use super::ParticipantId;
@@ -92,40 +90,38 @@ impl Dialect {
         }
     }
 
-    /// The key request's plaintext, and the short-code nonce it commits to (all zero where
-    /// the dialect has no short code).
+    /// The key request's plaintext. Where the dialect has a short code, `sas_nonce` is
+    /// drawn and the request commits to it; elsewhere it is left as it is.
     pub(crate) fn request_plaintext(
         self,
         request: &KeyRequest<'_>,
+        sas_nonce: &mut SasNonce,
         rng: &mut impl CryptoRngCore,
-    ) -> (String, SasNonce) {
+    ) -> String {
         match self {
-            Self::Plan => plan::request_plaintext(request, rng),
+            Self::Plan => plan::request_plaintext(request, sas_nonce, rng),
             Self::PeerWave => peerwave::request_plaintext(request),
         }
     }
 
-    /// The socket event carrying an encrypted key request to `to`.
-    pub(crate) fn request_event(
+    /// How the event carrying a key request to `to` is addressed.
+    pub(crate) fn request_routing<'a>(
         self,
         to: &ParticipantId,
-        request_id: &str,
-        message: &CiphertextMessage,
-    ) -> String {
+        request_id: &'a str,
+    ) -> Routing<'a> {
         match self {
-            Self::Plan => plan::request_event(to, message),
-            Self::PeerWave => {
-                peerwave::event(to, request_id, message.message_type(), message.serialized())
-            }
+            Self::Plan => plan::request_routing(),
+            Self::PeerWave => peerwave::request_routing(to, request_id),
         }
     }
 
-    /// The request an answer's envelope binds it to, where the dialect binds answers
-    /// outside the ciphertext: the exchange checks it before decrypting.
-    pub(crate) fn envelope_binding(self, incoming: &IncomingMessage) -> Option<&str> {
+    /// Whether an answer is bound to its request on its envelope, where the exchange checks
+    /// it before decrypting, rather than only inside the ciphertext.
+    pub(crate) fn binds_answers_on_envelope(self) -> bool {
         match self {
-            Self::Plan => plan::envelope_binding(incoming),
-            Self::PeerWave => peerwave::envelope_binding(incoming),
+            Self::Plan => plan::BINDS_ANSWERS_ON_ENVELOPE,
+            Self::PeerWave => peerwave::BINDS_ANSWERS_ON_ENVELOPE,
         }
     }
 

@@ -15,11 +15,10 @@ use super::super::contract::peerwave::{
 use super::super::json::{self, Object, ObjectWriter, Value};
 use super::super::key::MeetingKey;
 use super::super::messages::{
-    self, decode_base64, field, id_field, into_object, invalid, only_fields, parse_value,
-    pre_key_entries, str_field, u32_field, IncomingMessage, Invalid,
+    decode_base64, field, id_field, into_object, invalid, only_fields, parse_value,
+    pre_key_entries, str_field, u32_field, Invalid, Routing,
 };
 use super::super::plaintexts::{self, KeyMessage, KeyMessageKind};
-use super::super::sas::{SasNonce, SAS_NONCE_LEN};
 use super::super::ParticipantId;
 use super::KeyRequest;
 
@@ -61,19 +60,17 @@ pub(super) fn check_bundle_pre_key_id(_id: u32) -> Result<(), Invalid> {
     Ok(())
 }
 
-/// The request in PeerWave's shape; its participants take no part in the short code, so
-/// no nonce is drawn.
-pub(super) fn request_plaintext(request: &KeyRequest<'_>) -> (String, SasNonce) {
-    // `{requesterId, meetingId, timestamp}` with an ISO-8601 timestamp, as PeerWave's own
-    // guests write it. Its participants do not read it today; the request id goes in too,
-    // so that one that does can bind its answer.
-    let plaintext = ObjectWriter::new()
+/// The request in PeerWave's shape, `{requesterId, meetingId, timestamp}` with an ISO-8601
+/// timestamp, as its own guests write it. Its participants do not read it today; the
+/// request id goes in too, so that one that does can bind its answer. They take no part in
+/// the short code, so no nonce is drawn.
+pub(super) fn request_plaintext(request: &KeyRequest<'_>) -> String {
+    ObjectWriter::new()
         .string(pw::REQUESTER_ID, request.guest_session_id)
         .string(pw::MEETING_ID, request.meeting_id)
         .string(pw::TIMESTAMP, &iso8601(request.now_ms))
         .string("request_id", request.request_id)
-        .finish();
-    (plaintext, SasNonce([0u8; SAS_NONCE_LEN]))
+        .finish()
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` for milliseconds since the Unix epoch (proleptic Gregorian,
@@ -113,27 +110,18 @@ fn iso8601(ms: u64) -> String {
 
 /// The guest's event carries the request id outside the ciphertext (participants echo it)
 /// and the device id as a number, as PeerWave's own guests send it.
-pub(super) fn event(
-    to: &ParticipantId,
-    request_id: &str,
-    message_type: u8,
-    ciphertext: &[u8],
-) -> String {
-    let head = ObjectWriter::new().string("participant_user_id", &to.user_id);
-    let head = match to.device_id.parse::<u32>() {
-        Ok(n) => head.number("participant_device_id", u64::from(n)),
-        Err(_) => head.string("participant_device_id", &to.device_id),
-    };
-    let head = head.string(REQUEST_ID_FIELD, request_id);
-    messages::finish_event(head, &NAMES, message_type, ciphertext)
+pub(super) fn request_routing<'a>(to: &ParticipantId, request_id: &'a str) -> Routing<'a> {
+    Routing {
+        device_number: to.device_id.parse().ok(),
+        field: REQUEST_ID_FIELD,
+        value: request_id,
+    }
 }
 
 /// Answers are bound to their request only on the envelope, and every participant answers
 /// every request: the exchange drops anything but an open request to the sender before
-/// decrypting it (and before it can touch the Signal state). No id binds to none.
-pub(super) fn envelope_binding(incoming: &IncomingMessage) -> Option<&str> {
-    Some(incoming.request_id.as_deref().unwrap_or_default())
-}
+/// decrypting it (and before it can touch the Signal state).
+pub(super) const BINDS_ANSWERS_ON_ENVELOPE: bool = true;
 
 /// An answer to the request its envelope names. Without one (the exchange has dropped such
 /// an event before decrypting it) the plaintext is read as this contract's.
@@ -319,7 +307,8 @@ mod tests {
 
     #[test]
     fn peerwave_envelopes_carry_the_request_id_outside() {
-        let body = event(&ParticipantId::new("u".into(), "3".into()), "rid", 3, &[1, 2]);
+        let to = ParticipantId::new("u".into(), "3".into());
+        let body = messages::guest_event(&to, &request_routing(&to, "rid"), &NAMES, 3, &[1, 2]);
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(
             v,

@@ -9,11 +9,10 @@ use rand_core::CryptoRngCore;
 use crate::signal::CiphertextMessage;
 
 use super::super::contract::{KEY_REQUEST_TYPE, PLAN, SAS_REVEAL_TYPE};
-use super::super::json::{Object, ObjectWriter, Value};
-use super::super::messages::{self, id_field, invalid, only_fields, u32_field, Invalid};
-use super::super::messages::IncomingMessage;
+use super::super::json::{Object, Value};
+use super::super::messages::{self, id_field, invalid, only_fields, u32_field, Invalid, Routing};
 use super::super::plaintexts::{self, KeyMessage};
-use super::super::sas::{self, SasNonce, SAS_NONCE_LEN};
+use super::super::sas::{self, SasNonce};
 use super::super::ParticipantId;
 use super::KeyRequest;
 
@@ -72,46 +71,42 @@ pub(super) fn check_bundle_pre_key_id(id: u32) -> Result<(), Invalid> {
 /// The request commits to a fresh short-code nonce (§10), revealed after the answer.
 pub(super) fn request_plaintext(
     request: &KeyRequest<'_>,
+    sas_nonce: &mut SasNonce,
     rng: &mut impl CryptoRngCore,
-) -> (String, SasNonce) {
-    let mut nonce = SasNonce([0u8; SAS_NONCE_LEN]);
-    rng.fill_bytes(&mut nonce.0);
-    let plaintext = plaintexts::request_plaintext(
+) -> String {
+    rng.fill_bytes(&mut sas_nonce.0);
+    plaintexts::request_plaintext(
         request.meeting_id,
         request.guest_session_id,
         request.request_id,
         request.now_ms,
-        &sas::commitment(&nonce),
-    );
-    (plaintext, nonce)
+        &sas::commitment(sas_nonce),
+    )
 }
 
-/// The request event names the plaintext's type as a routing hint; the request id stays
-/// inside the ciphertext.
-pub(super) fn request_event(to: &ParticipantId, message: &CiphertextMessage) -> String {
-    event(to, KEY_REQUEST_TYPE, message.message_type(), message.serialized())
+/// The guest's events name the plaintext's type as a routing hint, and the device id as
+/// the server named it; the request id stays inside the ciphertext.
+fn routing(kind: &str) -> Routing<'_> {
+    Routing {
+        device_number: None,
+        field: "type",
+        value: kind,
+    }
+}
+
+pub(super) fn request_routing() -> Routing<'static> {
+    routing(KEY_REQUEST_TYPE)
 }
 
 /// The guest's reveal of its short-code nonce. The short code is this dialect's alone
 /// (PeerWave's participants take no part), so its event is always in this dialect.
 pub(crate) fn sas_reveal_event(to: &ParticipantId, message: &CiphertextMessage) -> String {
-    event(to, SAS_REVEAL_TYPE, message.message_type(), message.serialized())
+    let routing = routing(SAS_REVEAL_TYPE);
+    messages::guest_event(to, &routing, &PLAN, message.message_type(), message.serialized())
 }
 
-/// A guest event: the device, the plaintext's `type`, the Signal message.
-fn event(to: &ParticipantId, kind: &str, message_type: u8, ciphertext: &[u8]) -> String {
-    let head = ObjectWriter::new()
-        .string("participant_user_id", &to.user_id)
-        .string("participant_device_id", &to.device_id)
-        .string("type", kind);
-    messages::finish_event(head, &PLAN, message_type, ciphertext)
-}
-
-/// Answers carry their request id inside the ciphertext, checked once decrypted; the
-/// envelope binds nothing.
-pub(super) fn envelope_binding(_incoming: &IncomingMessage) -> Option<&str> {
-    None
-}
+/// Answers carry their request id inside the ciphertext, checked once decrypted.
+pub(super) const BINDS_ANSWERS_ON_ENVELOPE: bool = false;
 
 /// An answer or a key update, with its type, request id and key index inside.
 pub(super) fn parse_answer(plaintext: &[u8]) -> Result<KeyMessage, Invalid> {

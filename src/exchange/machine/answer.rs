@@ -8,13 +8,13 @@ use crate::prelude::*;
 use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
 
-use crate::signal::{CiphertextMessage, DecryptLimits, ProtocolStore};
+use crate::signal::{CiphertextMessage, DecryptLimits};
 
 use super::super::contract;
 use super::super::dialect::sas_reveal_event;
 use super::super::failure::DropReason;
 use super::super::io::{Action, Progress};
-use super::super::messages;
+use super::super::messages::{self, IncomingMessage};
 use super::super::plaintexts::{self, KeyMessage, KeyMessageKind};
 use super::super::sas::{self, SasNonce, ShortCode};
 use super::super::{Millis, ParticipantId};
@@ -30,15 +30,6 @@ pub const GUEST_DECRYPT_LIMITS: DecryptLimits = DecryptLimits {
     max_forward_jumps: 64,
     max_states: 5,
 };
-
-/// A participant message that decrypted (on a copy of the store) and names our meeting at
-/// a plausible time, not yet matched to a request or a key.
-struct Opened {
-    from: ParticipantId,
-    answer: KeyMessage,
-    /// The store after the decryption, kept only if the message is accepted.
-    store: ProtocolStore,
-}
 
 impl Exchange {
     /// The code with `request`'s participant, and the reveal of our nonce (sent now: the
@@ -102,25 +93,45 @@ impl Exchange {
         rng: &mut impl CryptoRngCore,
         out: &mut Vec<Action>,
     ) {
-        let accepted = self.open(body, now, rng).and_then(|opened| {
-            let request = self.claim(&opened)?;
-            Ok((opened, request))
-        });
-        match accepted {
-            Ok((opened, request)) => self.deliver(opened, request, out),
-            Err(reason) => out.push(Action::Dropped(reason)),
+        let drop = |out: &mut Vec<Action>, reason| out.push(Action::Dropped(reason));
+        let incoming = match self.addressed_to_us(body) {
+            Ok(m) => m,
+            Err(reason) => return drop(out, reason),
+        };
+        let message = match CiphertextMessage::parse(incoming.message_type, &incoming.ciphertext) {
+            Ok(m) => m,
+            Err(e) => return drop(out, DropReason::DecryptFailed(e)),
+        };
+        // Decrypt on a copy: the Signal state moves only if the answer is accepted.
+        let mut trial = self.state.store.clone();
+        let address = incoming.from.address();
+        let plaintext = match trial.decrypt_within(&address, &message, GUEST_DECRYPT_LIMITS, rng) {
+            Ok(p) => Zeroizing::new(p),
+            Err(e) => return drop(out, DropReason::DecryptFailed(e)),
+        };
+        let answer = match self.config.profile.parse_answer(&plaintext, incoming.request_id) {
+            Ok(a) => a,
+            Err(e) => return drop(out, DropReason::BadPlaintext(e)),
+        };
+        if answer.meeting_id != self.meeting_id {
+            return drop(out, DropReason::WrongMeeting);
         }
+        if !self.is_recent(answer.timestamp_ms, now) {
+            return drop(out, DropReason::StaleTimestamp);
+        }
+        let from = incoming.from;
+        let answered = match self.claim(&from, &answer) {
+            Ok(request) => request,
+            Err(reason) => return drop(out, reason),
+        };
+        self.state.store = trial;
+        self.deliver(from, answer, answered, out);
     }
 
-    /// What can be checked before the message is matched to a request or a key: the event,
-    /// its sender, the request on its envelope (where the dialect puts one there), the
-    /// decryption, the meeting and the time.
-    fn open(
-        &self,
-        body: &str,
-        now: Millis,
-        rng: &mut impl CryptoRngCore,
-    ) -> Result<Opened, DropReason> {
+    /// The relayed event, if it may be for us: well formed, from a participant we asked,
+    /// while the exchange runs, and (where the dialect binds answers on the envelope) for
+    /// one of our open requests to that participant.
+    fn addressed_to_us(&self, body: &str) -> Result<IncomingMessage, DropReason> {
         let dialect = self.config.profile;
         let incoming =
             messages::parse_incoming(body, dialect.names()).map_err(DropReason::MalformedEvent)?;
@@ -130,34 +141,13 @@ impl Exchange {
         if !self.asked.contains(&incoming.from) {
             return Err(DropReason::UnknownSender);
         }
-        if let Some(id) = dialect.envelope_binding(&incoming) {
+        if dialect.binds_answers_on_envelope() {
+            let id = incoming.request_id.as_deref().unwrap_or_default();
             if let Some(reason) = self.check_request(id, &incoming.from) {
                 return Err(reason);
             }
         }
-        let message = CiphertextMessage::parse(incoming.message_type, &incoming.ciphertext)
-            .map_err(DropReason::DecryptFailed)?;
-        // Decrypt on a copy: the Signal state moves only if the answer is accepted.
-        let mut store = self.state.store.clone();
-        let address = incoming.from.address();
-        let plaintext = store
-            .decrypt_within(&address, &message, GUEST_DECRYPT_LIMITS, rng)
-            .map(Zeroizing::new)
-            .map_err(DropReason::DecryptFailed)?;
-        let answer = dialect
-            .parse_answer(&plaintext, incoming.request_id)
-            .map_err(DropReason::BadPlaintext)?;
-        if answer.meeting_id != self.meeting_id {
-            return Err(DropReason::WrongMeeting);
-        }
-        if !self.is_recent(answer.timestamp_ms, now) {
-            return Err(DropReason::StaleTimestamp);
-        }
-        Ok(Opened {
-            from: incoming.from,
-            answer,
-            store,
-        })
+        Ok(incoming)
     }
 
     /// Whether a message stamped `timestamp_ms` is within the accepted clock difference.
@@ -167,10 +157,13 @@ impl Exchange {
         timestamp_ms.saturating_sub(now_signed).saturating_abs() <= skew
     }
 
-    /// Matches an opened message to what it may be: the answer to one of our open requests
+    /// What a decrypted message from `from` may be: the answer to one of our open requests
     /// (which it then closes, returned), or an update of the key its sender gave us.
-    fn claim(&mut self, opened: &Opened) -> Result<Option<Request>, DropReason> {
-        let (from, answer) = (&opened.from, &opened.answer);
+    fn claim(
+        &mut self,
+        from: &ParticipantId,
+        answer: &KeyMessage,
+    ) -> Result<Option<Request>, DropReason> {
         match answer.kind {
             KeyMessageKind::Response => {
                 let request_id = answer.request_id.as_deref().unwrap_or_default();
@@ -203,15 +196,15 @@ impl Exchange {
         }
     }
 
-    /// Accepts an opened message that answers `answered` (or updates the key): its
-    /// decryption is kept, the short code settled, and the key handed out.
-    fn deliver(&mut self, opened: Opened, answered: Option<Request>, out: &mut Vec<Action>) {
-        let Opened {
-            from,
-            answer,
-            store,
-        } = opened;
-        self.state.store = store;
+    /// Hands out the key of an accepted message from `from` that answers `answered` (or
+    /// updates the key), with the short code settled.
+    fn deliver(
+        &mut self,
+        from: ParticipantId,
+        answer: KeyMessage,
+        answered: Option<Request>,
+        out: &mut Vec<Action>,
+    ) {
         let short_code = match (&answered, &answer.sas_nonce) {
             (Some(request), Some(theirs)) => self.settle_short_code(request, theirs, out),
             // An update keeps the code agreed with the same sender.

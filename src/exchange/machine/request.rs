@@ -12,6 +12,7 @@ use super::super::failure::{AttemptFailure, BundleError, DropReason, HttpFailure
 use super::super::io::{Action, Progress};
 use super::super::messages;
 use super::super::plaintexts;
+use super::super::sas::{SasNonce, SAS_NONCE_LEN};
 use super::super::{Millis, ParticipantId};
 use super::attempts::Stage;
 use super::{Exchange, Request};
@@ -96,7 +97,8 @@ impl Exchange {
             request_id: &request_id,
             now_ms: now,
         };
-        let (plaintext, sas_nonce) = dialect.request_plaintext(&request, rng);
+        let mut sas_nonce = SasNonce([0u8; SAS_NONCE_LEN]);
+        let plaintext = dialect.request_plaintext(&request, &mut sas_nonce, rng);
         let message = match self
             .state
             .store
@@ -114,12 +116,28 @@ impl Exchange {
             }
         };
         out.push(Action::PersistState);
-        self.restart_clock(&participant, now);
+        // The participant's time runs from the request, not from the bundle fetch before it;
+        // so does the wait before the next one is asked as well.
+        let deadline = now.saturating_add(self.config.participant_timeout_ms);
+        let hedge_at = self.hedge_time(now);
+        if let Some(attempt) = self.attempt_mut(&participant) {
+            attempt.deadline = deadline;
+            attempt.hedge_at = hedge_at;
+        }
         if !self.asked.contains(&participant) {
             self.asked.push(participant.clone());
         }
-        let body = dialect.request_event(&participant, &request_id, &message);
-        self.remember(Request {
+        let body = messages::guest_event(
+            &participant,
+            &dialect.request_routing(&participant, &request_id),
+            dialect.names(),
+            message.message_type(),
+            message.serialized(),
+        );
+        if self.outstanding.len() >= MAX_OUTSTANDING_REQUESTS {
+            self.outstanding.remove(0);
+        }
+        self.outstanding.push(Request {
             id: request_id,
             participant: participant.clone(),
             sas_nonce,
@@ -129,25 +147,5 @@ impl Exchange {
             body,
         });
         out.push(Action::Progress(Progress::WaitingFor { participant }));
-    }
-
-    /// The participant's time runs from the request, not from the bundle fetch before it;
-    /// so does the wait before the next one is asked as well.
-    fn restart_clock(&mut self, participant: &ParticipantId, now: Millis) {
-        let deadline = now.saturating_add(self.config.participant_timeout_ms);
-        let hedge_at = self.hedge_time(now);
-        if let Some(attempt) = self.attempt_mut(participant) {
-            attempt.deadline = deadline;
-            attempt.hedge_at = hedge_at;
-        }
-    }
-
-    /// Keeps `request` answerable, forgetting the oldest beyond
-    /// [`MAX_OUTSTANDING_REQUESTS`].
-    fn remember(&mut self, request: Request) {
-        if self.outstanding.len() >= MAX_OUTSTANDING_REQUESTS {
-            self.outstanding.remove(0);
-        }
-        self.outstanding.push(request);
     }
 }
