@@ -193,7 +193,7 @@ pub fn names_lost_session(status: u16, body: &str) -> bool {
 mod tests {
     use super::*;
     use crate::exchange::contract::WireProfile;
-    use crate::exchange::messages::encode_base64;
+    use crate::exchange::messages::{self, encode_base64};
     use crate::signal::{ProtocolStore, PublicKey};
     use rand::rngs::OsRng;
 
