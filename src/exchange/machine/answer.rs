@@ -14,7 +14,7 @@ use super::super::contract;
 use super::super::dialect::sas_reveal_event;
 use super::super::failure::DropReason;
 use super::super::io::{Action, Progress};
-use super::super::messages::{self, IncomingMessage};
+use super::super::messages;
 use super::super::plaintexts::{self, KeyMessage, KeyMessageKind};
 use super::super::sas::{self, SasNonce, ShortCode};
 use super::super::{Millis, ParticipantId};
@@ -86,6 +86,7 @@ impl Exchange {
 
     /// A relayed participant message: a key is delivered, or the message is dropped without
     /// changing the Signal state.
+
     pub(super) fn on_message(
         &mut self,
         body: &str,
@@ -94,10 +95,25 @@ impl Exchange {
         out: &mut Vec<Action>,
     ) {
         let drop = |out: &mut Vec<Action>, reason| out.push(Action::Dropped(reason));
-        let incoming = match self.addressed_to_us(body) {
+        let profile = self.config.profile;
+        let incoming = match messages::parse_incoming(body, profile.names()) {
             Ok(m) => m,
-            Err(reason) => return drop(out, reason),
+            Err(e) => return drop(out, DropReason::MalformedEvent(e)),
         };
+        if matches!(self.lifecycle, Lifecycle::Idle) {
+            return drop(out, DropReason::NotStarted);
+        }
+        if !self.asked.contains(&incoming.from) {
+            return drop(out, DropReason::UnknownSender);
+        }
+        // Where the envelope binds the answer, anything but an open request to this sender is
+        // dropped before it is decrypted (and before it can touch the Signal state).
+        if profile.binds_answers_on_envelope() {
+            let id = incoming.request_id.as_deref().unwrap_or_default();
+            if let Some(reason) = self.check_request(id, &incoming.from) {
+                return drop(out, reason);
+            }
+        }
         let message = match CiphertextMessage::parse(incoming.message_type, &incoming.ciphertext) {
             Ok(m) => m,
             Err(e) => return drop(out, DropReason::DecryptFailed(e)),
@@ -109,7 +125,8 @@ impl Exchange {
             Ok(p) => Zeroizing::new(p),
             Err(e) => return drop(out, DropReason::DecryptFailed(e)),
         };
-        let answer = match self.config.profile.parse_answer(&plaintext, incoming.request_id) {
+        let parsed = profile.parse_answer(&plaintext, incoming.request_id);
+        let answer = match parsed {
             Ok(a) => a,
             Err(e) => return drop(out, DropReason::BadPlaintext(e)),
         };
@@ -120,34 +137,54 @@ impl Exchange {
             return drop(out, DropReason::StaleTimestamp);
         }
         let from = incoming.from;
-        let answered = match self.claim(&from, &answer) {
+        let answered_request = match self.claim(&from, &answer) {
             Ok(request) => request,
             Err(reason) => return drop(out, reason),
         };
         self.state.store = trial;
-        self.deliver(from, answer, answered, out);
+        let short_code = self.short_code(&from, answered_request.as_ref(), &answer, out);
+        if answered_request.is_some() {
+            // Asked first next time (after a reload too).
+            self.state.record_answer(&from);
+        }
+        let delivered = Delivered {
+            safety_number: self.safety_number(&from),
+            short_code,
+            from,
+            key_index: answer.key_index,
+            check_value: answer.key.check_value(),
+            timestamp_ms: answer.timestamp_ms,
+        };
+        self.lifecycle = Lifecycle::Delivered(delivered.clone());
+        out.push(Action::PersistState);
+        out.push(Action::Progress(Progress::KeyReceived {
+            from: delivered.from.clone(),
+            key_index: delivered.key_index,
+        }));
+        out.push(Action::DeliverKey {
+            key: answer.key,
+            delivered,
+        });
     }
 
-    /// The relayed event, if it may be for us: well formed, from a participant we asked,
-    /// while the exchange runs, and (where the dialect binds answers on the envelope) for
-    /// one of our open requests to that participant.
-    fn addressed_to_us(&self, body: &str) -> Result<IncomingMessage, DropReason> {
-        let dialect = self.config.profile;
-        let incoming =
-            messages::parse_incoming(body, dialect.names()).map_err(DropReason::MalformedEvent)?;
-        if matches!(self.lifecycle, Lifecycle::Idle) {
-            return Err(DropReason::NotStarted);
+    /// The short code that goes with a key from `from`: settled now for an answer that took
+    /// part, kept from the same sender for an update.
+    fn short_code(
+        &mut self,
+        from: &ParticipantId,
+        answered: Option<&Request>,
+        answer: &KeyMessage,
+        out: &mut Vec<Action>,
+    ) -> Option<ShortCode> {
+        match (answered, &answer.sas_nonce) {
+            (Some(request), Some(theirs)) => self.settle_short_code(request, theirs, out),
+            // An update keeps the code agreed with the same sender.
+            (None, _) => match &self.lifecycle {
+                Lifecycle::Delivered(d) if d.from == *from => d.short_code.clone(),
+                _ => None,
+            },
+            (Some(_), None) => None,
         }
-        if !self.asked.contains(&incoming.from) {
-            return Err(DropReason::UnknownSender);
-        }
-        if dialect.binds_answers_on_envelope() {
-            let id = incoming.request_id.as_deref().unwrap_or_default();
-            if let Some(reason) = self.check_request(id, &incoming.from) {
-                return Err(reason);
-            }
-        }
-        Ok(incoming)
     }
 
     /// Whether a message stamped `timestamp_ms` is within the accepted clock difference.
@@ -196,45 +233,4 @@ impl Exchange {
         }
     }
 
-    /// Hands out the key of an accepted message from `from` that answers `answered` (or
-    /// updates the key), with the short code settled.
-    fn deliver(
-        &mut self,
-        from: ParticipantId,
-        answer: KeyMessage,
-        answered: Option<Request>,
-        out: &mut Vec<Action>,
-    ) {
-        let short_code = match (&answered, &answer.sas_nonce) {
-            (Some(request), Some(theirs)) => self.settle_short_code(request, theirs, out),
-            // An update keeps the code agreed with the same sender.
-            (None, _) => match &self.lifecycle {
-                Lifecycle::Delivered(d) if d.from == from => d.short_code.clone(),
-                _ => None,
-            },
-            (Some(_), None) => None,
-        };
-        if answered.is_some() {
-            // Asked first next time (after a reload too).
-            self.state.record_answer(&from);
-        }
-        let delivered = Delivered {
-            safety_number: self.safety_number(&from),
-            short_code,
-            from,
-            key_index: answer.key_index,
-            check_value: answer.key.check_value(),
-            timestamp_ms: answer.timestamp_ms,
-        };
-        self.lifecycle = Lifecycle::Delivered(delivered.clone());
-        out.push(Action::PersistState);
-        out.push(Action::Progress(Progress::KeyReceived {
-            from: delivered.from.clone(),
-            key_index: delivered.key_index,
-        }));
-        out.push(Action::DeliverKey {
-            key: answer.key,
-            delivered,
-        });
-    }
 }
