@@ -260,7 +260,14 @@ pub fn parse_livekit_token(body: &str) -> Result<LiveKitToken, Invalid> {
 /// `GET …/participants`: the server's order is kept; duplicates are dropped. The contract
 /// answers a bare array; PeerWave wraps it (`{participants: […], count, …}`).
 pub fn parse_participants(body: &str, profile: WireProfile) -> Result<Vec<ParticipantId>, Invalid> {
-    let list = profile.participant_entries(parse_value(body, "participants")?)?;
+    let list = match (parse_value(body, "participants")?, profile.participants_field()) {
+        (Value::Array(list), None) => list,
+        (Value::Object(mut obj), Some(name)) => match obj.get_mut(name) {
+            Some(Value::Array(list)) => core::mem::take(list),
+            _ => return Err(invalid("participants", "not an array")),
+        },
+        _ => return Err(invalid("participants", "not a participants list")),
+    };
     let mut out: Vec<ParticipantId> = Vec::with_capacity(list.len());
     for entry in list {
         let obj = into_object(entry, "participant")?;
@@ -287,10 +294,21 @@ pub fn parse_bundle(
     expected: &ParticipantId,
     profile: WireProfile,
 ) -> Result<PreKeyBundle, Invalid> {
-    let names = profile.names();
+    let (names, shape) = (profile.names(), profile.bundle_shape());
     let b = into_object(parse_value(body, "bundle")?, "bundle")?;
-    let registration_id = profile.bundle_registration_id(&b, expected)?;
-    if registration_id > REGISTRATION_ID_MAX {
+    only_fields(&b, shape.fields, "bundle")?;
+    let registration_id = if shape.names_device {
+        let who = ParticipantId::new(id_field(&b, "user_id")?, id_field(&b, "device_id")?);
+        if who != *expected {
+            return Err(invalid("bundle", "bundle is for a different device"));
+        }
+        u32_field(&b, "registration_id")?
+    } else {
+        id_field(&b, "registration_id")?
+            .parse()
+            .map_err(|_| invalid("registration_id", "not an integer"))?
+    };
+    if registration_id > REGISTRATION_ID_MAX || registration_id < shape.first_id {
         return Err(invalid("registration_id", "out of range"));
     }
     let identity_key = public_key_field(&b, "identity_key")?;
@@ -299,11 +317,30 @@ pub fn parse_bundle(
     let (signed_pre_key_id, _, signature) = parse_signed_key(spk, "signed_pre_key", names)?;
     let kyber_pre_key = match names.kyber_pre_key.and_then(|name| field(&b, name)) {
         None => None,
-        Some(k) => Some(parse_kyber_pre_key(k, names)?),
+        Some(Value::Object(k)) => {
+            let (id, public_key, signature) = parse_signed_key(k, "kyber_pre_key", names)?;
+            let public_key = KyberPublicKey::from_bytes(&public_key)
+                .map_err(|_| invalid("kyber_pre_key", "not a Kyber1024 key"))?;
+            Some(PublicKyberPreKey {
+                id,
+                public_key,
+                signature,
+            })
+        }
+        Some(_) => return Err(invalid("kyber_pre_key", "not an object or null")),
     };
     let pre_key = match field(&b, names.bundle_pre_key) {
         None => None,
-        Some(pk) => Some(parse_one_time_pre_key(pk, profile)?),
+        Some(Value::Object(pk)) => {
+            only_fields(pk, &[names.key_id, names.public_key], "pre_key")?;
+            match u32_field(pk, names.key_id)? {
+                id if id < shape.first_id => {
+                    return Err(invalid("id", "prekey id 0 is never issued"))
+                }
+                id => Some((id, public_key_field(pk, names.public_key)?)),
+            }
+        }
+        Some(_) => return Err(invalid("pre_key", "not an object or null")),
     };
     Ok(PreKeyBundle {
         registration_id,
@@ -315,36 +352,6 @@ pub fn parse_bundle(
         pre_key,
         kyber_pre_key,
     })
-}
-
-/// A bundle's signed Kyber prekey (v4 sessions, PQXDH).
-fn parse_kyber_pre_key(value: &Value, names: &Names) -> Result<PublicKyberPreKey, Invalid> {
-    let Value::Object(k) = value else {
-        return Err(invalid("kyber_pre_key", "not an object or null"));
-    };
-    let (id, public_key, signature) = parse_signed_key(k, "kyber_pre_key", names)?;
-    let public_key = KyberPublicKey::from_bytes(&public_key)
-        .map_err(|_| invalid("kyber_pre_key", "not a Kyber1024 key"))?;
-    Ok(PublicKyberPreKey {
-        id,
-        public_key,
-        signature,
-    })
-}
-
-/// A bundle's one-time prekey, `{id, public_key}` in the dialect's names.
-fn parse_one_time_pre_key(
-    value: &Value,
-    profile: WireProfile,
-) -> Result<(u32, PublicKey), Invalid> {
-    let names = profile.names();
-    let Value::Object(pk) = value else {
-        return Err(invalid("pre_key", "not an object or null"));
-    };
-    only_fields(pk, &[names.key_id, names.public_key], "pre_key")?;
-    let id = u32_field(pk, names.key_id)?;
-    profile.check_bundle_pre_key_id(id)?;
-    Ok((id, public_key_field(pk, names.public_key)?))
 }
 
 // ---- socket events --------------------------------------------------------------------

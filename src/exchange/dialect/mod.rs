@@ -1,16 +1,18 @@
 //! What the two server dialects do differently, one file each: [`plan`] for this contract
 //! (docs/contract.md §1–§7), [`peerwave`] for PeerWave's server and participants as they
 //! ship (§8). The exchange, the parsers and the writers call the operations below, each one
-//! `match` over [`Dialect`]; what both dialects share stays with its callers. An enum
-//! rather than a trait: the wasm then carries each dialect's code once, and the shared code
-//! around it once for both.
+//! `match` over [`Dialect`]; what both dialects share stays with its callers. Where the
+//! dialects differ only in shape (a field's name, a bundle's fields), each file describes
+//! its shape and one parser or writer reads both, as with the names in
+//! `super::contract::Names`; where they do different things, each file has the function.
+//! An enum rather than a trait: the wasm carries each dialect's code once, and the shared
+//! code around it once for both.
 
 use crate::prelude::*;
 
 use rand_core::CryptoRngCore;
 
 use super::contract::{peerwave as peerwave_names, Names, PLAN};
-use super::json::{Object, Value};
 use super::messages::{Invalid, Routing};
 use super::plaintexts::KeyMessage;
 use super::sas::SasNonce;
@@ -34,6 +36,20 @@ pub enum Dialect {
     PeerWave,
 }
 
+/// What a dialect's keybundles look like; one parser reads both
+/// (`super::messages::parse_bundle`).
+#[derive(Debug)]
+pub(crate) struct BundleShape {
+    /// Every field a bundle may have: any other refuses it.
+    pub(crate) fields: &'static [&'static str],
+    /// Whether the bundle names its device (`user_id`, `device_id`: it must be the one
+    /// asked for) and sends `registration_id` as a number. Otherwise it is bound to the path
+    /// asked, and the id may come as text.
+    pub(crate) names_device: bool,
+    /// The lowest registration id and one-time prekey id the dialect hands out.
+    pub(crate) first_id: u32,
+}
+
 /// What a key request says, whatever shape the dialect gives it.
 pub(crate) struct KeyRequest<'a> {
     pub(crate) meeting_id: &'a str,
@@ -52,32 +68,20 @@ impl Dialect {
         }
     }
 
-    /// The entries of a parsed participants list.
-    pub(crate) fn participant_entries(self, list: Value) -> Result<Vec<Value>, Invalid> {
+    /// The field of the participants list's body that holds the list, or `None` where the
+    /// body is the list.
+    pub(crate) fn participants_field(self) -> Option<&'static str> {
         match self {
-            Self::Plan => plan::participant_entries(list),
-            Self::PeerWave => peerwave::participant_entries(list),
+            Self::Plan => plan::PARTICIPANTS_FIELD,
+            Self::PeerWave => peerwave::PARTICIPANTS_FIELD,
         }
     }
 
-    /// Checks what differs in a keybundle (its fields, the device it names) and returns
-    /// its registration id, not yet checked against the largest one.
-    pub(crate) fn bundle_registration_id(
-        self,
-        bundle: &Object,
-        expected: &ParticipantId,
-    ) -> Result<u32, Invalid> {
+    /// What the dialect's keybundles look like.
+    pub(crate) fn bundle_shape(self) -> &'static BundleShape {
         match self {
-            Self::Plan => plan::bundle_registration_id(bundle, expected),
-            Self::PeerWave => peerwave::bundle_registration_id(bundle),
-        }
-    }
-
-    /// Whether a keybundle's one-time prekey may carry `id`.
-    pub(crate) fn check_bundle_pre_key_id(self, id: u32) -> Result<(), Invalid> {
-        match self {
-            Self::Plan => plan::check_bundle_pre_key_id(id),
-            Self::PeerWave => peerwave::check_bundle_pre_key_id(id),
+            Self::Plan => &plan::BUNDLE,
+            Self::PeerWave => &peerwave::BUNDLE,
         }
     }
 

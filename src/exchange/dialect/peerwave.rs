@@ -12,53 +12,36 @@ use zeroize::Zeroizing;
 use super::super::contract::peerwave::{
     plaintext as pw, NAMES, REQUEST_ID_FIELD, SESSION_GONE_ERRORS,
 };
-use super::super::json::{self, Object, ObjectWriter, Value};
+use super::super::json::{self, ObjectWriter, Value};
 use super::super::key::MeetingKey;
 use super::super::messages::{
-    decode_base64, field, id_field, into_object, invalid, only_fields, parse_value,
+    decode_base64, field, into_object, invalid, parse_value,
     pre_key_entries, str_field, u32_field, Invalid, Routing,
 };
 use super::super::plaintexts::{self, KeyMessage, KeyMessageKind};
 use super::super::ParticipantId;
-use super::KeyRequest;
+use super::{BundleShape, KeyRequest};
 
 /// Each request reaches every participant, and each answers with a new session from the
 /// guest's bundle, consuming one of its one-time prekeys.
 pub(super) const STOCKS_PRE_KEYS: bool = true;
 
-/// The list is wrapped: `{participants: […], count, …}`.
-pub(super) fn participant_entries(list: Value) -> Result<Vec<Value>, Invalid> {
-    match list {
-        Value::Object(mut obj) => match obj.get_mut("participants") {
-            Some(Value::Array(list)) => Ok(core::mem::take(list)),
-            _ => Err(invalid("participants", "not an array")),
-        },
-        _ => Err(invalid("participants", "not a participants list")),
-    }
-}
+/// The participants list is wrapped: `{participants: […], count, …}`.
+pub(super) const PARTICIPANTS_FIELD: Option<&str> = Some("participants");
 
 /// The bundle does not name its device (it is bound to the path asked), calls its one-time
-/// prekey `one_time_pre_key`, and sends `registration_id` as a string.
-pub(super) fn bundle_registration_id(bundle: &Object) -> Result<u32, Invalid> {
-    only_fields(
-        bundle,
-        &[
-            "identity_key",
-            "registration_id",
-            "signed_pre_key",
-            "one_time_pre_key",
-        ],
-        "bundle",
-    )?;
-    id_field(bundle, "registration_id")?
-        .parse()
-        .map_err(|_| invalid("registration_id", "not an integer"))
-}
-
-/// Participants number their one-time prekeys from 0: any id is one they issue.
-pub(super) fn check_bundle_pre_key_id(_id: u32) -> Result<(), Invalid> {
-    Ok(())
-}
+/// prekey `one_time_pre_key`, and may send `registration_id` as text. Participants number
+/// their prekeys from 0.
+pub(super) const BUNDLE: BundleShape = BundleShape {
+    fields: &[
+        "identity_key",
+        "registration_id",
+        "signed_pre_key",
+        "one_time_pre_key",
+    ],
+    names_device: false,
+    first_id: 0,
+};
 
 /// The request in PeerWave's shape, `{requesterId, meetingId, timestamp}` with an ISO-8601
 /// timestamp, as its own guests write it. Its participants do not read it today; the

@@ -9,64 +9,34 @@ use rand_core::CryptoRngCore;
 use crate::signal::CiphertextMessage;
 
 use super::super::contract::{KEY_REQUEST_TYPE, PLAN, SAS_REVEAL_TYPE};
-use super::super::json::{Object, Value};
-use super::super::messages::{self, id_field, invalid, only_fields, u32_field, Invalid, Routing};
+use super::super::messages::{self, Invalid, Routing};
 use super::super::plaintexts::{self, KeyMessage};
 use super::super::sas::{self, SasNonce};
 use super::super::ParticipantId;
-use super::KeyRequest;
+use super::{BundleShape, KeyRequest};
 
 /// The guest's prekeys are not consumed: the guest starts each session from a fetched
 /// participant bundle, and participants answer on it.
 pub(super) const STOCKS_PRE_KEYS: bool = false;
 
-/// The list is the body itself, a JSON array.
-pub(super) fn participant_entries(list: Value) -> Result<Vec<Value>, Invalid> {
-    match list {
-        Value::Array(list) => Ok(list),
-        _ => Err(invalid("participants", "not a participants list")),
-    }
-}
+/// The participants list is the body itself, a JSON array.
+pub(super) const PARTICIPANTS_FIELD: Option<&str> = None;
 
 /// The bundle echoes the device it belongs to and is refused on any unknown field;
-/// registration ids start at 1.
-pub(super) fn bundle_registration_id(
-    bundle: &Object,
-    expected: &ParticipantId,
-) -> Result<u32, Invalid> {
-    only_fields(
-        bundle,
-        &[
-            "user_id",
-            "device_id",
-            "identity_key",
-            "registration_id",
-            "signed_pre_key",
-            "pre_key",
-            "kyber_pre_key",
-        ],
-        "bundle",
-    )?;
-    let who = ParticipantId::new(
-        id_field(bundle, "user_id")?,
-        id_field(bundle, "device_id")?,
-    );
-    if who != *expected {
-        return Err(invalid("bundle", "bundle is for a different device"));
-    }
-    match u32_field(bundle, "registration_id")? {
-        0 => Err(invalid("registration_id", "out of range")),
-        id => Ok(id),
-    }
-}
-
-/// Participants number their one-time prekeys from 1.
-pub(super) fn check_bundle_pre_key_id(id: u32) -> Result<(), Invalid> {
-    match id {
-        0 => Err(invalid("id", "prekey id 0 is never issued")),
-        _ => Ok(()),
-    }
-}
+/// registration ids and one-time prekey ids start at 1.
+pub(super) const BUNDLE: BundleShape = BundleShape {
+    fields: &[
+        "user_id",
+        "device_id",
+        "identity_key",
+        "registration_id",
+        "signed_pre_key",
+        "pre_key",
+        "kyber_pre_key",
+    ],
+    names_device: true,
+    first_id: 1,
+};
 
 /// The request commits to a fresh short-code nonce (§10), revealed after the answer.
 pub(super) fn request_plaintext(
