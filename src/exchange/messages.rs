@@ -13,6 +13,7 @@ use crate::signal::kyber::KyberPublicKey;
 use crate::signal::{PreKeyBundle, PublicKey, PublicKeys, PublicKyberPreKey, REGISTRATION_ID_MAX};
 
 use super::contract::{peerwave, Names, WireProfile};
+use super::dialect::Routing;
 use super::json::{self, Number, Object, ObjectWriter, Value};
 use super::ParticipantId;
 
@@ -60,7 +61,11 @@ pub(super) fn into_object(value: Value, what: &'static str) -> Result<Object, In
 }
 
 /// Refuses fields outside `allowed` (keybundles are validated this strictly).
-pub(super) fn only_fields(obj: &Object, allowed: &[&str], what: &'static str) -> Result<(), Invalid> {
+pub(super) fn only_fields(
+    obj: &Object,
+    allowed: &[&str],
+    what: &'static str,
+) -> Result<(), Invalid> {
     if obj.keys().all(|k| allowed.contains(&k)) {
         Ok(())
     } else {
@@ -260,7 +265,10 @@ pub fn parse_livekit_token(body: &str) -> Result<LiveKitToken, Invalid> {
 /// `GET …/participants`: the server's order is kept; duplicates are dropped. The contract
 /// answers a bare array; PeerWave wraps it (`{participants: […], count, …}`).
 pub fn parse_participants(body: &str, profile: WireProfile) -> Result<Vec<ParticipantId>, Invalid> {
-    let list = match (parse_value(body, "participants")?, profile.participants_field()) {
+    let list = match (
+        parse_value(body, "participants")?,
+        profile.participants_field(),
+    ) {
         (Value::Array(list), None) => list,
         (Value::Object(mut obj), Some(name)) => match obj.get_mut(name) {
             Some(Value::Array(list)) => core::mem::take(list),
@@ -402,16 +410,6 @@ pub fn parse_incoming(body: &str, names: &Names) -> Result<IncomingMessage, Inva
         ciphertext: decode_base64(encrypted, "encrypted_message")?,
         request_id,
     })
-}
-
-/// How a guest event is addressed beyond the participant's user id; the dialect says.
-#[derive(Debug)]
-pub(crate) struct Routing<'a> {
-    /// The device id as a number, where the dialect sends it so (otherwise as text).
-    pub(crate) device_number: Option<u32>,
-    /// The field the event is routed by, and its value.
-    pub(crate) field: &'static str,
-    pub(crate) value: &'a str,
 }
 
 /// A guest event to `to`, addressed as `routing` says, carrying a Signal message in

@@ -13,7 +13,7 @@ use crate::prelude::*;
 use rand_core::CryptoRngCore;
 
 use super::contract::{peerwave as peerwave_names, Names, PLAN};
-use super::messages::{Invalid, Routing};
+use super::messages::Invalid;
 use super::plaintexts::KeyMessage;
 use super::sas::SasNonce;
 use super::ParticipantId;
@@ -48,6 +48,16 @@ pub(crate) struct BundleShape {
     pub(crate) names_device: bool,
     /// The lowest registration id and one-time prekey id the dialect hands out.
     pub(crate) first_id: u32,
+}
+
+/// How a guest event is addressed beyond the participant's user id; the dialect says.
+#[derive(Debug)]
+pub(crate) struct Routing<'a> {
+    /// The device id as a number, where the dialect sends it so (otherwise as text).
+    pub(crate) device_number: Option<u32>,
+    /// The field the event is routed by, and its value.
+    pub(crate) field: &'static str,
+    pub(crate) value: &'a str,
 }
 
 /// What a key request says, whatever shape the dialect gives it.

@@ -15,12 +15,12 @@ use super::super::contract::peerwave::{
 use super::super::json::{self, ObjectWriter, Value};
 use super::super::key::MeetingKey;
 use super::super::messages::{
-    decode_base64, field, into_object, invalid, parse_value,
-    pre_key_entries, str_field, u32_field, Invalid, Routing,
+    decode_base64, field, into_object, invalid, parse_value, pre_key_entries, str_field, u32_field,
+    Invalid,
 };
 use super::super::plaintexts::{self, KeyMessage, KeyMessageKind};
 use super::super::ParticipantId;
-use super::{BundleShape, KeyRequest};
+use super::{BundleShape, KeyRequest, Routing};
 
 /// Each request reaches every participant, and each answers with a new session from the
 /// guest's bundle, consuming one of its one-time prekeys.
@@ -341,10 +341,7 @@ mod tests {
             good.replace(",\"timestamp\":5", ""),
             good.replace("encryptedKey", "key"),
         ] {
-            assert!(
-                parse_answer(bad.as_bytes(), "r".into()).is_err(),
-                "{bad}"
-            );
+            assert!(parse_answer(bad.as_bytes(), "r".into()).is_err(), "{bad}");
         }
     }
 }

@@ -9,11 +9,11 @@ use rand_core::CryptoRngCore;
 use crate::signal::CiphertextMessage;
 
 use super::super::contract::{KEY_REQUEST_TYPE, PLAN, SAS_REVEAL_TYPE};
-use super::super::messages::{self, Invalid, Routing};
+use super::super::messages::{self, Invalid};
 use super::super::plaintexts::{self, KeyMessage};
 use super::super::sas::{self, SasNonce};
 use super::super::ParticipantId;
-use super::{BundleShape, KeyRequest};
+use super::{BundleShape, KeyRequest, Routing};
 
 /// The guest's prekeys are not consumed: the guest starts each session from a fetched
 /// participant bundle, and participants answer on it.
@@ -64,6 +64,7 @@ fn routing(kind: &str) -> Routing<'_> {
     }
 }
 
+/// A key request's event.
 pub(super) fn request_routing() -> Routing<'static> {
     routing(KEY_REQUEST_TYPE)
 }
@@ -72,7 +73,13 @@ pub(super) fn request_routing() -> Routing<'static> {
 /// (PeerWave's participants take no part), so its event is always in this dialect.
 pub(crate) fn sas_reveal_event(to: &ParticipantId, message: &CiphertextMessage) -> String {
     let routing = routing(SAS_REVEAL_TYPE);
-    messages::guest_event(to, &routing, &PLAN, message.message_type(), message.serialized())
+    messages::guest_event(
+        to,
+        &routing,
+        &PLAN,
+        message.message_type(),
+        message.serialized(),
+    )
 }
 
 /// Answers carry their request id inside the ciphertext, checked once decrypted.

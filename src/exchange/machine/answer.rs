@@ -32,61 +32,8 @@ pub const GUEST_DECRYPT_LIMITS: DecryptLimits = DecryptLimits {
 };
 
 impl Exchange {
-    /// The code with `request`'s participant, and the reveal of our nonce (sent now: the
-    /// participant computes its side when it arrives).
-    fn settle_short_code(
-        &mut self,
-        request: &Request,
-        theirs: &SasNonce,
-        out: &mut Vec<Action>,
-    ) -> Option<ShortCode> {
-        let participant = &request.participant;
-        let address = participant.address();
-        let remote = *self
-            .state
-            .store
-            .session(&address)?
-            .current()?
-            .remote_identity();
-        let guest_id = contract::guest_fingerprint_id(&self.guest_session_id);
-        let participant_id =
-            contract::participant_fingerprint_id(&participant.user_id, &participant.device_id);
-        let code = sas::short_code(&sas::CodeInputs {
-            guest_nonce: &request.sas_nonce,
-            participant_nonce: theirs,
-            guest_identity: &self.state.store.identity_key(),
-            participant_identity: &remote,
-            guest_id: &guest_id,
-            participant_id: &participant_id,
-            meeting_id: &self.meeting_id,
-        });
-        let reveal =
-            plaintexts::sas_reveal_plaintext(&self.meeting_id, &request.id, &request.sas_nonce);
-        // Without the reveal the participant shows no code; the key is still good.
-        if let Ok(message) = self.state.store.encrypt(&address, reveal.as_bytes()) {
-            out.push(Action::Send {
-                participant: participant.clone(),
-                body: sas_reveal_event(participant, &message),
-            });
-        }
-        Some(code)
-    }
-
-    /// Why an answer to `request_id` from `from` cannot be ours, if it cannot.
-    fn check_request(&self, request_id: &str, from: &ParticipantId) -> Option<DropReason> {
-        if self.answered.iter().any(|r| r == request_id) {
-            return Some(DropReason::AlreadyAnswered);
-        }
-        match self.outstanding.iter().find(|r| r.id == request_id) {
-            None => Some(DropReason::UnknownRequest),
-            Some(r) if r.participant != *from => Some(DropReason::WrongParticipant),
-            Some(_) => None,
-        }
-    }
-
     /// A relayed participant message: a key is delivered, or the message is dropped without
     /// changing the Signal state.
-
     pub(super) fn on_message(
         &mut self,
         body: &str,
@@ -167,23 +114,15 @@ impl Exchange {
         });
     }
 
-    /// The short code that goes with a key from `from`: settled now for an answer that took
-    /// part, kept from the same sender for an update.
-    fn short_code(
-        &mut self,
-        from: &ParticipantId,
-        answered: Option<&Request>,
-        answer: &KeyMessage,
-        out: &mut Vec<Action>,
-    ) -> Option<ShortCode> {
-        match (answered, &answer.sas_nonce) {
-            (Some(request), Some(theirs)) => self.settle_short_code(request, theirs, out),
-            // An update keeps the code agreed with the same sender.
-            (None, _) => match &self.lifecycle {
-                Lifecycle::Delivered(d) if d.from == *from => d.short_code.clone(),
-                _ => None,
-            },
-            (Some(_), None) => None,
+    /// Why an answer to `request_id` from `from` cannot be ours, if it cannot.
+    fn check_request(&self, request_id: &str, from: &ParticipantId) -> Option<DropReason> {
+        if self.answered.iter().any(|r| r == request_id) {
+            return Some(DropReason::AlreadyAnswered);
+        }
+        match self.outstanding.iter().find(|r| r.id == request_id) {
+            None => Some(DropReason::UnknownRequest),
+            Some(r) if r.participant != *from => Some(DropReason::WrongParticipant),
+            Some(_) => None,
         }
     }
 
@@ -233,4 +172,63 @@ impl Exchange {
         }
     }
 
+    /// The short code that goes with a key from `from`: settled now for an answer that took
+    /// part, kept from the same sender for an update.
+    fn short_code(
+        &mut self,
+        from: &ParticipantId,
+        answered: Option<&Request>,
+        answer: &KeyMessage,
+        out: &mut Vec<Action>,
+    ) -> Option<ShortCode> {
+        match (answered, &answer.sas_nonce) {
+            (Some(request), Some(theirs)) => self.settle_short_code(request, theirs, out),
+            // An update keeps the code agreed with the same sender.
+            (None, _) => match &self.lifecycle {
+                Lifecycle::Delivered(d) if d.from == *from => d.short_code.clone(),
+                _ => None,
+            },
+            (Some(_), None) => None,
+        }
+    }
+
+    /// The code with `request`'s participant, and the reveal of our nonce (sent now: the
+    /// participant computes its side when it arrives).
+    fn settle_short_code(
+        &mut self,
+        request: &Request,
+        theirs: &SasNonce,
+        out: &mut Vec<Action>,
+    ) -> Option<ShortCode> {
+        let participant = &request.participant;
+        let address = participant.address();
+        let remote = *self
+            .state
+            .store
+            .session(&address)?
+            .current()?
+            .remote_identity();
+        let guest_id = contract::guest_fingerprint_id(&self.guest_session_id);
+        let participant_id =
+            contract::participant_fingerprint_id(&participant.user_id, &participant.device_id);
+        let code = sas::short_code(&sas::CodeInputs {
+            guest_nonce: &request.sas_nonce,
+            participant_nonce: theirs,
+            guest_identity: &self.state.store.identity_key(),
+            participant_identity: &remote,
+            guest_id: &guest_id,
+            participant_id: &participant_id,
+            meeting_id: &self.meeting_id,
+        });
+        let reveal =
+            plaintexts::sas_reveal_plaintext(&self.meeting_id, &request.id, &request.sas_nonce);
+        // Without the reveal the participant shows no code; the key is still good.
+        if let Ok(message) = self.state.store.encrypt(&address, reveal.as_bytes()) {
+            out.push(Action::Send {
+                participant: participant.clone(),
+                body: sas_reveal_event(participant, &message),
+            });
+        }
+        Some(code)
+    }
 }

@@ -25,7 +25,12 @@ impl Exchange {
     }
 
     /// Asks the next participant too, keeping the ones asked waiting.
-    pub(super) fn hedge(&mut self, now: Millis, rng: &mut impl CryptoRngCore, out: &mut Vec<Action>) {
+    pub(super) fn hedge(
+        &mut self,
+        now: Millis,
+        rng: &mut impl CryptoRngCore,
+        out: &mut Vec<Action>,
+    ) {
         let Lifecycle::Attempting(mut rotation, mut attempts) =
             core::mem::replace(&mut self.lifecycle, Lifecycle::Idle)
         else {
