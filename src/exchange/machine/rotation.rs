@@ -1,4 +1,4 @@
-//! Who is asked next: the server's order with the last answerer first, rate-limited
+//! Who is asked next, in the run's order (the last answerer first; see `listing`): rate-limited
 //! participants skipped, the next one asked as well when one is slow (hedging), and the
 //! exchange given up after `max_failures` failed attempts in a row.
 
