@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let text = String::from_utf8_lossy(data);
     for profile in [WireProfile::Plan, WireProfile::PeerWave] {
-        let _ = messages::parse_incoming(&text, profile.dialect());
+        let _ = messages::parse_incoming(&text, profile.names());
         let _ = messages::parse_participants(&text, profile);
     }
     let _ = messages::parse_server_pre_keys(&text);

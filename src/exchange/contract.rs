@@ -1,56 +1,22 @@
 //! The server contract's names, each in one place: socket events, message types and HTTP
 //! paths. The web layer, the load generator, the tests and `docs/contract.md` take them from
 //! here, so a renamed event or path is changed once. PeerWave's server speaks another
-//! dialect of the same exchange; its names are in [`peerwave`], and [`Dialect`] holds what
-//! differs between the two.
+//! dialect of the same exchange; its names are in [`peerwave`], and [`Names`] holds the
+//! ones that differ between the two. What the dialects do differently is in
+//! `src/exchange/dialect/`.
 
 use crate::prelude::*;
 
 pub mod peerwave;
 
-use super::join::JoinRules;
-
 /// Which server dialect the guest speaks (`wireProfile` in the page's configuration).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum WireProfile {
-    /// This contract (docs/contract.md §1–§7), as the reference relay speaks it.
-    #[default]
-    Plan,
-    /// PeerWave's server and Flutter participants as they ship (docs/contract.md §8).
-    PeerWave,
-}
+pub use super::dialect::Dialect as WireProfile;
 
-impl WireProfile {
-    /// The names this profile puts on the wire.
-    pub fn dialect(self) -> &'static Dialect {
-        match self {
-            Self::Plan => &PLAN,
-            Self::PeerWave => &peerwave::DIALECT,
-        }
-    }
-
-    /// How this profile's server lets guests in.
-    pub fn join_rules(self) -> JoinRules {
-        match self {
-            Self::Plan => PLAN_JOIN,
-            Self::PeerWave => peerwave::JOIN,
-        }
-    }
-}
-
-/// The contract's server: the page owns the socket, the server puts guests in the lobby,
-/// repeats its admission notice on request and keeps registrations.
-pub const PLAN_JOIN: JoinRules = JoinRules {
-    sdk_handshake: false,
-    lobby: false,
-    reregisters: false,
-    admission_kept: false,
-};
-
-/// The names that differ between the two dialects. Parsers and writers take them from here,
-/// so one function reads both (and the wasm carries one copy of it).
+/// The names that differ between the two dialects ([`WireProfile::names`]). Parsers and
+/// writers take them from here, so one function reads both (and the wasm carries one copy
+/// of it).
 #[derive(Debug)]
-pub struct Dialect {
+pub struct Names {
     /// Socket event carrying the guest's Signal message.
     pub guest_event: &'static str,
     /// Socket event carrying a participant's Signal message to the guest.
@@ -88,7 +54,7 @@ pub struct PathTemplates {
 }
 
 /// This contract's names.
-pub const PLAN: Dialect = Dialect {
+pub const PLAN: Names = Names {
     guest_event: GUEST_MESSAGE_EVENT,
     participant_event: PARTICIPANT_MESSAGE_EVENT,
     admitted_event: GUEST_ADMITTED_EVENT,

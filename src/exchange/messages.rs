@@ -1,5 +1,8 @@
-//! The contract's JSON messages (registration, participants, keybundles, socket events,
-//! request and answer plaintexts), parsed strictly into typed values. Parsing never panics and never echoes secret material in its errors.
+//! The contract's JSON messages (registration, participants, keybundles, socket events),
+//! parsed strictly into typed values, in both dialects: what differs between them comes
+//! from `super::dialect`. Parsing never panics and never echoes secret material in its
+//! errors. The plaintexts inside the Signal messages are in [`super::plaintexts`], the
+//! record kept of a registration in [`super::stored`].
 //!
 //! JSON goes through [`super::json`]: one small strict parser into a value tree instead of
 //! a serde monomorphization per message type keeps the wasm module within its size budget.
@@ -9,9 +12,12 @@ use crate::prelude::*;
 use crate::signal::kyber::KyberPublicKey;
 use crate::signal::{PreKeyBundle, PublicKey, PublicKeys, PublicKyberPreKey, REGISTRATION_ID_MAX};
 
-use super::contract::{peerwave, Dialect, WireProfile};
+use super::contract::{peerwave, Names, WireProfile};
+use super::dialect::Routing;
 use super::json::{self, Number, Object, ObjectWriter, Value};
 use super::ParticipantId;
+
+pub use super::dialect::{names_lost_session, parse_server_pre_keys, pre_keys_body};
 
 /// Largest HTTP body we parse (a keybundle is about 400 bytes).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -55,7 +61,11 @@ pub(super) fn into_object(value: Value, what: &'static str) -> Result<Object, In
 }
 
 /// Refuses fields outside `allowed` (keybundles are validated this strictly).
-fn only_fields(obj: &Object, allowed: &[&str], what: &'static str) -> Result<(), Invalid> {
+pub(super) fn only_fields(
+    obj: &Object,
+    allowed: &[&str],
+    what: &'static str,
+) -> Result<(), Invalid> {
     if obj.keys().all(|k| allowed.contains(&k)) {
         Ok(())
     } else {
@@ -83,7 +93,7 @@ pub(super) fn integer(value: &Value) -> Option<u64> {
     }
 }
 
-fn u32_field(obj: &Object, name: &'static str) -> Result<u32, Invalid> {
+pub(super) fn u32_field(obj: &Object, name: &'static str) -> Result<u32, Invalid> {
     let value = field(obj, name).ok_or(invalid(name, "missing"))?;
     integer(value)
         .and_then(|n| u32::try_from(n).ok())
@@ -91,7 +101,7 @@ fn u32_field(obj: &Object, name: &'static str) -> Result<u32, Invalid> {
 }
 
 /// Ids arrive as strings or numbers depending on the server; we keep them as strings.
-fn id_field(obj: &Object, name: &'static str) -> Result<String, Invalid> {
+pub(super) fn id_field(obj: &Object, name: &'static str) -> Result<String, Invalid> {
     let text = match field(obj, name) {
         Some(Value::String(s)) => s.clone(),
         Some(v) => json::u64_to_string(integer(v).ok_or(invalid(name, "not a string or integer"))?),
@@ -137,14 +147,14 @@ pub fn encode_base64(bytes: &[u8]) -> String {
 
 // ---- registration ----------------------------------------------------------------------
 
-/// `[{<id>, <public key>}]` in `dialect`'s names: the one-time prekeys' public halves.
-fn pre_key_entries(pre_keys: &[(u32, PublicKey)], dialect: &Dialect) -> String {
+/// `[{<id>, <public key>}]` in `names`' spelling: the one-time prekeys' public halves.
+pub(super) fn pre_key_entries(pre_keys: &[(u32, PublicKey)], names: &Names) -> String {
     let entries: Vec<String> = pre_keys
         .iter()
         .map(|(id, key)| {
             ObjectWriter::new()
-                .number(dialect.key_id, u64::from(*id))
-                .string(dialect.public_key, &encode_base64(&key.serialize()))
+                .number(names.key_id, u64::from(*id))
+                .string(names.public_key, &encode_base64(&key.serialize()))
                 .finish()
         })
         .collect();
@@ -152,21 +162,21 @@ fn pre_key_entries(pre_keys: &[(u32, PublicKey)], dialect: &Dialect) -> String {
 }
 
 /// `POST …/register`: public halves only. Private keys are not reachable from here: the
-/// body is built from [`PublicKeys`]. The prekeys' field names are `dialect`'s (PeerWave's
+/// body is built from [`PublicKeys`]. The prekeys' field names are `names`' (PeerWave's
 /// participants read only `keyId`/`publicKey`).
 pub fn registration_body(
     keys: &PublicKeys,
     invitation_token: &str,
     meeting_id: &str,
     display_name: &str,
-    dialect: &Dialect,
+    names: &Names,
 ) -> String {
     let spk = &keys.signed_pre_key;
     let signed_pre_key =
-        signed_key_object(spk.id, &spk.public_key.serialize(), &spk.signature, dialect);
+        signed_key_object(spk.id, &spk.public_key.serialize(), &spk.signature, names);
     let mut body = ObjectWriter::new();
-    if let (Some(name), Some(k)) = (dialect.kyber_pre_key, &keys.kyber_pre_key) {
-        let kyber = signed_key_object(k.id, &k.public_key.serialize(), &k.signature, dialect);
+    if let (Some(name), Some(k)) = (names.kyber_pre_key, &keys.kyber_pre_key) {
+        let kyber = signed_key_object(k.id, &k.public_key.serialize(), &k.signature, names);
         body = body.json(name, &kyber);
     }
     body.string("invitation_token", invitation_token)
@@ -178,15 +188,15 @@ pub fn registration_body(
         )
         .number("registration_id", u64::from(keys.registration_id))
         .json("signed_pre_key", &signed_pre_key)
-        .json("pre_keys", &pre_key_entries(&keys.pre_keys, dialect))
+        .json("pre_keys", &pre_key_entries(&keys.pre_keys, names))
         .finish()
 }
 
-/// `{id, public_key, signature}` in `dialect`'s names.
-fn signed_key_object(id: u32, public_key: &[u8], signature: &[u8], dialect: &Dialect) -> String {
+/// `{id, public_key, signature}` in `names`' spelling.
+fn signed_key_object(id: u32, public_key: &[u8], signature: &[u8], names: &Names) -> String {
     ObjectWriter::new()
-        .number(dialect.key_id, u64::from(id))
-        .string(dialect.public_key, &encode_base64(public_key))
+        .number(names.key_id, u64::from(id))
+        .string(names.public_key, &encode_base64(public_key))
         .string("signature", &encode_base64(signature))
         .finish()
 }
@@ -195,68 +205,14 @@ fn signed_key_object(id: u32, public_key: &[u8], signature: &[u8], dialect: &Dia
 fn parse_signed_key(
     obj: &Object,
     what: &'static str,
-    dialect: &Dialect,
+    names: &Names,
 ) -> Result<(u32, Vec<u8>, [u8; 64]), Invalid> {
-    only_fields(
-        obj,
-        &[dialect.key_id, dialect.public_key, "signature"],
-        what,
-    )?;
+    only_fields(obj, &[names.key_id, names.public_key, "signature"], what)?;
     let signature = decode_base64(str_field(obj, "signature")?, "signature")?
         .try_into()
         .map_err(|_| invalid("signature", "not 64 bytes"))?;
-    let public_key = decode_base64(str_field(obj, dialect.public_key)?, what)?;
-    Ok((u32_field(obj, dialect.key_id)?, public_key, signature))
-}
-
-/// PeerWave's prekey top-up body: `{pre_keys: [{keyId, publicKey}]}`.
-pub fn pre_keys_body(pre_keys: &[(u32, PublicKey)]) -> String {
-    ObjectWriter::new()
-        .json("pre_keys", &pre_key_entries(pre_keys, &peerwave::DIALECT))
-        .finish()
-}
-
-/// The ids of the guest's prekeys PeerWave still holds (`{count, preKeys: [{keyId, …}]}`).
-pub fn parse_server_pre_keys(body: &str) -> Result<Vec<u32>, Invalid> {
-    let obj = into_object(parse_value(body, "prekeys")?, "prekeys")?;
-    let Some(Value::Array(list)) = field(&obj, "preKeys") else {
-        return Err(invalid("preKeys", "not an array"));
-    };
-    list.iter()
-        .map(|entry| match entry {
-            Value::Object(k) => u32_field(k, "keyId"),
-            _ => Err(invalid("preKeys", "not an object")),
-        })
-        .collect()
-}
-
-/// Whether an HTTP answer says the server no longer has the guest's session (PeerWave keeps
-/// guest sessions in memory: after a restart every call with the old session id gets this).
-pub fn names_lost_session(status: u16, body: &str) -> bool {
-    let Ok(Value::Object(obj)) = json::parse(body) else {
-        return false;
-    };
-    matches!(status, 403 | 404)
-        && matches!(field(&obj, "error"), Some(Value::String(e)) if peerwave::SESSION_GONE_ERRORS.contains(&e.as_str()))
-}
-
-/// What the SDK keeps of a registration (sessionStorage), in the answer's own shape, and
-/// whether the host has admitted the guest: PeerWave does not repeat its admission notice,
-/// and asking for admission again would put an admitted guest back in the lobby.
-pub fn registration_record(session_id: &str, meeting_id: &str, admitted: bool) -> String {
-    let record = ObjectWriter::new()
-        .string("session_id", session_id)
-        .string("meeting_id", meeting_id);
-    match admitted {
-        true => record.json("admitted", "true"),
-        false => record,
-    }
-    .finish()
-}
-
-/// Whether a stored registration record says the guest was admitted.
-pub fn record_admitted(record: &str) -> bool {
-    matches!(json::parse(record), Ok(Value::Object(o)) if matches!(o.get("admitted"), Some(Value::Bool(true))))
+    let public_key = decode_base64(str_field(obj, names.public_key)?, what)?;
+    Ok((u32_field(obj, names.key_id)?, public_key, signature))
 }
 
 /// The server-made `session_id`, after checking the answer is for our meeting.
@@ -309,9 +265,12 @@ pub fn parse_livekit_token(body: &str) -> Result<LiveKitToken, Invalid> {
 /// `GET …/participants`: the server's order is kept; duplicates are dropped. The contract
 /// answers a bare array; PeerWave wraps it (`{participants: […], count, …}`).
 pub fn parse_participants(body: &str, profile: WireProfile) -> Result<Vec<ParticipantId>, Invalid> {
-    let list = match (parse_value(body, "participants")?, profile) {
-        (Value::Array(list), WireProfile::Plan) => list,
-        (Value::Object(mut obj), WireProfile::PeerWave) => match obj.get_mut("participants") {
+    let list = match (
+        parse_value(body, "participants")?,
+        profile.participants_field(),
+    ) {
+        (Value::Array(list), None) => list,
+        (Value::Object(mut obj), Some(name)) => match obj.get_mut(name) {
             Some(Value::Array(list)) => core::mem::take(list),
             _ => return Err(invalid("participants", "not an array")),
         },
@@ -343,58 +302,31 @@ pub fn parse_bundle(
     expected: &ParticipantId,
     profile: WireProfile,
 ) -> Result<PreKeyBundle, Invalid> {
-    let d = profile.dialect();
+    let (names, shape) = (profile.names(), profile.bundle_shape());
     let b = into_object(parse_value(body, "bundle")?, "bundle")?;
-    let registration_id = match profile {
-        WireProfile::Plan => {
-            only_fields(
-                &b,
-                &[
-                    "user_id",
-                    "device_id",
-                    "identity_key",
-                    "registration_id",
-                    "signed_pre_key",
-                    "pre_key",
-                    "kyber_pre_key",
-                ],
-                "bundle",
-            )?;
-            let who = ParticipantId::new(id_field(&b, "user_id")?, id_field(&b, "device_id")?);
-            if who != *expected {
-                return Err(invalid("bundle", "bundle is for a different device"));
-            }
-            u32_field(&b, "registration_id")?
+    only_fields(&b, shape.fields, "bundle")?;
+    let registration_id = if shape.names_device {
+        let who = ParticipantId::new(id_field(&b, "user_id")?, id_field(&b, "device_id")?);
+        if who != *expected {
+            return Err(invalid("bundle", "bundle is for a different device"));
         }
-        WireProfile::PeerWave => {
-            only_fields(
-                &b,
-                &[
-                    "identity_key",
-                    "registration_id",
-                    "signed_pre_key",
-                    "one_time_pre_key",
-                ],
-                "bundle",
-            )?;
-            id_field(&b, "registration_id")?
-                .parse()
-                .map_err(|_| invalid("registration_id", "not an integer"))?
-        }
+        u32_field(&b, "registration_id")?
+    } else {
+        id_field(&b, "registration_id")?
+            .parse()
+            .map_err(|_| invalid("registration_id", "not an integer"))?
     };
-    if registration_id > REGISTRATION_ID_MAX
-        || (registration_id == 0 && profile == WireProfile::Plan)
-    {
+    if registration_id > REGISTRATION_ID_MAX || registration_id < shape.first_id {
         return Err(invalid("registration_id", "out of range"));
     }
     let identity_key = public_key_field(&b, "identity_key")?;
     let spk = object_field(&b, "signed_pre_key")?;
-    let signed_pre_key = public_key_field(spk, d.public_key)?;
-    let (signed_pre_key_id, _, signature) = parse_signed_key(spk, "signed_pre_key", d)?;
-    let kyber_pre_key = match d.kyber_pre_key.and_then(|name| field(&b, name)) {
+    let signed_pre_key = public_key_field(spk, names.public_key)?;
+    let (signed_pre_key_id, _, signature) = parse_signed_key(spk, "signed_pre_key", names)?;
+    let kyber_pre_key = match names.kyber_pre_key.and_then(|name| field(&b, name)) {
         None => None,
         Some(Value::Object(k)) => {
-            let (id, public_key, signature) = parse_signed_key(k, "kyber_pre_key", d)?;
+            let (id, public_key, signature) = parse_signed_key(k, "kyber_pre_key", names)?;
             let public_key = KyberPublicKey::from_bytes(&public_key)
                 .map_err(|_| invalid("kyber_pre_key", "not a Kyber1024 key"))?;
             Some(PublicKyberPreKey {
@@ -405,15 +337,15 @@ pub fn parse_bundle(
         }
         Some(_) => return Err(invalid("kyber_pre_key", "not an object or null")),
     };
-    let pre_key = match field(&b, d.bundle_pre_key) {
+    let pre_key = match field(&b, names.bundle_pre_key) {
         None => None,
         Some(Value::Object(pk)) => {
-            only_fields(pk, &[d.key_id, d.public_key], "pre_key")?;
-            match u32_field(pk, d.key_id)? {
-                0 if profile == WireProfile::Plan => {
+            only_fields(pk, &[names.key_id, names.public_key], "pre_key")?;
+            match u32_field(pk, names.key_id)? {
+                id if id < shape.first_id => {
                     return Err(invalid("id", "prekey id 0 is never issued"))
                 }
-                id => Some((id, public_key_field(pk, d.public_key)?)),
+                id => Some((id, public_key_field(pk, names.public_key)?)),
             }
         }
         Some(_) => return Err(invalid("pre_key", "not an object or null")),
@@ -446,20 +378,20 @@ pub struct IncomingMessage {
     pub request_id: Option<String>,
 }
 
-/// Parses a relayed participant message in `dialect`'s names. Refuses message type 0
+/// Parses a relayed participant message in `names`' spelling. Refuses message type 0
 /// (plaintext) and types above 3, and a ciphertext longer than
 /// [`MAX_ENCRYPTED_MESSAGE_BYTES`].
-pub fn parse_incoming(body: &str, dialect: &Dialect) -> Result<IncomingMessage, Invalid> {
+pub fn parse_incoming(body: &str, names: &Names) -> Result<IncomingMessage, Invalid> {
     let m = into_object(parse_value(body, "event")?, "event")?;
     let from = ParticipantId::new(
         id_field(&m, "participant_user_id")?,
         id_field(&m, "participant_device_id")?,
     );
-    let encrypted = str_field(&m, dialect.ciphertext)?;
+    let encrypted = str_field(&m, names.ciphertext)?;
     if encrypted.len() > MAX_ENCRYPTED_MESSAGE_BYTES {
         return Err(invalid("encrypted_message", "too large"));
     }
-    let message_type = match field(&m, dialect.message_type) {
+    let message_type = match field(&m, names.message_type) {
         None => None,
         Some(v) => match integer(v) {
             Some(0) => return Err(invalid("message_type", "plaintext messages are refused")),
@@ -480,28 +412,24 @@ pub fn parse_incoming(body: &str, dialect: &Dialect) -> Result<IncomingMessage, 
     })
 }
 
-/// The guest's message event in `dialect`'s names. The contract's carries the plaintext's
-/// `type` as a routing hint; PeerWave's carries the request id outside the ciphertext (its
-/// participants echo it) and the device id as a number, as its own guests send it.
-pub fn outgoing_message(
+/// A guest event to `to`, addressed as `routing` says, carrying a Signal message in
+/// `names`' spelling.
+pub(super) fn guest_event(
     to: &ParticipantId,
-    kind: &str,
+    routing: &Routing<'_>,
+    names: &Names,
     message_type: u8,
     ciphertext: &[u8],
-    dialect: &Dialect,
-    request_id: Option<&str>,
 ) -> String {
-    let mut w = ObjectWriter::new().string("participant_user_id", &to.user_id);
-    w = match (request_id, to.device_id.parse::<u32>()) {
-        (Some(_), Ok(n)) => w.number("participant_device_id", u64::from(n)),
-        _ => w.string("participant_device_id", &to.device_id),
+    let event = ObjectWriter::new().string("participant_user_id", &to.user_id);
+    let event = match routing.device_number {
+        Some(n) => event.number("participant_device_id", u64::from(n)),
+        None => event.string("participant_device_id", &to.device_id),
     };
-    w = match request_id {
-        Some(id) => w.string(peerwave::REQUEST_ID_FIELD, id),
-        None => w.string("type", kind),
-    };
-    w.string(dialect.ciphertext, &encode_base64(ciphertext))
-        .number(dialect.message_type, u64::from(message_type))
+    event
+        .string(routing.field, routing.value)
+        .string(names.ciphertext, &encode_base64(ciphertext))
+        .number(names.message_type, u64::from(message_type))
         .finish()
 }
 
@@ -602,141 +530,5 @@ mod tests {
         );
         let big = ok.replace("AAAA", &"A".repeat(MAX_ENCRYPTED_MESSAGE_BYTES + 4));
         assert!(parse_incoming(&big, plan).is_err());
-    }
-
-    const PW_BUNDLE: &str = r#"{"identity_key":"IK","registration_id":"4242","signed_pre_key":{"keyId":7,"publicKey":"SPK","signature":"SIG"},"one_time_pre_key":{"keyId":0,"publicKey":"OPK"}}"#;
-
-    fn pw_bundle() -> String {
-        let store = ProtocolStore::generate(&mut OsRng, 1);
-        let keys = store.public_keys().unwrap();
-        let key = |k: &PublicKey| encode_base64(&k.serialize());
-        PW_BUNDLE
-            .replace("IK", &key(&keys.identity_key))
-            .replace("SPK", &key(&keys.signed_pre_key.public_key))
-            .replace("SIG", &encode_base64(&keys.signed_pre_key.signature))
-            .replace("OPK", &key(&keys.pre_keys[0].1))
-    }
-
-    #[test]
-    fn peerwave_bundle_has_its_own_shape() {
-        let body = pw_bundle();
-        let b = parse_bundle(&body, &p(), WireProfile::PeerWave).unwrap();
-        assert_eq!((b.registration_id, b.signed_pre_key_id), (4242, 7));
-        assert_eq!(b.pre_key.map(|(id, _)| id), Some(0));
-        let numeric = body.replace("\"4242\"", "4242");
-        assert_eq!(
-            parse_bundle(&numeric, &p(), WireProfile::PeerWave)
-                .unwrap()
-                .registration_id,
-            4242
-        );
-        let none = body.replace(
-            &body[body.find("{\"keyId\":0").unwrap()..body.len() - 1],
-            "null",
-        );
-        assert!(parse_bundle(&none, &p(), WireProfile::PeerWave)
-            .unwrap()
-            .pre_key
-            .is_none());
-        // The plan's strict parser refuses PeerWave's shape, and PeerWave's refuses junk.
-        assert!(parse_bundle(&body, &p(), WireProfile::Plan).is_err());
-        for bad in [
-            body.replace("\"4242\"", "\"42a\""),
-            body.replace("\"4242\"", "\"99999\""),
-            body.replace("one_time_pre_key", "pre_key"),
-            body.replace("\"keyId\":7", "\"id\":7"),
-        ] {
-            assert!(
-                parse_bundle(&bad, &p(), WireProfile::PeerWave).is_err(),
-                "{bad}"
-            );
-        }
-    }
-
-    #[test]
-    fn peerwave_participants_are_unwrapped() {
-        let body = r#"{"participants":[{"user_id":"u1","device_id":3,"display_name":"A","livekit_identity":"u1:3"}],"count":1,"room_active":true}"#;
-        let list = parse_participants(body, WireProfile::PeerWave).unwrap();
-        assert_eq!(list, vec![ParticipantId::new("u1".into(), "3".into())]);
-        assert!(parse_participants(body, WireProfile::Plan).is_err());
-        assert!(parse_participants("[]", WireProfile::PeerWave).is_err());
-        assert!(parse_participants(r#"{"count":0}"#, WireProfile::PeerWave).is_err());
-    }
-
-    #[test]
-    fn peerwave_registration_and_top_up_use_camel_case_public_halves() {
-        let mut store = ProtocolStore::generate(&mut OsRng, 3);
-        let keys = store.public_keys().unwrap();
-        let body = registration_body(&keys, "tok", "m", "G", &peerwave::DIALECT);
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(v["signed_pre_key"]["keyId"], 1);
-        assert!(v["signed_pre_key"]["publicKey"].is_string());
-        let ids: Vec<u64> = v["pre_keys"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|k| k["keyId"].as_u64().unwrap())
-            .collect();
-        assert_eq!(ids, [1, 2, 3]);
-        assert!(!body.contains("serialized") && !body.contains("\"id\""));
-        // Server holds 2 and 3: 1 was handed out; new ids continue after 3.
-        let new = store.restock_one_time_pre_keys(&[2, 3], 2, &mut OsRng);
-        assert_eq!(new.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [4, 5]);
-        assert_eq!(
-            store.one_time_pre_key_ids().collect::<Vec<_>>(),
-            [2, 3, 4, 5]
-        );
-        let top_up: serde_json::Value = serde_json::from_str(&pre_keys_body(&new)).unwrap();
-        assert_eq!(top_up["pre_keys"][1]["keyId"], 5);
-        assert_eq!(
-            parse_server_pre_keys(
-                r#"{"count":2,"preKeys":[{"keyId":2,"publicKey":"x"},{"keyId":3,"publicKey":"y"}]}"#
-            )
-            .unwrap(),
-            [2, 3]
-        );
-        assert!(parse_server_pre_keys(r#"{"count":2}"#).is_err());
-        assert!(names_lost_session(404, r#"{"error":"Session not found"}"#));
-        assert!(names_lost_session(
-            403,
-            r#"{"error":"Invalid guest session"}"#
-        ));
-        assert!(!names_lost_session(500, r#"{"error":"Session not found"}"#));
-        assert!(!names_lost_session(
-            404,
-            r#"{"error":"Participant keys not found"}"#
-        ));
-    }
-
-    #[test]
-    fn peerwave_envelopes_carry_the_request_id_outside() {
-        let body = outgoing_message(
-            &ParticipantId::new("u".into(), "3".into()),
-            "t",
-            3,
-            &[1, 2],
-            &peerwave::DIALECT,
-            Some("rid"),
-        );
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(
-            v,
-            serde_json::json!({"participant_user_id":"u","participant_device_id":3,"request_id":"rid","ciphertext":"AQI=","messageType":3})
-        );
-        let answer = r#"{"participant_user_id":"u","participant_device_id":3,"meeting_id":"m","ciphertext":"AQI=","messageType":3,"request_id":"rid","timestamp":1}"#;
-        let m = parse_incoming(answer, &peerwave::DIALECT).unwrap();
-        assert_eq!(
-            (
-                m.request_id.as_deref(),
-                m.message_type,
-                m.ciphertext.as_slice()
-            ),
-            (Some("rid"), Some(3), &[1u8, 2][..])
-        );
-        assert!(parse_incoming(
-            &answer.replace("\"messageType\":3", "\"messageType\":0"),
-            &peerwave::DIALECT
-        )
-        .is_err());
     }
 }

@@ -12,6 +12,7 @@ use crate::signal::PublicKey;
 
 mod base64;
 pub mod contract;
+mod dialect;
 mod failure;
 mod io;
 pub mod join;
@@ -22,6 +23,7 @@ pub mod messages;
 pub mod plaintexts;
 pub mod sas;
 mod state;
+pub mod stored;
 
 pub use failure::{
     Attempt, AttemptFailure, BundleError, DropReason, ExchangeFailure, HttpFailure,
@@ -106,7 +108,7 @@ impl Default for ExchangeConfig {
             session_cache_ttl_ms: 5 * 60_000,
             clock_skew_ms: 120_000,
             pinned: Vec::new(),
-            profile: contract::WireProfile::Plan,
+            profile: contract::WireProfile::default(),
         }
     }
 }

@@ -1,12 +1,12 @@
 //! The plaintexts inside the Signal messages (docs/contract.md §5, §10): the guest's key
 //! request and verification-code reveal, and the participants' answers, parsed strictly.
-//! Parsing never panics and never echoes key material in its errors.
+//! Parsing never panics and never echoes key material in its errors. PeerWave's plaintexts
+//! (§8) are in `super::dialect`'s PeerWave file; its answer parser is re-exported here.
 
 use crate::prelude::*;
 
 use zeroize::Zeroizing;
 
-use super::contract::peerwave::plaintext as pw;
 use super::contract::{KEY_REQUEST_TYPE, KEY_RESPONSE_TYPE, KEY_UPDATE_TYPE, SAS_REVEAL_TYPE};
 use super::json::{Number, ObjectWriter, Value};
 use super::key::MeetingKey;
@@ -15,6 +15,8 @@ use super::messages::{
     Invalid,
 };
 use super::sas::{SasNonce, SAS_NONCE_LEN};
+
+pub use super::dialect::parse_peerwave_answer;
 
 /// 16 random bytes, base64url without padding.
 pub fn request_id(random: &[u8; 16]) -> String {
@@ -58,58 +60,6 @@ pub fn sas_reveal_plaintext(meeting_id: &str, request_id: &str, nonce: &SasNonce
         .string("request_id", request_id)
         .string("sas_nonce", &encode_base64(&nonce.0))
         .finish()
-}
-
-/// The request in PeerWave's shape: `{requesterId, meetingId, timestamp}` with an ISO-8601
-/// timestamp, as its own guests write it. Its participants do not read it today; the
-/// request id goes in too, so that one that does can bind its answer.
-pub fn peerwave_request_plaintext(
-    meeting_id: &str,
-    guest_session_id: &str,
-    request_id: &str,
-    now_ms: u64,
-) -> String {
-    ObjectWriter::new()
-        .string(pw::REQUESTER_ID, guest_session_id)
-        .string(pw::MEETING_ID, meeting_id)
-        .string(pw::TIMESTAMP, &iso8601(now_ms))
-        .string("request_id", request_id)
-        .finish()
-}
-
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ` for milliseconds since the Unix epoch (proleptic Gregorian,
-/// through the days-to-civil conversion in Hinnant's "chrono-Compatible Low-Level Date
-/// Algorithms"). A date crate would bring time zones and formatting the SDK has no use for.
-pub fn iso8601(ms: u64) -> String {
-    let days = ms / 86_400_000;
-    let in_day = ms % 86_400_000;
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    let mut out = String::with_capacity(24);
-    for (value, width, after) in [
-        (year, 4, '-'),
-        (month, 2, '-'),
-        (day, 2, 'T'),
-        (in_day / 3_600_000, 2, ':'),
-        (in_day / 60_000 % 60, 2, ':'),
-        (in_day / 1000 % 60, 2, '.'),
-        (in_day % 1000, 3, 'Z'),
-    ] {
-        let digits = super::json::u64_to_string(value);
-        for _ in digits.len()..width {
-            out.push('0');
-        }
-        out.push_str(&digits);
-        out.push(after);
-    }
-    out
 }
 
 /// A decrypted answer from a participant, before the exchange checks it belongs to us.
@@ -193,29 +143,8 @@ pub fn parse_key_message(plaintext: &[u8]) -> Result<KeyMessage, Invalid> {
     })
 }
 
-/// Parses a PeerWave answer, `{meetingId, encryptedKey, timestamp}`: no type, index or
-/// request id inside. It answers `request_id`, the id on its envelope; the exchange has
-/// checked that one before decrypting.
-pub fn parse_peerwave_answer(plaintext: &[u8], request_id: String) -> Result<KeyMessage, Invalid> {
-    let body = core::str::from_utf8(plaintext).map_err(|_| invalid("plaintext", "not UTF-8"))?;
-    let mut m = into_object(parse_value(body, "plaintext")?, "plaintext")?;
-    let encoded_key = match m.get_mut(pw::ENCRYPTED_KEY) {
-        Some(Value::String(s)) => Zeroizing::new(core::mem::take(s)),
-        _ => return Err(invalid("encryptedKey", "missing or not a string")),
-    };
-    let key_bytes = Zeroizing::new(decode_base64(&encoded_key, "encryptedKey")?);
-    Ok(KeyMessage {
-        kind: KeyMessageKind::Response,
-        meeting_id: str_field(&m, pw::MEETING_ID)?.to_owned(),
-        request_id: Some(request_id),
-        key: MeetingKey::from_slice(&key_bytes).ok_or(invalid("encryptedKey", "not 32 bytes"))?,
-        key_index: 0,
-        timestamp_ms: timestamp(&m)?,
-        sas_nonce: None,
-    })
-}
-
-fn timestamp(m: &super::json::Object) -> Result<i64, Invalid> {
+/// The sender's `timestamp`, milliseconds since the Unix epoch.
+pub(super) fn timestamp(m: &super::json::Object) -> Result<i64, Invalid> {
     match field(m, "timestamp") {
         Some(Value::Number(Number::I64(n))) => Ok(*n),
         Some(v) => integer(v)
@@ -240,40 +169,6 @@ mod tests {
             assert_eq!(
                 request_id(&random),
                 Base64UrlUnpadded::encode_string(&random)
-            );
-        }
-    }
-
-    #[test]
-    fn iso8601_matches_known_dates() {
-        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(iso8601(951_782_400_000), "2000-02-29T00:00:00.000Z");
-        assert_eq!(iso8601(1_798_761_599_999), "2026-12-31T23:59:59.999Z");
-        assert_eq!(iso8601(4_107_542_400_123), "2100-03-01T00:00:00.123Z");
-    }
-
-    #[test]
-    fn peerwave_answer_needs_meeting_key_and_timestamp() {
-        let key = encode_base64(&[7u8; 32]);
-        let good = format!(r#"{{"meetingId":"m","encryptedKey":"{key}","timestamp":5}}"#);
-        let m = parse_peerwave_answer(good.as_bytes(), "r".into()).unwrap();
-        assert_eq!(
-            (m.key_index, m.timestamp_ms, m.kind),
-            (0, 5, KeyMessageKind::Response)
-        );
-        assert_eq!(
-            (m.meeting_id.as_str(), m.request_id.as_deref()),
-            ("m", Some("r"))
-        );
-        for bad in [
-            good.replace(&key, &encode_base64(&[1u8; 31])),
-            good.replace("\"meetingId\":\"m\",", ""),
-            good.replace(",\"timestamp\":5", ""),
-            good.replace("encryptedKey", "key"),
-        ] {
-            assert!(
-                parse_peerwave_answer(bad.as_bytes(), "r".into()).is_err(),
-                "{bad}"
             );
         }
     }

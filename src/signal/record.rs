@@ -68,6 +68,18 @@ impl Writer {
     fn public(&mut self, k: &PublicKey) {
         self.raw(&k.serialize());
     }
+    fn chain_key(&mut self, k: &ChainKey) {
+        self.raw(&k.key);
+        self.u32(k.index);
+    }
+    /// Message keys kept for messages that arrive late: a count, then `(counter, seed)`s.
+    fn seeds(&mut self, seeds: &[MessageKeySeed]) {
+        self.len(seeds.len());
+        for k in seeds {
+            self.u32(k.counter);
+            self.raw(&k.seed);
+        }
+    }
     /// The bytes, still wiped on drop: they hold private keys.
     pub(crate) fn finish(self) -> Zeroizing<Vec<u8>> {
         self.0
@@ -138,6 +150,24 @@ impl<'a> Reader<'a> {
     fn secret32(&mut self) -> Result<[u8; 32], SignalError> {
         self.array()
     }
+    fn chain_key(&mut self) -> Result<ChainKey, SignalError> {
+        Ok(ChainKey {
+            key: self.secret32()?,
+            index: self.u32()?,
+        })
+    }
+    /// What [`Writer::seeds`] wrote, at most `max` of them.
+    fn seeds(&mut self, max: usize) -> Result<Vec<MessageKeySeed>, SignalError> {
+        let count = self.len(max)?;
+        let mut seeds = Vec::with_capacity(count);
+        for _ in 0..count {
+            seeds.push(MessageKeySeed {
+                counter: self.u32()?,
+                seed: self.secret32()?,
+            });
+        }
+        Ok(seeds)
+    }
     pub(crate) fn finish(self) -> Result<(), SignalError> {
         if self.0.is_empty() {
             Ok(())
@@ -154,18 +184,12 @@ fn write_state(w: &mut Writer, s: &SessionState) {
     w.u32(s.remote_registration_id);
     w.raw(&s.root_key.0);
     w.raw(s.sender_chain.ratchet.private.expose_bytes());
-    w.raw(&s.sender_chain.chain_key.key);
-    w.u32(s.sender_chain.chain_key.index);
+    w.chain_key(&s.sender_chain.chain_key);
     w.len(s.receiver_chains.len());
     for chain in &s.receiver_chains {
         w.public(&chain.ratchet_key);
-        w.raw(&chain.chain_key.key);
-        w.u32(chain.chain_key.index);
-        w.len(chain.skipped.len());
-        for k in &chain.skipped {
-            w.u32(k.counter);
-            w.raw(&k.seed);
-        }
+        w.chain_key(&chain.chain_key);
+        w.seeds(&chain.skipped);
     }
     w.u32(s.previous_counter);
     match &s.pending_pre_key {
@@ -195,11 +219,7 @@ fn write_state(w: &mut Writer, s: &SessionState) {
                 w.raw(&d.next);
                 w.u32(d.counter);
             }
-            w.len(pq.skipped.len());
-            for k in &pq.skipped {
-                w.u32(k.counter);
-                w.raw(&k.seed);
-            }
+            w.seeds(&pq.skipped);
         }
     }
 }
@@ -211,31 +231,14 @@ fn read_state(r: &mut Reader) -> Result<SessionState, SignalError> {
     let remote_registration_id = r.u32()?;
     let root_key = RootKey(r.secret32()?);
     let ratchet = r.key_pair()?;
-    let sender_chain_key = ChainKey {
-        key: r.secret32()?,
-        index: r.u32()?,
-    };
+    let sender_chain_key = r.chain_key()?;
     let chains = r.len(MAX_RECEIVER_CHAINS)?;
     let mut receiver_chains = Vec::with_capacity(chains);
     for _ in 0..chains {
-        let ratchet_key = r.public()?;
-        let chain_key = ChainKey {
-            key: r.secret32()?,
-            index: r.u32()?,
-        };
-        let count = r.len(MAX_MESSAGE_KEYS)?;
-        let mut skipped = Vec::with_capacity(count);
-        for _ in 0..count {
-            let counter = r.u32()?;
-            skipped.push(MessageKeySeed {
-                counter,
-                seed: r.secret32()?,
-            });
-        }
         receiver_chains.push(ReceiverChain {
-            ratchet_key,
-            chain_key,
-            skipped,
+            ratchet_key: r.public()?,
+            chain_key: r.chain_key()?,
+            skipped: r.seeds(MAX_MESSAGE_KEYS)?,
         });
     }
     let previous_counter = r.u32()?;
@@ -270,18 +273,10 @@ fn read_state(r: &mut Reader) -> Result<SessionState, SignalError> {
             })
         };
         let (send, receive) = (direction()?, direction()?);
-        let count = r.len(MAX_OUT_OF_ORDER as usize)?;
-        let mut skipped = Vec::with_capacity(count);
-        for _ in 0..count {
-            skipped.push(MessageKeySeed {
-                counter: r.u32()?,
-                seed: r.secret32()?,
-            });
-        }
         Some(PqChain {
             send,
             receive,
-            skipped,
+            skipped: r.seeds(MAX_OUT_OF_ORDER as usize)?,
         })
     } else {
         None

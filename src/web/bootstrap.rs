@@ -22,7 +22,8 @@ use super::storage::{GuestStorage, StorageFailure, REGISTRATION_ENTRY, STATE_ENT
 use super::tab::{self, TabClaim};
 use crate::exchange::contract::WireProfile;
 use crate::exchange::join::Join;
-use crate::exchange::messages::{decode_base64, parse_registration, record_admitted};
+use crate::exchange::messages::{decode_base64, parse_registration};
+use crate::exchange::stored::record_admitted;
 use crate::exchange::{Exchange, GuestState};
 use crate::signal::ProtocolStore;
 
@@ -74,7 +75,7 @@ fn load_state(text: &str) -> Result<GuestState, SetupError> {
 /// where the profile's server takes one (v4 sessions).
 pub(crate) fn fresh_keys(rng: &mut WebCryptoRng, profile: WireProfile) -> ProtocolStore {
     let mut store = ProtocolStore::generate(rng, ONE_TIME_PRE_KEYS);
-    if profile.dialect().kyber_pre_key.is_some() {
+    if profile.names().kyber_pre_key.is_some() {
         store.add_kyber_pre_key(1, rng);
     }
     store

@@ -304,7 +304,7 @@ fn fetch_bundle(shared: &Shared, participant: ParticipantId) {
 fn send(shared: &Shared, participant: ParticipantId, body: &str) {
     let Ok((socket, event)) = with_usable(shared, |instance| {
         let c = &instance.config;
-        (c.socket.clone(), c.profile().dialect().guest_event)
+        (c.socket.clone(), c.profile().names().guest_event)
     }) else {
         return;
     };

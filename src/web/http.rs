@@ -1,5 +1,5 @@
 //! HTTP to the meeting server with the Fetch API. Paths are templates (defaults in
-//! [`crate::exchange::contract::Dialect`]).
+//! [`crate::exchange::contract::Names`]).
 
 use crate::prelude::*;
 
@@ -29,7 +29,7 @@ impl Paths {
         value: &wasm_bindgen::JsValue,
         profile: WireProfile,
     ) -> Result<Self, SetupError> {
-        let defaults = &profile.dialect().paths;
+        let defaults = &profile.names().paths;
         let mut paths = Self {
             register: defaults.register.into(),
             participants: defaults.participants.into(),

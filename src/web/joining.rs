@@ -22,7 +22,8 @@ use crate::exchange::contract::peerwave::{handshake as auth, paths};
 use crate::exchange::join::{
     CallOutcome, JoinAction, JoinEvent, JoinFailure, JoinNotice, LobbyAnswer, Status,
 };
-use crate::exchange::messages::{livekit_token_request, names_lost_session, registration_record};
+use crate::exchange::messages::{livekit_token_request, names_lost_session};
+use crate::exchange::stored::registration_record;
 use crate::exchange::{Event, GuestState};
 
 /// Carries out one action.

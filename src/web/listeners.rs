@@ -30,7 +30,7 @@ pub(crate) struct Listener {
 
 #[inline(never)]
 fn handle(shared: &Shared, event: &str, body: &JsValue) {
-    let Ok(dialect) = shared.try_borrow().map(|i| i.config.profile().dialect()) else {
+    let Ok(dialect) = shared.try_borrow().map(|i| i.config.profile().names()) else {
         return;
     };
     let join = match event {
@@ -57,7 +57,7 @@ pub(crate) fn listen_all(shared: &Shared, socket: &Socket) -> Result<Vec<Listene
     let Ok(profile) = shared.try_borrow().map(|i| i.config.profile()) else {
         return Ok(Vec::new());
     };
-    let dialect = profile.dialect();
+    let dialect = profile.names();
     let mut events = alloc::vec![
         dialect.participant_event,
         SOCKET_CONNECT_EVENT,

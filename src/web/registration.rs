@@ -16,7 +16,8 @@ use super::instance::{emit, with_usable, Input, Lifecycle, Shared};
 use super::js::object;
 use super::storage::REGISTRATION_ENTRY;
 use crate::exchange::join::JoinEvent;
-use crate::exchange::messages::{parse_registration, registration_body, registration_record};
+use crate::exchange::messages::{parse_registration, registration_body};
+use crate::exchange::stored::registration_record;
 use crate::exchange::{Exchange, HttpFailure};
 
 fn result(session_id: &str, reused: bool) -> JsValue {
@@ -51,7 +52,7 @@ fn begin(shared: &Shared) -> Result<Next, RegisterError> {
                         &c.invitation_token,
                         &c.meeting_id,
                         &c.display_name,
-                        c.profile().dialect(),
+                        c.profile().names(),
                     );
                     let url = c.http.url(&c.http.paths.register, &[]);
                     let timeout_ms = c.request_timeout_ms;

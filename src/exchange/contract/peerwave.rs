@@ -1,9 +1,8 @@
 //! PeerWave's names for the guest key exchange, as its server (upstream `8956afd`) and its
 //! Flutter participants ship them (docs/contract.md §8). Only names live here; what the
-//! `peerwave` profile does differently is in the modules that use them.
+//! `peerwave` profile does differently is in `src/exchange/dialect/peerwave.rs`.
 
-use super::{Dialect, PathTemplates};
-use crate::exchange::join::JoinRules;
+use super::{Names, PathTemplates};
 
 /// The guest's key request, relayed to every participant of the meeting.
 pub const KEY_REQUEST_EVENT: &str = "guest:meeting_e2ee_key_request";
@@ -68,18 +67,8 @@ pub mod paths {
         "/api/meetings/{meetingId}/external/{sessionId}/request-admission";
 }
 
-/// PeerWave's server reads the guest's session from the socket's handshake only, keeps
-/// registrations in memory (and deletes waiting guests when another registers), puts a
-/// guest in the lobby only on request and says "admitted" once.
-pub const JOIN: JoinRules = JoinRules {
-    sdk_handshake: true,
-    lobby: true,
-    reregisters: true,
-    admission_kept: true,
-};
-
 /// PeerWave's names.
-pub const DIALECT: Dialect = Dialect {
+pub const NAMES: Names = Names {
     guest_event: KEY_REQUEST_EVENT,
     participant_event: KEY_RESPONSE_EVENT,
     admitted_event: ADMISSION_GRANTED_EVENT,

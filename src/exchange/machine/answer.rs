@@ -10,13 +10,14 @@ use zeroize::Zeroizing;
 
 use crate::signal::{CiphertextMessage, DecryptLimits};
 
-use super::super::contract::{self, WireProfile};
+use super::super::contract;
+use super::super::dialect::sas_reveal_event;
 use super::super::failure::DropReason;
 use super::super::io::{Action, Progress};
 use super::super::messages;
-use super::super::plaintexts::{self, KeyMessageKind};
+use super::super::plaintexts::{self, KeyMessage, KeyMessageKind};
 use super::super::sas::{self, SasNonce, ShortCode};
-use super::super::Millis;
+use super::super::{Millis, ParticipantId};
 use super::{Delivered, Exchange, Lifecycle, Request};
 
 /// What one relayed message may cost a guest. A guest gets one answer and a few key updates
@@ -31,6 +32,166 @@ pub const GUEST_DECRYPT_LIMITS: DecryptLimits = DecryptLimits {
 };
 
 impl Exchange {
+    /// A relayed participant message: a key is delivered, or the message is dropped without
+    /// changing the Signal state.
+    pub(super) fn on_message(
+        &mut self,
+        body: &str,
+        now: Millis,
+        rng: &mut impl CryptoRngCore,
+        out: &mut Vec<Action>,
+    ) {
+        let drop = |out: &mut Vec<Action>, reason| out.push(Action::Dropped(reason));
+        let profile = self.config.profile;
+        let incoming = match messages::parse_incoming(body, profile.names()) {
+            Ok(m) => m,
+            Err(e) => return drop(out, DropReason::MalformedEvent(e)),
+        };
+        if matches!(self.lifecycle, Lifecycle::Idle) {
+            return drop(out, DropReason::NotStarted);
+        }
+        if !self.asked.contains(&incoming.from) {
+            return drop(out, DropReason::UnknownSender);
+        }
+        // Where the envelope binds the answer, anything but an open request to this sender is
+        // dropped before it is decrypted (and before it can touch the Signal state).
+        if profile.binds_answers_on_envelope() {
+            let id = incoming.request_id.as_deref().unwrap_or_default();
+            if let Some(reason) = self.check_request(id, &incoming.from) {
+                return drop(out, reason);
+            }
+        }
+        let message = match CiphertextMessage::parse(incoming.message_type, &incoming.ciphertext) {
+            Ok(m) => m,
+            Err(e) => return drop(out, DropReason::DecryptFailed(e)),
+        };
+        // Decrypt on a copy: the Signal state moves only if the answer is accepted.
+        let mut trial = self.state.store.clone();
+        let address = incoming.from.address();
+        let plaintext = match trial.decrypt_within(&address, &message, GUEST_DECRYPT_LIMITS, rng) {
+            Ok(p) => Zeroizing::new(p),
+            Err(e) => return drop(out, DropReason::DecryptFailed(e)),
+        };
+        let parsed = profile.parse_answer(&plaintext, incoming.request_id);
+        let answer = match parsed {
+            Ok(a) => a,
+            Err(e) => return drop(out, DropReason::BadPlaintext(e)),
+        };
+        if answer.meeting_id != self.meeting_id {
+            return drop(out, DropReason::WrongMeeting);
+        }
+        if !self.is_recent(answer.timestamp_ms, now) {
+            return drop(out, DropReason::StaleTimestamp);
+        }
+        let from = incoming.from;
+        let answered_request = match self.claim(&from, &answer) {
+            Ok(request) => request,
+            Err(reason) => return drop(out, reason),
+        };
+        self.state.store = trial;
+        let short_code = self.short_code(&from, answered_request.as_ref(), &answer, out);
+        if answered_request.is_some() {
+            // Asked first next time (after a reload too).
+            self.state.record_answer(&from);
+        }
+        let delivered = Delivered {
+            safety_number: self.safety_number(&from),
+            short_code,
+            from,
+            key_index: answer.key_index,
+            check_value: answer.key.check_value(),
+            timestamp_ms: answer.timestamp_ms,
+        };
+        self.lifecycle = Lifecycle::Delivered(delivered.clone());
+        out.push(Action::PersistState);
+        out.push(Action::Progress(Progress::KeyReceived {
+            from: delivered.from.clone(),
+            key_index: delivered.key_index,
+        }));
+        out.push(Action::DeliverKey {
+            key: answer.key,
+            delivered,
+        });
+    }
+
+    /// Why an answer to `request_id` from `from` cannot be ours, if it cannot.
+    fn check_request(&self, request_id: &str, from: &ParticipantId) -> Option<DropReason> {
+        if self.answered.iter().any(|r| r == request_id) {
+            return Some(DropReason::AlreadyAnswered);
+        }
+        match self.outstanding.iter().find(|r| r.id == request_id) {
+            None => Some(DropReason::UnknownRequest),
+            Some(r) if r.participant != *from => Some(DropReason::WrongParticipant),
+            Some(_) => None,
+        }
+    }
+
+    /// Whether a message stamped `timestamp_ms` is within the accepted clock difference.
+    fn is_recent(&self, timestamp_ms: i64, now: Millis) -> bool {
+        let skew = i64::try_from(self.config.clock_skew_ms).unwrap_or(i64::MAX);
+        let now_signed = i64::try_from(now).unwrap_or(i64::MAX);
+        timestamp_ms.saturating_sub(now_signed).saturating_abs() <= skew
+    }
+
+    /// What a decrypted message from `from` may be: the answer to one of our open requests
+    /// (which it then closes, returned), or an update of the key its sender gave us.
+    fn claim(
+        &mut self,
+        from: &ParticipantId,
+        answer: &KeyMessage,
+    ) -> Result<Option<Request>, DropReason> {
+        match answer.kind {
+            KeyMessageKind::Response => {
+                let request_id = answer.request_id.as_deref().unwrap_or_default();
+                if let Some(reason) = self.check_request(request_id, from) {
+                    return Err(reason);
+                }
+                if matches!(self.lifecycle, Lifecycle::Delivered(_)) {
+                    return Err(DropReason::KeyAlreadyDelivered);
+                }
+                let Some(pos) = self.outstanding.iter().position(|r| r.id == request_id) else {
+                    return Err(DropReason::UnknownRequest);
+                };
+                let request = self.outstanding.remove(pos);
+                self.answered.push(request.id.clone());
+                self.key_sources.push(from.clone());
+                Ok(Some(request))
+            }
+            KeyMessageKind::Update => {
+                let Lifecycle::Delivered(current) = &self.lifecycle else {
+                    return Err(DropReason::UpdateBeforeKey);
+                };
+                if !self.key_sources.contains(from) {
+                    return Err(DropReason::UpdateFromUnverifiedParticipant);
+                }
+                if !current.is_replaced_by(answer.timestamp_ms, answer.key_index) {
+                    return Err(DropReason::StaleUpdate);
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// The short code that goes with a key from `from`: settled now for an answer that took
+    /// part, kept from the same sender for an update.
+    fn short_code(
+        &mut self,
+        from: &ParticipantId,
+        answered: Option<&Request>,
+        answer: &KeyMessage,
+        out: &mut Vec<Action>,
+    ) -> Option<ShortCode> {
+        match (answered, &answer.sas_nonce) {
+            (Some(request), Some(theirs)) => self.settle_short_code(request, theirs, out),
+            // An update keeps the code agreed with the same sender.
+            (None, _) => match &self.lifecycle {
+                Lifecycle::Delivered(d) if d.from == *from => d.short_code.clone(),
+                _ => None,
+            },
+            (Some(_), None) => None,
+        }
+    }
+
     /// The code with `request`'s participant, and the reveal of our nonce (sent now: the
     /// participant computes its side when it arrives).
     fn settle_short_code(
@@ -65,153 +226,9 @@ impl Exchange {
         if let Ok(message) = self.state.store.encrypt(&address, reveal.as_bytes()) {
             out.push(Action::Send {
                 participant: participant.clone(),
-                body: messages::outgoing_message(
-                    participant,
-                    contract::SAS_REVEAL_TYPE,
-                    message.message_type(),
-                    message.serialized(),
-                    &contract::PLAN,
-                    None,
-                ),
+                body: sas_reveal_event(participant, &message),
             });
         }
         Some(code)
-    }
-
-    /// Why an answer to `request_id` from `from` cannot be ours, if it cannot.
-    fn check_request(&self, request_id: &str, from: &super::ParticipantId) -> Option<DropReason> {
-        if self.answered.iter().any(|r| r == request_id) {
-            return Some(DropReason::AlreadyAnswered);
-        }
-        match self.outstanding.iter().find(|r| r.id == request_id) {
-            None => Some(DropReason::UnknownRequest),
-            Some(r) if r.participant != *from => Some(DropReason::WrongParticipant),
-            Some(_) => None,
-        }
-    }
-
-    pub(super) fn on_message(
-        &mut self,
-        body: &str,
-        now: Millis,
-        rng: &mut impl CryptoRngCore,
-        out: &mut Vec<Action>,
-    ) {
-        let drop = |out: &mut Vec<Action>, reason| out.push(Action::Dropped(reason));
-        let profile = self.config.profile;
-        let incoming = match messages::parse_incoming(body, profile.dialect()) {
-            Ok(m) => m,
-            Err(e) => return drop(out, DropReason::MalformedEvent(e)),
-        };
-        if matches!(self.lifecycle, Lifecycle::Idle) {
-            return drop(out, DropReason::NotStarted);
-        }
-        if !self.asked.contains(&incoming.from) {
-            return drop(out, DropReason::UnknownSender);
-        }
-        // PeerWave binds an answer to its request only on the envelope, and every
-        // participant answers every request: anything but an open request to this sender
-        // is dropped before it is decrypted (and before it can touch the Signal state).
-        if profile == WireProfile::PeerWave {
-            let id = incoming.request_id.as_deref().unwrap_or_default();
-            if let Some(reason) = self.check_request(id, &incoming.from) {
-                return drop(out, reason);
-            }
-        }
-        let message = match CiphertextMessage::parse(incoming.message_type, &incoming.ciphertext) {
-            Ok(m) => m,
-            Err(e) => return drop(out, DropReason::DecryptFailed(e)),
-        };
-        // Decrypt on a copy: the Signal state moves only if the answer is accepted.
-        let mut trial = self.state.store.clone();
-        let address = incoming.from.address();
-        let plaintext = match trial.decrypt_within(&address, &message, GUEST_DECRYPT_LIMITS, rng) {
-            Ok(p) => Zeroizing::new(p),
-            Err(e) => return drop(out, DropReason::DecryptFailed(e)),
-        };
-        let parsed = match (profile, incoming.request_id) {
-            (WireProfile::PeerWave, Some(id)) => plaintexts::parse_peerwave_answer(&plaintext, id),
-            _ => plaintexts::parse_key_message(&plaintext),
-        };
-        let answer = match parsed {
-            Ok(a) => a,
-            Err(e) => return drop(out, DropReason::BadPlaintext(e)),
-        };
-        if answer.meeting_id != self.meeting_id {
-            return drop(out, DropReason::WrongMeeting);
-        }
-        let skew = i64::try_from(self.config.clock_skew_ms).unwrap_or(i64::MAX);
-        let now_signed = i64::try_from(now).unwrap_or(i64::MAX);
-        if answer
-            .timestamp_ms
-            .saturating_sub(now_signed)
-            .saturating_abs()
-            > skew
-        {
-            return drop(out, DropReason::StaleTimestamp);
-        }
-        let from = incoming.from;
-        let mut answered_request = None;
-        match answer.kind {
-            KeyMessageKind::Response => {
-                let request_id = answer.request_id.as_deref().unwrap_or_default();
-                if let Some(reason) = self.check_request(request_id, &from) {
-                    return drop(out, reason);
-                }
-                if matches!(self.lifecycle, Lifecycle::Delivered(_)) {
-                    return drop(out, DropReason::KeyAlreadyDelivered);
-                }
-                let Some(pos) = self.outstanding.iter().position(|r| r.id == request_id) else {
-                    return drop(out, DropReason::UnknownRequest);
-                };
-                let request = self.outstanding.remove(pos);
-                self.answered.push(request.id.clone());
-                self.key_sources.push(from.clone());
-                answered_request = Some(request);
-            }
-            KeyMessageKind::Update => {
-                let Lifecycle::Delivered(current) = &self.lifecycle else {
-                    return drop(out, DropReason::UpdateBeforeKey);
-                };
-                if !self.key_sources.contains(&from) {
-                    return drop(out, DropReason::UpdateFromUnverifiedParticipant);
-                }
-                if !current.is_replaced_by(answer.timestamp_ms, answer.key_index) {
-                    return drop(out, DropReason::StaleUpdate);
-                }
-            }
-        }
-        self.state.store = trial;
-        let short_code = match (&answered_request, &answer.sas_nonce) {
-            (Some(request), Some(theirs)) => self.settle_short_code(request, theirs, out),
-            // An update keeps the code agreed with the same sender.
-            (None, _) => match &self.lifecycle {
-                Lifecycle::Delivered(d) if d.from == from => d.short_code.clone(),
-                _ => None,
-            },
-            (Some(_), None) => None,
-        };
-        if answered_request.is_some() {
-            // Asked first next time (after a reload too).
-            self.state.record_answer(&from);
-        }
-        let delivered = Delivered {
-            safety_number: self.safety_number(&from),
-            short_code,
-            from,
-            key_index: answer.key_index,
-            check_value: answer.key.check_value(),
-            timestamp_ms: answer.timestamp_ms,
-        };
-        self.lifecycle = Lifecycle::Delivered(delivered.clone());
-        out.push(Action::PersistState);
-        out.push(Action::Progress(Progress::KeyReceived {
-            from: delivered.from.clone(),
-            key_index: delivered.key_index,
-        }));
-        out.push(Action::DeliverKey {
-            key: answer.key,
-            delivered,
-        });
     }
 }

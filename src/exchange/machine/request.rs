@@ -1,0 +1,151 @@
+//! From a participant's keybundle to a sent key request: the session is set up (X3DH or
+//! PQXDH) from the bundle, then the request is encrypted in the dialect's shape.
+
+use crate::prelude::*;
+
+use rand_core::CryptoRngCore;
+
+use crate::signal::SignalError;
+
+use super::super::dialect::KeyRequest;
+use super::super::failure::{AttemptFailure, BundleError, DropReason, HttpFailure};
+use super::super::io::{Action, Progress};
+use super::super::messages;
+use super::super::plaintexts;
+use super::super::sas::{SasNonce, SAS_NONCE_LEN};
+use super::super::{Millis, ParticipantId};
+use super::attempts::Stage;
+use super::{Exchange, Request};
+
+/// Requests kept answerable; older ones are forgotten first.
+const MAX_OUTSTANDING_REQUESTS: usize = 32;
+
+impl Exchange {
+    /// A bundle fetched for an attempt waiting for it: the session is set up and the
+    /// request sent, or the attempt fails.
+    pub(super) fn on_bundle(
+        &mut self,
+        participant: ParticipantId,
+        result: Result<String, HttpFailure>,
+        now: Millis,
+        rng: &mut impl CryptoRngCore,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(attempt) = self
+            .attempt_mut(&participant)
+            .filter(|a| a.stage == Stage::FetchingBundle)
+        else {
+            out.push(Action::Dropped(DropReason::StaleBundle));
+            return;
+        };
+        attempt.stage = Stage::AwaitingAnswer;
+        if let Err(failure) = self.start_session(&participant, result, now, rng) {
+            return self.fail_attempt(&participant, failure, now, rng, out);
+        }
+        out.push(Action::PersistState);
+        self.send_request(&participant, now, rng, out);
+    }
+
+    /// X3DH with the fetched bundle; on any failure the store is unchanged.
+    fn start_session(
+        &mut self,
+        participant: &ParticipantId,
+        fetched: Result<String, HttpFailure>,
+        now: Millis,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<(), AttemptFailure> {
+        let body = fetched.map_err(|f| match f {
+            HttpFailure {
+                status: 429,
+                retry_after_s,
+            } => AttemptFailure::RateLimited { retry_after_s },
+            f => AttemptFailure::BundleHttp(f.status),
+        })?;
+        let bundle = messages::parse_bundle(&body, participant, self.config.profile)
+            .map_err(|e| AttemptFailure::BundleInvalid(BundleError::Malformed(e)))?;
+        if !self.pin_allows(participant, &bundle.identity_key) {
+            return Err(AttemptFailure::IdentityMismatch);
+        }
+        let address = participant.address();
+        self.state
+            .store
+            .process_bundle(&address, &bundle, rng)
+            .map_err(|e| match e {
+                SignalError::UntrustedIdentity(_) => AttemptFailure::IdentityChanged,
+                e => AttemptFailure::BundleInvalid(BundleError::Rejected(e)),
+            })?;
+        self.state.set_session_established(&address, now);
+        Ok(())
+    }
+
+    /// Encrypts a key request for `participant` in the dialect's shape and sends it.
+    pub(super) fn send_request(
+        &mut self,
+        participant: &ParticipantId,
+        now: Millis,
+        rng: &mut impl CryptoRngCore,
+        out: &mut Vec<Action>,
+    ) {
+        let participant = participant.clone();
+        let mut random = [0u8; 16];
+        rng.fill_bytes(&mut random);
+        let request_id = plaintexts::request_id(&random);
+        let dialect = self.config.profile;
+        let request = KeyRequest {
+            meeting_id: &self.meeting_id,
+            guest_session_id: &self.guest_session_id,
+            request_id: &request_id,
+            now_ms: now,
+        };
+        let mut sas_nonce = SasNonce([0u8; SAS_NONCE_LEN]);
+        let plaintext = dialect.request_plaintext(&request, &mut sas_nonce, rng);
+        let message = match self
+            .state
+            .store
+            .encrypt(&participant.address(), plaintext.as_bytes())
+        {
+            Ok(message) => message,
+            Err(e) => {
+                return self.fail_attempt(
+                    &participant,
+                    AttemptFailure::EncryptFailed(e),
+                    now,
+                    rng,
+                    out,
+                )
+            }
+        };
+        out.push(Action::PersistState);
+        // The participant's time runs from the request, not from the bundle fetch before it;
+        // so does the wait before the next one is asked as well.
+        let deadline = now.saturating_add(self.config.participant_timeout_ms);
+        let hedge_at = self.hedge_time(now);
+        if let Some(attempt) = self.attempt_mut(&participant) {
+            attempt.deadline = deadline;
+            attempt.hedge_at = hedge_at;
+        }
+        if !self.asked.contains(&participant) {
+            self.asked.push(participant.clone());
+        }
+        let body = messages::guest_event(
+            &participant,
+            &dialect.request_routing(&participant, &request_id),
+            dialect.names(),
+            message.message_type(),
+            message.serialized(),
+        );
+        if self.outstanding.len() >= MAX_OUTSTANDING_REQUESTS {
+            self.outstanding.remove(0);
+        }
+        self.outstanding.push(Request {
+            id: request_id,
+            participant: participant.clone(),
+            sas_nonce,
+        });
+        out.push(Action::Send {
+            participant: participant.clone(),
+            body,
+        });
+        out.push(Action::Progress(Progress::WaitingFor { participant }));
+    }
+}
