@@ -1,0 +1,183 @@
+//! The join's registration, handshake and lobby: what the server's answers and notices
+//! change, and starting over when the server lost the registration.
+
+use crate::prelude::*;
+
+use super::{
+    Admission, CallOutcome, Held, Join, JoinAction, JoinFailure, JoinNotice, Link, LobbyAnswer,
+    Registration, Stage, Status, Waiting, LOBBY_COOLDOWN_MS, LOST_REGISTRATIONS_MAX,
+    STATUS_CHECK_MS,
+};
+
+impl Join {
+    /// A registration is held: the handshake names it (PeerWave).
+    pub(super) fn hold(&mut self, session_id: String, out: &mut Vec<JoinAction>) {
+        if self.config.rules.sdk_handshake {
+            out.push(JoinAction::Handshake);
+            self.link = Link::Connecting;
+        }
+        self.registration = Registration::Held(Held {
+            session_id,
+            admission: Admission::Outside,
+            authenticated: false,
+        });
+    }
+
+    pub(super) fn registered(&mut self, session_id: String, out: &mut Vec<JoinAction>) {
+        if matches!(self.registration, Registration::Renewing) {
+            out.push(JoinAction::Notice(JoinNotice::Registered));
+        }
+        self.hold(session_id, out);
+        if let Some(call) = &mut self.call {
+            if let Stage::Registering { resume } = call.stage {
+                if resume {
+                    call.stage = Stage::Starting;
+                    self.proceed(out);
+                } else {
+                    self.settle(CallOutcome::Failed(JoinFailure::SessionLost), out);
+                }
+            }
+        }
+    }
+
+    pub(super) fn registration_failed(&mut self, out: &mut Vec<JoinAction>) {
+        if matches!(self.registration, Registration::Renewing) {
+            self.registration = Registration::None;
+            // Only a call waiting for the SDK's own registration is waiting here.
+            if matches!(
+                self.call.as_ref().map(|c| c.stage),
+                Some(Stage::Registering { .. })
+            ) {
+                self.settle(CallOutcome::Failed(JoinFailure::SessionLost), out);
+            }
+        }
+    }
+
+    pub(super) fn authenticated(&mut self, session_id: &str, out: &mut Vec<JoinAction>) {
+        let Registration::Held(held) = &mut self.registration else {
+            return;
+        };
+        if held.session_id != session_id {
+            return;
+        }
+        held.authenticated = true;
+        self.link = Link::Up;
+        match held.admission {
+            // Into the lobby as soon as the socket can hear the answer: PeerWave deletes
+            // every registered guest that has not asked yet whenever another one registers.
+            Admission::Outside if self.config.rules.lobby => {
+                held.admission = Admission::Asking;
+                out.push(JoinAction::RequestAdmission);
+            }
+            // A notice sent while the socket was away is lost: ask how things stand.
+            Admission::InLobby { .. } => {
+                held.admission = Admission::InLobby { check_at: None };
+                out.push(JoinAction::CheckStatus);
+            }
+            _ => {}
+        }
+        self.proceed(out);
+    }
+
+    pub(super) fn admitted_now(&mut self, out: &mut Vec<JoinAction>) {
+        if self.admitted() {
+            return;
+        }
+        self.set_admission(Admission::Admitted);
+        if self.config.rules.admission_kept {
+            out.push(JoinAction::PersistAdmitted);
+        }
+        out.push(JoinAction::Notice(JoinNotice::Admitted));
+        self.proceed(out);
+    }
+
+    pub(super) fn declined(&mut self, out: &mut Vec<JoinAction>) {
+        self.set_admission(Admission::Declined);
+        // Only a call still waiting ends here; a running exchange goes on.
+        if matches!(
+            self.call.as_ref().map(|c| c.stage),
+            Some(Stage::Waiting { .. })
+        ) {
+            self.settle(CallOutcome::Failed(JoinFailure::Declined), out);
+        }
+    }
+
+    /// PeerWave told every waiting guest about another one: a moment to check on ours
+    /// (the host may have tried to admit a registration the server had already deleted).
+    pub(super) fn lobby_moved(&mut self, out: &mut Vec<JoinAction>) {
+        if let Registration::Held(held) = &mut self.registration {
+            if let Admission::InLobby { check_at: Some(_) } = held.admission {
+                held.admission = Admission::InLobby { check_at: None };
+                out.push(JoinAction::CheckStatus);
+            }
+        }
+    }
+
+    pub(super) fn lobby_answered(&mut self, answer: LobbyAnswer, out: &mut Vec<JoinAction>) {
+        if !matches!(self.admission(), Some(Admission::Asking)) {
+            return;
+        }
+        let waiting = self.waiting_for(Waiting::Admission);
+        let next = match answer {
+            LobbyAnswer::SessionGone => return self.lost(out),
+            LobbyAnswer::InLobby => Admission::InLobby {
+                check_at: Some(self.clock + STATUS_CHECK_MS),
+            },
+            LobbyAnswer::TryLater if waiting => Admission::AskAt(self.clock + LOBBY_COOLDOWN_MS),
+            // Nobody is waiting: the next call asks.
+            LobbyAnswer::TryLater => Admission::Outside,
+        };
+        self.set_admission(next);
+    }
+
+    pub(super) fn status_checked(&mut self, status: Status, out: &mut Vec<JoinAction>) {
+        match status {
+            Status::Admitted => self.admitted_now(out),
+            Status::Gone => self.lost(out),
+            Status::Waiting | Status::Unknown => {
+                if let Some(Admission::InLobby { check_at: None }) = self.admission() {
+                    let check_at = Some(self.clock + STATUS_CHECK_MS);
+                    self.set_admission(Admission::InLobby { check_at });
+                }
+            }
+        }
+    }
+
+    /// The server no longer has the registration: new keys, a new registration. A call
+    /// that had not reached the lobby goes on with it (a bounded number of times); one in
+    /// the lobby or admitted ends with `SESSION_LOST` once the new registration is in.
+    pub(super) fn lost(&mut self, out: &mut Vec<JoinAction>) {
+        if !self.config.rules.reregisters {
+            return;
+        }
+        let Some(admission) = self.admission() else {
+            return;
+        };
+        let before_lobby = matches!(
+            admission,
+            Admission::Outside | Admission::Asking | Admission::AskAt(_) | Admission::Declined
+        );
+        self.registration = Registration::Renewing;
+        self.link_reset();
+        if let Some(call) = &mut self.call {
+            let waiting = matches!(call.stage, Stage::Waiting { .. } | Stage::Starting);
+            let resume = before_lobby && waiting && call.lost < LOST_REGISTRATIONS_MAX;
+            if resume {
+                call.lost += 1;
+            }
+            call.stage = Stage::Registering { resume };
+        }
+        out.push(JoinAction::ReplaceIdentity);
+        out.push(JoinAction::Notice(JoinNotice::SessionLost));
+        out.push(JoinAction::Register);
+    }
+
+    /// A handshake for the old registration is no longer of use.
+    pub(super) fn link_reset(&mut self) {
+        if self.config.rules.sdk_handshake && self.link == Link::Up {
+            // Connected, but authenticated as nobody the server knows: the next
+            // registration's handshake reconnects it.
+            self.link = Link::Connecting;
+        }
+    }
+}
