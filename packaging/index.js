@@ -13,11 +13,15 @@ export * from './signal_guest_sdk.js';
 
 let ready = false;
 
+// The errors this entry makes itself, before the module can: `guestErrorCode` knows them.
+const madeHere = new WeakSet();
+
 function notInitialised() {
   const error = new Error('The SDK is not initialised: call and await init() first (in Node it initialises itself).');
   error.name = 'GuestError';
   error.code = 'NOT_INITIALISED';
   error.retryable = false;
+  madeHere.add(error);
   return error;
 }
 
@@ -105,6 +109,6 @@ export function isGuestError(error) {
 
 /** The code of an error the SDK threw or rejected with; `undefined` for anything else. */
 export function guestErrorCode(error) {
-  if (ready) return bindingErrorCode(error);
-  return error?.name === 'GuestError' && error.code === 'NOT_INITIALISED' ? 'NOT_INITIALISED' : undefined;
+  if (madeHere.has(error)) return 'NOT_INITIALISED';
+  return ready ? bindingErrorCode(error) : undefined;
 }

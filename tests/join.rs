@@ -630,3 +630,18 @@ fn nothing_starts_without_admission_whatever_the_socket_does() {
     assert!(!started(&seen), "{seen:?}");
     assert!(g.on(JoinEvent::Admitted(s("s1"))).contains(&StartExchange));
 }
+
+#[test]
+fn a_reload_reuses_a_registration_unless_it_was_waiting_in_peerwaves_lobby() {
+    let peerwave = WireProfile::PeerWave.join_rules();
+    assert!(
+        peerwave.reuses_stored(true),
+        "admitted: PeerWave says so once; kept"
+    );
+    assert!(
+        !peerwave.reuses_stored(false),
+        "PeerWave marked the waiting guest as gone"
+    );
+    let plan = WireProfile::Plan.join_rules();
+    assert!(plan.reuses_stored(true) && plan.reuses_stored(false));
+}

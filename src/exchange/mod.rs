@@ -32,7 +32,7 @@ pub use failure::{
 pub use io::{Action, Event, Progress};
 pub use key::{MeetingKey, MEETING_KEY_LEN};
 pub use machine::{Delivered, Exchange, Phase, GUEST_DECRYPT_LIMITS};
-pub use state::GuestState;
+pub use state::{GuestState, ONE_TIME_PRE_KEYS};
 
 use core::fmt;
 
@@ -99,14 +99,29 @@ pub struct ExchangeConfig {
     pub profile: contract::WireProfile,
 }
 
+/// [`ExchangeConfig::default`]'s numbers (the page's configuration has the same defaults).
+pub mod defaults {
+    use super::Millis;
+    /// [`super::ExchangeConfig::participant_timeout_ms`].
+    pub const PARTICIPANT_TIMEOUT_MS: Millis = 5_000;
+    /// [`super::ExchangeConfig::hedge_after_ms`].
+    pub const HEDGE_AFTER_MS: Millis = 1_500;
+    /// [`super::ExchangeConfig::max_failures`].
+    pub const MAX_FAILURES: usize = 3;
+    /// [`super::ExchangeConfig::session_cache_ttl_ms`].
+    pub const SESSION_CACHE_TTL_MS: Millis = 5 * 60_000;
+    /// [`super::ExchangeConfig::clock_skew_ms`].
+    pub const CLOCK_SKEW_MS: Millis = 120_000;
+}
+
 impl Default for ExchangeConfig {
     fn default() -> Self {
         Self {
-            participant_timeout_ms: 5_000,
-            hedge_after_ms: Some(1_500),
-            max_failures: 3,
-            session_cache_ttl_ms: 5 * 60_000,
-            clock_skew_ms: 120_000,
+            participant_timeout_ms: defaults::PARTICIPANT_TIMEOUT_MS,
+            hedge_after_ms: Some(defaults::HEDGE_AFTER_MS),
+            max_failures: defaults::MAX_FAILURES,
+            session_cache_ttl_ms: defaults::SESSION_CACHE_TTL_MS,
+            clock_skew_ms: defaults::CLOCK_SKEW_MS,
             pinned: Vec::new(),
             profile: contract::WireProfile::default(),
         }

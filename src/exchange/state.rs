@@ -19,6 +19,11 @@ const MAX_SESSION_TIMES: usize = 4096;
 /// Participants remembered as not answering; the oldest is forgotten first.
 const MAX_UNANSWERED: usize = 16;
 
+/// One-time prekeys a guest registers: enough for every participant of a large meeting to be
+/// asked several times, few enough to make in a few milliseconds. A PeerWave guest keeps at
+/// least as many published.
+pub const ONE_TIME_PRE_KEYS: u32 = 30;
+
 /// The guest's persistent Signal state.
 #[derive(Clone, Debug)]
 pub struct GuestState {

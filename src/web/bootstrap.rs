@@ -24,12 +24,9 @@ use crate::exchange::contract::WireProfile;
 use crate::exchange::join::Join;
 use crate::exchange::messages::{decode_base64, parse_registration};
 use crate::exchange::stored::record_admitted;
+use crate::exchange::ONE_TIME_PRE_KEYS;
 use crate::exchange::{Exchange, GuestState};
 use crate::signal::ProtocolStore;
-
-/// One-time prekeys a guest publishes: enough for every participant of a large meeting
-/// to be asked several times, few enough to make in a few milliseconds.
-pub(crate) const ONE_TIME_PRE_KEYS: u32 = 30;
 
 /// What was read from storage.
 struct Stored {
@@ -114,6 +111,7 @@ pub(crate) fn open(config: Config, mut rng: WebCryptoRng) -> Result<Shared, Setu
     // Whether the host admitted it counts only where the server says so once (the join's
     // rules): the contract's server repeats it on every connection.
     let admitted = registration.is_some_and(|text| record_admitted(text));
+    let registration = registration.filter(|_| config.join().rules.reuses_stored(admitted));
     let session_id = match registration {
         None => None,
         Some(text) => Some(

@@ -13,7 +13,7 @@ use super::socket::Socket;
 use crate::exchange::contract::WireProfile;
 use crate::exchange::join::JoinConfig;
 use crate::exchange::messages::decode_base64;
-use crate::exchange::{ExchangeConfig, ParticipantId};
+use crate::exchange::{defaults, ExchangeConfig, ParticipantId};
 use crate::signal::PublicKey;
 
 #[wasm_bindgen]
@@ -208,19 +208,61 @@ fn unknown_fields(config: &JsValue) -> Option<String> {
     (!unknown.is_empty()).then_some(unknown)
 }
 
-/// How long the calls wait, and whether they wait for the host.
+/// The whole-number fields: name, default, least, most. Read in this order (so a
+/// configuration with several wrong fields names the first).
+const COUNTS: [(&str, u64, u64, u64); 8] = [
+    (
+        "requestTimeoutMs",
+        DEFAULT_REQUEST_TIMEOUT_MS as u64,
+        100,
+        2 * 60 * SECOND_MS,
+    ),
+    (
+        "connectTimeoutMs",
+        DEFAULT_CONNECT_TIMEOUT_MS as u64,
+        100,
+        10 * 60 * SECOND_MS,
+    ),
+    (
+        "admissionTimeoutMs",
+        DEFAULT_ADMISSION_TIMEOUT_MS as u64,
+        100,
+        DAY_MS,
+    ),
+    (
+        "participantTimeoutMs",
+        defaults::PARTICIPANT_TIMEOUT_MS,
+        100,
+        10 * 60 * SECOND_MS,
+    ),
+    // 0 turns hedging off: one participant at a time.
+    (
+        "hedgeAfterMs",
+        defaults::HEDGE_AFTER_MS,
+        0,
+        10 * 60 * SECOND_MS,
+    ),
+    ("maxFailures", defaults::MAX_FAILURES as u64, 1, 100),
+    (
+        "sessionCacheTtlMs",
+        defaults::SESSION_CACHE_TTL_MS,
+        0,
+        DAY_MS,
+    ),
+    ("clockSkewMs", defaults::CLOCK_SKEW_MS, 0, DAY_MS),
+];
+
+/// How long the calls wait, whether they wait for the host, and the exchange's tunables.
 struct Limits {
     request_timeout_ms: u32,
     connect_timeout_ms: u32,
     admission_timeout_ms: u32,
     require_admission: bool,
+    exchange: ExchangeConfig,
 }
 
 impl Limits {
     fn from_js(config: &JsValue, profile: WireProfile) -> Result<Self, SetupError> {
-        let ms = |name, default: u32, max| {
-            optional_count(config, name, u64::from(default), 100, max).map(|v| v as u32)
-        };
         let require_admission = optional_bool_or(config, "requireAdmission", true)?;
         if !require_admission && profile.join_rules().lobby {
             // PeerWave relays key requests from guests still in the lobby: only the SDK holds them.
@@ -228,54 +270,27 @@ impl Limits {
                 "requireAdmission cannot be false with wireProfile \"peerwave\"",
             ));
         }
+        let mut v = [0u64; 8];
+        for (slot, (name, default, min, max)) in v.iter_mut().zip(COUNTS) {
+            *slot = optional_count(config, name, default, min, max)?;
+        }
         Ok(Self {
-            request_timeout_ms: ms(
-                "requestTimeoutMs",
-                DEFAULT_REQUEST_TIMEOUT_MS,
-                2 * 60 * SECOND_MS,
-            )?,
-            connect_timeout_ms: ms(
-                "connectTimeoutMs",
-                DEFAULT_CONNECT_TIMEOUT_MS,
-                10 * 60 * SECOND_MS,
-            )?,
-            admission_timeout_ms: ms("admissionTimeoutMs", DEFAULT_ADMISSION_TIMEOUT_MS, DAY_MS)?,
+            request_timeout_ms: v[0] as u32,
+            connect_timeout_ms: v[1] as u32,
+            admission_timeout_ms: v[2] as u32,
             require_admission,
+            exchange: ExchangeConfig {
+                profile,
+                participant_timeout_ms: v[3],
+                hedge_after_ms: Some(v[4]).filter(|ms| *ms > 0),
+                max_failures: v[5] as usize,
+                session_cache_ttl_ms: v[6],
+                clock_skew_ms: v[7],
+                // Last: the one field that owns memory.
+                pinned: pinned_identities(&get(config, "pinnedIdentities"))?,
+            },
         })
     }
-}
-
-/// The exchange's tunables.
-fn exchange_config(config: &JsValue, profile: WireProfile) -> Result<ExchangeConfig, SetupError> {
-    let d = ExchangeConfig::default();
-    let count = |name, default, min, max| optional_count(config, name, default, min, max);
-    let participant_timeout_ms = count(
-        "participantTimeoutMs",
-        d.participant_timeout_ms,
-        100,
-        10 * 60 * SECOND_MS,
-    )?;
-    // 0 turns hedging off: one participant at a time.
-    let hedge_after_ms = Some(count(
-        "hedgeAfterMs",
-        d.hedge_after_ms.unwrap_or(0),
-        0,
-        10 * 60 * SECOND_MS,
-    )?)
-    .filter(|ms| *ms > 0);
-    let max_failures = count("maxFailures", d.max_failures as u64, 1, 100)? as usize;
-    let session_cache_ttl_ms = count("sessionCacheTtlMs", d.session_cache_ttl_ms, 0, DAY_MS)?;
-    let clock_skew_ms = count("clockSkewMs", d.clock_skew_ms, 0, DAY_MS)?;
-    Ok(ExchangeConfig {
-        profile,
-        participant_timeout_ms,
-        hedge_after_ms,
-        max_failures,
-        session_cache_ttl_ms,
-        clock_skew_ms,
-        // Last: the one field that owns memory.
-        pinned: pinned_identities(&get(config, "pinnedIdentities"))?,
-    })
 }
 
 /// The page's socket, key provider and event callback.
@@ -352,7 +367,6 @@ impl Config {
         let key_profile = key_profile(&get(config, "keyProfile"))?;
         let debug = optional_bool(config, "debug")?;
         let require_storage = optional_bool(config, "requireStorage")?;
-        let exchange = exchange_config(config, profile)?;
         let (socket, key_provider, on_event) = page_objects(config)?;
         Ok(Self {
             http,
@@ -360,7 +374,7 @@ impl Config {
             invitation_token,
             display_name,
             key_profile,
-            exchange,
+            exchange: limits.exchange,
             debug,
             socket,
             key_provider,

@@ -8,11 +8,19 @@
 
 use crate::prelude::*;
 
-use js_sys::{Array, Error};
+use js_sys::{Array, Object};
 use wasm_bindgen::prelude::*;
 
 pub(crate) use super::error_code::GuestErrorCode;
 use super::js::{object, set};
+
+#[wasm_bindgen(module = "/src/web/shim.js")]
+extern "C" {
+    /// The one builder of a `GuestError` (shim.js), which also remembers it for
+    /// `guestErrorCode`.
+    #[wasm_bindgen(js_name = guestError)]
+    fn guest_error(message: &str, code: GuestErrorCode, index: u32, retryable: bool) -> Object;
+}
 use crate::exchange::join::{CallRefused, JoinFailure};
 use crate::exchange::{Attempt, ExchangeFailure, HttpFailure, ParticipantId, ParticipantsError};
 
@@ -83,10 +91,7 @@ pub(crate) fn participant_ref(p: &ParticipantId) -> JsValue {
 
 impl From<GuestError> for JsValue {
     fn from(e: GuestError) -> JsValue {
-        let error = Error::new(&e.message);
-        error.set_name("GuestError");
-        set(&error, "code", JsValue::from(e.code));
-        set(&error, "retryable", e.code.retryable());
+        let error = guest_error(&e.message, e.code, e.code as u32, e.code.retryable());
         if let Some(status) = e.status {
             set(&error, "status", status);
         }

@@ -5,7 +5,12 @@
 
 use wasm_bindgen::prelude::*;
 
-use super::js::get;
+#[wasm_bindgen(module = "/src/web/shim.js")]
+extern "C" {
+    /// The code of an error this module made (shim.js), or `undefined`.
+    #[wasm_bindgen(js_name = codeOf)]
+    fn code_of(value: &JsValue) -> Option<u32>;
+}
 
 /// Every code a `GuestError` can carry. Exported, so the TypeScript union is generated
 /// from this enum.
@@ -76,12 +81,50 @@ impl GuestErrorCode {
 
 /// The code of a `GuestError` thrown or rejected by this SDK, or `undefined` for any other
 /// value. A type-safe way to branch on errors caught as `unknown` in strict TypeScript.
+/// Only the errors this module made count (it remembers them, with their code), not objects
+/// that merely look like one.
 #[wasm_bindgen(js_name = guestErrorCode)]
 pub fn guest_error_code(
     #[wasm_bindgen(unchecked_param_type = "unknown")] error: JsValue,
 ) -> Option<GuestErrorCode> {
-    if get(&error, "name").as_string().as_deref() != Some("GuestError") {
-        return None;
-    }
-    GuestErrorCode::from_js_value(&get(&error, "code"))
+    ALL.get(code_of(&error)? as usize).copied()
 }
+
+/// Every code, at its index (checked below, at compile time).
+const ALL: [GuestErrorCode; 20] = {
+    use GuestErrorCode::*;
+    [
+        KeyExchangeFailed,
+        RateLimited,
+        InsecureOrigin,
+        StorageUnavailable,
+        StorageCorrupt,
+        NotRegistered,
+        RegistrationRejected,
+        NotAdmitted,
+        SessionLost,
+        SocketNotConnected,
+        ProtocolError,
+        NetworkError,
+        HttpError,
+        KeyProviderFailed,
+        InvalidConfig,
+        InvalidState,
+        CryptoUnavailable,
+        Left,
+        InternalError,
+        NotInitialised,
+    ]
+};
+
+const _: () = {
+    let mut i = 0;
+    while i < ALL.len() {
+        assert!(ALL[i] as usize == i, "ALL lists the codes in their order");
+        i += 1;
+    }
+    // Every code is listed: wasm-bindgen's `__Invalid` comes right after the last one.
+    assert!(GuestErrorCode::__Invalid as usize == ALL.len(), "ALL lists every code");
+    // shim.js builds INTERNAL_ERROR itself, by this index.
+    assert!(GuestErrorCode::InternalError as usize == 18);
+};

@@ -9,12 +9,31 @@
 const owed = new Set();
 let trapped = null;
 
-function internalError() {
-  const error = new Error("The SDK stopped after an internal error. Reload the page to join again.");
+// Every error this module throws or rejects with, and its code's index in `GuestErrorCode`,
+// so that `guestErrorCode` recognises exactly those (an object that only looks like one is
+// not).
+const made = new WeakMap();
+
+/** The one builder of a `GuestError`: an `Error` with a stable `code` and `retryable`. */
+export function guestError(message, code, index, retryable) {
+  const error = new Error(message);
   error.name = "GuestError";
-  error.code = "INTERNAL_ERROR";
-  error.retryable = false;
+  error.code = code;
+  error.retryable = retryable;
+  made.set(error, index);
   return error;
+}
+
+/** The code index of an error this module made, or `undefined`. */
+export function codeOf(value) {
+  return typeof value === "object" && value !== null ? made.get(value) : undefined;
+}
+
+// INTERNAL_ERROR's index in `GuestErrorCode` (src/web/error_code.rs; a test holds it).
+const INTERNAL_ERROR = 18;
+
+function internalError() {
+  return guestError("The SDK stopped after an internal error. Reload the page to join again.", "INTERNAL_ERROR", INTERNAL_ERROR, false);
 }
 
 function guard(callback) {

@@ -17,12 +17,20 @@ const demo = (window.demo = {
   registration: null,
   result: null,
   error: null,
+  // Every error a call ended with, in order (a page may try again at once: ?retryLost).
+  errors: [],
+  left: false,
   keys: [],
   keyGenerationMs: null,
 });
 let started = performance.now();
 let guest = null;
+let socket = null;
 let keyProvider = null;
+// ?retryLost: the page calls exchangeKey() again as soon as a call ends with SESSION_LOST,
+// without waiting for the user (at most this many times in a row).
+const RETRIES_ON_LOST = 3;
+let retriesOnLost = 0;
 
 function line(text) {
   const t = ((performance.now() - started) / 1000).toFixed(3);
@@ -97,12 +105,21 @@ async function exchange() {
       ? `${result.shortCode.digits}  ${result.shortCode.emoji.join(' ')}`
       : '(the participant did not take part)';
     $('result').hidden = false;
+    retriesOnLost = 0;
     line(`Done in ${Math.round(demo.result.timeToKeyMs)} ms`);
     if (result.shortCode) await showParticipantCode(result);
     await joinRoom();
   } catch (e) {
     // The SDK's messages are written to be shown as they are.
     demo.error = { code: e.code, message: e.message, retryable: e.retryable, attempts: e.attempts ?? [] };
+    demo.errors.push({ code: e.code, retryable: e.retryable });
+    if (e.code === 'LEFT') return; // the Leave button: nothing to show
+    if (e.code === 'SESSION_LOST' && params.has('retryLost') && retriesOnLost < RETRIES_ON_LOST) {
+      retriesOnLost += 1;
+      line(`${e.message} Trying again at once`);
+      await exchange();
+      return;
+    }
     $('status').textContent = 'Unable to get the meeting key.';
     $('status').className = 'bad';
     $('error-text').textContent = e.message;
@@ -155,11 +172,13 @@ async function join(name) {
   demo.transcript = [];
   $('progress').textContent = '';
   $('join').disabled = true;
+  $('leave').hidden = false;
+  demo.left = false;
   keyProvider = newKeyProvider();
   // socket.io-client's default transports start with HTTP long-polling (slower to connect);
   // ?polling keeps them, to show that exchangeKey() waits for the connection either way.
   const transports = params.has('polling') ? undefined : ['websocket'];
-  const socket = io(`${config.relayUrl}/external`, { autoConnect: false, ...(transports ? { transports } : {}) });
+  socket = io(`${config.relayUrl}/external`, { autoConnect: false, ...(transports ? { transports } : {}) });
   // socket.io-client reconnects by itself after network loss, but not after the server
   // closed the connection (e.g. a server restart): reconnect then too.
   socket.on('disconnect', (reason) => {
@@ -214,7 +233,29 @@ async function join(name) {
     // No need to wait for the connection: exchangeKey() waits for it (and for admission).
     socket.connect();
   }
+  // ?exchangeAfter=<ms>: call exchangeKey() that long after register() resolved (by default
+  // at once), e.g. while the SDK's socket is still connecting.
+  if (params.has('exchangeAfter')) await new Promise((r) => setTimeout(r, Number(params.get('exchangeAfter'))));
   await exchange();
+}
+
+// Leaving the meeting (this button, or the meeting ending) is the one time to call leave():
+// it wipes the keys and this tab's stored state. The next Join starts afresh.
+function leave() {
+  guest?.leave();
+  guest = null;
+  socket?.disconnect();
+  socket = null;
+  demo.room?.disconnect();
+  demo.room = null;
+  demo.left = true;
+  $('leave').hidden = true;
+  $('error').hidden = true;
+  $('result').hidden = true;
+  $('status').textContent = 'You left the meeting.';
+  $('status').className = '';
+  $('join').disabled = false;
+  line('Left the meeting');
 }
 
 $('join-form').addEventListener('submit', (e) => {
@@ -222,6 +263,8 @@ $('join-form').addEventListener('submit', (e) => {
   join($('name').value.trim() || 'Guest');
 });
 $('retry').addEventListener('click', () => exchange());
-// Leaving the page leaves the meeting: keys and this tab's stored state are wiped. (The
-// demo keeps them on ?keep, so that its reload scenario can show reuse.)
-window.addEventListener('pagehide', () => { if (!params.has('keep')) guest?.leave(); });
+$('leave').addEventListener('click', () => leave());
+// A reload is not a leave: pagehide fires on reloads too, and the reloaded page reuses this
+// tab's registration and admission (the browser discards sessionStorage with the tab). Only
+// the LiveKit room is disconnected here.
+window.addEventListener('pagehide', () => { demo.room?.disconnect(); });

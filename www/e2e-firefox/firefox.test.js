@@ -53,7 +53,7 @@ test('frame check: livekit-client key derivation on both sides decrypts the same
 });
 
 test('reload in the same tab reuses the stored identity and asks the answerer first', async () => {
-  const s = await open({ bots: ['silent', 'reply'] }, '?e2e&keep');
+  const s = await open({ bots: ['silent', 'reply'] });
   try {
     const first = await join(s.page);
     assert.equal(first.registration.reused, false);

@@ -194,8 +194,8 @@ test('7 no private key reaches the relay; no key material in the browser console
   } finally { await s.close(); }
 });
 
-test('8 reload in the same tab reuses the stored identity: no second registration', async () => {
-  const s = await open({ bots: ['reply'] }, '?e2e&keep');
+test('8 reload in the same tab reuses the stored identity: no second registration (a reload is not a leave)', async () => {
+  const s = await open({ bots: ['reply'] });
   try {
     const first = await join(s.page);
     assert.equal(first.registration.reused, false);
@@ -211,7 +211,7 @@ test('8 reload in the same tab reuses the stored identity: no second registratio
 });
 
 test('8b after a reload the participant that answered is asked first: no 5 s for the silent one', async () => {
-  const s = await open({ bots: ['silent', 'reply'] }, '?e2e&keep&hedge=0');
+  const s = await open({ bots: ['silent', 'reply'] }, '?e2e&hedge=0');
   try {
     const first = await join(s.page);
     assert.ok(first.transcript.some((l) => l.text.includes('rotating to participant-2')));
@@ -224,14 +224,18 @@ test('8b after a reload the participant that answered is asked first: no 5 s for
   } finally { await s.close(); }
 });
 
-test('8c leaving the page leaves the meeting: keys wiped, the next visit registers anew', async () => {
+test('8c the Leave button leaves the meeting: keys wiped, the next visit registers anew', async () => {
   const s = await open({ bots: ['reply'] });
   try {
     const first = await join(s.page);
+    const stored = () => s.page.evaluate(() => Object.keys(sessionStorage).filter((k) => k.startsWith('signal-guest/')));
+    assert.ok((await stored()).length > 0);
+    await s.page.click('#leave');
+    assert.equal(await s.page.evaluate(() => window.demo.left), true);
+    assert.deepEqual(await stored(), [], 'leave() wiped the stored state');
     await s.page.reload();
     await s.page.waitForFunction(() => window.demo?.ready);
-    const leftovers = await s.page.evaluate(() => Object.keys(sessionStorage).filter((k) => k.startsWith('signal-guest/')));
-    assert.deepEqual(leftovers, [], 'pagehide called leave(): nothing stored');
+    assert.deepEqual(await stored(), []);
     const second = await join(s.page);
     assert.equal(second.registration.reused, false);
     assert.notEqual(second.registration.sessionId, first.registration.sessionId);

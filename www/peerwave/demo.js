@@ -2,6 +2,8 @@
 // same-origin from its web root (its /api has no CORS), participants behave like PeerWave's
 // Flutter participants, and the page uses the SDK's `peerwave` wire profile. Used by
 // `scripts/demo.sh --peerwave` and the end-to-end suite (www/peerwave/e2e.test.js).
+// Env: GUEST_SDK_PKG  the package directory the page loads (default pkg/signal-guest-sdk), to
+// run the suite against another build of the SDK.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -12,15 +14,16 @@ import { keyCheckValue } from '../bot/bot.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
+const sdkPackage = path.resolve(root, process.env.GUEST_SDK_PKG ?? 'pkg/signal-guest-sdk');
 
 /** The files the page needs, linked into one directory PeerWave serves as its web root. */
 function webRoot(config) {
   const dir = path.join(root, 'target/peerwave/web', `${process.pid}-${crypto.randomBytes(4).toString('hex')}`);
   fs.mkdirSync(path.join(dir, 'vendor'), { recursive: true });
-  const link = (target, name) => fs.symlinkSync(path.join(root, target), path.join(dir, name));
+  const link = (target, name) => fs.symlinkSync(path.resolve(root, target), path.join(dir, name));
   link('www/demo/index.html', 'index.html');
   link('www/demo/app.js', 'app.js');
-  link('pkg/signal-guest-sdk', 'pkg');
+  link(sdkPackage, 'pkg');
   link('node_modules/socket.io-client/dist/socket.io.esm.min.js', 'vendor/socket.io-client.mjs');
   link('node_modules/livekit-client/dist/livekit-client.esm.mjs', 'vendor/livekit-client.mjs');
   link('node_modules/livekit-client/dist/livekit-client.e2ee.worker.mjs', 'vendor/livekit-client.e2ee.worker.mjs');
@@ -41,8 +44,8 @@ export async function startPeerWaveDemo({
   port,
   log = false,
 } = {}) {
-  if (!fs.existsSync(path.join(root, 'pkg/signal-guest-sdk/index.js'))) {
-    throw new Error('pkg/signal-guest-sdk is missing: run scripts/build.sh package');
+  if (!fs.existsSync(path.join(sdkPackage, 'index.js'))) {
+    throw new Error(`${path.relative(root, sdkPackage)} is missing: run scripts/build.sh package`);
   }
   const meetingKey = crypto.randomBytes(32);
   // The page reads its configuration from the web root; the meeting is known once PeerWave is

@@ -37,6 +37,7 @@ function byId<T extends HTMLElement>(id: string, type: { new (): T; prototype: T
 const form = byId('join-form', HTMLFormElement);
 const nameInput = byId('name', HTMLInputElement);
 const joinButton = byId('join', HTMLButtonElement);
+const leaveButton = byId('leave', HTMLButtonElement);
 const statusText = byId('status', HTMLParagraphElement);
 const transcriptList = byId('transcript', HTMLOListElement);
 const keyBox = byId('key', HTMLParagraphElement);
@@ -118,10 +119,12 @@ function startSession(displayName: string): Session {
   return { guest, socket, registered: false, hasKey: false };
 }
 
+/** Leaving the meeting: wipes the keys and this tab's stored Signal state. */
 function endSession(): void {
   session?.guest.leave();
   session?.socket.disconnect();
   session = undefined;
+  leaveButton.hidden = true;
 }
 
 function prepareRoom(): Room {
@@ -142,19 +145,20 @@ async function join(): Promise<void> {
   errorBox.hidden = true;
   joinButton.disabled = true;
   try {
-    session ??= startSession(nameInput.value.trim() || 'Guest');
-    const { guest, socket } = session;
-    if (!session.registered) {
+    const current = (session ??= startSession(nameInput.value.trim() || 'Guest'));
+    leaveButton.hidden = false;
+    const { guest, socket } = current;
+    if (!current.registered) {
       const { sessionId } = await guest.register();
       socket.auth = { sessionId };
       socket.connect();
-      session.registered = true;
+      current.registered = true;
     }
-    if (!session.hasKey) {
+    if (!current.hasKey) {
       // Waits for the socket and for the host to let the guest in.
       const result = await guest.exchangeKey();
       showKey(result.keyCheckValue);
-      session.hasKey = true;
+      current.hasKey = true;
       show(`Encryption key ready in ${Math.round(result.elapsedMs)} ms`);
     }
     const token = await guest.fetchLiveKitToken();
@@ -165,6 +169,7 @@ async function join(): Promise<void> {
     status.state = 'done';
   } catch (e) {
     const code = guestErrorCode(e);
+    if (code === 'LEFT') return; // the Leave button was pressed meanwhile
     const retryable = isGuestError(e) && e.retryable;
     const detail = e instanceof Error ? e.message : String(e);
     status.state = 'error';
@@ -188,9 +193,19 @@ form.addEventListener('submit', (event) => {
   void join();
 });
 retryButton.addEventListener('click', () => void join());
-// Leaving wipes the keys and this tab's stored Signal state.
-addEventListener('pagehide', () => {
+// Only an explicit leave (this button, or the meeting ending) calls leave().
+leaveButton.addEventListener('click', () => {
   endSession();
+  void room?.disconnect();
+  status.state = 'idle';
+  errorBox.hidden = true;
+  keyBox.hidden = true;
+  show('You left the meeting.');
+  joinButton.disabled = false;
+});
+// A reload is not a leave: pagehide fires on reloads too, and the reloaded page picks up this
+// tab's registration (the browser discards sessionStorage when the tab closes).
+addEventListener('pagehide', () => {
   void room?.disconnect();
 });
 joinButton.disabled = false;

@@ -42,6 +42,16 @@ pub struct JoinRules {
     pub admission_kept: bool,
 }
 
+impl JoinRules {
+    /// Whether a registration stored by an earlier page of this tab (a reload) is used
+    /// again. Not one still waiting in a host's lobby: PeerWave marks a waiting guest as
+    /// gone when its socket closes, a reload closes it, and its lobby then no longer shows
+    /// the guest whatever it asks; a new registration goes to the lobby afresh.
+    pub fn reuses_stored(self, admitted: bool) -> bool {
+        admitted || !self.lobby
+    }
+}
+
 /// The join's deadlines and rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JoinConfig {

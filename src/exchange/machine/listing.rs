@@ -9,14 +9,15 @@ use rand_core::CryptoRngCore;
 use super::super::failure::{ExchangeFailure, HttpFailure, ParticipantsError};
 use super::super::io::Action;
 use super::super::messages;
+use super::super::state::ONE_TIME_PRE_KEYS;
 use super::super::{Millis, ParticipantId};
 use super::attempts::Attempts;
 use super::{Exchange, Lifecycle, Rotation, Stocking};
 
 /// Most one-time prekeys a PeerWave guest keeps published: bounds the local store too.
 const MAX_PUBLISHED_PRE_KEYS: usize = 100;
-/// Fewest one-time prekeys a PeerWave guest keeps published, as many as it registers.
-const MIN_PUBLISHED_PRE_KEYS: usize = 30;
+/// Fewest one-time prekeys a PeerWave guest keeps published: as many as it registers.
+const MIN_PUBLISHED_PRE_KEYS: usize = ONE_TIME_PRE_KEYS as usize;
 
 impl Exchange {
     /// The participants list: the first attempt, or the prekey stocking before it.
