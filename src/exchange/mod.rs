@@ -123,7 +123,7 @@ impl Default for ExchangeConfig {
             session_cache_ttl_ms: defaults::SESSION_CACHE_TTL_MS,
             clock_skew_ms: defaults::CLOCK_SKEW_MS,
             pinned: Vec::new(),
-            profile: contract::WireProfile::default(),
+            profile: Default::default(),
         }
     }
 }

@@ -124,7 +124,10 @@ const _: () = {
         i += 1;
     }
     // Every code is listed: wasm-bindgen's `__Invalid` comes right after the last one.
-    assert!(GuestErrorCode::__Invalid as usize == ALL.len(), "ALL lists every code");
+    assert!(
+        GuestErrorCode::__Invalid as usize == ALL.len(),
+        "ALL lists every code"
+    );
     // shim.js builds INTERNAL_ERROR itself, by this index.
     assert!(GuestErrorCode::InternalError as usize == 18);
 };

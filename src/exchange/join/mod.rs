@@ -26,7 +26,7 @@ pub const STATUS_CHECK_MS: Millis = 5_000;
 pub const LOST_REGISTRATIONS_MAX: u8 = 3;
 
 /// How a server dialect lets guests in; each dialect declares its own
-/// ([`super::contract::WireProfile::join_rules`]).
+/// (`dialect/plan.rs`, `dialect/peerwave.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JoinRules {
     /// The SDK sets the socket's handshake and waits for the server's answer to it (events
