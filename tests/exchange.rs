@@ -849,3 +849,26 @@ fn a_pinned_identity_that_matches_is_asked_and_the_safety_number_is_reported() {
     assert_eq!(delivered.safety_number.len(), 60);
     assert_eq!(delivered.safety_number, alice_side);
 }
+
+#[test]
+fn path_templates_encode_each_value_as_one_segment() {
+    use signal_guest_sdk::exchange::contract::{fill_path, paths};
+    let path = fill_path(
+        paths::PARTICIPANT_KEYS,
+        &[
+            ("sessionId", "s 1/../x"),
+            ("userId", "ä?#"),
+            ("deviceId", "7"),
+        ],
+    );
+    assert_eq!(
+        path,
+        "/api/meetings/external/s%201%2F..%2Fx/participant/%C3%A4%3F%23/7/keys"
+    );
+    // A name the caller did not give, and a brace that never closes, stay as written.
+    assert_eq!(
+        fill_path("/a/{x}/{y}/{z", &[("y", "-._~")]),
+        "/a/{x}/-._~/{z"
+    );
+    assert_eq!(fill_path("/plain", &[("x", "1")]), "/plain");
+}

@@ -97,28 +97,6 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Percent-encodes one URL path segment (ids are opaque strings).
-fn seg(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// Fills a contract path template (`{name}` → percent-encoded value).
-fn fill(template: &str, values: &[(&str, &str)]) -> String {
-    values
-        .iter()
-        .fold(template.to_owned(), |path, (name, value)| {
-            path.replace(&format!("{{{name}}}"), &seg(value))
-        })
-}
-
 /// What one guest ended with.
 #[derive(Debug, Default)]
 struct GuestReport {
@@ -341,7 +319,8 @@ async fn exchange(
         for action in actions {
             match action {
                 Action::ListParticipants => {
-                    let path = fill(paths::PARTICIPANTS, &[("meetingId", &cfg.meeting)]);
+                    let path =
+                        contract::fill_path(paths::PARTICIPANTS, &[("meetingId", &cfg.meeting)]);
                     let result = http_text(
                         http.get(format!("{}{path}", cfg.relay))
                             .header(contract::GUEST_SESSION_HEADER, &session_id),
@@ -352,7 +331,7 @@ async fn exchange(
                 // The load run speaks the plan profile; PeerWave's prekey stocking never comes.
                 Action::CountPreKeys | Action::PublishPreKeys { .. } => {}
                 Action::FetchBundle { participant } => {
-                    let path = fill(
+                    let path = contract::fill_path(
                         paths::PARTICIPANT_KEYS,
                         &[
                             ("sessionId", &session_id),

@@ -114,6 +114,43 @@ pub mod paths {
     pub const LIVEKIT_TOKEN: &str = "/api/livekit/external-token";
 }
 
+/// `template` with each `{name}` replaced by its value, percent-encoded as one path segment
+/// (everything but RFC 3986's unreserved characters); an unknown `{name}` is kept as written.
+pub fn fill_path(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut pieces = template.split('{');
+    out.push_str(pieces.next().unwrap_or_default());
+    for piece in pieces {
+        match piece.split_once('}').and_then(|(name, tail)| {
+            let (_, value) = values.iter().find(|(n, _)| *n == name)?;
+            Some((*value, tail))
+        }) {
+            Some((value, tail)) => {
+                push_segment(&mut out, value);
+                out.push_str(tail);
+            }
+            None => {
+                out.push('{');
+                out.push_str(piece);
+            }
+        }
+    }
+    out
+}
+
+fn push_segment(out: &mut String, value: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
+        }
+    }
+}
+
 /// The stable identifier of a guest in safety numbers (libsignal's `Fingerprint`, version 2,
 /// 5200 iterations): `guest:<session_id>`, UTF-8.
 pub fn guest_fingerprint_id(session_id: &str) -> String {

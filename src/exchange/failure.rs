@@ -10,6 +10,28 @@ use crate::signal::SignalError;
 use super::messages::Invalid;
 use super::ParticipantId;
 
+/// Declares an enum's `code()`, its stable machine-readable reasons, and from the same list the
+/// TypeScript union the web layer publishes (`ts`), so the reasons and their type cannot drift.
+macro_rules! reason_codes {
+    ($ty:ident, $ts:ident = $name:literal, $doc:literal { $($pat:pat => $code:literal,)+ }) => {
+        impl $ty {
+            /// A stable, machine-readable reason.
+            pub fn code(&self) -> &'static str {
+                match self {
+                    $($pat => $code,)+
+                }
+            }
+        }
+
+        #[doc = concat!("`", $name, "`, the TypeScript union of [`", stringify!($ty), "::code`].")]
+        pub const $ts: &str = concat!(
+            "\n/** ", $doc, " */\nexport type ", $name, " =",
+            $("\n  | \"", $code, "\"",)+
+            ";\n"
+        );
+    };
+}
+
 /// An HTTP call that did not return a usable 2xx (status 0: no answer at all).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HttpFailure {
@@ -63,19 +85,16 @@ pub enum AttemptFailure {
     EncryptFailed(SignalError),
 }
 
-impl AttemptFailure {
-    /// A stable, machine-readable reason.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::Timeout => "timeout",
-            Self::BundleInvalid(_) => "bundle_invalid",
-            Self::BundleHttp(_) => "bundle_http_error",
-            Self::RateLimited { .. } => "rate_limited",
-            Self::IdentityChanged => "identity_changed",
-            Self::IdentityMismatch => "identity_mismatch",
-            Self::SendFailed => "send_failed",
-            Self::EncryptFailed(_) => "encrypt_failed",
-        }
+reason_codes! {
+    AttemptFailure, ATTEMPT_REASON_TS = "AttemptReason", "Why one participant's attempt failed (docs/api.md)." {
+        Self::Timeout => "timeout",
+        Self::BundleInvalid(_) => "bundle_invalid",
+        Self::BundleHttp(_) => "bundle_http_error",
+        Self::RateLimited { .. } => "rate_limited",
+        Self::IdentityChanged => "identity_changed",
+        Self::IdentityMismatch => "identity_mismatch",
+        Self::SendFailed => "send_failed",
+        Self::EncryptFailed(_) => "encrypt_failed",
     }
 }
 
@@ -196,26 +215,23 @@ pub enum DropReason {
     StaleBundle,
 }
 
-impl DropReason {
-    /// A stable, machine-readable reason.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::MalformedEvent(_) => "malformed_event",
-            Self::NotStarted => "not_started",
-            Self::UnknownSender => "unknown_sender",
-            Self::DecryptFailed(_) => "decrypt_failed",
-            Self::BadPlaintext(_) => "bad_plaintext",
-            Self::WrongMeeting => "wrong_meeting",
-            Self::UnknownRequest => "unknown_request",
-            Self::AlreadyAnswered => "already_answered",
-            Self::WrongParticipant => "wrong_participant",
-            Self::StaleTimestamp => "stale_timestamp",
-            Self::UpdateBeforeKey => "update_before_key",
-            Self::UpdateFromUnverifiedParticipant => "update_from_unverified_participant",
-            Self::KeyAlreadyDelivered => "key_already_delivered",
-            Self::StaleUpdate => "stale_update",
-            Self::StaleBundle => "stale_bundle",
-        }
+reason_codes! {
+    DropReason, DROP_REASON_TS = "DropReason", "Why an incoming message was dropped; nothing changed (docs/api.md)." {
+        Self::MalformedEvent(_) => "malformed_event",
+        Self::NotStarted => "not_started",
+        Self::UnknownSender => "unknown_sender",
+        Self::DecryptFailed(_) => "decrypt_failed",
+        Self::BadPlaintext(_) => "bad_plaintext",
+        Self::WrongMeeting => "wrong_meeting",
+        Self::UnknownRequest => "unknown_request",
+        Self::AlreadyAnswered => "already_answered",
+        Self::WrongParticipant => "wrong_participant",
+        Self::StaleTimestamp => "stale_timestamp",
+        Self::UpdateBeforeKey => "update_before_key",
+        Self::UpdateFromUnverifiedParticipant => "update_from_unverified_participant",
+        Self::KeyAlreadyDelivered => "key_already_delivered",
+        Self::StaleUpdate => "stale_update",
+        Self::StaleBundle => "stale_bundle",
     }
 }
 

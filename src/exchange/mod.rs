@@ -27,7 +27,7 @@ pub mod stored;
 
 pub use failure::{
     Attempt, AttemptFailure, BundleError, DropReason, ExchangeFailure, HttpFailure,
-    ParticipantsError,
+    ParticipantsError, ATTEMPT_REASON_TS, DROP_REASON_TS,
 };
 pub use io::{Action, Event, Progress};
 pub use key::{MeetingKey, MEETING_KEY_LEN};

@@ -151,30 +151,10 @@ impl Reply {
 }
 
 impl Http {
-    /// The base URL and `template` with each `{name}` replaced by its URI-encoded value
-    /// (an unknown `{name}` is kept as written).
+    /// The base URL and `template` filled ([`crate::exchange::contract::fill_path`]).
     pub(crate) fn url(&self, template: &str, values: &[(&str, &str)]) -> String {
         let mut url = self.base.clone();
-        let mut pieces = template.split('{');
-        url.push_str(pieces.next().unwrap_or_default());
-        for piece in pieces {
-            let Some((name, tail)) = piece.split_once('}') else {
-                url.push('{');
-                url.push_str(piece);
-                continue;
-            };
-            match values.iter().find(|(n, _)| *n == name) {
-                Some((_, value)) => {
-                    url.push_str(&String::from(js_sys::encode_uri_component(value)))
-                }
-                None => {
-                    url.push('{');
-                    url.push_str(name);
-                    url.push('}');
-                }
-            }
-            url.push_str(tail);
-        }
+        url.push_str(&crate::exchange::contract::fill_path(template, values));
         url
     }
 

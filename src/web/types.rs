@@ -2,6 +2,13 @@
 
 use wasm_bindgen::prelude::*;
 
+// The reason unions are made where the reasons are (exchange/failure.rs), so they cannot drift.
+#[wasm_bindgen(typescript_custom_section)]
+const ATTEMPT_REASON: &'static str = crate::exchange::ATTEMPT_REASON_TS;
+
+#[wasm_bindgen(typescript_custom_section)]
+const DROP_REASON: &'static str = crate::exchange::DROP_REASON_TS;
+
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
 /** The page's connected socket.io-client `Socket` on the `/external` namespace (or anything alike). */
@@ -91,18 +98,6 @@ export interface GuestConfig {
   /** Logs events with `console.debug`. Off by default; never logs keys. */
   debug?: boolean;
 }
-
-/** Why one participant's attempt failed (docs/api.md). */
-export type AttemptReason =
-  | "timeout" | "bundle_invalid" | "bundle_http_error" | "rate_limited" | "identity_changed"
-  | "identity_mismatch" | "send_failed" | "encrypt_failed";
-
-/** Why an incoming message was dropped; nothing changed (docs/api.md). */
-export type DropReason =
-  | "malformed_event" | "not_started" | "unknown_sender" | "decrypt_failed" | "bad_plaintext"
-  | "wrong_meeting" | "unknown_request" | "already_answered" | "wrong_participant"
-  | "stale_timestamp" | "update_before_key" | "update_from_unverified_participant"
-  | "key_already_delivered" | "stale_update" | "stale_bundle";
 
 export interface ParticipantRef {
   userId: string;

@@ -25,7 +25,7 @@ use super::{Delivered, Exchange, Lifecycle, Request};
 /// states with one participant (one per answer that started a new session). libsignal's
 /// 25,000 counters in each of 41 states let a forged message (fresh ratchet key, counter
 /// 25,000, junk MAC) cost about half a second of main thread before its MAC is checked;
-/// these bounds cap it at a few milliseconds (README, "Limits").
+/// these bounds cap it at a few milliseconds (docs/design.md, "Limits").
 pub const GUEST_DECRYPT_LIMITS: DecryptLimits = DecryptLimits {
     max_forward_jumps: 64,
     max_states: 5,
