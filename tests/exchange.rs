@@ -872,3 +872,32 @@ fn path_templates_encode_each_value_as_one_segment() {
     );
     assert_eq!(fill_path("/plain", &[("x", "1")]), "/plain");
 }
+
+#[test]
+fn stray_events_after_the_key_change_nothing() {
+    let (mut h, mut alice) = waiting_on_alice();
+    h.receive(alice.answer_last(h.now));
+    assert_eq!(h.ex.phase(), Phase::Delivered);
+    // A late socket error, a stray prekey count and a late bundle for an attempt that is over:
+    // none of them may end the delivered state (it is what key updates are checked against).
+    h.feed(Event::SendFailed {
+        participant: alice.id.clone(),
+    });
+    h.feed(Event::ServerPreKeys(Ok(
+        "{\"count\":0,\"preKeys\":[]}".into()
+    )));
+    h.feed(Event::ServerPreKeys(Err(HttpFailure {
+        status: 500,
+        retry_after_s: None,
+    })));
+    assert_eq!(h.ex.phase(), Phase::Delivered);
+    assert!(h.failed.is_none());
+    h.now += 10;
+    h.receive(alice.event(&key_update(42, 1, h.now)));
+    assert_eq!(
+        h.keys.len(),
+        2,
+        "the key update still applies: {:?}",
+        h.dropped
+    );
+}

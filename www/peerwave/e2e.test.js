@@ -483,16 +483,22 @@ test('6 a drained bundle: the guest tops its prekeys up before asking, so every 
   } finally { await s.close(); }
 });
 
+/** Clicks Join and returns the guest's session once PeerWave has answered its lobby request. */
+async function joinAndWaitInLobby(page) {
+  const inLobby = page.waitForResponse((r) => r.url().endsWith('/request-admission') && r.ok());
+  await page.click('#join');
+  const session = await sessionOf(page);
+  await inLobby;
+  await new Promise((r) => setTimeout(r, 200));
+  return session;
+}
+
 test('7 PeerWave restarts mid-flow: SESSION_LOST, the guest registers again, and Try again gets the key', async () => {
   const s = await open({ participants: [{ mode: 'reply' }] });
   try {
     // In the lobby, as far as the guest knows: PeerWave has answered its lobby request. (A
     // guest lost before that answer registers again and goes on waiting: test 4b.)
-    const inLobby = s.page.waitForResponse((r) => r.url().endsWith('/request-admission') && r.ok());
-    await s.page.click('#join');
-    const before = await sessionOf(s.page);
-    await inLobby;
-    await new Promise((r) => setTimeout(r, 200));
+    const before = await joinAndWaitInLobby(s.page);
     await s.demo.server.restart();
     const state = await settled(s.page, 30_000);
     assert.equal(state.error?.code, 'SESSION_LOST', JSON.stringify(state.error));
@@ -542,11 +548,7 @@ test('7b a reload is not a leave (the documented page flow): the tab keeps its r
 test('7c the registration lost in the lobby, and a page that tries again at once: SESSION_LOST, then a call that waits (never NOT_REGISTERED), and the key once admitted', async () => {
   const s = await open({ participants: [{ mode: 'reply' }] }, '?e2e&bench&retryLost');
   try {
-    const inLobby = s.page.waitForResponse((r) => r.url().endsWith('/request-admission') && r.ok());
-    await s.page.click('#join');
-    const before = await sessionOf(s.page);
-    await inLobby;
-    await new Promise((r) => setTimeout(r, 200));
+    const before = await joinAndWaitInLobby(s.page);
     // PeerWave forgets the waiting guest (its own route for ending a guest session), and the
     // guest's connection drops and comes back, to a handshake PeerWave refuses.
     const deleted = await fetch(`${s.demo.server.url}/api/meetings/external/session/${before}`, {

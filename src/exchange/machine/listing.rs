@@ -59,11 +59,13 @@ impl Exchange {
         rng: &mut impl CryptoRngCore,
         out: &mut Vec<Action>,
     ) {
-        let Lifecycle::Stocking(participants, stage) =
-            core::mem::replace(&mut self.lifecycle, Lifecycle::Idle)
-        else {
-            // Not waiting for it: leave the state as it was.
-            return;
+        let (participants, stage) = match core::mem::replace(&mut self.lifecycle, Lifecycle::Idle) {
+            Lifecycle::Stocking(participants, stage) => (participants, stage),
+            other => {
+                // Not waiting for it: leave the state as it was.
+                self.lifecycle = other;
+                return;
+            }
         };
         let on_server = result
             .ok()

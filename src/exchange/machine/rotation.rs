@@ -24,6 +24,18 @@ impl Exchange {
             && rotation.participants.iter().any(|p| !attempts.contains(p))
     }
 
+    /// The running rotation, taken out to be changed and put back by the caller; `None`, with
+    /// the state untouched, when nothing is being attempted (a late event after the key, say).
+    fn take_attempting(&mut self) -> Option<(Rotation, Attempts)> {
+        match core::mem::replace(&mut self.lifecycle, Lifecycle::Idle) {
+            Lifecycle::Attempting(rotation, attempts) => Some((rotation, attempts)),
+            other => {
+                self.lifecycle = other;
+                None
+            }
+        }
+    }
+
     /// Asks the next participant too, keeping the ones asked waiting.
     pub(super) fn hedge(
         &mut self,
@@ -31,9 +43,7 @@ impl Exchange {
         rng: &mut impl CryptoRngCore,
         out: &mut Vec<Action>,
     ) {
-        let Lifecycle::Attempting(mut rotation, mut attempts) =
-            core::mem::replace(&mut self.lifecycle, Lifecycle::Idle)
-        else {
+        let Some((mut rotation, mut attempts)) = self.take_attempting() else {
             return;
         };
         let waiting = attempts.newest().map(|a| a.participant.clone());
@@ -182,10 +192,7 @@ impl Exchange {
         rng: &mut impl CryptoRngCore,
         out: &mut Vec<Action>,
     ) {
-        let Lifecycle::Attempting(mut rotation, mut attempts) =
-            core::mem::replace(&mut self.lifecycle, Lifecycle::Idle)
-        else {
-            // Nothing is being attempted: put the state back untouched.
+        let Some((mut rotation, mut attempts)) = self.take_attempting() else {
             return;
         };
         let Some(attempt) = attempts.remove(participant) else {
