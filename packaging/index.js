@@ -8,21 +8,20 @@ import initWasm, {
   GuestKeyExchange as Binding,
   guestErrorCode as bindingErrorCode,
 } from './signal_guest_sdk.js';
+// The binding's JS half (scripts/package.mjs points this at its generated path).
+import { guestError, codeOf } from './shim.js';
 
 export * from './signal_guest_sdk.js';
 
 let ready = false;
 
-// The errors this entry makes itself, before the module can: `guestErrorCode` knows them.
-const madeHere = new WeakSet();
+// NOT_INITIALISED's index in `GuestErrorCode` (src/web/error_code.rs holds it): the error is
+// made by the module's own builder, so that after init() the binding recognises it too.
+const NOT_INITIALISED = 19;
 
 function notInitialised() {
-  const error = new Error('The SDK is not initialised: call and await init() first (in Node it initialises itself).');
-  error.name = 'GuestError';
-  error.code = 'NOT_INITIALISED';
-  error.retryable = false;
-  madeHere.add(error);
-  return error;
+  return guestError('The SDK is not initialised: call and await init() first (in Node it initialises itself).',
+    'NOT_INITIALISED', NOT_INITIALISED, false);
 }
 
 function check() {
@@ -109,6 +108,6 @@ export function isGuestError(error) {
 
 /** The code of an error the SDK threw or rejected with; `undefined` for anything else. */
 export function guestErrorCode(error) {
-  if (madeHere.has(error)) return 'NOT_INITIALISED';
-  return ready ? bindingErrorCode(error) : undefined;
+  if (ready) return bindingErrorCode(error);
+  return codeOf(error) === NOT_INITIALISED ? 'NOT_INITIALISED' : undefined;
 }

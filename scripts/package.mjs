@@ -20,7 +20,14 @@ const copy = (src, dst = path.basename(src)) => {
 
 const generated = fs.readdirSync(from).filter((f) => !['package.json', 'README.md', '.gitignore'].includes(f) && !f.startsWith('LICENSE'));
 for (const f of generated) copy(path.join(from, f));
-for (const f of ['index.js', 'index.d.ts', 'node.js']) copy(path.join(root, 'packaging', f));
+for (const f of ['index.d.ts', 'node.js']) copy(path.join(root, 'packaging', f));
+// The entry builds its one error through the binding's shim, found where wasm-bindgen put it.
+const shim = fs.readdirSync(path.join(from, 'snippets')).map((d) => `snippets/${d}/src/web/shim.js`)
+  .filter((f) => fs.existsSync(path.join(from, f)));
+if (shim.length !== 1) throw new Error(`expected one shim.js in ${from}/snippets, found ${shim.length}`);
+const entry = fs.readFileSync(path.join(root, 'packaging/index.js'), 'utf8');
+if (!entry.includes("from './shim.js'")) throw new Error('packaging/index.js no longer imports ./shim.js');
+fs.writeFileSync(path.join(to, 'index.js'), entry.replace("from './shim.js'", `from './${shim[0]}'`));
 copy(path.join(root, 'packaging/README.md'), 'README.md');
 copy(path.join(root, 'LICENSE'), 'LICENSE');
 fs.mkdirSync(path.join(to, 'docs'));

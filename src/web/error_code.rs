@@ -128,6 +128,7 @@ const _: () = {
         GuestErrorCode::__Invalid as usize == ALL.len(),
         "ALL lists every code"
     );
-    // shim.js builds INTERNAL_ERROR itself, by this index.
+    // shim.js builds INTERNAL_ERROR, and the package entry NOT_INITIALISED, by these indices.
     assert!(GuestErrorCode::InternalError as usize == 18);
+    assert!(GuestErrorCode::NotInitialised as usize == 19);
 };

@@ -143,9 +143,15 @@ test('browser entry: using the SDK before init() is NOT_INITIALISED, not a TypeE
     ]) {
       try { f(); out.push('no error'); } catch (e) { out.push(e.name + ':' + sdk.guestErrorCode(e) + ':' + e.retryable); }
     }
+    // Made before init(), still known after it; a look-alike never is.
+    let early;
+    try { new sdk.GuestKeyExchange({}); } catch (e) { early = e; }
+    sdk.initSync({ module: fs.readFileSync(new URL('signal_guest_sdk_bg.wasm', ${JSON.stringify(pkg.href)})) });
+    const lookalike = Object.assign(new Error('x'), { name: 'GuestError', code: 'NOT_INITIALISED', retryable: false });
+    out.push(sdk.guestErrorCode(early), String(sdk.guestErrorCode(lookalike)));
     process.stdout.write(JSON.stringify(out));`;
-  const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script]).toString());
-  assert.deepEqual(out, ['GuestError:NOT_INITIALISED:false', 'GuestError:NOT_INITIALISED:false']);
+  const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', `import fs from 'node:fs';${script}`]).toString());
+  assert.deepEqual(out, ['GuestError:NOT_INITIALISED:false', 'GuestError:NOT_INITIALISED:false', 'NOT_INITIALISED', 'undefined']);
 });
 
 test('disposing a guest (a `using` declaration) leaves the meeting: storage wiped, object freed', async () => {
