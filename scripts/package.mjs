@@ -20,7 +20,7 @@ const copy = (src, dst = path.basename(src)) => {
 
 const generated = fs.readdirSync(from).filter((f) => !['package.json', 'README.md', '.gitignore'].includes(f) && !f.startsWith('LICENSE'));
 for (const f of generated) copy(path.join(from, f));
-for (const f of ['index.d.ts', 'node.js']) copy(path.join(root, 'packaging', f));
+for (const f of ['index.d.ts', 'node.js', 'livekit.js', 'livekit.d.ts']) copy(path.join(root, 'packaging', f));
 // The entry builds its one error through the binding's shim, found where wasm-bindgen put it.
 const shim = fs.readdirSync(path.join(from, 'snippets')).map((d) => `snippets/${d}/src/web/shim.js`)
   .filter((f) => fs.existsSync(path.join(from, f)));
@@ -43,9 +43,13 @@ const pkg = {
   types: './index.d.ts',
   exports: {
     '.': { types: './index.d.ts', node: './node.js', default: './index.js' },
+    // A key provider for livekit-client that keeps key indices (livekit-client must be installed).
+    './livekit': { types: './livekit.d.ts', default: './livekit.js' },
     './signal_guest_sdk_bg.wasm': './signal_guest_sdk_bg.wasm',
     './package.json': './package.json',
   },
+  peerDependencies: { 'livekit-client': '^2.23.0' },
+  peerDependenciesMeta: { 'livekit-client': { optional: true } },
   files: fs.readdirSync(to).filter((f) => f !== 'package.json'),
   sideEffects: ['./node.js'],
   keywords: ['signal', 'e2ee', 'livekit', 'webassembly', 'x3dh', 'double-ratchet'],

@@ -272,6 +272,8 @@ export async function startBot({
       if (!MODES.includes(m)) throw new Error(`unknown mode ${m}`);
       mode = m;
     },
+    /** Rotates now (as `rotate` mode does after rotateAfterMs); resolves once the updates are sent. */
+    rotateNow: () => { chain = chain.then(rotate); return chain; },
     /** resolves once the queued messages are handled */
     idle: () => chain,
     close: async () => {

@@ -4,6 +4,7 @@
 // ever prints or stores the key itself: only its check value.
 import init, { GuestKeyExchange } from 'signal-guest-sdk';
 import { io } from 'socket.io-client';
+import { GuestKeyProvider } from 'signal-guest-sdk/livekit';
 import { ExternalE2EEKeyProvider, Room } from 'livekit-client';
 
 const $ = (id) => document.getElementById(id);
@@ -66,15 +67,17 @@ function onEvent(event) {
 }
 
 function newKeyProvider() {
-  const provider = new ExternalE2EEKeyProvider();
+  // Keeps each key at the index the SDK hands over. ?provider=external uses livekit-client's
+  // ExternalE2EEKeyProvider instead, which ignores the index (the tests show what that breaks).
+  const provider = params.get('provider') === 'external' ? new ExternalE2EEKeyProvider() : new GuestKeyProvider();
   if (params.has('e2e')) {
     // Test hook: record what reaches the provider, so the tests can compare it with the
     // participants' key. Kept in memory only; never printed.
     demo.setKeyCalls = [];
     const setKey = provider.setKey.bind(provider);
     provider.setKey = (material, keyIndex) => {
-      demo.setKeyCalls.push({ material, keyIndex });
-      return setKey(material);
+      demo.setKeyCalls.push({ material, keyIndex, at: performance.now() });
+      return setKey(material, keyIndex);
     };
   }
   window.keyProvider = provider;
@@ -151,8 +154,9 @@ async function joinRoom() {
   try {
     const { url, roomName, token, identity } = await guest.fetchLiveKitToken();
     demo.livekit = { url, roomName, identity };
+    // `encryption` encrypts media and data packets; the deprecated `e2ee` leaves data in the clear.
     const room = new Room({
-      e2ee: { keyProvider, worker: new Worker('/vendor/livekit-client.e2ee.worker.mjs', { type: 'module' }) },
+      encryption: { keyProvider, worker: new Worker('/vendor/livekit-client.e2ee.worker.mjs', { type: 'module' }) },
     });
     await room.setE2EEEnabled(true);
     demo.room = room;
@@ -198,6 +202,8 @@ async function join(name) {
     displayName: name,
     socket,
     keyProvider,
+    // ?keyProfile=raw: setKey gets an ArrayBuffer (HKDF) instead of base64 text (PBKDF2).
+    ...(params.has('keyProfile') ? { keyProfile: params.get('keyProfile') } : {}),
     onEvent,
     participantTimeoutMs: Number(params.get('timeout') ?? config.participantTimeoutMs),
     ...(params.has('admissionTimeout') ? { admissionTimeoutMs: Number(params.get('admissionTimeout')) } : {}),
