@@ -8,15 +8,21 @@
 //                   with the ratio of the two medians
 //   silent hedged   the first participant silent, the SDK's default hedging (1.5 s)
 //   silent 1-by-1   the first participant silent, hedgeAfterMs: 0 (5 s per participant)
+//   key update      one tab with the key, a participant rotating UPDATES times (default 20)
+//                   while frames flow through livekit-client's own E2EE worker on both ends
+//                   (www/e2e/livekit-harness.js): from the update's arrival at the key provider
+//                   to the first frame decrypted under the new key
 //   scripts/build.sh package && node bench/time-to-key.js   (ROUNDS=20, BROWSERS=chromium,firefox)
 //   QUICK=1: 2 rounds, to check the benchmark runs (CI).
 import { startDemo } from '../www/demo/server.js';
 import { launchChromium } from '../www/demo/chromium.js';
 import { launchFirefox } from '../www/demo/firefox.js';
 import { LEGACY_REQUEST_TYPE, LEGACY_RESPONSE_TYPE } from '../www/bot/bot.js';
+import { startTrack, trackStats } from '../www/e2e/livekit-harness.js';
 
 const QUICK = Boolean(process.env.QUICK);
 const ROUNDS = Number(process.env.ROUNDS ?? (QUICK ? 2 : 20));
+const UPDATES = Number(process.env.UPDATES ?? (QUICK ? 2 : 20));
 const BROWSERS = (process.env.BROWSERS ?? 'chromium,firefox').split(',');
 const SCENARIOS = [
   { name: 'live', bots: ['reply', 'reply', 'reply'], query: '', floor: true },
@@ -129,3 +135,58 @@ for (const browserName of BROWSERS) {
 }
 console.log('time to key, loopback (median and p90 of the tabs):');
 console.table(rows);
+
+/** One tab, UPDATES rotations: update sent → at the provider → first frame decrypted under it. */
+async function measureUpdates(browserName) {
+  const driver = drivers[browserName];
+  const demo = await startDemo({ bots: ['reply'] });
+  const browser = await driver.launch();
+  const out = { transit: [], usable: [] };
+  const poll = async (fn, arg, what) => {
+    for (const started = Date.now(); !(await page.evaluate(fn, arg));) {
+      if (Date.now() - started > 10_000) throw new Error(`${browserName}: timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+  let page;
+  try {
+    page = await (await driver.context(browser)).newPage();
+    await page.goto(`${demo.url}?e2e`);
+    await driver.waitFor(page, () => window.demo?.ready, 20_000);
+    await page.click('#join');
+    await driver.waitFor(page, () => window.demo.result || window.demo.error, 30_000);
+    const bot = demo.bots[0];
+    const keyOf = () => ({ key: Buffer.from(bot.meetingKey).toString('base64'), keyIndex: bot.keyIndex });
+    await page.evaluate(startTrack, keyOf());
+    for (let i = 1; i <= UPDATES; i++) {
+      const sentAt = await page.evaluate(() => performance.now());
+      await bot.rotateNow();
+      const next = keyOf();
+      await page.evaluate((a) => window.lkHarness.install({ ...a, use: false }), next);
+      await poll((n) => window.lkHarness.probeDecrypted[n] !== undefined, next.keyIndex, `key ${i} usable`);
+      await page.evaluate((a) => window.lkHarness.install({ ...a, use: true }), next);
+      const stats = await page.evaluate(trackStats);
+      const arrived = stats.setKeyCalls[i].at;
+      out.transit.push(arrived - sentAt);
+      out.usable.push(stats.probeDecrypted[next.keyIndex] - arrived);
+    }
+    return out;
+  } finally {
+    await browser.close();
+    await demo.close();
+  }
+}
+
+const updates = {};
+for (const browserName of BROWSERS) {
+  const m = await measureUpdates(browserName);
+  updates['update sent → at the key provider ms'] ??= {};
+  updates['update at the key provider → first frame decrypted under it ms'] ??= {};
+  for (const [what, xs] of [['update sent → at the key provider ms', m.transit],
+    ['update at the key provider → first frame decrypted under it ms', m.usable]]) {
+    updates[what][`${browserName} median`] = fixed(median(xs));
+    updates[what][`${browserName} p90`] = fixed(p90(xs));
+  }
+}
+console.log(`key updates (${UPDATES} rotations in one tab, livekit-client's E2EE worker on both ends):`);
+console.table(updates);

@@ -132,6 +132,30 @@ test('Node: the package resolves through its exports map and needs no init()', (
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+test('signal-guest-sdk/livekit resolves through the exports map beside livekit-client, typed, keys at their index', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sdk-livekit-'));
+  fs.mkdirSync(path.join(dir, 'node_modules'));
+  fs.symlinkSync(pkg.pathname, path.join(dir, 'node_modules', 'signal-guest-sdk'));
+  fs.symlinkSync(new URL('node_modules/livekit-client', root).pathname, path.join(dir, 'node_modules', 'livekit-client'));
+  const script = `
+    import { GuestKeyProvider } from 'signal-guest-sdk/livekit';
+    const p = new GuestKeyProvider();
+    const sets = [];
+    p.on('setKey', (info, updateCurrent) => sets.push([info.keyIndex, info.key.algorithm.name, updateCurrent]));
+    await Promise.all([p.setKey('bWVldGluZyBrZXk=', 0), p.setKey(new Uint8Array(32).buffer, 17)]);
+    process.stdout.write(JSON.stringify(sets));`;
+  fs.writeFileSync(path.join(dir, 'main.mjs'), script);
+  const out = JSON.parse(execFileSync(process.execPath, ['main.mjs'], { cwd: dir }).toString());
+  assert.deepEqual(out, [[0, 'PBKDF2', true], [17, 'HKDF', true]], 'in order, each at its index, each made current');
+  fs.rmSync(dir, { recursive: true, force: true });
+  const meta = JSON.parse(fs.readFileSync(new URL('package.json', pkg), 'utf8'));
+  assert.deepEqual(meta.exports['./livekit'], { types: './livekit.d.ts', default: './livekit.js' });
+  assert.equal(meta.peerDependenciesMeta['livekit-client'].optional, true);
+  const dts = fs.readFileSync(new URL('livekit.d.ts', pkg), 'utf8');
+  assert.match(dts, /export declare class GuestKeyProvider extends BaseKeyProvider/);
+  assert.match(dts, /setKey\(material: string \| ArrayBuffer, keyIndex\?: number\): Promise<void>;/);
+});
+
 test('browser entry: using the SDK before init() is NOT_INITIALISED, not a TypeError', () => {
   // A fresh process, so that no other test has initialised the module.
   const script = `

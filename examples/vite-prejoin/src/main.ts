@@ -3,7 +3,8 @@
 // Query string: ?relay=<meeting server>&meeting=<id>&invite=<invitation token>.
 import init, { GuestKeyExchange, guestErrorCode, isGuestError } from 'signal-guest-sdk';
 import type { GuestErrorCode, GuestEvent } from 'signal-guest-sdk';
-import { ExternalE2EEKeyProvider, Room, RoomEvent } from 'livekit-client';
+import { GuestKeyProvider } from 'signal-guest-sdk/livekit';
+import { Room, RoomEvent } from 'livekit-client';
 import { io, type Socket } from 'socket.io-client';
 
 const params = new URLSearchParams(location.search);
@@ -89,7 +90,9 @@ try {
   throw e;
 }
 
-const keyProvider = new ExternalE2EEKeyProvider();
+// Keeps each key at the index the SDK hands over (ExternalE2EEKeyProvider ignores it, and a
+// rotation to a new index would leave the guest with black video).
+const keyProvider = new GuestKeyProvider();
 let room: Room | undefined;
 
 /** One guest in the meeting; a "Try again" resumes at the step that failed. */
@@ -129,9 +132,9 @@ function endSession(): void {
 
 function prepareRoom(): Room {
   const worker = new Worker(new URL('livekit-client/e2ee-worker', import.meta.url), { type: 'module' });
-  // `e2ee` encrypts media only. livekit-client 2.23 deprecates it for `encryption`, which
-  // also encrypts data-channel messages: switch once every participant's client does too.
-  const created = new Room({ e2ee: { keyProvider, worker } });
+  // `encryption` encrypts media and data-channel messages (the deprecated `e2ee` leaves data
+  // in the clear on the SFU).
+  const created = new Room({ encryption: { keyProvider, worker } });
   // No error object comes with it when the worker script failed to load.
   created.on(RoomEvent.EncryptionError, (error?: Error) => {
     show(`Encryption error: ${error?.message ?? 'the encryption worker failed'}`);
