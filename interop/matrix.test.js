@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPeer, fingerprint } from './peers.js';
 import { OursPeer, SignalParty } from './ours.js';
+import * as L from '@signalapp/libsignal-client'; // 0.72.1, running PQXDH below
 
 const enc = (s) => new TextEncoder().encode(s);
 const dec = (b) => new TextDecoder().decode(b);
@@ -212,3 +213,76 @@ test('the wire version byte is 0x33 and official 0x34 is accepted', async () => 
   assert.equal(reply.body[0], 0x34);
   assert.equal(await c.recv('guest', reply), 'w');
 });
+
+/** Official 0.72.1 reading a bundle with its Kyber prekey: PQXDH, v4 messages, no SPQR. */
+async function officialPqxdhInitiator(guestBundle) {
+  const participant = await createPeer('official');
+  const b = guestBundle, k = b.kyberPreKey;
+  const buf = (x) => Buffer.from(x);
+  const bundle = L.PreKeyBundle.new(
+    b.registrationId, b.deviceId ?? 1, b.preKey?.id ?? null, b.preKey ? L.PublicKey.deserialize(buf(b.preKey.publicKey)) : null,
+    b.signedPreKey.id, L.PublicKey.deserialize(buf(b.signedPreKey.publicKey)), buf(b.signedPreKey.signature),
+    L.PublicKey.deserialize(buf(b.identityKey)),
+    k.id, L.KEMPublicKey.deserialize(buf(k.publicKey)), buf(k.signature));
+  await L.processPreKeyBundle(bundle, L.ProtocolAddress.new('guest', 1), participant.store.session, participant.store.identity);
+  return participant;
+}
+
+for (const withOneTimePreKey of [true, false]) {
+  test(`PQXDH without SPQR: official 0.72.1 starts a v4 session to a Kyber-publishing guest (${withOneTimePreKey ? 'with' : 'without'} one-time prekey), both ways, across a reload`, async () => {
+    let guest = new OursPeer();
+    const participant = await officialPqxdhInitiator(guest.bundle({ withOneTimePreKey }));
+    const c = () => pair(guest, 'guest', participant, 'participant');
+    const first = await c().send('participant', 'key answer 1');
+    const second = await c().send('participant', 'key answer 2');
+    assert.equal(first.type, 3);
+    assert.equal(first.body[0], 0x44, 'PQXDH: version 4');
+    assert.equal(await c().recv('guest', second), 'key answer 2');
+    assert.equal(await c().recv('guest', first), 'key answer 1');
+    // The guest answers in the same session: v4, no SPQR, and 0.72.1 reads it.
+    const reply = await c().roundTrip('guest', 'participant', 'reveal');
+    assert.equal(reply.type, 2);
+    assert.equal(reply.body[0], 0x44);
+    // A reload: the stored session keeps its version and its lack of SPQR.
+    guest.party = SignalParty.deserialize(guest.party.serialize());
+    for (let i = 0; i < 6; i++) {
+      const [from, to] = i % 2 ? ['guest', 'participant'] : ['participant', 'guest'];
+      await c().roundTrip(from, to, `update ${i}`);
+    }
+    const burst = [];
+    for (let i = 0; i < 3; i++) burst.push(await c().send('participant', `ooo ${i}`));
+    for (const i of [2, 0, 1]) assert.equal(await c().recv('guest', burst[i]), `ooo ${i}`);
+    await assert.rejects(c().recv('guest', burst[0]), 'replay is rejected');
+  });
+}
+
+test('a session with SPQR still refuses a message without it (0.103 initiator, SPQR field stripped)', async () => {
+  const guest = new OursPeer();
+  const participant = await createPeer('current');
+  await participant.processBundle('guest', guest.bundle());
+  const c = pair(guest, 'guest', participant, 'participant');
+  await c.roundTrip('participant', 'guest', 'with SPQR');
+  await c.roundTrip('guest', 'participant', 'ack');
+  const m = await c.send('participant', 'second');
+  assert.equal(m.type, 2);
+  // Field 5 (tag 0x2a) is the SPQR message; cut it out of the protobuf (the MAC then fails too,
+  // but the refusal must come first and name the missing SPQR).
+  const body = m.body;
+  const at = findField(body, 0x2a);
+  assert.ok(at, 'the message has an SPQR field');
+  const stripped = new Uint8Array([...body.subarray(0, at.start), ...body.subarray(at.end)]);
+  await assert.rejects(guest.decrypt('participant', { type: 2, body: stripped }), /no post-quantum ratchet message/);
+  assert.equal(await c.recv('guest', m), 'second', 'the session is unchanged');
+});
+
+/** The [start, end) of the first length-delimited field with `tag` in a version-byte + protobuf + MAC body. */
+function findField(body, tag) {
+  let i = 1;
+  const varint = () => { let v = 0, s = 0, b; do { b = body[i++]; v |= (b & 0x7f) << s; s += 7; } while (b & 0x80); return v; };
+  while (i < body.length - 8) {
+    const start = i, key = varint();
+    if ((key & 7) === 2) { const n = varint(); i += n; } else if ((key & 7) === 0) varint(); else return null;
+    if (key === tag) return { start, end: i };
+  }
+  return null;
+}

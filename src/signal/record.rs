@@ -21,6 +21,9 @@ use super::spqr::{Direction, PqChain, MAX_OUT_OF_ORDER};
 use super::store::{KyberPreKey, OneTimePreKey, ProtocolStore, SignedPreKey, REGISTRATION_ID_MAX};
 use super::wire::KyberEncapsulation;
 
+/// The post-quantum tag of a v4 session without SPQR (0: v3, 1: v4 with SPQR's state).
+const SPQR_ABSENT: u8 = 2;
+
 /// The format-version byte that starts [`SessionRecord::to_bytes`] and
 /// [`ProtocolStore::to_bytes`]; reading back refuses any other with
 /// [`SignalError::RecordVersion`].
@@ -212,7 +215,7 @@ fn write_state(w: &mut Writer, s: &SessionState) {
     }
     w.public(&s.base_key);
     match &s.pq {
-        None => w.u8(0),
+        None => w.u8(if s.version == 4 { SPQR_ABSENT } else { 0 }),
         Some(pq) => {
             w.u8(1);
             for d in [&pq.send, &pq.receive] {
@@ -265,7 +268,8 @@ fn read_state(r: &mut Reader) -> Result<SessionState, SignalError> {
         None
     };
     let base_key = r.public()?;
-    let pq = if r.bool()? {
+    let pq_tag = r.u8()?;
+    let pq = if pq_tag == 1 {
         let mut direction = || -> Result<Direction, SignalError> {
             Ok(Direction {
                 next: r.secret32()?,
@@ -278,8 +282,10 @@ fn read_state(r: &mut Reader) -> Result<SessionState, SignalError> {
             receive,
             skipped: r.seeds(MAX_OUT_OF_ORDER as usize)?,
         })
-    } else {
+    } else if pq_tag == 0 || pq_tag == SPQR_ABSENT {
         None
+    } else {
+        return Err(corrupt("post-quantum flag"));
     };
     Ok(SessionState {
         local_identity,
@@ -295,6 +301,7 @@ fn read_state(r: &mut Reader) -> Result<SessionState, SignalError> {
         previous_counter,
         pending_pre_key,
         base_key,
+        version: if pq_tag == 0 { 3 } else { 4 },
         pq,
     })
 }

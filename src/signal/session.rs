@@ -89,8 +89,11 @@ pub struct SessionState {
     pub(crate) pending_pre_key: Option<PendingPreKey>,
     /// The initiator's X3DH base key: identifies the session set-up this state came from.
     pub(crate) base_key: PublicKey,
-    /// SPQR's state in a v4 session; `None` makes the session v3.
+    /// SPQR's state in a v4 session; `None` in v3, and in a v4 session whose initiator runs
+    /// PQXDH without SPQR (libsignal 0.65–0.91).
     pub(crate) pq: Option<PqChain>,
+    /// 4 (PQXDH) or 3 (X3DH).
+    pub(crate) version: u8,
 }
 
 impl core::fmt::Debug for SessionState {
@@ -132,17 +135,26 @@ impl SessionState {
             previous_counter: 0,
             pending_pre_key: None,
             base_key,
+            version: if pq.is_some() { 4 } else { 3 },
             pq,
         }
     }
 
-    /// The session's version: 4 (PQXDH, SPQR) or 3 (X3DH).
+    /// The session's version: 4 (PQXDH, with SPQR unless the initiator had none) or 3 (X3DH).
     pub fn version(&self) -> u8 {
-        if self.pq.is_some() {
-            4
-        } else {
-            3
-        }
+        self.version
+    }
+
+    /// Whether the session runs SPQR (v4 sessions do, unless their initiator did not).
+    pub fn has_spqr(&self) -> bool {
+        self.pq.is_some()
+    }
+
+    /// A v4 session set up by an initiator that runs PQXDH without SPQR (libsignal
+    /// 0.65–0.91): its first message carried no SPQR message. Ours then carry none either;
+    /// the absence is covered by that message's MAC, so it cannot be stripped on the way.
+    pub(crate) fn drop_spqr(&mut self) {
+        self.pq = None;
     }
 
     /// The peer's identity key.
@@ -194,6 +206,8 @@ impl SessionState {
                 let (message, pq_key) = pq.send()?;
                 (Some(message), seed.keys(Some(&pq_key)))
             }
+            // v4 without SPQR: the version byte says 4, no SPQR field.
+            None if self.version == 4 => (Some(Vec::new()), seed.keys(None)),
             None => (None, seed.keys(None)),
         };
         let message = SignalMessage::new(

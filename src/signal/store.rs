@@ -444,7 +444,7 @@ impl ProtocolStore {
                 ),
                 None => None,
             };
-            let state = x3dh::respond(
+            let mut state = x3dh::respond(
                 &self.identity,
                 self.registration_id,
                 &signed.key_pair,
@@ -452,6 +452,11 @@ impl ProtocolStore {
                 kyber,
                 message,
             )?;
+            // An initiator without SPQR (PQXDH in libsignal 0.65–0.91) sends none from its
+            // first message on; one that has SPQR always sends it.
+            if message.message().pq_ratchet().is_empty() {
+                state.drop_spqr();
+            }
             record.promote_state(state);
             used_one_time = message.pre_key_id().filter(|&id| id != 0);
         }

@@ -60,7 +60,8 @@ pub struct SignalMessage {
 }
 
 impl SignalMessage {
-    /// A v4 message when `pq_ratchet` is given, v3 otherwise.
+    /// A v4 message when `pq_ratchet` is given (empty: a v4 session without SPQR, the field
+    /// left out), v3 otherwise.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         mac_key: &[u8; 32],
@@ -85,7 +86,7 @@ impl SignalMessage {
         w.bytes(4, &ciphertext);
         // Field 6 (`addresses`, both parties' service ids) is optional and left out: a guest
         // has no service id, and the MAC already binds both identity keys.
-        if let Some(pq) = &pq_ratchet {
+        if let Some(pq) = pq_ratchet.as_ref().filter(|pq| !pq.is_empty()) {
             w.bytes(5, pq);
         }
         let mut serialized = w.finish();
