@@ -1,11 +1,14 @@
-// Shortens the names of the wasm module's imports, in the module and in wasm-bindgen's glue.
+// Shortens the names of the wasm module's imports and exports, in the module and in
+// wasm-bindgen's glue.
 //   node scripts/minify-imports.mjs <dir>   (holding signal_guest_sdk_bg.wasm and signal_guest_sdk.js)
 //
 // wasm-bindgen names each import after its JavaScript function plus a 16-digit hash, under a
 // module path ("./signal_guest_sdk_bg.js", "./snippets/…/shim.js") that the module repeats for
 // every import: about 3.5 KB of the module, 1.5 KB gzipped, that only the glue reads. Here
 // every import moves to module "a" under a base-36 index, and the glue's import object gets
-// the same keys. Exports keep their names: they are the glue's (and `init()`'s) API.
+// the same keys. The exports the glue reads as `wasm.<name>` (the class's methods, the
+// allocator, closure trampolines with hashed names; 0.8 KB) get base-36 names too: the glue is
+// their only reader, and the package's API is the glue's, not the module's.
 // Anything unexpected in either file stops the build instead of shipping a mismatch.
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -41,6 +44,29 @@ function leb(n) {
 
 const name = (s) => [...leb(Buffer.byteLength(s)), ...Buffer.from(s)];
 
+// Renames, in the export section (id 7), every export the glue reads as `wasm.<name>`.
+const exportsRenamed = [];
+function renameExports(body) {
+  let [count, p] = readLeb(body, 0);
+  const rewritten = [...leb(count)];
+  for (let i = 0; i < count; i++) {
+    let len;
+    [len, p] = readLeb(body, p);
+    const field = body.subarray(p, p + len).toString();
+    p += len;
+    const descriptorAt = p;
+    p += 1;
+    [, p] = readLeb(body, p);
+    const reads = glue.split(`wasm.${field}`).length - 1;
+    const short = `x${i.toString(36)}`;
+    const keep = reads === 0;
+    if (!keep) exportsRenamed.push({ field, short });
+    rewritten.push(...name(keep ? field : short), ...body.subarray(descriptorAt, p));
+  }
+  if (p !== body.length) throw new Error('export section: trailing bytes');
+  return Buffer.from([7, ...leb(rewritten.length), ...rewritten]);
+}
+
 // Rewrites the import section (id 2); every other section is copied as it is.
 const imports = [];
 const out = [wasm.subarray(0, 8)];
@@ -49,6 +75,11 @@ while (at < wasm.length) {
   const id = wasm[at];
   const [size, bodyAt] = readLeb(wasm, at + 1);
   const end = bodyAt + size;
+  if (id === 7) {
+    out.push(renameExports(wasm.subarray(bodyAt, end)));
+    at = end;
+    continue;
+  }
   if (id !== 2) {
     out.push(wasm.subarray(at, end));
     at = end;
@@ -106,6 +137,14 @@ for (const { module, field, short } of imports) {
 }
 glue = `${glue.slice(0, start)}${body}\n${borrowed.join('\n')}\n    return { __proto__: null, a: import0 };\n}${glue.slice(returnEnd + '\n    };\n}'.length)}`;
 
+if (exportsRenamed.length === 0) throw new Error('no exports renamed');
+for (const { field, short } of exportsRenamed) {
+  // `wasm.<name>` and nothing longer that starts with it (the names are matched whole).
+  const pattern = new RegExp(`\\bwasm\\.${field.replace(/\$/g, '\\$')}(?![\\w$])`, 'g');
+  const found = glue.match(pattern)?.length ?? 0;
+  if (found === 0) throw new Error(`glue: export ${field} is not read as wasm.${field}`);
+  glue = glue.replace(pattern, `wasm.${short}`);
+}
 writeFileSync(wasmPath, Buffer.concat(out));
 writeFileSync(gluePath, glue);
-console.log(`minified ${imports.length} import names`);
+console.log(`minified ${imports.length} import and ${exportsRenamed.length} export names`);

@@ -19,7 +19,7 @@ const { open, join } = pageHelpers({
   browser: () => browser, start: startDemo, driver: 'firefox', readyMs: 20_000,
 });
 
-test('happy path: the key handed to ExternalE2EEKeyProvider is the participants\' key', async () => {
+test('happy path: the key handed to the key provider (GuestKeyProvider) is the participants\' key', async () => {
   const s = await open({ bots: ['reply', 'reply'] });
   try {
     const state = await join(s.page);

@@ -19,7 +19,7 @@ after(async () => { await browser?.close(); });
 // open() starts relay + bots + page server and opens the page in a fresh browser context.
 const { open, settled, join, retry, until } = pageHelpers({ browser: () => browser, start: startDemo });
 
-test('1 happy path: the key handed to ExternalE2EEKeyProvider is the participants\' key', async () => {
+test('1 happy path: the key handed to the key provider (GuestKeyProvider) is the participants\' key', async () => {
   const s = await open({ bots: ['reply', 'reply'] });
   try {
     const state = await join(s.page);
