@@ -73,3 +73,31 @@ console.table(rows);
 const worstBefore = Math.max(...rows.map((r) => Number(r['libsignal limits (ms)'])));
 const worstAfter = Math.max(...rows.map((r) => Number(r['guest limits (ms)'])));
 console.log(`worst case: ${worstBefore.toFixed(1)} ms before, ${worstAfter.toFixed(1)} ms after`);
+
+// A hostile socket event: JSON built to make the reader work hard before any other check
+// (PeerWave forwards a participant's fields verbatim, so any meeting member can send one).
+// Each is read the way the guest reads a relayed message.
+const signalFields = '"participant_user_id":"u","participant_device_id":"1","encrypted_message":"AAAA","message_type":2';
+const keys = (n, prefix = 'k') => Array.from({ length: n }, (_, i) => `"${prefix}${i}":0`).join(',');
+const HOSTILE = {
+  'one object, 6,000 distinct keys (53 KB)': `{${keys(6000)},${signalFields}}`,
+  'objects of 32 keys, 16 KB (the largest event read)': `{"x":[${Array.from({ length: Math.floor(16_000 / (keys(32).length + 3)) }, () => `{${keys(32)}}`).join(',')}],${signalFields}}`,
+  'objects of 32 keys, 60 KB': `{"x":[${Array.from({ length: Math.floor(60_000 / (keys(32).length + 3)) }, () => `{${keys(32)}}`).join(',')}],${signalFields}}`,
+  '64 KB of nested arrays': `{"x":${'['.repeat(16)}${'0,'.repeat(30_000)}0${']'.repeat(16)}}`,
+  '64 KB string of escapes': `{"x":"${'\\u0041'.repeat(10_000)}"}`,
+};
+const jsonRows = [];
+for (const [what, body] of Object.entries(HOSTILE)) {
+  const times = [];
+  let read;
+  for (let i = 0; i < ROUNDS; i++) {
+    const start = performance.now();
+    read = SignalParty.readsAsSignalMessage(body);
+    times.push(performance.now() - start);
+  }
+  times.sort((a, b) => a - b);
+  jsonRows.push({ event: what, bytes: body.length, 'ms (median)': times[Math.floor(times.length / 2)].toFixed(2), refused: !read });
+}
+console.log('hostile socket events, read as the guest reads them (median ms of main thread):');
+console.table(jsonRows);
+console.log(`worst hostile event: ${Math.max(...jsonRows.map((r) => Number(r['ms (median)']))).toFixed(1)} ms (the bound: 5 ms)`);

@@ -440,3 +440,53 @@ fn a_failed_count_still_asks_the_participants() {
     )));
     assert_eq!(h.pre_key_calls.len(), 1);
 }
+
+#[test]
+fn after_the_key_a_hedged_request_is_closed_before_anything_is_decrypted() {
+    let mut alice = PwParticipant::new("alice");
+    let mut bob = PwParticipant::new("bob");
+    let state = GuestState::new(ProtocolStore::generate(&mut TestRng, 30));
+    let mut server = GuestBundle::of(&state);
+    let config = ExchangeConfig {
+        hedge_after_ms: Some(1_500),
+        ..config()
+    };
+    let mut h = Harness::with_config(config, state);
+    h.feed(Event::Start);
+    let list = json!([
+        {"user_id": alice.id.user_id, "device_id": 3, "display_name": "a", "livekit_identity": "a"},
+        {"user_id": bob.id.user_id, "device_id": 3, "display_name": "b", "livekit_identity": "b"},
+    ]);
+    h.feed(Event::ParticipantsListed(Ok(
+        json!({"participants": list, "count": 2, "room_active": true}).to_string(),
+    )));
+    h.feed(Event::ServerPreKeys(Ok(server.listing())));
+    serve(&mut h, &mut alice);
+    let (_, _, to_alice) = last_request(&h);
+    h.advance(1_500);
+    serve(&mut h, &mut bob);
+    let (to, _, to_bob) = last_request(&h);
+    assert_eq!(to, bob.id, "bob asked too (hedging)");
+    let from_alice = alice
+        .answer(&mut server, &to_alice, alice.key_plaintext(h.now))
+        .unwrap();
+    h.receive(from_alice);
+    assert_eq!(h.keys.len(), 1, "{:?}", h.dropped);
+    // Bob's request was open until now. A forged answer to it (junk that would fail to
+    // decrypt) is refused for what it is, before the Signal engine sees it.
+    let real = bob
+        .answer(&mut server, &to_bob, bob.key_plaintext(h.now))
+        .unwrap();
+    let mut forged: Value = serde_json::from_str(&real).unwrap();
+    forged["ciphertext"] = encode_base64(&[0x33; 200]).into();
+    h.receive(forged.to_string());
+    h.receive(real);
+    assert_eq!(
+        h.dropped,
+        [
+            DropReason::KeyAlreadyDelivered,
+            DropReason::KeyAlreadyDelivered
+        ]
+    );
+    assert_eq!(h.keys.len(), 1);
+}

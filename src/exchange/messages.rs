@@ -21,8 +21,10 @@ pub use super::dialect::{names_lost_session, parse_server_pre_keys, pre_keys_bod
 
 /// Largest HTTP body we parse (a keybundle is about 400 bytes).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-/// Largest `encrypted_message` (base64) we accept from the socket.
-pub const MAX_ENCRYPTED_MESSAGE_BYTES: usize = 64 * 1024;
+/// Largest socket event we read, refused before any parsing. A relayed message is a few KB at
+/// most (a v4 PreKey message with its Kyber ciphertext: about 2.5 KB of base64), and each KB
+/// of hostile JSON costs main-thread time (docs/performance.md, the stall benchmark).
+pub const MAX_EVENT_BYTES: usize = 16 * 1024;
 const MAX_ID_LEN: usize = 256;
 
 /// Why a piece of JSON was refused. `field` names where; nothing here carries key material.
@@ -378,19 +380,18 @@ pub struct IncomingMessage {
     pub request_id: Option<String>,
 }
 
-/// Parses a relayed participant message in `names`' spelling. Refuses message type 0
-/// (plaintext) and types above 3, and a ciphertext longer than
-/// [`MAX_ENCRYPTED_MESSAGE_BYTES`].
+/// Parses a relayed participant message in `names`' spelling. Refuses an event longer than
+/// [`MAX_EVENT_BYTES`], message type 0 (plaintext) and types above 3.
 pub fn parse_incoming(body: &str, names: &Names) -> Result<IncomingMessage, Invalid> {
+    if body.len() > MAX_EVENT_BYTES {
+        return Err(invalid("event", "too large"));
+    }
     let m = into_object(parse_value(body, "event")?, "event")?;
     let from = ParticipantId::new(
         id_field(&m, "participant_user_id")?,
         id_field(&m, "participant_device_id")?,
     );
     let encrypted = str_field(&m, names.ciphertext)?;
-    if encrypted.len() > MAX_ENCRYPTED_MESSAGE_BYTES {
-        return Err(invalid("encrypted_message", "too large"));
-    }
     let message_type = match field(&m, names.message_type) {
         None => None,
         Some(v) => match integer(v) {
@@ -528,7 +529,10 @@ mod tests {
             parse_incoming(&zero, plan).unwrap_err().field,
             "message_type"
         );
-        let big = ok.replace("AAAA", &"A".repeat(MAX_ENCRYPTED_MESSAGE_BYTES + 4));
-        assert!(parse_incoming(&big, plan).is_err());
+        let big = ok.replace("AAAA", &"A".repeat(MAX_EVENT_BYTES));
+        assert_eq!(parse_incoming(&big, plan).unwrap_err().field, "event");
+        let at_the_limit = ok.replace("AAAA", &"A".repeat(MAX_EVENT_BYTES - ok.len() + 4));
+        assert_eq!(at_the_limit.len(), MAX_EVENT_BYTES);
+        assert!(parse_incoming(&at_the_limit, plan).is_ok());
     }
 }

@@ -22,7 +22,7 @@ use crate::exchange::contract::{peerwave, GUEST_SESSION_HEADER};
 use crate::exchange::join::{
     earliest, CallOutcome, CallRefused, JoinAction, JoinEvent, JoinFailure,
 };
-use crate::exchange::messages::{Invalid, MAX_BODY_BYTES};
+use crate::exchange::messages::{Invalid, MAX_EVENT_BYTES};
 use crate::exchange::{Action, DropReason, Event, Exchange, ExchangeFailure, ParticipantId};
 
 /// `exchangeKey()`: resolves with the key result, or rejects with a `GuestError`.
@@ -45,7 +45,7 @@ pub(crate) fn exchange_key(shared: &Shared, deferred: Deferred) {
 /// A participant message from the socket.
 #[inline(never)]
 pub(crate) fn on_socket_message(shared: &Shared, body: &JsValue) {
-    match stringify(body).filter(|s| s.len() <= MAX_BODY_BYTES * 2) {
+    match stringify(body, MAX_EVENT_BYTES) {
         Some(text) => feed(shared, Input::Exchange(Event::MessageReceived(text))),
         None => emit(
             shared,

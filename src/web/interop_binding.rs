@@ -263,6 +263,13 @@ impl SignalParty {
         bytes(&self.store.to_bytes())
     }
 
+    /// Reads one socket event as the guest does on its way to the exchange (in the plan
+    /// profile's names): whether it is a relayed Signal message. For the stall benchmark.
+    #[wasm_bindgen(js_name = readsAsSignalMessage)]
+    pub fn reads_as_signal_message(body: &str) -> bool {
+        crate::exchange::messages::parse_incoming(body, &crate::exchange::contract::PLAN).is_ok()
+    }
+
     /// A party read back from [`SignalParty::serialize`]'s bytes.
     pub fn deserialize(bytes: &[u8]) -> Result<SignalParty, JsError> {
         let store = ProtocolStore::from_bytes(bytes).map_err(js_err)?;

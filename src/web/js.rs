@@ -49,8 +49,13 @@ pub(crate) fn bytes(data: &[u8]) -> Uint8Array {
     Uint8Array::from(data)
 }
 
-pub(crate) fn stringify(value: &JsValue) -> Option<String> {
-    JSON::stringify(value).ok().and_then(|s| s.as_string())
+/// `value` as JSON text, if that is at most `max_units` UTF-16 units long (checked before
+/// the text is copied into the module).
+pub(crate) fn stringify(value: &JsValue, max_units: usize) -> Option<String> {
+    JSON::stringify(value)
+        .ok()
+        .filter(|s| s.length() as usize <= max_units)
+        .and_then(|s| s.as_string())
 }
 
 pub(crate) fn parse(text: &str) -> Result<JsValue, JsValue> {

@@ -119,6 +119,11 @@ impl Exchange {
         if self.answered.iter().any(|r| r == request_id) {
             return Some(DropReason::AlreadyAnswered);
         }
+        // Once the key is in, the requests still open (hedging's) are closed: where the
+        // envelope binds answers, a late or forged one is dropped before it costs an X3DH.
+        if matches!(self.lifecycle, Lifecycle::Delivered(_)) {
+            return Some(DropReason::KeyAlreadyDelivered);
+        }
         match self.outstanding.iter().find(|r| r.id == request_id) {
             None => Some(DropReason::UnknownRequest),
             Some(r) if r.participant != *from => Some(DropReason::WrongParticipant),
@@ -145,9 +150,6 @@ impl Exchange {
                 let request_id = answer.request_id.as_deref().unwrap_or_default();
                 if let Some(reason) = self.check_request(request_id, from) {
                     return Err(reason);
-                }
-                if matches!(self.lifecycle, Lifecycle::Delivered(_)) {
-                    return Err(DropReason::KeyAlreadyDelivered);
                 }
                 let Some(pos) = self.outstanding.iter().position(|r| r.id == request_id) else {
                     return Err(DropReason::UnknownRequest);
