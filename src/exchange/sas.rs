@@ -6,8 +6,10 @@
 //! adds 32 fresh random bytes, and the guest commits to its bytes before it sees the
 //! participant's: the guest sends `SHA-256(label ‖ Ng)` in its request, the participant
 //! answers with `Np`, and only then does the guest reveal `Ng`. Someone in the middle has to
-//! fix its nonce on each side before it learns the other side's, so it gets one guess at a
-//! matching code. The code binds both identity keys, both stable identifiers and the meeting.
+//! fix its nonce on each side before it learns the other side's, and the participant freezes
+//! its inputs (the guest's identity key included) when it answers, so nothing can be ground:
+//! each answer the participant gives it is one 1-in-2^39 chance of a matching code. The code
+//! binds both identity keys, both stable identifiers and the meeting.
 
 use crate::prelude::*;
 

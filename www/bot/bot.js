@@ -14,9 +14,11 @@
 //                                    refuses v3 PreKey messages, and in initiate mode it needs the
 //                                    guest's bundle to carry a Kyber prekey
 //
-// Every answer carries a fresh sas_nonce (contract §10). When the guest's reveal matches the
-// commitment of its request, the bot prints the short code and the safety number for that guest
-// and keeps them in `codes` (guest session id -> { digits, emoji, safetyNumber }).
+// Every answer carries a fresh sas_nonce (contract §10), and the code's inputs are frozen then
+// (sas.js ParticipantCodes): the guest identity key of the session the request arrived on, the
+// session id, this device's identity, the commitment. When the guest's reveal matches that
+// commitment, the bot prints the short code and the safety number computed from those frozen
+// inputs and keeps them in `codes` (guest session id -> { digits, emoji, safetyNumber }).
 //
 // CLI: node www/bot/bot.js --relay http://127.0.0.1:8080 --user alice --device 1 --mode reply
 //      [--key <base64 32 bytes>] [--key-index 0] [--name Alice] [--meeting demo-meeting]
@@ -27,7 +29,7 @@ import crypto from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { io } from 'socket.io-client';
 import { createPeer, fingerprint } from '../../interop/peers.js';
-import { NONCE_LEN, revealMatches, shortCode, emojiText } from './sas.js';
+import { NONCE_LEN, ParticipantCodes, emojiText } from './sas.js';
 
 export const MODES = ['reply', 'initiate', 'silent', 'rotate'];
 /** Peer kinds (interop/peers.js createPeer) a bot can run on. */
@@ -43,7 +45,6 @@ const unb64Exact = (s, len) => {
 };
 const REQUEST_TYPE = 'guest:meeting_e2ee_key_request';
 const REVEAL_TYPE = 'guest:meeting_e2ee_sas_reveal';
-const MAX_OPEN_CODES = 1000; // answered requests waiting for a reveal; the oldest go first
 /** The legacy plaintext flow (benchmark floor only; see onLegacyRequest). */
 export const LEGACY_REQUEST_TYPE = 'legacy:meeting_key_request';
 export const LEGACY_RESPONSE_TYPE = 'legacy:meeting_key_response';
@@ -82,8 +83,6 @@ export async function startBot({
     reveals: 0, revealsRefused: 0,
   };
   const answered = new Set(); // guest session ids this bot has given the key to (rotation targets)
-  /** "<session id> <request id>" -> { commitment: Uint8Array|null, nonce: Uint8Array }, per answer */
-  const openCodes = new Map();
   /** guest session id -> { digits, emoji, safetyNumber }, from the latest accepted reveal */
   const codes = new Map();
   const participantId = `${userId}:${device}`;
@@ -94,6 +93,11 @@ export async function startBot({
   // it N times collects every public one-time prekey for upload (private parts stay in the peer).
   const peer = await createPeer(peerKind, { oneTimePreKeyCount });
   const base = peer.bundle({ withOneTimePreKey: false });
+  /** answered requests waiting for a reveal (at most 1000, the oldest go first), inputs frozen */
+  const openCodes = new ParticipantCodes({
+    participantId, participantIdentity: peer.identityKey(), meetingId,
+    guestIdentity: (sessionId) => peer.remoteIdentity(sessionId), maxOpen: 1000,
+  });
   const preKeys = [];
   for (let i = 0; i < oneTimePreKeyCount; i++) {
     const { preKey } = peer.bundle();
@@ -172,46 +176,40 @@ export async function startBot({
     say(`key request ${req.request_id} from guest ${sessionId}`);
     if (mode === 'silent') return;
 
+    // The code's inputs are frozen now, with the guest identity this request came under, before
+    // anything (initiate mode's fetched bundle included) can change what is known for the session
+    // id. A missing or malformed commitment still gets the key, but no reveal can match it: no code.
+    const sasNonce = openCodes.answer({
+      guestSessionId: sessionId, requestId: req.request_id, commitment: unb64Exact(req.sas_commitment, 32),
+    });
     if (mode === 'initiate') await peer.processBundle(sessionId, await fetchGuestBundle(sessionId));
-    // A missing or malformed commitment still gets the key, but no reveal can match it: no code.
-    const sasCommitment = unb64Exact(req.sas_commitment, 32);
-    const sasNonce = new Uint8Array(crypto.randomBytes(NONCE_LEN));
     const mt = await send(sessionId, {
       type: 'participant:meeting_e2ee_key_response', meeting_id: meetingId, request_id: req.request_id,
       key: b64(key), key_index: keyIndex, timestamp: Date.now(), sas_nonce: b64(sasNonce),
     });
     stats.answers++;
     answered.add(sessionId);
-    openCodes.set(`${sessionId} ${req.request_id}`, { commitment: sasCommitment, nonce: sasNonce });
-    if (openCodes.size > MAX_OPEN_CODES) openCodes.delete(openCodes.keys().next().value);
     say(`answered ${req.request_id} (message_type ${mt}, key check ${keyCheckValue(key)})`);
 
     if (mode === 'rotate' && !rotateTimer) rotateTimer = setTimeout(rotate, rotateAfterMs);
   }
 
-  /** Contract §10 step 3: one reveal per answered request; a match yields the code. */
+  /**
+   * Contract §10 step 3: one reveal per answered request; a match yields the code, computed from
+   * the inputs frozen when the request was answered (not from the identity known now).
+   */
   function onReveal(sessionId, r) {
-    const id = `${sessionId} ${r.request_id}`;
-    const open = typeof r.request_id === 'string' ? openCodes.get(id) : undefined;
-    if (open) openCodes.delete(id); // one reveal per request, right or wrong
-    const guestNonce = unb64Exact(r.sas_nonce, NONCE_LEN);
-    const guestIdentity = peer.remoteIdentity(sessionId);
-    const refusal = !open ? 'unknown request'
-      : r.meeting_id !== meetingId ? 'other meeting'
-        : !guestNonce ? 'nonce is not base64 of 32 bytes'
-          : !guestIdentity ? 'no identity key for the guest'
-            : !revealMatches(open.commitment, guestNonce) ? 'does not match the commitment' : null;
-    if (refusal) {
+    const result = openCodes.reveal({
+      guestSessionId: sessionId, requestId: r.request_id, meetingId: r.meeting_id,
+      guestNonce: unb64Exact(r.sas_nonce, NONCE_LEN),
+    });
+    if (result.refusal) {
       stats.revealsRefused++;
-      say(`refused reveal for ${r.request_id} from guest ${sessionId}: ${refusal}`);
+      say(`refused reveal for ${r.request_id} from guest ${sessionId}: ${result.refusal}`);
       return;
     }
-    const guestId = `guest:${sessionId}`;
-    const code = shortCode({
-      guestNonce, participantNonce: open.nonce, guestIdentity, participantIdentity: peer.identityKey(),
-      guestId, participantId, meetingId,
-    });
-    const safetyNumber = fingerprint(participantId, peer.identityKey(), guestId, guestIdentity, 5200, 2);
+    const { code, inputs } = result;
+    const safetyNumber = fingerprint(inputs.participantId, inputs.participantIdentity, inputs.guestId, inputs.guestIdentity, 5200, 2);
     codes.set(sessionId, { ...code, safetyNumber });
     stats.reveals++;
     say(`code with guest ${sessionId}: ${code.digits} ${emojiText(code.emoji)}`);

@@ -77,3 +77,78 @@ export function shortCode(inputs) {
 
 /** The emoji form as text, e.g. "❤️ ❤️ 🐼 …". */
 export const emojiText = (indices) => indices.map((i) => EMOJI[i][0]).join(' ');
+
+/**
+ * The participant's side of §10 (steps 2–4). The code's inputs are frozen when the participant
+ * answers: the identity key of the guest whose request it answered (the key of the session that
+ * request arrived on), `guest:<session id>` from that request, its own identity key and id, the
+ * meeting, the commitment and the nonce it sends. The reveal only supplies `Ng`; the code is
+ * computed from the frozen inputs, never from whatever identity is known for that session id by
+ * the time the reveal arrives. Otherwise someone in the middle, having seen `Np`, could set up a
+ * new session under the same session id with a guest identity key ground until the codes match
+ * (about 2^39 tries), and reveal over that one. One reveal per answer, right or wrong.
+ */
+export class ParticipantCodes {
+  /**
+   * @param {{ participantId: string, participantIdentity: Uint8Array, meetingId: string,
+   *   guestIdentity: (guestSessionId: string) => Uint8Array | null, maxOpen?: number }} options
+   *   `guestIdentity`: the identity key the participant's store holds for a guest session id
+   *   (read once, at the answer).
+   */
+  constructor({ participantId, participantIdentity, meetingId, guestIdentity, maxOpen = 1000 }) {
+    if (typeof guestIdentity !== 'function') throw new TypeError('guestIdentity must be a function');
+    this.participantId = String(participantId);
+    this.participantIdentity = bytes(participantIdentity, 'participantIdentity', 33).slice();
+    this.meetingId = String(meetingId);
+    this.guestIdentityOf = guestIdentity;
+    this.maxOpen = maxOpen;
+    /** "<session id> <request id>" -> frozen inputs, per answer; the oldest go first */
+    this.open = new Map();
+  }
+
+  get size() { return this.open.size; }
+
+  /**
+   * Call when answering a request from `guestSessionId`, before anything else can change what is
+   * known for that session id; returns `Np`, the nonce to put in the response. `commitment` is
+   * null when the request carried none (or a malformed one): no reveal can then match.
+   */
+  answer({ guestSessionId, requestId, commitment: committed }) {
+    const known = this.guestIdentityOf(guestSessionId);
+    const participantNonce = new Uint8Array(crypto.randomBytes(NONCE_LEN));
+    const id = `${guestSessionId} ${requestId}`;
+    this.open.delete(id);
+    this.open.set(id, Object.freeze({
+      commitment: committed instanceof Uint8Array ? committed.slice() : null,
+      participantNonce,
+      guestIdentity: known instanceof Uint8Array && known.length === 33 ? known.slice() : null,
+      guestId: `guest:${guestSessionId}`,
+      participantIdentity: this.participantIdentity,
+      participantId: this.participantId,
+      meetingId: this.meetingId,
+    }));
+    while (this.open.size > this.maxOpen) this.open.delete(this.open.keys().next().value);
+    return participantNonce;
+  }
+
+  /**
+   * A reveal that arrived from `guestSessionId`. `guestNonce` is the decoded `sas_nonce`
+   * (null if it was not base64 of 32 bytes).
+   * @returns {{ refusal: string } | { code: { digits: string, emoji: number[] }, inputs: object }}
+   *   `inputs`: the frozen inputs the code was computed from (guestIdentity, guestId,
+   *   participantIdentity, participantId, meetingId, …), e.g. for the safety number.
+   */
+  reveal({ guestSessionId, requestId, meetingId, guestNonce }) {
+    const id = `${guestSessionId} ${requestId}`;
+    const open = typeof requestId === 'string' ? this.open.get(id) : undefined;
+    if (open) this.open.delete(id); // one reveal per answer, right or wrong
+    const refusal = !open ? 'unknown request'
+      : meetingId !== open.meetingId ? 'other meeting'
+        : !(guestNonce instanceof Uint8Array) || guestNonce.length !== NONCE_LEN ? 'nonce is not base64 of 32 bytes'
+          : !open.guestIdentity ? 'no identity key for the guest'
+            : !revealMatches(open.commitment, guestNonce) ? 'does not match the commitment' : null;
+    if (refusal) return { refusal };
+    const { commitment: _c, ...inputs } = open;
+    return { code: shortCode({ ...inputs, guestNonce }), inputs };
+  }
+}
