@@ -75,6 +75,13 @@ while (at < wasm.length) {
   const id = wasm[at];
   const [size, bodyAt] = readLeb(wasm, at + 1);
   const end = bodyAt + size;
+  if (id === 11) {
+    // build.sh's --low-memory-unused holds only with the stack first and data above it.
+    const [, segAt] = readLeb(wasm, bodyAt);
+    if (wasm[segAt] !== 0 || wasm[segAt + 1] !== 0x41) throw new Error('data section: unexpected first segment');
+    const [offset] = readLeb(wasm, segAt + 2);
+    if (offset < 1024 * 1024) throw new Error(`data starts at ${offset}, below the 1 MiB stack: drop --low-memory-unused`);
+  }
   if (id === 7) {
     out.push(renameExports(wasm.subarray(bodyAt, end)));
     at = end;

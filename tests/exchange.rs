@@ -721,6 +721,8 @@ fn equal_timestamps_are_ordered_by_key_index_modulo_256() {
         timestamp_ms: 1_000,
         safety_number: String::new(),
         short_code: None,
+        identity_key: signal_guest_sdk::signal::KeyPair::generate(&mut TestRng).public,
+        session_version: 4,
     };
     assert!(current.is_replaced_by(1_000, 0), "255 -> 0 wraps forward");
     assert!(current.is_replaced_by(1_000, 126), "127 steps ahead");
@@ -789,10 +791,13 @@ fn a_stored_state_without_answer_history_still_loads() {
 }
 
 fn pinned_harness(pins: Vec<(ParticipantId, signal_guest_sdk::signal::PublicKey)>) -> Harness {
-    let config = ExchangeConfig {
+    configured(ExchangeConfig {
         pinned: pins,
         ..one_at_a_time()
-    };
+    })
+}
+
+fn configured(config: ExchangeConfig) -> Harness {
     let ex = Exchange::new(
         config,
         MEETING.into(),
@@ -809,7 +814,12 @@ fn a_pinned_identity_that_does_not_match_stops_the_attempt_before_any_request() 
     let mut impostor = Participant::new("alice");
     let genuine = Participant::new("alice");
     let mut bob = Participant::new("bob");
-    let mut h = pinned_harness(vec![(genuine.id.clone(), genuine.store.identity_key())]);
+    // Devices without a pin are asked too (trust on first use), as the page chose.
+    let mut h = configured(ExchangeConfig {
+        pinned: vec![(genuine.id.clone(), genuine.store.identity_key())],
+        ask_unpinned: true,
+        ..one_at_a_time()
+    });
     h.start(&[&impostor, &bob]);
     // The server hands out a bundle for "alice" made by someone else.
     h.serve_bundle(&mut impostor);
@@ -848,6 +858,76 @@ fn a_pinned_identity_that_matches_is_asked_and_the_safety_number_is_reported() {
     );
     assert_eq!(delivered.safety_number.len(), 60);
     assert_eq!(delivered.safety_number, alice_side);
+    // What the page pins once it has verified that number: the sender's identity key.
+    assert_eq!(delivered.identity_key, alice.store.identity_key());
+    assert_eq!(
+        delivered.session_version, 3,
+        "alice's bundle has no Kyber prekey"
+    );
+}
+
+#[test]
+fn with_pins_only_pinned_devices_are_asked_even_when_the_server_lists_another_device_first() {
+    // The server lists a device of its own for the pinned user, first, with its own bundle.
+    let mut extra = Participant::new("alice");
+    extra.id = ParticipantId::new("alice".into(), "2".into());
+    let mut alice = Participant::new("alice");
+    let mut h = pinned_harness(vec![(alice.id.clone(), alice.store.identity_key())]);
+    h.start(&[&extra, &alice]);
+    assert_eq!(h.fetches.len(), 1);
+    assert_eq!(
+        h.fetches[0].1, alice.id,
+        "alice:2 is not pinned: never asked"
+    );
+    h.serve_bundle(&mut alice);
+    h.deliver_last_request(&mut alice);
+    // The extra device answers on a session of its own: it was never asked.
+    extra
+        .store
+        .process_bundle(
+            "guest",
+            &h.ex.state().store.bundle(1, true).unwrap(),
+            &mut TestRng,
+        )
+        .unwrap();
+    let forged = extra.event(&json!({"type": "participant:meeting_e2ee_key_response",
+        "meeting_id": MEETING, "request_id": "x", "key": encode_base64(&[7u8; 32]),
+        "key_index": 0, "timestamp": h.now}));
+    h.receive(forged);
+    assert_eq!(h.dropped, [DropReason::UnknownSender]);
+    h.receive(alice.answer_last(h.now));
+    assert_eq!(h.keys.len(), 1);
+    assert_eq!(h.keys[0].2, alice.id);
+}
+
+#[test]
+fn with_pins_and_no_pinned_device_listed_nobody_is_asked() {
+    let bob = Participant::new("bob");
+    let absent = Participant::new("alice");
+    let mut h = pinned_harness(vec![(absent.id.clone(), absent.store.identity_key())]);
+    h.start(&[&bob]);
+    assert!(h.fetches.is_empty() && h.sends.is_empty());
+    assert!(matches!(h.failed, Some(ExchangeFailure::NoParticipants(ref a)) if a.is_empty()));
+}
+
+#[test]
+fn requiring_post_quantum_refuses_a_bundle_without_a_kyber_prekey_and_takes_v4() {
+    let mut classic = Participant::new("alice");
+    let mut current = Participant::new_v4("bob");
+    let mut h = configured(ExchangeConfig {
+        require_post_quantum: true,
+        ..one_at_a_time()
+    });
+    h.start(&[&classic, &current]);
+    h.serve_bundle(&mut classic);
+    assert!(h.sends.is_empty(), "nothing sent on a v3 session");
+    assert!(h.progress.iter().any(|p| matches!(p,
+        Progress::Rotating { reason: AttemptFailure::BundleInvalid(_), to, .. } if *to == current.id)));
+    h.serve_bundle(&mut current);
+    h.deliver_last_request(&mut current);
+    h.receive(current.answer_last(h.now));
+    assert_eq!(h.keys.len(), 1);
+    assert_eq!(h.ex.delivered().unwrap().session_version, 4);
 }
 
 #[test]

@@ -95,6 +95,12 @@ pub struct ExchangeConfig {
     /// Identity keys the page expects for participant devices: a bundle or session with
     /// another key fails that attempt (`identity_mismatch`) before any request is sent.
     pub pinned: Vec<(ParticipantId, PublicKey)>,
+    /// With pins: ask devices without a pin as well (trust on first use). Off by default:
+    /// a server could otherwise list a device of its own, unpinned, and answer as it.
+    pub ask_unpinned: bool,
+    /// Refuse sessions without post-quantum protection: bundles without a Kyber prekey fail
+    /// the attempt, answers on v3 sessions are dropped.
+    pub require_post_quantum: bool,
     /// The server dialect (the contract's, or PeerWave's as it ships).
     pub profile: contract::WireProfile,
 }
@@ -123,6 +129,8 @@ impl Default for ExchangeConfig {
             session_cache_ttl_ms: defaults::SESSION_CACHE_TTL_MS,
             clock_skew_ms: defaults::CLOCK_SKEW_MS,
             pinned: Vec::new(),
+            ask_unpinned: false,
+            require_post_quantum: false,
             profile: Default::default(),
         }
     }

@@ -30,7 +30,7 @@ extern "C" {
 }
 
 /// Every field `GuestConfig` has (see `types.rs`).
-const FIELDS: [&str; 23] = [
+const FIELDS: [&str; 25] = [
     "baseUrl",
     "wireProfile",
     "meetingId",
@@ -49,6 +49,8 @@ const FIELDS: [&str; 23] = [
     "admissionTimeoutMs",
     "requireAdmission",
     "pinnedIdentities",
+    "askUnpinned",
+    "requirePostQuantum",
     "paths",
     "storage",
     "requireStorage",
@@ -286,6 +288,8 @@ impl Limits {
                 max_failures: v[5] as usize,
                 session_cache_ttl_ms: v[6],
                 clock_skew_ms: v[7],
+                ask_unpinned: optional_bool(config, "askUnpinned")?,
+                require_post_quantum: optional_bool(config, "requirePostQuantum")?,
                 // Last: the one field that owns memory.
                 pinned: pinned_identities(&get(config, "pinnedIdentities"))?,
             },

@@ -11,6 +11,7 @@ use js_sys::Object;
 
 use super::js::{object, set};
 use crate::exchange::join::Waiting;
+use crate::exchange::messages::encode_base64;
 use crate::exchange::{Delivered, DropReason, ExchangeFailure, ParticipantId, Progress};
 
 fn progress_event(stage: &str, message: &str, fields: &[(&str, JsValue)]) -> JsValue {
@@ -204,6 +205,9 @@ fn set_delivered(out: &Object, delivered: &Delivered) {
     set(out, "keyCheckValue", delivered.check_value.as_str());
     set(out, "safetyNumber", delivered.safety_number.as_str());
     set(out, "shortCode", short_code(delivered));
+    let identity = encode_base64(&delivered.identity_key.serialize());
+    set(out, "identityKey", identity.as_str());
+    set(out, "sessionVersion", delivered.session_version);
 }
 
 /// `{type: "error", code, message}`: a problem outside any pending call.

@@ -88,6 +88,13 @@ export interface GuestConfig {
    * `identity_mismatch` before any request is sent, and the next participant is asked.
    */
   pinnedIdentities?: { userId: string; deviceId: string; identityKey: string }[];
+  /**
+   * With `pinnedIdentities`, also ask devices without a pin (trust on first use). Default
+   * false: only pinned devices are asked, so a device the server adds cannot answer.
+   */
+  askUnpinned?: boolean;
+  /** Refuse sessions without post-quantum protection (v3, X3DH). Default false. */
+  requirePostQuantum?: boolean;
   paths?: GuestPaths;
   /** Defaults to `sessionStorage`; falls back to memory (with a `storage_fallback` event) if it is unusable. */
   storage?: Pick<Storage, "getItem" | "setItem" | "removeItem"> | null;
@@ -115,7 +122,7 @@ export type GuestEvent = { message: string } & (
   | { type: "admitted" }
   | { type: "session_lost" }
   | { type: "registered"; sessionId: string }
-  | { type: "key"; from: ParticipantRef; keyIndex: number; keyCheckValue: string; safetyNumber: string; shortCode: ShortCode | null }
+  | { type: "key"; from: ParticipantRef; keyIndex: number; keyCheckValue: string; safetyNumber: string; shortCode: ShortCode | null; identityKey: string; sessionVersion: 3 | 4 }
   | { type: "dropped"; reason: DropReason; detail: string }
   | { type: "storage_fallback"; reason: string }
   | { type: "duplicate_tab" }
@@ -141,6 +148,13 @@ export interface KeyExchangeResult {
   safetyNumber: string;
   /** The short verification code agreed with `from` (docs/contract.md §10); `null` if it did not take part. */
   shortCode: ShortCode | null;
+  /**
+   * `from`'s identity key (base64 of its 33 bytes), as the session holds it: what a page puts
+   * in `pinnedIdentities` once the safety number or the code is verified.
+   */
+  identityKey: string;
+  /** The Signal session's version: 4 (PQXDH, post-quantum) or 3 (X3DH). */
+  sessionVersion: 3 | 4;
   elapsedMs: number;
 }
 

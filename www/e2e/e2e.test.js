@@ -278,9 +278,10 @@ test('11 pinning the participant\'s identity stops the server in the middle befo
   const mitm = { userId: 'participant-1', deviceId: '1' };
   const s = await open({ bots: ['reply', 'reply'], mitm }, '?e2e');
   try {
-    // What the page learned earlier, e.g. from a verified safety number: the genuine key.
+    // What the page learned earlier, e.g. from verified safety numbers: the genuine keys of both.
     const key = Buffer.from(s.demo.bots[0].peer.identityKey()).toString('base64');
-    await s.page.goto(`${s.demo.url}?e2e&pin=${encodeURIComponent(`participant-1:1:${key}`)}`);
+    const other = Buffer.from(s.demo.bots[1].peer.identityKey()).toString('base64');
+    await s.page.goto(`${s.demo.url}?e2e&pin=${encodeURIComponent(`participant-1:1:${key}`)}&pin=${encodeURIComponent(`participant-2:1:${other}`)}`);
     await s.page.waitForFunction(() => window.demo?.ready);
     const state = await join(s.page);
     assert.equal(state.error, null, JSON.stringify(state.error));
@@ -288,6 +289,35 @@ test('11 pinning the participant\'s identity stops the server in the middle befo
     assert.ok(state.transcript.some((l) => /not the one expected/.test(l.text)), state.transcript.map((l) => l.text).join('\n'));
     assert.equal(s.demo.relay.state.mitm.requestsIntercepted, 0, 'nothing reached the impostor');
     assert.equal(state.result.keyCheckValue, keyCheckValue(s.demo.meetingKey));
+  } finally { await s.close(); }
+});
+
+test('11b a device the server adds for a pinned user: never asked with pins; asked (and caught only by the code) without them', async () => {
+  // The relay lists participant-1:2, first, with an impostor's bundle; the genuine device is 1.
+  const mitm = { userId: 'participant-1', deviceId: '1', extraDevice: '2' };
+  const s = await open({ bots: ['reply', 'reply'], mitm }, '?e2e');
+  try {
+    // Without pins, the extra device is asked first and its impostor answers with the real key.
+    const unpinned = await join(s.page);
+    assert.equal(unpinned.error, null, JSON.stringify(unpinned.error));
+    assert.deepEqual(unpinned.result.from, { userId: 'participant-1', deviceId: '2' });
+    assert.equal(unpinned.result.keyCheckValue, keyCheckValue(s.demo.meetingKey), 'the key check value cannot tell');
+    assert.equal(unpinned.result.identityKey, Buffer.from(s.demo.relay.state.mitm.impostorIdentityKey).toString('base64'),
+      'the result names the identity that answered');
+    assert.ok(s.demo.relay.state.mitm.answersForged >= 1);
+    const intercepted = s.demo.relay.state.mitm.requestsIntercepted;
+
+    // The page pins what it verified for participant-1:1 (the genuine key) and joins again.
+    const genuine = Buffer.from(s.demo.bots[0].peer.identityKey()).toString('base64');
+    await s.page.click('#leave');
+    await s.page.goto(`${s.demo.url}?e2e&pin=${encodeURIComponent(`participant-1:1:${genuine}`)}`);
+    await s.page.waitForFunction(() => window.demo?.ready);
+    const pinned = await join(s.page);
+    assert.equal(pinned.error, null, JSON.stringify(pinned.error));
+    assert.deepEqual(pinned.result.from, { userId: 'participant-1', deviceId: '1' });
+    assert.equal(pinned.result.identityKey, genuine);
+    assert.equal(s.demo.relay.state.mitm.requestsIntercepted, intercepted, 'nothing reached the extra device');
+    assert.equal(pinned.result.keyCheckValue, keyCheckValue(s.demo.meetingKey));
   } finally { await s.close(); }
 });
 

@@ -3,6 +3,10 @@
 // genuine device for the key while posing as a guest (session `mitm-<guest session>`), and
 // answers the guest with the real key and its own sas_nonce, so key check values match but
 // codes do not. Its counters and both sides' codes are in `state.mitm`.
+//
+// With `extraDevice` (a device id), the genuine device is left alone: the relay lists one more
+// device of the same user, first, with the impostor's bundle (what a server that wants around a
+// pinned device would do), and the impostor behind it asks the genuine device for the key.
 
 import crypto from 'node:crypto';
 import { createPeer, fingerprint } from '../../interop/peers.js';
@@ -38,6 +42,10 @@ class Attack {
     this.o = o;
     [this.userId, this.deviceId] = [o.userId, deviceId];
     this.target = deviceKey(o.userId, deviceId);
+    // The device guests see: the attacked one, or the extra one the relay lists.
+    this.face = o.extraDevice === undefined ? deviceId : deviceIdOf(o.extraDevice);
+    if (!this.face) throw new Error('mitm extraDevice must be a device id');
+    this.guestTarget = deviceKey(o.userId, this.face);
     this.participant = participant;
     this.guest = guest;
     /** impostor's request id -> { guestSid, upSid, guestRequestId, upNonce, deviceNonce, forgedNonce, answered } */
@@ -65,11 +73,18 @@ class Attack {
 
   isImpostorGuest(sid) { return this.upSids.has(sid); }
 
+  /** The extra device as the participants list shows it, or null when the attack has none. */
+  extraListing() {
+    if (this.face === this.deviceId) return null;
+    const genuine = this.ctx.connected.get(this.target);
+    return { user_id: this.userId, device_id: this.face, display_name: genuine?.display_name ?? this.userId };
+  }
+
   /** The bundle guests get for the attacked device: the impostor participant's. */
   impostorBundle() {
     const b = nextBundle(this.participant);
     return {
-      user_id: this.userId, device_id: this.deviceId, identity_key: b64of(b.identityKey), registration_id: b.registrationId,
+      user_id: this.userId, device_id: this.face, identity_key: b64of(b.identityKey), registration_id: b.registrationId,
       signed_pre_key: { id: b.signedPreKey.id, public_key: b64of(b.signedPreKey.publicKey), signature: b64of(b.signedPreKey.signature) },
       pre_key: b.preKey ? { id: b.preKey.id, public_key: b64of(b.preKey.publicKey) } : null,
       kyber_pre_key: null, // the impostor is a 0.72.1 peer: guests talk X3DH (v3) to it
@@ -148,7 +163,7 @@ class Attack {
   async sendDown(guestSid, plaintext) {
     const c = await this.participant.encrypt(guestSid, text(plaintext));
     deliverToGuest(this.ctx, guestSid, {
-      participant_user_id: this.userId, participant_device_id: this.deviceId,
+      participant_user_id: this.userId, participant_device_id: this.face,
       type: plaintext.type, encrypted_message: b64of(c.body), message_type: c.type, timestamp: Date.now(),
     });
   }

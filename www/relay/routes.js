@@ -97,8 +97,8 @@ function keyBundle(ctx, req, res) {
   const fault = ctx.state.faults.keybundle.get(key);
   if (fault === 'error500') throw new HttpError(500, 'injected fault');
   if (fault === 'hang') return; // never answers
+  if (attack && key === attack.guestTarget) return res.json(attack.impostorBundle());
   if (!ctx.connected.has(key)) throw new HttpError(403, 'target is not in the meeting');
-  if (attack && key === attack.target) return res.json(attack.impostorBundle());
   const p = fault === 'wrong-device'
     ? [...participantKeys.values()].find((other) => deviceKey(other.user_id, other.device_id) !== key)
     : participantKeys.get(key);

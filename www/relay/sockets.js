@@ -37,7 +37,7 @@ export function deliverToParticipant(ctx, sessionId, d) {
   const { attack, state } = ctx;
   const to = deviceKey(d.participant_user_id, d.participant_device_id);
   // Guests' messages to the attacked device go to the impostor, never to the device.
-  if (attack && to === attack.target && !attack.isImpostorGuest(sessionId)) return attack.fromGuest(sessionId, d);
+  if (attack && to === attack.guestTarget && !attack.isImpostorGuest(sessionId)) return attack.fromGuest(sessionId, d);
   const target = ctx.connected.get(to);
   if (!target) { state.undeliverable++; return; }
   const body = {

@@ -48,7 +48,9 @@ const bump = (map, k) => map.set(k, (map.get(k) ?? 0) + 1);
 
 /** The connected participant devices in join order, as guests see them. */
 export function participantList(ctx) {
-  return [...ctx.connected.values()].map(({ user_id, device_id, display_name }) => ({ user_id, device_id, display_name }));
+  const listed = [...ctx.connected.values()].map(({ user_id, device_id, display_name }) => ({ user_id, device_id, display_name }));
+  const extra = ctx.attack?.extraListing();
+  return extra ? [extra, ...listed] : listed;
 }
 
 /** Sliding window: returns 0 when allowed (and records the fetch), else seconds to wait. */

@@ -8,7 +8,7 @@ use crate::prelude::*;
 use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
 
-use crate::signal::{CiphertextMessage, DecryptLimits};
+use crate::signal::{CiphertextMessage, DecryptLimits, SignalError};
 
 use super::super::contract;
 use super::super::dialect::sas_reveal_event;
@@ -83,6 +83,19 @@ impl Exchange {
         if !self.is_recent(answer.timestamp_ms, now) {
             return drop(out, DropReason::StaleTimestamp);
         }
+        let session = trial.session(&address).and_then(|r| r.current());
+        let (identity_key, session_version) = match session {
+            Some(s) => (*s.remote_identity(), s.version()),
+            None => return drop(out, DropReason::DecryptFailed(SignalError::NoMatchingState)),
+        };
+        if self.config.require_post_quantum && session_version < 4 {
+            return drop(
+                out,
+                DropReason::DecryptFailed(SignalError::InvalidMessage(
+                    "a v3 session, and post-quantum sessions are required",
+                )),
+            );
+        }
         let from = incoming.from;
         let answered_request = match self.claim(&from, &answer) {
             Ok(request) => request,
@@ -95,6 +108,8 @@ impl Exchange {
             self.state.record_answer(&from);
         }
         let delivered = Delivered {
+            identity_key,
+            session_version,
             safety_number: self.safety_number(&from),
             short_code,
             from,

@@ -55,6 +55,11 @@ pub struct Delivered {
     pub safety_number: String,
     /// The short verification code agreed with the sender (§10), when it took part.
     pub short_code: Option<ShortCode>,
+    /// The sender's identity key, as the session holds it (what a page pins after
+    /// verifying the safety number or the code).
+    pub identity_key: crate::signal::PublicKey,
+    /// The Signal session's version: 4 (PQXDH) or 3 (X3DH).
+    pub session_version: u8,
 }
 
 impl Delivered {

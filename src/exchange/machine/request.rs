@@ -66,6 +66,14 @@ impl Exchange {
         if !self.pin_allows(participant, &bundle.identity_key) {
             return Err(AttemptFailure::IdentityMismatch);
         }
+        if self.config.require_post_quantum && bundle.kyber_pre_key.is_none() {
+            return Err(AttemptFailure::BundleInvalid(BundleError::Malformed(
+                messages::Invalid {
+                    field: "kyber_pre_key",
+                    problem: "missing (post-quantum sessions are required)",
+                },
+            )));
+        }
         let address = participant.address();
         self.state
             .store

@@ -137,7 +137,15 @@ impl Exchange {
             && self
                 .state
                 .session_established(&address)
-                .is_some_and(|t| now.saturating_sub(t) < self.config.session_cache_ttl_ms);
+                .is_some_and(|t| now.saturating_sub(t) < self.config.session_cache_ttl_ms)
+            && (!self.config.require_post_quantum
+                || self
+                    .state
+                    .store
+                    .session(&address)
+                    .and_then(|r| r.current())
+                    .map(|s| s.version())
+                    == Some(4));
         let stage = if cached {
             Stage::AwaitingAnswer
         } else {
