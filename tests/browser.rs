@@ -90,6 +90,12 @@ export function base64ToBytes(s) {
   return Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
 }
 export function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
+// Hides a browser API as older browsers lack it; returns the function that brings it back.
+export function hide(object, name) {
+  const target = object === 'navigator' ? navigator : AbortSignal;
+  Object.defineProperty(target, name, { value: undefined, configurable: true, writable: true });
+  return () => { delete target[name]; };
+}
 export function now() { return performance.now(); }
 export function config(fields) { return Object.assign({}, fields); }
 "#)]
@@ -116,6 +122,7 @@ extern "C" {
     #[wasm_bindgen(js_name = base64ToBytes)]
     fn base64_to_bytes(s: &str) -> Vec<u8>;
     fn sleep(ms: u32) -> Promise;
+    fn hide(object: &str, name: &str) -> js_sys::Function;
     fn now() -> f64;
 }
 
@@ -547,6 +554,62 @@ async fn a_duplicated_tab_makes_its_own_identity_and_registration() {
         .await
         .expect("register after leave");
     assert_eq!(reloaded.identity_key().unwrap().to_vec(), kept);
+    assert_eq!(get(&again, "reused"), true);
+    reloaded.leave();
+    copy.leave();
+}
+
+/// Without Web Locks (browsers before Safari 15.4, Chrome 69, Firefox 96) a tab cannot tell
+/// whether its stored state is a duplicated tab's copy: it does not use it (fail closed).
+#[wasm_bindgen_test]
+async fn without_web_locks_a_stored_state_is_not_used() {
+    let storage = quota_storage(1_000);
+    let first = guest(config(MEETING, &[("storage", storage.clone())])).unwrap();
+    settle(first.register()).await.expect("register");
+    let first_identity = first.identity_key().unwrap().to_vec();
+    let restore = hide("navigator", "locks");
+    let events = recorder();
+    let copy = guest(config(
+        MEETING,
+        &[
+            ("storage", copy_of(&storage)),
+            ("onEvent", get(&events, "onEvent")),
+        ],
+    ))
+    .unwrap();
+    let registration = settle(copy.register()).await.expect("register the copy");
+    restore.call0(&JsValue::NULL).unwrap();
+    assert_ne!(copy.identity_key().unwrap().to_vec(), first_identity);
+    assert_eq!(get(&registration, "reused"), false);
+    let types: Vec<String> = Array::from(&get(&events, "events"))
+        .iter()
+        .map(|e| get(&e, "type").as_string().unwrap_or_default())
+        .collect();
+    assert!(types.contains(&"duplicate_tab".to_owned()), "{types:?}");
+    copy.leave();
+    first.leave();
+}
+
+/// `AbortSignal.timeout` came years after Web Locks (Safari 16, Chrome 103): without it the
+/// duplicated tab is still found out, and a reload after the first tab left still reuses.
+#[wasm_bindgen_test]
+async fn without_abort_signal_timeout_the_tab_check_still_works() {
+    let restore = hide("AbortSignal", "timeout");
+    let storage = quota_storage(1_000);
+    let first = guest(config(MEETING, &[("storage", storage.clone())])).unwrap();
+    settle(first.register()).await.expect("register");
+    let first_identity = first.identity_key().unwrap().to_vec();
+    let copy = guest(config(MEETING, &[("storage", copy_of(&storage))])).unwrap();
+    settle(copy.register()).await.expect("register the copy");
+    assert_ne!(copy.identity_key().unwrap().to_vec(), first_identity);
+    let later = copy_of(&storage);
+    first.leave();
+    let reloaded = guest(config(MEETING, &[("storage", later)])).unwrap();
+    let again = settle(reloaded.register())
+        .await
+        .expect("register after leave");
+    restore.call0(&JsValue::NULL).unwrap();
+    assert_eq!(reloaded.identity_key().unwrap().to_vec(), first_identity);
     assert_eq!(get(&again, "reused"), true);
     reloaded.leave();
     copy.leave();

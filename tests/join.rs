@@ -645,3 +645,71 @@ fn a_reload_reuses_a_registration_unless_it_was_waiting_in_peerwaves_lobby() {
     let plan = WireProfile::Plan.join_rules();
     assert!(plan.reuses_stored(true) && plan.reuses_stored(false));
 }
+
+#[test]
+fn a_server_that_forgets_every_registration_gets_a_few_at_once_then_fewer_and_fewer() {
+    // A server that refuses every handshake and then says the guest is gone: left alone, the
+    // guest would register new keys in a tight loop (on PeerWave, each registration deletes
+    // the other guests on their way to the lobby).
+    let mut g = Guest::registered(WireProfile::PeerWave, Link::Down);
+    let mut registrations: Vec<u64> = Vec::new();
+    let mut id = 1;
+    let end = T0 + 120_000;
+    while g.now < end {
+        // The handshake is refused and the status check says the registration is gone.
+        assert_eq!(
+            g.on(JoinEvent::HandshakeRefused { session_gone: true }),
+            [CheckStatus]
+        );
+        let mut actions = g.on(JoinEvent::StatusChecked(Status::Gone));
+        if !actions.contains(&Register) {
+            assert_eq!(
+                actions,
+                [Notice(JoinNotice::SessionLost)],
+                "nothing else yet"
+            );
+            let at = g.join.poll_timeout().expect("a re-registration is due");
+            assert!(g.at(at - 1).is_empty(), "not a millisecond early");
+            actions = g.at(at);
+            assert_eq!(actions, [ReplaceIdentity, Register]);
+        }
+        registrations.push(g.now);
+        id += 1;
+        g.now += 20; // the server answers at once
+        assert_eq!(g.on(JoinEvent::Registered(format!("s{id}")))[1], Handshake);
+    }
+    let gaps: Vec<u64> = registrations.windows(2).map(|w| w[1] - w[0]).collect();
+    // Four at once (guests joining together knock each other out), then 5, 10, 20, 40 s and
+    // a minute between them.
+    assert_eq!(
+        gaps,
+        [20, 20, 20, 5_020, 10_020, 20_020, 40_020, 60_020],
+        "{registrations:?}"
+    );
+    // A re-registration held back is not made after leave().
+    let held_back = g.join.poll_timeout().is_some();
+    g.on(JoinEvent::HandshakeRefused { session_gone: true });
+    let actions = g.on(JoinEvent::StatusChecked(Status::Gone));
+    assert_eq!(
+        actions,
+        [Notice(JoinNotice::SessionLost)],
+        "held back ({held_back})"
+    );
+    g.on(JoinEvent::Leave);
+    assert_eq!(g.join.poll_timeout(), None);
+    assert!(g.at(g.now + 120_000).is_empty());
+    // A quiet minute starts the count afresh.
+    let mut g = Guest::registered(WireProfile::PeerWave, Link::Down);
+    for round in 0..2 {
+        for _ in 0..RENEWALS_AT_ONCE {
+            g.on(JoinEvent::HandshakeRefused { session_gone: true });
+            assert_eq!(
+                g.on(JoinEvent::StatusChecked(Status::Gone)),
+                LOST,
+                "round {round}"
+            );
+            g.on(JoinEvent::Registered(s("again")));
+        }
+        g.now += RENEWAL_QUIET_MS;
+    }
+}

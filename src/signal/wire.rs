@@ -362,6 +362,14 @@ pub enum CiphertextMessage {
 }
 
 impl CiphertextMessage {
+    /// The Signal message's version (4 or 3): that of the session state that takes it.
+    pub fn version(&self) -> u8 {
+        match self {
+            Self::Whisper(m) => m.version(),
+            Self::PreKey(m) => m.message().version(),
+        }
+    }
+
     /// Parses `bytes` given the transport's `message_type`: 3 PreKey, 2 (or the TypeScript
     /// port's 1) SignalMessage, `None` resolved by parsing. Type 0 (plaintext) is refused.
     pub fn parse(message_type: Option<u32>, bytes: &[u8]) -> Result<Self, SignalError> {

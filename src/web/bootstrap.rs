@@ -135,6 +135,7 @@ pub(crate) fn open(config: Config, mut rng: WebCryptoRng) -> Result<Shared, Setu
         None => Lifecycle::Unregistered(state),
     };
     let socket = config.socket.clone();
+    let stored_state = key_generation_ms.is_none();
     let shared = Rc::new(RefCell::new(Instance {
         config,
         storage,
@@ -158,7 +159,7 @@ pub(crate) fn open(config: Config, mut rng: WebCryptoRng) -> Result<Shared, Setu
         instance.listeners = listeners;
     }
     persist(&shared);
-    tab::claim(&shared);
+    tab::claim(&shared, stored_state);
     // A stored registration: connect with its handshake (PeerWave).
     for action in opening {
         super::joining::perform(&shared, action);

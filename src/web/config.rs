@@ -315,16 +315,14 @@ fn page_objects(
     let key_provider = get(config, "keyProvider");
     let key_provider = if key_provider.is_undefined() {
         return Err(invalid(
-            "keyProvider is required (e.g. new ExternalE2EEKeyProvider()); pass null to only check the key",
+            "keyProvider is required (a GuestKeyProvider); null only checks the key",
         ));
     } else if key_provider.is_null() {
         None
     } else if function(&key_provider, "setKey").is_some() {
         Some(KeyProvider::from(key_provider))
     } else {
-        return Err(invalid(
-            "keyProvider must have setKey (e.g. ExternalE2EEKeyProvider)",
-        ));
+        return Err(invalid("keyProvider must have setKey"));
     };
     let on_event = get(config, "onEvent");
     let on_event = if is_absent(&on_event) {

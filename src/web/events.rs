@@ -176,13 +176,14 @@ pub(crate) fn waiting(waiting: Waiting) -> JsValue {
 }
 
 /// `{type: "duplicate_tab", message}`: the stored state is in use by another open tab (a
-/// duplicated tab copies it), so this tab made its own identity and registers anew.
+/// duplicated tab copies it), or may be (the browser cannot say), so this tab made its own
+/// identity and registers anew.
 pub(crate) fn duplicate_tab() -> JsValue {
     object(&[
         ("type", "duplicate_tab".into()),
         (
             "message",
-            "another open tab uses this tab's stored keys; this tab made its own".into(),
+            "another open tab may use this tab's stored keys; this tab made its own".into(),
         ),
     ])
     .into()

@@ -18,6 +18,7 @@ use super::instance::{emit, persist, with_usable, Input, Lifecycle, Shared};
 use super::js::{get, object};
 use super::registration;
 use super::storage::REGISTRATION_ENTRY;
+use super::tab;
 use crate::exchange::contract::peerwave::{handshake as auth, paths};
 use crate::exchange::join::{
     CallOutcome, JoinAction, JoinEvent, JoinFailure, JoinNotice, LobbyAnswer, Status,
@@ -116,6 +117,9 @@ fn replace_identity(shared: &Shared) {
         let mut state = GuestState::new(fresh_keys(&mut rng, instance.config.profile()));
         state.last_answerer = last_answerer;
         state.unanswered = unanswered;
+        // What this guest learned of participants' identities holds for the new one too: a
+        // participant whose key changed across the loss is still `identity_changed`.
+        state.store.known_identities = old.store.known_identities.clone();
         // Dropping the exchange zeroizes the old keys and sessions.
         instance.lifecycle = Lifecycle::Unregistered(state);
         instance.storage.wipe();
@@ -123,6 +127,8 @@ fn replace_identity(shared: &Shared) {
     });
     if matches!(replaced, Ok(Some(()))) {
         persist(shared);
+        // The new identity gets a lock of its own, so a tab duplicated from now on is a copy.
+        tab::reclaim(shared);
     }
 }
 

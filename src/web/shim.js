@@ -116,6 +116,14 @@ export function whenSettled(value, done) {
 // function has returned the function that releases the lock. A holder that is letting go
 // (a guest of this page that just left) gets `graceMs` to do so before the lock counts as
 // held by another tab.
+// AbortSignal.timeout is newer than Web Locks (Safari 16, Chrome 103): a controller and a
+// timer work wherever Web Locks do.
+function abortAfter(ms) {
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(), ms);
+  return controller.signal;
+}
+
 export function claimLock(name, graceMs, done) {
   let answered = false;
   const answer = (value) => {
@@ -141,7 +149,7 @@ export function claimLock(name, graceMs, done) {
         if (lock !== null) return keep(lock);
         // Taken: wait a little for a holder that is releasing it.
         locks
-          .request(name, { signal: AbortSignal.timeout(graceMs) }, keep)
+          .request(name, { signal: abortAfter(graceMs) }, keep)
           .catch((e) => answer(e?.name === "AbortError" || e?.name === "TimeoutError" ? false : undefined));
         return undefined;
       })

@@ -5,8 +5,10 @@
 //! therefore holds a Web Lock named after its identity for as long as it lives. A tab that
 //! finds the lock taken is a copy: it makes its own identity and prekeys (and registers them
 //! anew) before anything is sent. `register()` and `exchangeKey()` wait for the answer,
-//! which the browser gives within milliseconds; where Web Locks are missing (Node), the
-//! check is skipped.
+//! which the browser gives within milliseconds. Where Web Locks are missing (browsers
+//! before Safari 15.4, Chrome 69, Firefox 96; Node) the check fails closed: a state read
+//! back from storage is not used, and the tab makes its own. A lost registration's new
+//! identity takes a lock of its own too ([`reclaim`]).
 
 use crate::prelude::*;
 
@@ -46,19 +48,22 @@ pub(crate) enum TabClaim {
 #[inline(never)]
 fn lock_name(meeting_id: &str, state: &GuestState) -> String {
     let identity = state.store.identity_key().serialize();
+    let mut name = String::from("signal-guest/");
+    name.push_str(meeting_id);
+    name.push('/');
     // Lowercase hex, two digits a byte, written without the formatter.
-    let mut hex = String::new();
     for b in identity.iter().skip(1).take(16) {
         for nibble in [b >> 4, b & 15] {
-            hex.push(char::from(b"0123456789abcdef"[usize::from(nibble)]));
+            name.push(char::from(b"0123456789abcdef"[usize::from(nibble)]));
         }
     }
-    format!("signal-guest/{meeting_id}/{hex}")
+    name
 }
 
 /// Asks the browser for this tab's lock; calls waiting in `register()` or `exchangeKey()`
-/// continue when it answers.
-pub(crate) fn claim(shared: &Shared) {
+/// continue when it answers. `stored`: the state was read back from storage (it may be a
+/// duplicated tab's copy), not made in this page.
+pub(crate) fn claim(shared: &Shared, stored: bool) {
     let name = {
         let Ok(instance) = shared.try_borrow() else {
             return;
@@ -71,7 +76,7 @@ pub(crate) fn claim(shared: &Shared) {
     let weak = Rc::downgrade(shared);
     let done = Closure::once_into_js(move |held: JsValue| {
         if let Some(shared) = weak.upgrade() {
-            claimed(&shared, held.as_bool());
+            claimed(&shared, held.as_bool(), stored);
         }
     });
     let release = claim_lock(&name, RELEASE_GRACE_MS, done);
@@ -81,8 +86,10 @@ pub(crate) fn claim(shared: &Shared) {
 }
 
 #[inline(never)]
-fn claimed(shared: &Shared, held: Option<bool>) {
-    if held == Some(false) {
+fn claimed(shared: &Shared, held: Option<bool>, stored: bool) {
+    // Without an answer (no Web Locks: an old browser, a page that is not a secure context),
+    // a state read back from storage may be a duplicated tab's copy: it is not used.
+    if held == Some(false) || (held.is_none() && stored) {
         return start_over_as_a_copy(shared);
     }
     let waiters = match shared.try_borrow_mut() {
@@ -122,7 +129,17 @@ fn start_over_as_a_copy(shared: &Shared) {
         super::instance::Input::Join(JoinEvent::Unregistered),
     );
     emit(shared, events::duplicate_tab());
-    claim(shared);
+    claim(shared, false);
+}
+
+/// After the SDK replaced this tab's identity (a lost registration): the old identity's
+/// lock is let go and the new one's claimed; the re-registration waits for it.
+pub(crate) fn reclaim(shared: &Shared) {
+    let waiters = release(shared);
+    if let Ok(mut instance) = shared.try_borrow_mut() {
+        instance.tab = TabClaim::Pending(waiters);
+    }
+    claim(shared, false);
 }
 
 /// Runs `then` once this tab may use its state: now, or when the browser has answered.

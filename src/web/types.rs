@@ -20,7 +20,7 @@ export interface GuestSocket {
   readonly connected?: boolean;
 }
 
-/** livekit-client's `ExternalE2EEKeyProvider`, or any object with `setKey`. */
+/** The package's `GuestKeyProvider` (`signal-guest-sdk/livekit`), or any object with `setKey`. */
 export interface KeyProviderLike {
   setKey(material: string | ArrayBuffer, keyIndex?: number): unknown;
 }
@@ -55,7 +55,7 @@ export interface GuestConfig {
    */
   wireProfile?: "plan" | "peerwave";
   /**
-   * Receives the meeting key (livekit-client's `ExternalE2EEKeyProvider`). Required; `null`
+   * Receives the meeting key (`GuestKeyProvider` from `signal-guest-sdk/livekit`). Required; `null`
    * exchanges the key without handing it anywhere (only its check value is reported).
    */
   keyProvider: KeyProviderLike | null;

@@ -220,6 +220,8 @@ async function join(name) {
   demo.keyGenerationMs = guest.keyGenerationMs ?? null;
   demo.storageBackend = guest.storageBackend;
   demo.identityKey = Array.from(guest.identityKey);
+  // The guest's identity now (it changes when the SDK registers again after a loss).
+  window.guestIdentity = () => (guest ? Array.from(guest.identityKey ?? []) : null);
   line(guest.keyGenerationMs != null
     ? `Generated identity, signed prekey, ${config.wireProfile === 'peerwave' ? '' : 'Kyber prekey '}and 30 one-time prekeys in ${guest.keyGenerationMs.toFixed(1)} ms`
     : 'Loaded this tab\'s stored Signal identity');

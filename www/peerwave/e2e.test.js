@@ -518,6 +518,27 @@ test('7 PeerWave restarts mid-flow: SESSION_LOST, the guest registers again, and
   } finally { await s.close(); }
 });
 
+test('7d a tab duplicated after a lost registration is a copy: the new identity has its own lock', async () => {
+  const s = await open({ participants: [{ mode: 'reply' }] });
+  try {
+    await joinAndWaitInLobby(s.page);
+    await s.demo.server.restart();
+    const state = await settled(s.page, 30_000);
+    assert.equal(state.error?.code, 'SESSION_LOST', JSON.stringify(state.error));
+    await until(() => s.page.evaluate(() => window.demo.transcript.some((l) => l.text.startsWith('Registered again'))), 're-registration');
+    const identity = await s.page.evaluate(() => window.guestIdentity?.() ?? null);
+    // The browser's "Duplicate tab": a second page of this tab's origin with a copy of its storage.
+    const entries = await s.page.evaluate(() => Object.entries(sessionStorage).filter(([k]) => k.startsWith('signal-guest/')));
+    assert.ok(entries.length > 0);
+    const copy = await s.openPage();
+    await copy.evaluate((e) => { for (const [k, v] of e) sessionStorage.setItem(k, v); }, entries);
+    await copy.click('#join');
+    await until(() => copy.evaluate(() => window.demo.transcript.some((l) => /another open tab/.test(l.text))), 'the copy found out');
+    const copyIdentity = await copy.evaluate(() => window.guestIdentity?.() ?? null);
+    assert.notDeepEqual(copyIdentity, identity, 'the copy sends with keys of its own');
+  } finally { await s.close(); }
+});
+
 test('7b a reload is not a leave (the documented page flow): the tab keeps its registration and admission, no second lobby request, the key again', async () => {
   const s = await open({ participants: [{ mode: 'reply' }] });
   try {

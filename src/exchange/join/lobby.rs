@@ -5,7 +5,8 @@ use crate::prelude::*;
 
 use super::{
     Admission, CallOutcome, Held, Join, JoinAction, JoinFailure, JoinNotice, Link, LobbyAnswer,
-    Registration, Stage, Status, Waiting, LOBBY_COOLDOWN_MS, LOST_REGISTRATIONS_MAX,
+    Millis, Registration, Stage, Status, Waiting, LOBBY_COOLDOWN_MS, LOST_REGISTRATIONS_MAX,
+    RENEWALS_AT_ONCE, RENEWAL_BACKOFF_MAX_MS, RENEWAL_BACKOFF_MS, RENEWAL_QUIET_MS,
     STATUS_CHECK_MS,
 };
 
@@ -157,7 +158,10 @@ impl Join {
             admission,
             Admission::Outside | Admission::Asking | Admission::AskAt(_) | Admission::Declined
         );
+        let delay = self.renewal_delay();
+        let at = (delay > 0).then_some(self.clock + delay);
         self.registration = Registration::Renewing;
+        self.renewals.at = at;
         self.link_reset();
         if let Some(call) = &mut self.call {
             let waiting = matches!(call.stage, Stage::Waiting { .. } | Stage::Starting);
@@ -167,9 +171,33 @@ impl Join {
             }
             call.stage = Stage::Registering { resume };
         }
+        if at.is_some() {
+            // New keys and the registration come at `at` (`handle_timeout`).
+            out.push(JoinAction::Notice(JoinNotice::SessionLost));
+            return;
+        }
         out.push(JoinAction::ReplaceIdentity);
         out.push(JoinAction::Notice(JoinNotice::SessionLost));
         out.push(JoinAction::Register);
+    }
+
+    /// How long this re-registration waits: nothing for the first few, then from 5 s
+    /// doubling up to a minute, until a quiet minute starts the count afresh.
+    fn renewal_delay(&mut self) -> Millis {
+        let r = &mut self.renewals;
+        let count = if self.clock.saturating_sub(r.last) >= RENEWAL_QUIET_MS {
+            0
+        } else {
+            r.count
+        };
+        let delay = match count.checked_sub(RENEWALS_AT_ONCE) {
+            None => 0,
+            Some(over) => (RENEWAL_BACKOFF_MS << over.min(4)).min(RENEWAL_BACKOFF_MAX_MS),
+        };
+        // Quiet is counted from when this one goes.
+        r.last = self.clock + delay;
+        r.count = count.saturating_add(1);
+        delay
     }
 
     /// A handshake for the old registration is no longer of use.

@@ -24,6 +24,16 @@ pub const STATUS_CHECK_MS: Millis = 5_000;
 /// How many lost registrations one `exchangeKey()` call outlives before the lobby (guests
 /// joining together each knock the others out at most once per registration of theirs).
 pub const LOST_REGISTRATIONS_MAX: u8 = 3;
+/// Re-registrations after a loss that go at once; past this many without a quiet
+/// [`RENEWAL_QUIET_MS`] between them, each waits, from 5 s and doubling up to a minute. A
+/// server that forgets every registration at once (or refuses every handshake and then
+/// says the guest is gone) would otherwise have the guest register new keys in a tight loop,
+/// and on PeerWave each registration deletes the other guests still on their way.
+pub const RENEWALS_AT_ONCE: u8 = LOST_REGISTRATIONS_MAX + 1;
+/// A minute without a lost registration starts the count afresh.
+pub const RENEWAL_QUIET_MS: Millis = 60_000;
+const RENEWAL_BACKOFF_MS: Millis = 5_000;
+const RENEWAL_BACKOFF_MAX_MS: Millis = 60_000;
 
 /// How a server dialect lets guests in; each dialect declares its own
 /// (`dialect/plan.rs`, `dialect/peerwave.rs`).
@@ -100,7 +110,8 @@ pub fn earliest(a: Option<Millis>, b: Option<Millis>) -> Option<Millis> {
 enum Registration {
     None,
     /// The SDK registers again after a loss (while the page's own `register()` runs, the
-    /// join stays at `None`: a call needs the registration either way).
+    /// join stays at `None`: a call needs the registration either way); at
+    /// `Renewals::at`, when the re-registrations came too fast.
     Renewing,
     Held(Held),
     Left,
@@ -182,6 +193,18 @@ pub struct Join {
     registration: Registration,
     link: Link,
     call: Option<Call>,
+    /// Re-registrations after losses.
+    renewals: Renewals,
+}
+
+/// How fast the SDK has been registering again.
+#[derive(Debug, Default)]
+struct Renewals {
+    /// When the last re-registration went (or goes), and how many came without a quiet minute.
+    last: Millis,
+    count: u8,
+    /// When a re-registration held back by [`RENEWALS_AT_ONCE`] goes (while `Renewing`).
+    at: Option<Millis>,
 }
 
 impl Join {
@@ -199,6 +222,7 @@ impl Join {
             registration: Registration::None,
             link,
             call: None,
+            renewals: Renewals::default(),
         };
         let mut out = Vec::new();
         if let Some((session_id, admitted)) = stored {
@@ -326,6 +350,7 @@ impl Join {
             }
             JoinEvent::Leave => {
                 self.registration = Registration::Left;
+                self.renewals.at = None;
                 self.settle(CallOutcome::Failed(JoinFailure::Left), &mut out);
             }
         }
@@ -341,7 +366,7 @@ impl Join {
         let lobby = match self.admission() {
             Some(Admission::AskAt(at)) => Some(at),
             Some(Admission::InLobby { check_at }) => check_at,
-            _ => None,
+            _ => self.renewals.at,
         };
         earliest(call, lobby)
     }
@@ -355,6 +380,11 @@ impl Join {
             if until <= now {
                 self.wait_expired(what, &mut out);
             }
+        }
+        if self.renewals.at.is_some_and(|at| at <= now) {
+            self.renewals.at = None;
+            out.push(JoinAction::ReplaceIdentity);
+            out.push(JoinAction::Register);
         }
         let Registration::Held(held) = &mut self.registration else {
             return out;

@@ -83,16 +83,17 @@ impl Exchange {
         if !self.is_recent(answer.timestamp_ms, now) {
             return drop(out, DropReason::StaleTimestamp);
         }
-        let session = trial.session(&address).and_then(|r| r.current());
-        let (identity_key, session_version) = match session {
-            Some(s) => (*s.remote_identity(), s.version()),
-            None => return drop(out, DropReason::DecryptFailed(SignalError::NoMatchingState)),
+        // The version of the message is that of the session state that decrypted it; the
+        // sender's identity is the one trusted for it (a session with another is refused).
+        let session_version = message.version();
+        let Some(&identity_key) = trial.known_identity(&address) else {
+            return drop(out, DropReason::DecryptFailed(SignalError::NoMatchingState));
         };
         if self.config.require_post_quantum && session_version < 4 {
             return drop(
                 out,
                 DropReason::DecryptFailed(SignalError::InvalidMessage(
-                    "a v3 session, and post-quantum sessions are required",
+                    "v3 session refused (requirePostQuantum)",
                 )),
             );
         }

@@ -39,13 +39,6 @@ impl Exchange {
             Ok(list) => list,
             Err(e) => return self.give_up(ExchangeFailure::ParticipantsUnavailable(e), out),
         };
-        let mut participants = participants;
-        // With pins, only pinned devices are asked (unless the page says otherwise): another
-        // device of a pinned user may be the server's own.
-        let pins = &self.config.pinned;
-        if !pins.is_empty() && !self.config.ask_unpinned {
-            participants.retain(|p| pins.iter().any(|(pinned, _)| pinned == p));
-        }
         if participants.is_empty() {
             return self.give_up(ExchangeFailure::NoParticipants(Vec::new()), out);
         }

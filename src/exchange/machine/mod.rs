@@ -311,6 +311,13 @@ impl Exchange {
         out.push(Action::Failed(failure));
     }
 
+    /// Whether `participant` may be asked: with pins, only a pinned device (unless the page
+    /// asks unpinned ones too), since another device of a pinned user may be the server's own.
+    fn may_ask(&self, participant: &ParticipantId) -> bool {
+        let pins = &self.config.pinned;
+        pins.is_empty() || self.config.ask_unpinned || pins.iter().any(|(p, _)| p == participant)
+    }
+
     /// Whether `key` may be `participant`'s identity: any key unless the page pinned one.
     fn pin_allows(&self, participant: &ParticipantId, key: &crate::signal::PublicKey) -> bool {
         self.config

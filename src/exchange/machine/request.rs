@@ -70,7 +70,7 @@ impl Exchange {
             return Err(AttemptFailure::BundleInvalid(BundleError::Malformed(
                 messages::Invalid {
                     field: "kyber_pre_key",
-                    problem: "missing (post-quantum sessions are required)",
+                    problem: "missing (requirePostQuantum)",
                 },
             )));
         }

@@ -83,7 +83,10 @@ impl Exchange {
         for _ in 0..n {
             let candidate = rotation.participants.get(rotation.next_index % n)?.clone();
             rotation.next_index = (rotation.next_index + 1) % n;
-            if !self.backed_off(&candidate, now) && !asking.contains(&candidate) {
+            if !self.backed_off(&candidate, now)
+                && !asking.contains(&candidate)
+                && self.may_ask(&candidate)
+            {
                 return Some(candidate);
             }
         }
@@ -137,15 +140,7 @@ impl Exchange {
             && self
                 .state
                 .session_established(&address)
-                .is_some_and(|t| now.saturating_sub(t) < self.config.session_cache_ttl_ms)
-            && (!self.config.require_post_quantum
-                || self
-                    .state
-                    .store
-                    .session(&address)
-                    .and_then(|r| r.current())
-                    .map(|s| s.version())
-                    == Some(4));
+                .is_some_and(|t| now.saturating_sub(t) < self.config.session_cache_ttl_ms);
         let stage = if cached {
             Stage::AwaitingAnswer
         } else {
