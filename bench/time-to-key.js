@@ -1,5 +1,5 @@
-// Time to key on loopback: the demo page in headless Chromium and headless Firefox ESR against
-// the relay, ROUNDS fresh tabs per scenario and browser. Figures only; nothing here asserts a
+// Time to key on loopback: the demo page in headless Chromium, headless Firefox ESR and WebKit
+// (WebKitGTK's MiniBrowser under Xvfb) against the relay, ROUNDS fresh tabs per scenario and browser. Figures only; nothing here asserts a
 // time.
 //   live            three answering participants: exchangeKey() alone, the whole join (keys,
 //                   registration, socket, exchange), key generation, and the floor: the same
@@ -8,16 +8,17 @@
 //                   with the ratio of the two medians
 //   silent hedged   the first participant silent, the SDK's default hedging (1.5 s)
 //   silent 1-by-1   the first participant silent, hedgeAfterMs: 0 (5 s per participant)
-//   scripts/build.sh package && node bench/time-to-key.js   (ROUNDS=20, BROWSERS=chromium,firefox)
+//   scripts/build.sh package && node bench/time-to-key.js   (ROUNDS=20, BROWSERS=chromium,firefox,webkit)
 //   QUICK=1: 2 rounds, to check the benchmark runs (CI).
 import { startDemo } from '../www/demo/server.js';
 import { launchChromium } from '../www/demo/chromium.js';
 import { launchFirefox } from '../www/demo/firefox.js';
+import { launchWebKit } from '../www/demo/webkit.js';
 import { LEGACY_REQUEST_TYPE, LEGACY_RESPONSE_TYPE } from '../www/bot/bot.js';
 
 const QUICK = Boolean(process.env.QUICK);
 const ROUNDS = Number(process.env.ROUNDS ?? (QUICK ? 2 : 20));
-const BROWSERS = (process.env.BROWSERS ?? 'chromium,firefox').split(',');
+const BROWSERS = (process.env.BROWSERS ?? 'chromium,firefox,webkit').split(',');
 const SCENARIOS = [
   { name: 'live', bots: ['reply', 'reply', 'reply'], query: '', floor: true },
   { name: 'silent hedged', bots: ['silent', 'reply', 'reply'], query: '' },
@@ -35,6 +36,12 @@ const drivers = {
     launch: () => launchFirefox(),
     context: (b) => b.createBrowserContext(),
     waitFor: (page, fn, ms) => page.waitForFunction(fn, { timeout: ms }),
+  },
+  // selenium-webdriver over classic WebDriver (www/demo/webkit.js): a context is a fresh MiniBrowser.
+  webkit: {
+    launch: () => launchWebKit(),
+    context: (b) => b.newContext(),
+    waitFor: (page, fn, ms) => page.waitForFunction(fn, ms),
   },
 };
 
