@@ -89,6 +89,11 @@ export async function fetchJson(url) {
 export function base64ToBytes(s) {
   return Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
 }
+export function hideAbortSignalTimeout() {
+  const timeout = Object.getOwnPropertyDescriptor(AbortSignal, 'timeout');
+  delete AbortSignal.timeout;
+  return () => { if (timeout) Object.defineProperty(AbortSignal, 'timeout', timeout); };
+}
 export function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
 export function now() { return performance.now(); }
 export function config(fields) { return Object.assign({}, fields); }
@@ -115,6 +120,8 @@ extern "C" {
     fn fetch_json(url: &str) -> Promise;
     #[wasm_bindgen(js_name = base64ToBytes)]
     fn base64_to_bytes(s: &str) -> Vec<u8>;
+    #[wasm_bindgen(js_name = hideAbortSignalTimeout)]
+    fn hide_abort_signal_timeout() -> js_sys::Function;
     fn sleep(ms: u32) -> Promise;
     fn now() -> f64;
 }
@@ -549,5 +556,43 @@ async fn a_duplicated_tab_makes_its_own_identity_and_registration() {
     assert_eq!(reloaded.identity_key().unwrap().to_vec(), kept);
     assert_eq!(get(&again, "reused"), true);
     reloaded.leave();
+    copy.leave();
+}
+
+/// Safari 15.4 to 15.6 (and Chromium before 103, Firefox 96 to 99) have Web Locks but not
+/// `AbortSignal.timeout`: a duplicated tab must still find out that the first tab holds its
+/// identity, and make its own.
+#[wasm_bindgen_test]
+async fn a_duplicated_tab_is_caught_where_abort_signal_timeout_is_missing() {
+    let storage = quota_storage(1_000);
+    let first = guest(config(MEETING, &[("storage", storage.clone())])).unwrap();
+    let first_registration = settle(first.register()).await.expect("register");
+    let first_identity = first.identity_key().unwrap().to_vec();
+
+    let restore = hide_abort_signal_timeout();
+    let events = recorder();
+    let copy = guest(config(
+        MEETING,
+        &[
+            ("storage", copy_of(&storage)),
+            ("onEvent", get(&events, "onEvent")),
+        ],
+    ))
+    .unwrap();
+    let copy_registration = settle(copy.register()).await;
+    restore.call0(&JsValue::NULL).unwrap();
+
+    let copy_registration = copy_registration.expect("register the copy");
+    let types: Vec<String> = Array::from(&get(&events, "events"))
+        .iter()
+        .map(|e| get(&e, "type").as_string().unwrap_or_default())
+        .collect();
+    assert!(types.contains(&"duplicate_tab".to_owned()), "{types:?}");
+    assert_ne!(copy.identity_key().unwrap().to_vec(), first_identity);
+    assert_ne!(
+        get(&copy_registration, "sessionId"),
+        get(&first_registration, "sessionId")
+    );
+    first.leave();
     copy.leave();
 }

@@ -139,10 +139,14 @@ export function claimLock(name, graceMs, done) {
     locks
       .request(name, { ifAvailable: true }, (lock) => {
         if (lock !== null) return keep(lock);
-        // Taken: wait a little for a holder that is releasing it.
+        // Taken: wait a little for a holder that is releasing it. A timer and an
+        // AbortController, not AbortSignal.timeout: Safari 15.4-15.6 have Web Locks without
+        // it, and the TypeError would have counted as "no Web Locks" (the copy unnoticed).
+        const abort = new AbortController();
+        setTimeout(() => abort.abort(), graceMs);
         locks
-          .request(name, { signal: AbortSignal.timeout(graceMs) }, keep)
-          .catch((e) => answer(e?.name === "AbortError" || e?.name === "TimeoutError" ? false : undefined));
+          .request(name, { signal: abort.signal }, keep)
+          .catch((e) => answer(e?.name === "AbortError" ? false : undefined));
         return undefined;
       })
       .catch(() => answer(undefined));
