@@ -1,5 +1,5 @@
-// Time to key on loopback: the demo page in headless Chromium and headless Firefox ESR against
-// the relay, ROUNDS fresh tabs per scenario and browser. Figures only; nothing here asserts a
+// Time to key on loopback: the demo page in headless Chromium, headless Firefox ESR and WebKit
+// (WebKitGTK's MiniBrowser under Xvfb) against the relay, ROUNDS fresh tabs per scenario and browser. Figures only; nothing here asserts a
 // time.
 //   live            three answering participants: exchangeKey() alone, the whole join (keys,
 //                   registration, socket, exchange), key generation, and the floor: the same
@@ -11,19 +11,21 @@
 //   key update      one tab with the key, a participant rotating UPDATES times (default 20)
 //                   while frames flow through livekit-client's own E2EE worker on both ends
 //                   (www/e2e/livekit-harness.js): from the update's arrival at the key provider
-//                   to the first frame decrypted under the new key
-//   scripts/build.sh package && node bench/time-to-key.js   (ROUNDS=20, BROWSERS=chromium,firefox)
+//                   to the first frame decrypted under the new key (not in WebKit here: its
+//                   build has no media path, and livekit-client refuses E2EE there)
+//   scripts/build.sh package && node bench/time-to-key.js   (ROUNDS=20, BROWSERS=chromium,firefox,webkit)
 //   QUICK=1: 2 rounds, to check the benchmark runs (CI).
 import { startDemo } from '../www/demo/server.js';
 import { launchChromium } from '../www/demo/chromium.js';
 import { launchFirefox } from '../www/demo/firefox.js';
+import { launchWebKit } from '../www/demo/webkit.js';
 import { LEGACY_REQUEST_TYPE, LEGACY_RESPONSE_TYPE } from '../www/bot/bot.js';
 import { startTrack, trackStats } from '../www/e2e/livekit-harness.js';
 
 const QUICK = Boolean(process.env.QUICK);
 const ROUNDS = Number(process.env.ROUNDS ?? (QUICK ? 2 : 20));
 const UPDATES = Number(process.env.UPDATES ?? (QUICK ? 2 : 20));
-const BROWSERS = (process.env.BROWSERS ?? 'chromium,firefox').split(',');
+const BROWSERS = (process.env.BROWSERS ?? 'chromium,firefox,webkit').split(',');
 const SCENARIOS = [
   { name: 'live', bots: ['reply', 'reply', 'reply'], query: '', floor: true },
   { name: 'silent hedged', bots: ['silent', 'reply', 'reply'], query: '' },
@@ -41,6 +43,12 @@ const drivers = {
     launch: () => launchFirefox(),
     context: (b) => b.createBrowserContext(),
     waitFor: (page, fn, ms) => page.waitForFunction(fn, { timeout: ms }),
+  },
+  // selenium-webdriver over classic WebDriver (www/demo/webkit.js): a context is a fresh MiniBrowser.
+  webkit: {
+    launch: () => launchWebKit(),
+    context: (b) => b.newContext(),
+    waitFor: (page, fn, ms) => page.waitForFunction(fn, ms),
   },
 };
 
@@ -178,7 +186,7 @@ async function measureUpdates(browserName) {
 }
 
 const updates = {};
-for (const browserName of BROWSERS) {
+for (const browserName of BROWSERS.filter((b) => b !== 'webkit')) {
   const m = await measureUpdates(browserName);
   updates['update sent → at the key provider ms'] ??= {};
   updates['update at the key provider → first frame decrypted under it ms'] ??= {};

@@ -4,6 +4,8 @@
 # that behave like PeerWave's Flutter participant, and the demo page in headless Chromium with
 # the SDK's `peerwave` wire profile. Installs what it needs (the first run builds PeerWave's
 # node_modules, about a minute; later runs reuse them). Ends with "N passed, N failed".
+#   scripts/peerwave-e2e.sh [test files]   (default: www/peerwave/; the WebKit test:
+#   www/e2e-webkit/peerwave.test.js)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
@@ -15,7 +17,8 @@ scripts/build.sh package >&2 || fail_setup "package build failed"
 
 log=$(mktemp)
 # The spec reporter, so that only the summary below has the "N passed, N failed" form.
-node --test --test-reporter=spec www/peerwave/ 2>&1 | tee "$log"
+[ "$#" -gt 0 ] || set -- www/peerwave/
+node --test --test-reporter=spec "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 passed=$(sed -n 's/^ℹ pass \([0-9]*\)$/\1/p' "$log" | tail -1)
 failed=$(sed -n 's/^ℹ fail \([0-9]*\)$/\1/p' "$log" | tail -1)

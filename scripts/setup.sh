@@ -36,6 +36,10 @@ if [ "$want" = all ]; then
   pkg-config --exists openssl 2>/dev/null || apt_packages+=(libssl-dev pkg-config)
   # Firefox ESR: the browser suites run in it too (the demo needs only Chromium).
   command -v firefox-esr >/dev/null || apt_packages+=(firefox-esr)
+  # WebKit (Safari's engine): WebKitGTK's WebDriver, which brings its MiniBrowser, and Xvfb for
+  # it to draw on (WebKitGTK has no headless mode).
+  command -v WebKitWebDriver >/dev/null || apt_packages+=(webkit2gtk-driver)
+  command -v Xvfb >/dev/null || apt_packages+=(xvfb)
 fi
 if [ "${#apt_packages[@]}" -gt 0 ]; then
   log "installing Debian ${apt_packages[*]}"

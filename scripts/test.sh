@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs every test suite: set-up checks, the lint table, the dependency scan, native Rust
 # (engine, exchange, battery, wiping, short code), the interop matrix against the npm peers
-# (through the wasm build), relay/bot tests, the browser suite in Chromium and Firefox, the
-# package and its size, the SDK in Node against a stub server, the Vite example, the
-# end-to-end and fault tests of the demo page in Chromium and Firefox, the same page against
-# PeerWave's real server (the `peerwave` wire profile), the benchmarks in quick mode, a short
-# fuzz pass and the 500-guest load run. Does its own set-up.
+# (through the wasm build), relay/bot tests, the browser suite in Chromium, Firefox and WebKit,
+# the package and its size, the SDK in Node against a stub server, the Vite example, the
+# end-to-end and fault tests of the demo page in Chromium, Firefox and WebKit, the same page
+# against PeerWave's real server (the `peerwave` wire profile; Chromium and WebKit), the
+# benchmarks in quick mode, a short fuzz pass and the 500-guest load run. Does its own set-up.
+# Each browser engine has steps of its own, so each prints its own count.
 # Ends with one line "N passed, N failed"; exits non-zero if anything failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -55,13 +56,16 @@ step "build interop wasm" scripts/build.sh interop
 step "interop matrix" node --test interop/
 step "relay and bot" node --test www/relay/ www/bot/
 step "browser (headless chromium and firefox)" scripts/browser-tests.sh
+step "browser (WebKit)" scripts/browser-tests.sh webkit
 step "package build and size" scripts/size-check.sh
 step "npm package (browser and node entries, docs)" scripts/package-tests.sh
 step "sdk in node (stub server, misuse, traps)" node --test www/sdk/
 step "example app (Vite 7, TypeScript strict, headless chromium)" node --test examples/vite-prejoin/
 step "end to end (demo page, headless chromium)" node --test www/e2e/
 step "end to end (demo page, headless firefox)" node --test www/e2e-firefox/
+step "end to end (demo page, WebKit)" node --test www/e2e-webkit/webkit.test.js
 step "PeerWave's real server (harness, end to end in headless chromium)" scripts/peerwave-e2e.sh
+step "PeerWave's real server (end to end in WebKit)" scripts/peerwave-e2e.sh www/e2e-webkit/peerwave.test.js
 step "benchmarks (quick mode: they run to the end)" scripts/bench-quick.sh
 step "fuzz (5 s per target)" scripts/fuzz.sh 5
 step "load (500 guests)" env CARGO_BUILD_JOBS=2 load/run.sh

@@ -1,6 +1,7 @@
 // The set-up installs the wasm-bindgen CLI at the version the build links. These tests hold
 // scripts/locked-version.sh to cargo's own resolution, so a change of Cargo.lock's layout
 // (or of the dependency line in Cargo.toml) cannot make set-up ask for a version like ''.
+// It also installs WebKit's driver and Xvfb.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -31,4 +32,10 @@ test('locked-version.sh prints nothing for a crate that is not locked', () => {
 test('the installed wasm-bindgen CLI matches the linked crate', () => {
   const cli = run('wasm-bindgen', ['--version']);
   assert.equal(cli.split(' ')[1], resolvedByCargo('wasm-bindgen'));
+});
+
+test('WebKit\'s driver and Xvfb are installed (the WebKit suites start both themselves)', () => {
+  for (const tool of ['WebKitWebDriver', 'Xvfb']) {
+    assert.match(run('sh', ['-c', `command -v ${tool}`]), new RegExp(`/${tool}$`), `${tool} on PATH`);
+  }
 });

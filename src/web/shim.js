@@ -116,14 +116,6 @@ export function whenSettled(value, done) {
 // function has returned the function that releases the lock. A holder that is letting go
 // (a guest of this page that just left) gets `graceMs` to do so before the lock counts as
 // held by another tab.
-// AbortSignal.timeout is newer than Web Locks (Safari 16, Chrome 103): a controller and a
-// timer work wherever Web Locks do.
-function abortAfter(ms) {
-  const controller = new AbortController();
-  setTimeout(() => controller.abort(), ms);
-  return controller.signal;
-}
-
 export function claimLock(name, graceMs, done) {
   let answered = false;
   const answer = (value) => {
@@ -147,10 +139,14 @@ export function claimLock(name, graceMs, done) {
     locks
       .request(name, { ifAvailable: true }, (lock) => {
         if (lock !== null) return keep(lock);
-        // Taken: wait a little for a holder that is releasing it.
+        // Taken: wait a little for a holder that is releasing it. A timer and an
+        // AbortController, not AbortSignal.timeout: Safari 15.4-15.6 have Web Locks without
+        // it, and the TypeError would have counted as "no Web Locks" (the copy unnoticed).
+        const abort = new AbortController();
+        setTimeout(() => abort.abort(), graceMs);
         locks
-          .request(name, { signal: abortAfter(graceMs) }, keep)
-          .catch((e) => answer(e?.name === "AbortError" || e?.name === "TimeoutError" ? false : undefined));
+          .request(name, { signal: abort.signal }, keep)
+          .catch((e) => answer(e?.name === "AbortError" ? false : undefined));
         return undefined;
       })
       .catch(() => answer(undefined));

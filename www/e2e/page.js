@@ -1,7 +1,8 @@
 // The demo prejoin page as the end-to-end suites drive it (www/e2e/, www/e2e-firefox/,
-// www/peerwave/): open it against a demo server in a fresh browser context, join, wait for the
-// outcome, read the transcript. Chromium is driven by playwright-core, Firefox by
-// puppeteer-core over WebDriver BiDi; `drivers` holds what differs between the two.
+// www/e2e-webkit/, www/peerwave/): open it against a demo server in a fresh browser context,
+// join, wait for the outcome, read the transcript. Chromium is driven by playwright-core,
+// Firefox by puppeteer-core over WebDriver BiDi, WebKit by selenium-webdriver over classic
+// WebDriver (www/demo/webkit.js); `drivers` holds what differs between them.
 
 export const drivers = {
   chromium: {
@@ -16,13 +17,19 @@ export const drivers = {
     // A plain JSON copy of `window.demo`, without the LiveKit Room.
     snapshot: (page) => page.evaluate(() => JSON.parse(JSON.stringify(window.demo, (k, v) => (k === 'room' ? undefined : v)))),
   },
+  webkit: {
+    // A new WebDriver session: a fresh MiniBrowser (one at a time).
+    newContext: (browser) => browser.newContext(),
+    waitFor: (page, fn, timeout) => page.waitForFunction(fn, timeout),
+    snapshot: (page) => page.evaluate(() => JSON.parse(JSON.stringify(window.demo, (k, v) => (k === 'room' ? undefined : v)))),
+  },
 };
 
 /**
  * A suite's page helpers.
  *   browser   () => the browser opened in the suite's `before` (pages open in a new context of it)
  *   start     (options) => a demo server ({url, close}: www/demo/server.js, www/peerwave/demo.js)
- *   driver    'chromium' or 'firefox' (see `drivers`)
+ *   driver    'chromium', 'firefox' or 'webkit' (see `drivers`)
  *   readyMs   how long a page may take to be ready (undefined: the driver's default)
  *   settleMs  how long `settled`, `join` and `retry` wait for a result or an error
  *   untilMs, pollMs   `until`'s default time limit and its polling interval
