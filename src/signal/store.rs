@@ -208,6 +208,14 @@ impl ProtocolStore {
         count: u32,
         rng: &mut impl CryptoRngCore,
     ) -> Vec<(u32, PublicKey)> {
+        // New ids follow the highest we ever issued and still hold, the ones the server has
+        // handed out included (a participant may still name them): never the server's list,
+        // whose ids are not ours to trust (u32::MAX there would wrap ours onto live keys).
+        let first = self
+            .one_time_pre_key_ids()
+            .max()
+            .unwrap_or(0)
+            .saturating_add(1);
         let gone: Vec<u32> = self
             .one_time_pre_key_ids()
             .filter(|id| !on_server.contains(id))
@@ -215,12 +223,6 @@ impl ProtocolStore {
         for id in &gone {
             self.one_time_pre_keys.remove(id);
         }
-        let first = self
-            .one_time_pre_key_ids()
-            .chain(on_server.iter().copied())
-            .max()
-            .unwrap_or(0)
-            .saturating_add(1);
         self.add_one_time_pre_keys(first, count, rng);
         self.one_time_pre_keys
             .values()

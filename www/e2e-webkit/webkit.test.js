@@ -10,6 +10,7 @@ import { startDemo } from '../demo/server.js';
 import { launchWebKit } from '../demo/webkit.js';
 import { keyCheckValue } from '../bot/bot.js';
 import { frameCheck } from '../e2e/frame-check.js';
+import { happyPath, reloadReuse, rotationOneAtATime } from '../e2e/demo-scenarios.js';
 import { at, pageHelpers, transcript } from '../e2e/page.js';
 
 const HEDGED = 'participant-1/1 has not answered yet; asking participant-2/1 as well';
@@ -18,31 +19,18 @@ let browser;
 before(async () => { browser = await launchWebKit(); });
 after(async () => { await browser?.close(); });
 
-const { open, join, settled } = pageHelpers({
+const helpers = pageHelpers({
   browser: () => browser, start: startDemo, driver: 'webkit', readyMs: 20_000,
 });
+const { open, join, settled } = helpers;
 
-test('happy path: the key handed to ExternalE2EEKeyProvider is the participants\' key', async () => {
-  const s = await open({ bots: ['reply', 'reply'] });
-  try {
-    const state = await join(s.page);
-    assert.equal(state.error, null, JSON.stringify(state.error));
-    assert.equal(state.storageBackend, 'sessionStorage');
-    assert.equal(state.setKeyCalls.length, 1);
-    assert.equal(state.setKeyCalls[0].material, s.demo.meetingKey.toString('base64'));
-    assert.equal(state.result.keyCheckValue, keyCheckValue(s.demo.meetingKey));
-    console.log(`webkit (${browser.version()}): time to key ${Math.round(state.result.timeToKeyMs)} ms`);
-  } finally { await s.close(); }
+test('happy path: the key handed to the key provider (GuestKeyProvider) is the participants\' key', async () => {
+  const state = await happyPath(helpers);
+  console.log(`webkit (${browser.version()}): time to key ${Math.round(state.result.timeToKeyMs)} ms`);
 });
 
 test('rotation (one at a time): the first participant silent, the key from the second 5 to 6.5 s after the first request', async () => {
-  const s = await open({ bots: ['silent', 'reply'] }, '?e2e&hedge=0');
-  try {
-    const state = await join(s.page);
-    assert.equal(state.result.from.userId, 'participant-2');
-    const waited = at(state, 'Received the meeting key from participant-2') - at(state, 'Asking participant-1/1 for the meeting key');
-    assert.ok(waited >= 5.0 && waited <= 6.5, `key ${waited} s after the first request`);
-  } finally { await s.close(); }
+  await rotationOneAtATime(helpers);
 });
 
 test('hedge (the default): the first participant silent, the second asked at 1.5 s, the key within 2 s', async () => {
@@ -83,19 +71,7 @@ test('frame check: livekit-client key derivation on both sides decrypts the same
 });
 
 test('reload in the same tab reuses the stored identity and asks the answerer first', async () => {
-  const s = await open({ bots: ['silent', 'reply'] });
-  try {
-    const first = await join(s.page);
-    assert.equal(first.registration.reused, false);
-    await s.page.reload();
-    await s.page.waitForFunction(() => window.demo?.ready, 20_000);
-    const second = await join(s.page);
-    assert.equal(second.registration.reused, true);
-    assert.equal(second.registration.sessionId, first.registration.sessionId);
-    assert.equal(second.keyGenerationMs, null, 'keys were loaded, not generated');
-    assert.equal(second.result.from.userId, 'participant-2');
-    assert.ok(second.result.timeToKeyMs < 2_000, `${second.result.timeToKeyMs} ms`);
-  } finally { await s.close(); }
+  await reloadReuse(helpers);
 });
 
 test('a duplicated tab: WebKit copies sessionStorage into it, Web Locks tell the copy, it makes its own identity and registration', async () => {

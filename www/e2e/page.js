@@ -89,7 +89,10 @@ export function pageHelpers({
     }
   }
 
-  return { open, settled, join, retry, until };
+  /** Waits until a (re)loaded page is ready. */
+  const ready = (page) => d.waitFor(page, () => window.demo?.ready, readyMs);
+
+  return { open, settled, join, retry, until, ready };
 }
 
 /** The time (s since joining) of the first transcript line that starts with `prefix`. */

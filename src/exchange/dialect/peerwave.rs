@@ -279,6 +279,17 @@ mod tests {
         );
         let top_up: serde_json::Value = serde_json::from_str(&pre_keys_body(&new)).unwrap();
         assert_eq!(top_up["pre_keys"][1]["keyId"], 5);
+        // The server's list is not trusted for new ids: a hostile u32::MAX, and the highest
+        // key handed out (5, which a participant may still name), are not written over.
+        let kept = store.bundle(2, false).unwrap().identity_key;
+        let before: Vec<_> = store.public_keys().unwrap().pre_keys;
+        let new = store.restock_one_time_pre_keys(&[2, 3, 4, u32::MAX], 2, &mut OsRng);
+        assert_eq!(new.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [6, 7]);
+        let after = store.public_keys().unwrap().pre_keys;
+        for (id, key) in before.iter().filter(|(id, _)| [2, 3, 4].contains(id)) {
+            assert!(after.contains(&(*id, *key)), "key {id} kept as it was");
+        }
+        assert_eq!(store.bundle(2, false).unwrap().identity_key, kept);
         assert_eq!(
             parse_server_pre_keys(
                 r#"{"count":2,"preKeys":[{"keyId":2,"publicKey":"x"},{"keyId":3,"publicKey":"y"}]}"#
