@@ -13,7 +13,7 @@ mod session;
 mod spqr;
 mod store;
 mod vec_map;
-mod wipe;
+pub(crate) mod wipe;
 mod wire;
 mod x3dh;
 mod xeddsa;

@@ -121,7 +121,8 @@ pub(crate) fn initiate(
         push_agreement(&mut secrets, &base_key.private, one_time)?;
     }
     let kyber = bundle.kyber_pre_key.as_ref().map(|k| {
-        let (ciphertext, shared) = k.public_key.encapsulate(rng);
+        let mut shared = Zeroizing::new([0u8; 32]);
+        let ciphertext = k.public_key.encapsulate(rng, &mut shared);
         secrets.extend_from_slice(&shared[..]);
         KyberEncapsulation {
             pre_key_id: k.id,
@@ -182,7 +183,9 @@ pub(crate) fn respond(
     }
     let post_quantum = match (message.kyber(), kyber_pre_key) {
         (Some(sent), Some(ours)) => {
-            secrets.extend_from_slice(&ours.decapsulate(&sent.ciphertext)?[..]);
+            let mut shared = Zeroizing::new([0u8; 32]);
+            ours.decapsulate(&sent.ciphertext, &mut shared)?;
+            secrets.extend_from_slice(&shared[..]);
             true
         }
         (None, _) => false,

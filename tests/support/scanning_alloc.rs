@@ -58,3 +58,43 @@ pub fn freed_blocks_holding(secret: &[u8], f: impl FnOnce()) -> usize {
     ARMED.store(false, SeqCst);
     HITS.load(SeqCst)
 }
+
+/// Runs `f`, then looks through the stack its frames used for `secret[..16]`: whether a
+/// copy was left there. Reads memory no live value owns, on purpose; test builds only.
+pub fn stack_left_holding(secret: &[u8], f: impl FnOnce()) -> bool {
+    let mut f = Some(f);
+    run_deeper(&mut || {
+        if let Some(f) = f.take() {
+            f();
+        }
+    });
+    stack_below_holds(secret)
+}
+
+/// Calls `f` below a 4 KiB pad, so its frames lie inside the probe of [`stack_below_holds`]
+/// (whose own frame is entered at the same depth and covers all but its top few hundred bytes).
+#[inline(never)]
+fn run_deeper(f: &mut dyn FnMut()) {
+    let pad = core::hint::black_box([0u8; 4096]);
+    f();
+    core::hint::black_box(&pad);
+}
+
+#[inline(never)]
+fn stack_below_holds(secret: &[u8]) -> bool {
+    const DEPTH: usize = 128 * 1024;
+    let probe = core::mem::MaybeUninit::<[u8; DEPTH]>::uninit();
+    let base = core::hint::black_box(probe.as_ptr()).cast::<u8>();
+    let pattern = &secret[..PATTERN_LEN.min(secret.len())];
+    let nz = (0..DEPTH)
+        .filter(|i| unsafe { core::ptr::read_volatile(base.add(*i)) } != 0)
+        .count();
+    eprintln!("nonzero {nz}");
+    (0..=DEPTH - pattern.len()).any(|start| {
+        pattern.iter().enumerate().all(|(i, byte)| {
+            // SAFETY: inside `probe`, which this frame owns; the bytes are whatever earlier
+            // frames left there, which is what is being looked for.
+            unsafe { core::ptr::read_volatile(base.add(start + i)) == *byte }
+        })
+    })
+}

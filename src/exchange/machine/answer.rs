@@ -132,7 +132,7 @@ impl Exchange {
 
     /// Why an answer to `request_id` from `from` cannot be ours, if it cannot.
     fn check_request(&self, request_id: &str, from: &ParticipantId) -> Option<DropReason> {
-        if self.answered.iter().any(|r| r == request_id) {
+        if self.requests.was_answered(request_id) {
             return Some(DropReason::AlreadyAnswered);
         }
         // Once the key is in, the requests still open (hedging's) are closed: where the
@@ -140,7 +140,7 @@ impl Exchange {
         if matches!(self.lifecycle, Lifecycle::Delivered(_)) {
             return Some(DropReason::KeyAlreadyDelivered);
         }
-        match self.outstanding.iter().find(|r| r.id == request_id) {
+        match self.requests.find(request_id) {
             None => Some(DropReason::UnknownRequest),
             Some(r) if r.participant != *from => Some(DropReason::WrongParticipant),
             Some(_) => None,
@@ -167,11 +167,9 @@ impl Exchange {
                 if let Some(reason) = self.check_request(request_id, from) {
                     return Err(reason);
                 }
-                let Some(pos) = self.outstanding.iter().position(|r| r.id == request_id) else {
+                let Some(request) = self.requests.close(request_id) else {
                     return Err(DropReason::UnknownRequest);
                 };
-                let request = self.outstanding.remove(pos);
-                self.answered.push(request.id.clone());
                 self.key_sources.push(from.clone());
                 Ok(Some(request))
             }

@@ -9,7 +9,7 @@ use rand_core::CryptoRngCore;
 
 use super::failure::{Attempt, AttemptFailure, ExchangeFailure};
 use super::io::{Action, Event, Progress};
-use super::sas::{SasNonce, ShortCode};
+use super::sas::ShortCode;
 use super::state::GuestState;
 use super::{ExchangeConfig, Millis, ParticipantId};
 
@@ -17,9 +17,11 @@ mod answer;
 mod attempts;
 mod listing;
 mod request;
+mod requests;
 mod rotation;
 
 use attempts::{Attempting, Attempts};
+use requests::{Request, Requests};
 
 pub use answer::GUEST_DECRYPT_LIMITS;
 
@@ -112,14 +114,6 @@ enum Stocking {
     Publishing,
 }
 
-#[derive(Debug)]
-struct Request {
-    id: String,
-    participant: ParticipantId,
-    /// The nonce committed to in this request (revealed after the answer).
-    sas_nonce: SasNonce,
-}
-
 /// The guest key exchange for one meeting.
 ///
 /// # Driver contract
@@ -156,8 +150,7 @@ pub struct Exchange {
     lifecycle: Lifecycle,
     /// The latest `now` seen (time never goes backwards here).
     clock: Millis,
-    outstanding: Vec<Request>,
-    answered: Vec<String>,
+    requests: Requests,
     asked: Vec<ParticipantId>,
     key_sources: Vec<ParticipantId>,
     backoff_until: Vec<(ParticipantId, Millis)>,
@@ -178,8 +171,7 @@ impl Exchange {
             state,
             lifecycle: Lifecycle::Idle,
             clock: 0,
-            outstanding: Vec::new(),
-            answered: Vec::new(),
+            requests: Requests::default(),
             asked: Vec::new(),
             key_sources: Vec::new(),
             backoff_until: Vec::new(),

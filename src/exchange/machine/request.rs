@@ -17,9 +17,6 @@ use super::super::{Millis, ParticipantId};
 use super::attempts::Stage;
 use super::{Exchange, Request};
 
-/// Requests kept answerable; older ones are forgotten first.
-const MAX_OUTSTANDING_REQUESTS: usize = 32;
-
 impl Exchange {
     /// A bundle fetched for an attempt waiting for it: the session is set up and the
     /// request sent, or the attempt fails.
@@ -142,10 +139,7 @@ impl Exchange {
             message.message_type(),
             message.serialized(),
         );
-        if self.outstanding.len() >= MAX_OUTSTANDING_REQUESTS {
-            self.outstanding.remove(0);
-        }
-        self.outstanding.push(Request {
+        self.requests.open(Request {
             id: request_id,
             participant: participant.clone(),
             sas_nonce,

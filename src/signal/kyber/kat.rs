@@ -206,12 +206,12 @@ fn all_100_round3_known_answer_vectors() {
         sk.extend_from_slice(&key_seed[32..]);
         assert_eq!(sk.len(), SECRET_KEY_BYTES);
 
-        let (wire_ct, ss) = pair.public.encapsulate_with(&coins);
+        let (wire_ct, ss) = pair.public.encapsulated(&coins);
         let ct = &wire_ct[1..];
         assert_eq!(ct.len(), CIPHERTEXT_BYTES);
         assert_eq!(
-            *pair.decapsulate(&wire_ct).unwrap(),
-            *ss,
+            pair.decapsulated(&wire_ct).unwrap(),
+            ss,
             "vector {count}: decapsulation"
         );
 

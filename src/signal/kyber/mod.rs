@@ -19,7 +19,7 @@ use crate::prelude::*;
 
 use rand_core::CryptoRngCore;
 use subtle::{ConditionallySelectable, ConstantTimeEq};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 use super::error::SignalError;
 
@@ -58,24 +58,24 @@ impl KyberPublicKey {
         prefixed(&self.0[..])
     }
 
-    /// Encapsulates a fresh shared secret to this key: the wire-form ciphertext and the
-    /// 32-byte secret.
-    pub fn encapsulate(&self, rng: &mut impl CryptoRngCore) -> (Vec<u8>, Zeroizing<[u8; 32]>) {
+    /// Encapsulates a fresh shared secret to this key: returns the wire-form ciphertext and
+    /// writes the 32-byte secret to `shared` (in place, so no copy of it is left in a frame).
+    pub fn encapsulate(&self, rng: &mut impl CryptoRngCore, shared: &mut [u8; 32]) -> Vec<u8> {
         let mut seed = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(&mut seed[..]);
-        self.encapsulate_with(&seed)
+        self.encapsulate_with(&seed, shared)
     }
 
-    fn encapsulate_with(&self, seed: &[u8; 32]) -> (Vec<u8>, Zeroizing<[u8; 32]>) {
+    fn encapsulate_with(&self, seed: &[u8; 32], shared: &mut [u8; 32]) -> Vec<u8> {
         // Round 3 hashes the random message first, so that raw RNG output never leaves.
-        let message = Zeroizing::new(sha3_256(seed));
+        let mut message = Zeroizing::new([0u8; 32]);
+        Sponge::sha3_256().absorb(seed).squeeze(&mut message[..]);
         let mut ciphertext = Box::new([0u8; CIPHERTEXT_BYTES]);
-        let (pre_key, coins) = expand(&message, &sha3_256(&self.0[..]));
+        let (mut pre_key, mut coins) = (Zeroizing::new([0u8; 32]), Zeroizing::new([0u8; 32]));
+        expand(&message, &sha3_256(&self.0[..]), &mut pre_key, &mut coins);
         pke::encrypt(&self.0, &message, &coins, &mut ciphertext);
-        (
-            prefixed(&ciphertext[..]),
-            key_for(&pre_key, &ciphertext[..]),
-        )
+        key_for(&pre_key, &ciphertext[..], shared);
+        prefixed(&ciphertext[..])
     }
 }
 
@@ -96,31 +96,26 @@ fn prefixed(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-/// (K̄, r) = G(m ‖ H(pk)): the key before the final KDF, and the encryption coins.
+/// (K̄, r) = G(m ‖ H(pk)): the key before the final KDF, and the encryption coins, squeezed
+/// straight into the caller's buffers.
 fn expand(
     message: &[u8; 32],
     public_key_hash: &[u8; 32],
-) -> (Zeroizing<[u8; 32]>, Zeroizing<[u8; 32]>) {
-    let mut out: [u8; 64] = Sponge::sha3_512()
-        .absorb(message)
-        .absorb(public_key_hash)
-        .finish();
-    let mut pre_key = Zeroizing::new([0u8; 32]);
-    let mut coins = Zeroizing::new([0u8; 32]);
-    pre_key.copy_from_slice(&out[..32]);
-    coins.copy_from_slice(&out[32..]);
-    out.zeroize();
-    (pre_key, coins)
+    pre_key: &mut [u8; 32],
+    coins: &mut [u8; 32],
+) {
+    let mut g = Sponge::sha3_512();
+    g.absorb(message).absorb(public_key_hash);
+    g.squeeze(pre_key);
+    g.squeeze(coins);
 }
 
-/// K = SHAKE256(K̄ ‖ SHA3-256(c)), 32 bytes.
-fn key_for(pre_key: &[u8; 32], ciphertext: &[u8]) -> Zeroizing<[u8; 32]> {
-    Zeroizing::new(
-        Sponge::shake256()
-            .absorb(pre_key)
-            .absorb(&sha3_256(ciphertext))
-            .finish(),
-    )
+/// K = SHAKE256(K̄ ‖ SHA3-256(c)), 32 bytes, written to `key`.
+fn key_for(pre_key: &[u8; 32], ciphertext: &[u8], key: &mut [u8; 32]) {
+    Sponge::shake256()
+        .absorb(pre_key)
+        .absorb(&sha3_256(ciphertext))
+        .squeeze(key);
 }
 
 fn sha3_256(data: &[u8]) -> [u8; 32] {
@@ -170,9 +165,10 @@ impl KyberKeyPair {
         &self.public
     }
 
-    /// The shared secret a wire-form ciphertext carries. A ciphertext not made for this key
-    /// gives an unrelated secret (implicit rejection), which the session's MAC then refuses.
-    pub fn decapsulate(&self, ciphertext: &[u8]) -> Result<Zeroizing<[u8; 32]>, SignalError> {
+    /// Writes the shared secret a wire-form ciphertext carries to `shared`. A ciphertext not
+    /// made for this key gives an unrelated secret (implicit rejection), which the session's
+    /// MAC then refuses.
+    pub fn decapsulate(&self, ciphertext: &[u8], shared: &mut [u8; 32]) -> Result<(), SignalError> {
         let ciphertext: &[u8; CIPHERTEXT_BYTES] = match ciphertext.split_first() {
             Some((&KYBER_TYPE, rest)) => rest.try_into().map_err(|_| {
                 SignalError::InvalidMessage("Kyber ciphertext has the wrong length")
@@ -185,21 +181,22 @@ impl KyberKeyPair {
         };
         let (public, secret) = Self::expand(&self.seed);
         let message = pke::decrypt(&secret[..], ciphertext);
-        let (mut pre_key, coins) = expand(&message, &sha3_256(&public.0[..]));
+        let (mut pre_key, mut coins) = (Zeroizing::new([0u8; 32]), Zeroizing::new([0u8; 32]));
+        expand(&message, &sha3_256(&public.0[..]), &mut pre_key, &mut coins);
         let mut again = Box::new([0u8; CIPHERTEXT_BYTES]);
         pke::encrypt(&public.0, &message, &coins, &mut again);
         // Implicit rejection as libsignal's Kyber (libcrux) does it: K̄ becomes SHAKE256(z ‖ c).
-        let rejection: Zeroizing<[u8; 32]> = Zeroizing::new(
-            Sponge::shake256()
-                .absorb(&self.seed[32..])
-                .absorb(&ciphertext[..])
-                .finish(),
-        );
+        let mut rejection = Zeroizing::new([0u8; 32]);
+        Sponge::shake256()
+            .absorb(&self.seed[32..])
+            .absorb(&ciphertext[..])
+            .squeeze(&mut rejection[..]);
         let mismatch = !again[..].ct_eq(&ciphertext[..]);
         for (k, r) in pre_key.iter_mut().zip(rejection.iter()) {
             k.conditional_assign(r, mismatch);
         }
-        Ok(key_for(&pre_key, &ciphertext[..]))
+        key_for(&pre_key, &ciphertext[..], shared);
+        Ok(())
     }
 }
 
@@ -208,6 +205,24 @@ impl fmt::Debug for KyberKeyPair {
         f.debug_struct("KyberKeyPair")
             .field("public", &self.public)
             .finish_non_exhaustive()
+    }
+}
+
+/// Value-returning forms for tests, which compare secrets.
+#[cfg(test)]
+impl KyberPublicKey {
+    fn encapsulated(&self, seed: &[u8; 32]) -> (Vec<u8>, [u8; 32]) {
+        let mut shared = [0u8; 32];
+        let ciphertext = self.encapsulate_with(seed, &mut shared);
+        (ciphertext, shared)
+    }
+}
+
+#[cfg(test)]
+impl KyberKeyPair {
+    fn decapsulated(&self, ciphertext: &[u8]) -> Result<[u8; 32], SignalError> {
+        let mut shared = [0u8; 32];
+        self.decapsulate(ciphertext, &mut shared).map(|()| shared)
     }
 }
 
@@ -230,13 +245,13 @@ mod tests {
             assert_eq!(&ours.public.0[..], theirs.pk(), "public key {i}");
 
             let randomness = [i ^ 0x5a; 32];
-            let (ct, secret) = ours.public.encapsulate_with(&randomness);
+            let (ct, secret) = ours.public.encapsulated(&randomness);
             let pk = theirs.public_key().clone();
             let (their_ct, their_secret) = kyber1024::encapsulate(&pk, randomness);
             assert_eq!(&ct[1..], their_ct.as_slice(), "ciphertext {i}");
             assert_eq!(&secret[..], &their_secret[..], "secret {i}");
 
-            assert_eq!(*ours.decapsulate(&ct).unwrap(), *secret);
+            assert_eq!(ours.decapsulated(&ct).unwrap(), secret);
             let sk = theirs.private_key().clone();
             let their_ct =
                 MlKem1024Ciphertext::from(<[u8; CIPHERTEXT_BYTES]>::try_from(&ct[1..]).unwrap());
@@ -245,8 +260,8 @@ mod tests {
             // Implicit rejection: a flipped bit gives the same secret on both sides, not ours.
             let mut bad = ct.clone();
             bad[100] ^= 1;
-            let rejected = ours.decapsulate(&bad).unwrap();
-            assert_ne!(*rejected, *secret);
+            let rejected = ours.decapsulated(&bad).unwrap();
+            assert_ne!(rejected, secret);
             let their_bad =
                 MlKem1024Ciphertext::from(<[u8; CIPHERTEXT_BYTES]>::try_from(&bad[1..]).unwrap());
             assert_eq!(&kyber1024::decapsulate(&sk, &their_bad)[..], &rejected[..]);
@@ -269,11 +284,77 @@ mod tests {
             KyberPublicKey::from_bytes(&wire[..100]),
             Err(SignalError::BadKeyLength(100))
         );
-        let (ct, _) = pair.public.encapsulate_with(&[7; 32]);
-        assert!(pair.decapsulate(&ct[1..]).is_err());
-        assert!(pair.decapsulate(&ct[..ct.len() - 1]).is_err());
+        let (ct, _) = pair.public.encapsulated(&[7; 32]);
+        assert!(pair.decapsulated(&ct[1..]).is_err());
+        assert!(pair.decapsulated(&ct[..ct.len() - 1]).is_err());
         let shown = format!("{pair:?}");
         assert!(shown.starts_with("KyberKeyPair"));
         assert!(!shown.contains(&hex::encode(&pair.seed[..4])), "{shown}");
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod stack_tests {
+    use super::*;
+    use crate::scanning_alloc::stack_left_holding;
+    use zeroize::Zeroize;
+
+    /// The probe finds what a function leaves on its stack.
+    #[test]
+    fn the_probe_finds_an_unwiped_copy() {
+        #[inline(never)]
+        fn leave(pattern: &[u8; 32]) {
+            let copy = core::hint::black_box(*pattern);
+            core::hint::black_box(&copy);
+        }
+        assert!(stack_left_holding(&[0x77; 32], || leave(&[0x77; 32])));
+        assert!(!stack_left_holding(&[0x78; 32], || leave(&[0x77; 32])));
+    }
+
+    /// What Kyber computes on secrets (the seed's halves, the message, K̄ and the coins, the
+    /// shared secret) is wiped in place: the frames of an encapsulation or decapsulation do
+    /// not keep a copy once they return.
+    #[test]
+    fn kyber_leaves_no_secret_on_the_stack() {
+        let seed: [u8; 64] = core::array::from_fn(|j| (j as u8).wrapping_mul(29) ^ 0xC3);
+        let public = KyberKeyPair::from_seed(&seed).public.clone();
+        let randomness = [0x42u8; 32];
+        let (ct, shared) = public.encapsulated(&randomness);
+        let message = sha3_256(&randomness);
+        let (mut pre_key, mut coins) = ([0u8; 32], [0u8; 32]);
+        expand(&message, &sha3_256(&public.0[..]), &mut pre_key, &mut coins);
+
+        let mut out = Zeroizing::new([0u8; 32]);
+        let mut encapsulate = || drop(public.encapsulate_with(&randomness, &mut out));
+        for (name, secret) in [
+            ("message", &message),
+            ("K̄", &pre_key),
+            ("coins", &coins),
+            ("shared secret", &shared),
+        ] {
+            assert!(
+                !stack_left_holding(secret, &mut encapsulate),
+                "encapsulation left the {name}"
+            );
+        }
+        out.zeroize();
+        let decapsulate = || {
+            let pair = KyberKeyPair::from_seed(&seed);
+            let mut out = Zeroizing::new([0u8; 32]);
+            assert!(pair.decapsulate(&ct, &mut out).is_ok());
+        };
+        for (name, secret) in [
+            ("d", &seed[..32]),
+            ("z", &seed[32..]),
+            ("message", &message[..]),
+            ("K̄", &pre_key[..]),
+            ("coins", &coins[..]),
+            ("shared secret", &shared[..]),
+        ] {
+            assert!(
+                !stack_left_holding(secret, decapsulate),
+                "decapsulation left {name}"
+            );
+        }
     }
 }

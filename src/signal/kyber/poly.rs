@@ -184,7 +184,8 @@ impl Poly {
     /// A uniform polynomial (already in NTT form) by rejection sampling SHAKE128(seed ‖ x ‖ y).
     /// Only public data goes in, so the data-dependent loop leaks nothing.
     pub(super) fn uniform(seed: &[u8; 32], x: u8, y: u8) -> Poly {
-        let mut reader = Sponge::shake128().absorb(seed).absorb(&[x, y]);
+        let mut reader = Sponge::shake128();
+        reader.absorb(seed).absorb(&[x, y]);
         let mut poly = Poly::zero();
         let mut count = 0;
         let mut b = [0u8; 3];

@@ -46,8 +46,9 @@ impl Sponge {
         self.position += 1;
     }
 
-    /// Absorbs more input (only before the first squeeze).
-    pub(super) fn absorb(mut self, data: &[u8]) -> Self {
+    /// Absorbs more input (only before the first squeeze). Borrows rather than moves: a
+    /// moved sponge leaves its state (absorbed secrets) behind in the frame it left.
+    pub(super) fn absorb(&mut self, data: &[u8]) -> &mut Self {
         for &byte in data {
             if self.position == self.rate {
                 keccak::f1600(&mut self.state);
@@ -81,7 +82,7 @@ impl Sponge {
     }
 
     /// The first `N` bytes of output.
-    pub(super) fn finish<const N: usize>(mut self) -> [u8; N] {
+    pub(super) fn finish<const N: usize>(&mut self) -> [u8; N] {
         let mut out = [0u8; N];
         self.squeeze(&mut out);
         out
@@ -118,16 +119,16 @@ mod tests {
             );
             let mut ours = [0u8; 500];
             let mut theirs = [0u8; 500];
-            let mut s = Sponge::shake128()
-                .absorb(&input[..len / 2])
-                .absorb(&input[len / 2..]);
+            let mut s = Sponge::shake128();
+            s.absorb(&input[..len / 2]).absorb(&input[len / 2..]);
             s.squeeze(&mut ours[..3]);
             s.squeeze(&mut ours[3..]);
             let mut x = sha3::Shake128::default();
             Update::update(&mut x, input);
             x.finalize_xof().read(&mut theirs);
             assert_eq!(ours, theirs, "SHAKE128 of {len} bytes");
-            let mut s = Sponge::shake256().absorb(input);
+            let mut s = Sponge::shake256();
+            s.absorb(input);
             s.squeeze(&mut ours);
             let mut x = sha3::Shake256::default();
             Update::update(&mut x, input);
