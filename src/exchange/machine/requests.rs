@@ -26,18 +26,29 @@ pub(super) struct Request {
 }
 
 /// The open requests (at most [`MAX_OPEN`], oldest first) and the answered ids.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Requests {
+    /// Allocated at its bound once, so pushing never moves the nonces to a new buffer.
     open: Vec<Request>,
     answered: Vec<String>,
+}
+
+impl Default for Requests {
+    fn default() -> Self {
+        Self {
+            open: Vec::with_capacity(MAX_OPEN),
+            answered: Vec::new(),
+        }
+    }
 }
 
 impl Requests {
     /// Records a sent request, forgetting the oldest open one if the list is full.
     pub(super) fn open(&mut self, request: Request) {
-        let excess = (self.open.len() + 1).saturating_sub(MAX_OPEN);
-        wipe::drop_front(&mut self.open, excess);
-        wipe::push(&mut self.open, request);
+        if self.open.len() >= MAX_OPEN {
+            drop(wipe::remove(&mut self.open, 0));
+        }
+        self.open.push(request);
     }
 
     /// The open request `id`, if there is one.
