@@ -767,11 +767,10 @@ fn after_a_reload_the_last_answerer_is_asked_first_and_the_silent_one_last() {
     assert_eq!(reloaded.sends[0].1, bob.id, "the last answerer first");
     assert!(reloaded.fetches.is_empty());
     assert_eq!(
-        reloaded.ex.state().preferred_order(vec![
-            silent.id.clone(),
-            bob.id.clone(),
-            carol.id.clone()
-        ]),
+        reloaded.ex.state().preferred_order(
+            vec![silent.id.clone(), bob.id.clone(), carol.id.clone()],
+            spread_of(GUEST)
+        ),
         vec![bob.id.clone(), carol.id.clone(), silent.id.clone()],
         "then the server's order, the silent one last"
     );

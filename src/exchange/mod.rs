@@ -32,7 +32,7 @@ pub use failure::{
 pub use io::{Action, Event, Progress};
 pub use key::{MeetingKey, MEETING_KEY_LEN};
 pub use machine::{Delivered, Exchange, Phase, GUEST_DECRYPT_LIMITS};
-pub use state::{GuestState, ONE_TIME_PRE_KEYS};
+pub use state::{spread_of, GuestState, ONE_TIME_PRE_KEYS};
 
 use core::fmt;
 
@@ -101,6 +101,10 @@ pub struct ExchangeConfig {
     /// Refuse sessions without post-quantum protection: bundles without a Kyber prekey fail
     /// the attempt, answers on v3 sessions are dropped.
     pub require_post_quantum: bool,
+    /// Start each guest at a different participant ([`spread_of`] its session id) rather
+    /// than at the first one listed, so a burst of guests spreads over the devices. Off:
+    /// the server's order (for a server that orders participants on purpose).
+    pub spread_first_requests: bool,
     /// The server dialect (the contract's, or PeerWave's as it ships).
     pub profile: contract::WireProfile,
 }
@@ -131,6 +135,7 @@ impl Default for ExchangeConfig {
             pinned: Vec::new(),
             ask_unpinned: false,
             require_post_quantum: false,
+            spread_first_requests: true,
             profile: Default::default(),
         }
     }

@@ -49,15 +49,29 @@ impl GuestState {
     }
 
     /// `participants` in the order to ask them: the last answerer first, then the server's
-    /// order, then those that did not answer last time.
-    pub fn preferred_order(&self, participants: Vec<ParticipantId>) -> Vec<ParticipantId> {
+    /// order with the one at `spread` (modulo their number) moved to the front, then those
+    /// that did not answer last time.
+    ///
+    /// `spread` comes from the guest's session id ([`spread_of`]): guests arriving together
+    /// start at different participants instead of all asking the first one listed, while a
+    /// guest that reloads keeps its own starting point (and its remembered answerer).
+    pub fn preferred_order(
+        &self,
+        participants: Vec<ParticipantId>,
+        spread: usize,
+    ) -> Vec<ParticipantId> {
         // Three passes instead of a stable sort, which would pull a sort routine into the
         // wasm for a list of a few entries; the server's order is kept within each group.
         let (first, rest): (Vec<_>, Vec<_>) = participants
             .into_iter()
             .partition(|p| self.last_answerer.as_ref() == Some(p));
-        let (silent, others): (Vec<_>, Vec<_>) =
+        let (silent, mut others): (Vec<_>, Vec<_>) =
             rest.into_iter().partition(|p| self.unanswered.contains(p));
+        // The one at `spread` goes first by a swap (the spread is about first requests; a
+        // rotation of the whole group costs a few hundred bytes of wasm more).
+        if let Some(start) = spread.checked_rem(others.len()) {
+            others.swap(0, start);
+        }
         first.into_iter().chain(others).chain(silent).collect()
     }
 
@@ -159,4 +173,14 @@ fn write_participant(w: &mut Writer, p: &ParticipantId) {
 
 fn read_participant(r: &mut Reader<'_>) -> Result<ParticipantId, SignalError> {
     Ok(ParticipantId::new(r.str()?, r.str()?))
+}
+
+/// Where a guest starts in the participants list: FNV-1a of its session id. Not a secret and
+/// not an authenticator (the server, which makes the id, routes every message anyway), only a
+/// spread: session ids are random, so first requests fall evenly over the participants.
+pub fn spread_of(guest_session_id: &str) -> usize {
+    let hash = guest_session_id
+        .bytes()
+        .fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    hash as usize
 }

@@ -30,7 +30,7 @@ extern "C" {
 }
 
 /// Every field `GuestConfig` has (see `types.rs`).
-const FIELDS: [&str; 25] = [
+const FIELDS: [&str; 26] = [
     "baseUrl",
     "wireProfile",
     "meetingId",
@@ -51,6 +51,7 @@ const FIELDS: [&str; 25] = [
     "pinnedIdentities",
     "askUnpinned",
     "requirePostQuantum",
+    "spreadFirstRequests",
     "paths",
     "storage",
     "requireStorage",
@@ -290,6 +291,7 @@ impl Limits {
                 clock_skew_ms: v[7],
                 ask_unpinned: optional_bool(config, "askUnpinned")?,
                 require_post_quantum: optional_bool(config, "requirePostQuantum")?,
+                spread_first_requests: optional_bool_or(config, "spreadFirstRequests", true)?,
                 // Last: the one field that owns memory.
                 pinned: pinned_identities(&get(config, "pinnedIdentities"))?,
             },

@@ -95,6 +95,12 @@ export interface GuestConfig {
   askUnpinned?: boolean;
   /** Refuse sessions without post-quantum protection (v3, X3DH). Default false. */
   requirePostQuantum?: boolean;
+  /**
+   * Default true: each guest starts at a different participant (from its session id), so
+   * guests arriving together do not all ask the first one listed; the participant that
+   * answered last is still asked first after a reload. false: the server's order.
+   */
+  spreadFirstRequests?: boolean;
   paths?: GuestPaths;
   /** Defaults to `sessionStorage`; falls back to memory (with a `storage_fallback` event) if it is unusable. */
   storage?: Pick<Storage, "getItem" | "setItem" | "removeItem"> | null;

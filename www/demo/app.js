@@ -210,6 +210,9 @@ async function join(name) {
     // ?hedge=0 asks one participant at a time (the SDK's default asks the next one as well
     // after 1.5 s without an answer).
     ...(params.has('hedge') ? { hedgeAfterMs: Number(params.get('hedge')) } : {}),
+    // ?order=server: ask in the server's order (the scenarios with a silent first participant);
+    // by default each guest starts at a participant picked by its session id.
+    ...(params.get('order') === 'server' ? { spreadFirstRequests: false } : {}),
     // ?pin=<userId>:<deviceId>:<base64 identity key>: refuse that device unless it has that key.
     pinnedIdentities: params.getAll('pin').map((p) => {
       const [userId, deviceId, identityKey] = p.split(':');

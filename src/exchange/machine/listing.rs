@@ -9,7 +9,7 @@ use rand_core::CryptoRngCore;
 use super::super::failure::{ExchangeFailure, HttpFailure, ParticipantsError};
 use super::super::io::Action;
 use super::super::messages;
-use super::super::state::ONE_TIME_PRE_KEYS;
+use super::super::state::{spread_of, ONE_TIME_PRE_KEYS};
 use super::super::{Millis, ParticipantId};
 use super::attempts::Attempts;
 use super::{Exchange, Lifecycle, Rotation, Stocking};
@@ -90,7 +90,17 @@ impl Exchange {
         }
     }
 
-    /// Starts asking `participants`, the last answerer first.
+    /// Where in the list this guest starts (0: the server's order).
+    fn spread(&self) -> usize {
+        if self.config.spread_first_requests {
+            spread_of(&self.guest_session_id)
+        } else {
+            0
+        }
+    }
+
+    /// Starts asking `participants`, the last answerer first, then from where this guest
+    /// starts ([`spread_of`]).
     fn rotate(
         &mut self,
         participants: Vec<ParticipantId>,
@@ -99,7 +109,7 @@ impl Exchange {
         out: &mut Vec<Action>,
     ) {
         let rotation = Rotation {
-            participants: self.state.preferred_order(participants),
+            participants: self.state.preferred_order(participants, self.spread()),
             next_index: 0,
             failures: Vec::new(),
         };
