@@ -210,9 +210,11 @@ async function join(name) {
     // ?hedge=0 asks one participant at a time (the SDK's default asks the next one as well
     // after 1.5 s without an answer).
     ...(params.has('hedge') ? { hedgeAfterMs: Number(params.get('hedge')) } : {}),
-    // ?order=server: ask in the server's order (the scenarios with a silent first participant);
-    // by default each guest starts at a participant picked by its session id.
-    ...(params.get('order') === 'server' ? { spreadFirstRequests: false } : {}),
+    // ?order=server asks in the server's order, which the test pages (?e2e, ?bench) do unless
+    // they say ?order=spread: their scenarios name the participant asked first. Otherwise the
+    // SDK's default: each guest starts at a participant picked by its session id.
+    ...((params.get('order') ?? (params.has('e2e') || params.has('bench') ? 'server' : 'spread')) === 'server'
+      ? { spreadFirstRequests: false } : {}),
     // ?pin=<userId>:<deviceId>:<base64 identity key>: refuse that device unless it has that key.
     pinnedIdentities: params.getAll('pin').map((p) => {
       const [userId, deviceId, identityKey] = p.split(':');

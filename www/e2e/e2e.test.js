@@ -63,6 +63,16 @@ test('1c verification code: the guest and the participant read the same code', a
   } finally { await s.close(); }
 });
 
+test('1d by default each guest starts at the participant its session id picks (FNV-1a modulo the list)', async () => {
+  const s = await open({ bots: ['reply', 'reply', 'reply'] }, '?e2e&order=spread&hedge=0');
+  try {
+    const state = await join(s.page);
+    const fnv = [...new TextEncoder().encode(state.registration.sessionId)]
+      .reduce((h, b) => Math.imul(h ^ b, 0x01000193) >>> 0, 0x811c9dc5);
+    assert.equal(state.result.from.userId, `participant-${(fnv % 3) + 1}`, `session ${state.registration.sessionId}`);
+  } finally { await s.close(); }
+});
+
 test('2 first participant silent, one at a time (hedgeAfterMs: 0): key from the second, 5 to 6.5 s after the first request', async () => {
   const s = await open({ bots: ['silent', 'reply'] }, '?e2e&hedge=0');
   try {
