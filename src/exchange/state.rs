@@ -179,8 +179,8 @@ fn read_participant(r: &mut Reader<'_>) -> Result<ParticipantId, SignalError> {
 /// not an authenticator (the server, which makes the id, routes every message anyway), only a
 /// spread: session ids are random, so first requests fall evenly over the participants.
 pub fn spread_of(guest_session_id: &str) -> usize {
-    let hash = guest_session_id
-        .bytes()
-        .fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    let hash = guest_session_id.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
     hash as usize
 }
