@@ -457,6 +457,8 @@ async fn full_exchange_against_official_libsignal_rotates_past_a_silent_particip
             ("participantTimeoutMs", 1500.into()),
             // One at a time: the silent bot must fail its attempt before the next is asked.
             ("hedgeAfterMs", 0.into()),
+            // The server's order: the silent bot is listed first.
+            ("spreadFirstRequests", false.into()),
         ],
     ))
     .unwrap();

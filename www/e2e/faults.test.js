@@ -14,6 +14,7 @@ after(async () => { await browser?.close(); });
 // Generous rate limit: these tests fetch the same bundle more than 3 times a minute.
 const rateLimit = { max: 100, windowMs: 60_000 };
 
+// `order=server`: each case names the participant asked first (participant-1).
 const { open, settled, join, retry, until } = pageHelpers({
   browser: () => browser, start: (demoOptions) => startDemo({ rateLimit, ...demoOptions }),
 });
@@ -24,7 +25,7 @@ for (const [fault, expected] of [
   ['wrong-device', 'bundle is for a different device'],
 ]) {
   test(`keybundle ${fault}: rotation to the next participant`, async () => {
-    const s = await open({ bots: ['reply', 'reply'] }, '?timeout=1500');
+    const s = await open({ bots: ['reply', 'reply'] }, '?timeout=1500&order=server');
     try {
       s.demo.relay.state.faults.keybundle.set('participant-1:1', fault);
       const state = await join(s.page);
@@ -50,7 +51,7 @@ for (const [fault, expected] of [
 }
 
 test('a participant leaves after receiving the request: rotation', async () => {
-  const s = await open({ bots: ['silent', 'reply'] }, '?timeout=1500');
+  const s = await open({ bots: ['silent', 'reply'] }, '?timeout=1500&order=server');
   try {
     await s.page.click('#join');
     await until(() => s.demo.bots[0].stats.requests >= 1, 'the request to participant-1');
@@ -62,7 +63,7 @@ test('a participant leaves after receiving the request: rotation', async () => {
 });
 
 test('the relay drops the guest socket mid-exchange: rotation over the reconnected socket', async () => {
-  const s = await open({ bots: ['silent', 'reply'] }, '?timeout=1500');
+  const s = await open({ bots: ['silent', 'reply'] }, '?timeout=1500&order=server');
   try {
     await s.page.click('#join');
     await until(() => s.demo.relay.state.relayedToParticipants.length >= 1, 'the first request');
@@ -75,7 +76,7 @@ test('the relay drops the guest socket mid-exchange: rotation over the reconnect
 });
 
 test('the relay restarts mid-exchange: rotation or a clear error, then Try again works', async () => {
-  const s = await open({ bots: ['silent', 'reply'] }, '?timeout=2000');
+  const s = await open({ bots: ['silent', 'reply'] }, '?timeout=2000&order=server');
   try {
     await s.page.click('#join');
     await until(() => s.demo.relay.state.relayedToParticipants.length >= 1, 'the first request');
