@@ -10,7 +10,7 @@
 // the same native module that uses them, and the two packages' store base classes differ (0.72.1
 // stores subclass bridge classes with _saveSession etc.; 0.103 wraps any object with the methods).
 import * as C from '@signalapp/libsignal-client-current';
-import { DEVICE_ID, bytesEqual, checkRegistrationId, makeBundle, randomRegistrationId, u8 } from './peer-ts.js';
+import { DEVICE_ID, addPreKeys, bytesEqual, checkRegistrationId, makeBundle, randomRegistrationId, u8 } from './peer-ts.js';
 
 /** @typedef {import('./peers.js').Bundle} Bundle */
 /** @typedef {import('./peers.js').Ciphertext} Ciphertext */
@@ -160,13 +160,18 @@ class CurrentPeer {
     await this._stores.kyberPreKey.saveKyberPreKey(kyberId, C.KyberPreKeyRecord.new(kyberId, now, kem, kemSig));
     this._kyberPreKey = { id: kyberId, publicKey: u8(kemPub), signature: u8(kemSig) };
 
-    const first = o.firstPreKeyId ?? 1;
-    for (let id = first; id < first + (o.oneTimePreKeyCount ?? 5); id++) {
+    this._nextPreKeyId = o.firstPreKeyId ?? 1;
+    await this.addOneTimePreKeys(o.oneTimePreKeyCount ?? 5);
+    return this;
+  }
+
+  /** Makes `n` more one-time prekeys (ids after the last); returns their public halves. */
+  async addOneTimePreKeys(n) {
+    return addPreKeys(this, n, async (id) => {
       const priv = C.PrivateKey.generate();
       await this._stores.preKey.savePreKey(id, C.PreKeyRecord.new(id, priv.getPublicKey(), priv));
-      this._unused.push({ id, publicKey: u8(priv.getPublicKey().serialize()) });
-    }
-    return this;
+      return u8(priv.getPublicKey().serialize());
+    });
   }
 
   get store() { return this._stores; }

@@ -30,6 +30,22 @@ export function checkRegistrationId(id) {
   return id;
 }
 
+/**
+ * Shared one-time prekey generation: `n` new ids after the peer's last (24-bit, as libsignal),
+ * each made and stored by `make(id)` -> public key; the new keys join the peer's unused ones
+ * (which `bundle()` hands out) and are returned.
+ */
+export async function addPreKeys(peer, n, make) {
+  if (!Number.isInteger(n) || n < 0 || peer._nextPreKeyId + n - 1 > 0xffffff) throw new Error(`cannot add ${n} one-time prekeys`);
+  const added = [];
+  for (let i = 0; i < n; i++) {
+    const id = peer._nextPreKeyId++;
+    added.push({ id, publicKey: await make(id) });
+  }
+  peer._unused.push(...added.map((k) => ({ id: k.id, publicKey: k.publicKey.slice() })));
+  return added;
+}
+
 /** Shared bundle construction: hands out the next unused one-time prekey. */
 export function makeBundle(peer, withOneTimePreKey) {
   let preKey = null;
@@ -99,17 +115,27 @@ class TsPeer {
     const spk = await KeyHelper.generateSignedPreKey(this._identity, o.signedPreKeyId ?? 1);
     await this._store.storeSignedPreKey(spk.keyId, spk.keyPair);
     this._signedPreKey = { id: spk.keyId, publicKey: u8(spk.keyPair.pubKey), signature: u8(spk.signature) };
-    const first = o.firstPreKeyId ?? 1;
-    for (let id = first; id < first + (o.oneTimePreKeyCount ?? 5); id++) {
+    this._nextPreKeyId = o.firstPreKeyId ?? 1;
+    await this.addOneTimePreKeys(o.oneTimePreKeyCount ?? 5);
+    return this;
+  }
+
+  /** Makes `n` more one-time prekeys (ids after the last); returns their public halves. */
+  async addOneTimePreKeys(n) {
+    return addPreKeys(this, n, async (id) => {
       const pk = await KeyHelper.generatePreKey(id);
       await this._store.storePreKey(id, pk.keyPair);
-      this._unused.push({ id, publicKey: u8(pk.keyPair.pubKey) });
-    }
-    return this;
+      return u8(pk.keyPair.pubKey);
+    });
   }
 
   get store() { return this._store; }
   identityKey() { return u8(this._identity.pubKey); }
+  /** The identity key this peer holds for `address` (33 bytes), or null. */
+  remoteIdentity(address) {
+    const known = this._store.identities.get(address);
+    return known ? u8(known) : null;
+  }
   bundle({ withOneTimePreKey = true } = {}) { return makeBundle(this, withOneTimePreKey); }
 
   async processBundle(address, b) {

@@ -10,7 +10,7 @@
 
 import * as L from '@signalapp/libsignal-client';
 import {
-  DEVICE_ID, TsPeer, ab, bytesEqual, checkRegistrationId, createTsPeer, makeBundle, randomRegistrationId, u8,
+  DEVICE_ID, TsPeer, ab, addPreKeys, bytesEqual, checkRegistrationId, createTsPeer, makeBundle, randomRegistrationId, u8,
 } from './peer-ts.js';
 
 
@@ -114,13 +114,18 @@ class OfficialPeer {
     const sig = this._identity.privateKey.sign(spkPub.serialize());
     await this._stores.signedPreKey.saveSignedPreKey(spkId, L.SignedPreKeyRecord.new(spkId, Date.now(), spkPub, spkPriv, sig));
     this._signedPreKey = { id: spkId, publicKey: u8(spkPub.serialize()), signature: u8(sig) };
-    const first = o.firstPreKeyId ?? 1;
-    for (let id = first; id < first + (o.oneTimePreKeyCount ?? 5); id++) {
+    this._nextPreKeyId = o.firstPreKeyId ?? 1;
+    await this.addOneTimePreKeys(o.oneTimePreKeyCount ?? 5);
+    return this;
+  }
+
+  /** Makes `n` more one-time prekeys (ids after the last); returns their public halves. */
+  async addOneTimePreKeys(n) {
+    return addPreKeys(this, n, async (id) => {
       const priv = L.PrivateKey.generate();
       await this._stores.preKey.savePreKey(id, L.PreKeyRecord.new(id, priv.getPublicKey(), priv));
-      this._unused.push({ id, publicKey: u8(priv.getPublicKey().serialize()) });
-    }
-    return this;
+      return u8(priv.getPublicKey().serialize());
+    });
   }
 
   get store() { return this._stores; }

@@ -30,6 +30,26 @@ async function establish(a, b, withOneTimePreKey) {
   return { alice, bob, first };
 }
 
+// Top-up (docs/contract.md §3): keys added later continue the ids and start sessions like the first.
+for (const kind of [...KINDS, 'current']) {
+  test(`${kind}: addOneTimePreKeys continues the ids, and a session on an added key works`, async () => {
+    const bob = await createPeer(kind, { oneTimePreKeyCount: 2, firstPreKeyId: 10 });
+    const added = await bob.addOneTimePreKeys(3);
+    assert.deepEqual(added.map((k) => k.id), [12, 13, 14]);
+    assert.ok(added.every((k) => k.publicKey.length === 33));
+    bob.bundle();
+    bob.bundle(); // the first two
+    const bundle = bob.bundle();
+    assert.equal(bundle.preKey.id, 12);
+    assert.deepEqual(bundle.preKey.publicKey, added[0].publicKey);
+    const alice = await createPeer(kind);
+    await alice.processBundle('bob', bundle);
+    const first = await alice.encrypt('bob', enc('on an added key'));
+    assert.equal(dec(await bob.decrypt('alice', first)), 'on an added key');
+    await assert.rejects(bob.addOneTimePreKeys(-1));
+  });
+}
+
 for (const kind of KINDS) {
   describe(`${kind} <-> ${kind}`, () => {
     for (const withOneTimePreKey of [true, false]) {

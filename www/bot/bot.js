@@ -9,6 +9,7 @@
 //        rotate   answer like reply, then after rotateAfterMs send participant:meeting_e2ee_key_update
 //
 // Peers (`peer` / --peer): official  libsignal 0.72.1, Signal v3 (X3DH); no Kyber prekey
+//                          ts        the TypeScript port (libsignal-protocol-typescript 0.0.16), v3
 //                          current   libsignal 0.103.0, Signal v4 only (PQXDH + SPQR): it uploads a
 //                                    signed Kyber prekey, so guests start v4 sessions with it; it
 //                                    refuses v3 PreKey messages, and in initiate mode it needs the
@@ -20,10 +21,20 @@
 // commitment, the bot prints the short code and the safety number computed from those frozen
 // inputs and keeps them in `codes` (guest session id -> { digits, emoji, safetyNumber }).
 //
+// One-time prekeys (docs/contract.md §3): the bot uploads `oneTimePreKeyCount` at start; while
+// answering it checks the relay's count (at most once a second) and, below `topUp.below`, uploads
+// `topUp.batch` more (at most 100, at most once per `topUp.everyMs`). `topUp: null` never does.
+//
+// Restraint under a burst (docs/contract.md §7): messages are handled one at a time in arrival
+// order, off the relay's path (the relay never waits for a bot). A request that waited longer
+// than `staleAfterMs` in that queue is decrypted (the session must stay in step) but not
+// answered: the guest's deadline runs out before an answer could reach it, and it has asked
+// another participant by then. `stats.stale` counts them.
+//
 // CLI: node www/bot/bot.js --relay http://127.0.0.1:8080 --user alice --device 1 --mode reply
 //      [--key <base64 32 bytes>] [--key-index 0] [--name Alice] [--meeting demo-meeting]
-//      [--token participant-secret] [--rotate-after 3000] [--prekeys 50] [--peer official|current]
-//      [--quiet]
+//      [--token participant-secret] [--rotate-after 3000] [--prekeys 50] [--peer official|current|ts]
+//      [--top-up-below 20] [--top-up-every 30000 (ms; 0: never)] [--stale-after 4000] [--quiet]
 
 import crypto from 'node:crypto';
 import { pathToFileURL } from 'node:url';
@@ -33,7 +44,11 @@ import { NONCE_LEN, ParticipantCodes, emojiText } from './sas.js';
 
 export const MODES = ['reply', 'initiate', 'silent', 'rotate'];
 /** Peer kinds (interop/peers.js createPeer) a bot can run on. */
-export const PEERS = ['official', 'current'];
+export const PEERS = ['official', 'current', 'ts'];
+/** Top-up when the relay holds fewer than `below`: `batch` keys (≤ 100), at most once per `everyMs`. */
+export const TOP_UP = { below: 20, batch: 100, everyMs: 30_000 };
+/** Queue wait after which a request is not answered: under the guest's 5 s, with room for the way back. */
+export const STALE_AFTER_MS = 4_000;
 const b64 = (u8) => Buffer.from(u8).toString('base64');
 const unb64 = (s) => new Uint8Array(Buffer.from(s, 'base64'));
 const enc = (o) => new TextEncoder().encode(JSON.stringify(o));
@@ -69,7 +84,7 @@ function toPeerBundle(j) {
 export async function startBot({
   relayUrl, userId, deviceId, displayName, mode = 'reply', meetingKey, keyIndex = 0,
   rotateAfterMs = 3000, participantToken = 'participant-secret', meetingId = 'demo-meeting', log = false,
-  oneTimePreKeyCount = 50, peer: peerKind = 'official',
+  oneTimePreKeyCount = 50, peer: peerKind = 'official', topUp = TOP_UP, staleAfterMs = STALE_AFTER_MS,
 } = {}) {
   if (!MODES.includes(mode)) throw new Error(`unknown mode ${mode}`);
   if (!PEERS.includes(peerKind)) throw new Error(`unknown peer ${peerKind} (one of ${PEERS.join(', ')})`);
@@ -80,7 +95,7 @@ export async function startBot({
 
   const stats = {
     envelopes: 0, requests: 0, answers: 0, updates: 0, decryptFailures: 0, rejected: 0, sendFailures: 0,
-    reveals: 0, revealsRefused: 0,
+    reveals: 0, revealsRefused: 0, stale: 0, topUps: 0, topUpFailures: 0,
   };
   const answered = new Set(); // guest session ids this bot has given the key to (rotation targets)
   /** guest session id -> { digits, emoji, safetyNumber }, from the latest accepted reveal */
@@ -89,20 +104,16 @@ export async function startBot({
   let rotateTimer = null;
   let closed = false;
 
-  // Signal identity of this device. bundle() hands out one one-time prekey per call, so calling
-  // it N times collects every public one-time prekey for upload (private parts stay in the peer).
-  const peer = await createPeer(peerKind, { oneTimePreKeyCount });
+  // Signal identity of this device; the private halves of its prekeys stay in the peer.
+  const peer = await createPeer(peerKind, { oneTimePreKeyCount: 0 });
   const base = peer.bundle({ withOneTimePreKey: false });
   /** answered requests waiting for a reveal (at most 1000, the oldest go first), inputs frozen */
   const openCodes = new ParticipantCodes({
     participantId, participantIdentity: peer.identityKey(), meetingId,
     guestIdentity: (sessionId) => peer.remoteIdentity(sessionId), maxOpen: 1000,
   });
-  const preKeys = [];
-  for (let i = 0; i < oneTimePreKeyCount; i++) {
-    const { preKey } = peer.bundle();
-    preKeys.push({ id: preKey.id, public_key: b64(preKey.publicKey) });
-  }
+  const preKeyJson = (keys) => keys.map((k) => ({ id: k.id, public_key: b64(k.publicKey) }));
+  const preKeys = preKeyJson(await peer.addOneTimePreKeys(oneTimePreKeyCount));
   const res = await fetch(`${relayUrl}/api/participants/register`, {
     method: 'POST', headers: { 'content-type': 'application/json' },
     body: JSON.stringify({
@@ -147,7 +158,38 @@ export async function startBot({
     return toPeerBundle(await r.json());
   }
 
-  async function onGuestMessage(d) {
+  const preKeysPath = `${relayUrl}/api/participants/${encodeURIComponent(userId)}/${encodeURIComponent(device)}/prekeys`;
+  const bearer = { authorization: `Bearer ${participantToken}` };
+  let topUpRunning = false, lastCountCheck = 0, lastTopUp = -Infinity;
+  /** Checks the relay's stock (at most once a second) and uploads a batch when it is low. */
+  async function maybeTopUp() {
+    const now = Date.now();
+    if (!topUp || topUpRunning || closed || now - lastCountCheck < 1000 || now - lastTopUp < topUp.everyMs) return;
+    topUpRunning = true;
+    lastCountCheck = now;
+    try {
+      const r = await fetch(preKeysPath, { headers: bearer });
+      if (!r.ok) throw new Error(`prekey count: ${r.status}`);
+      const { count } = await r.json();
+      if (count >= topUp.below) return;
+      const added = await peer.addOneTimePreKeys(Math.min(topUp.batch, 100));
+      const up = await fetch(preKeysPath, {
+        method: 'POST', headers: { ...bearer, 'content-type': 'application/json' },
+        body: JSON.stringify({ pre_keys: preKeyJson(added) }),
+      });
+      if (!up.ok) throw new Error(`prekey top-up: ${up.status} ${await up.text()}`);
+      lastTopUp = Date.now();
+      stats.topUps++;
+      say(`topped up ${added.length} one-time prekeys (${count} were left)`);
+    } catch (e) {
+      stats.topUpFailures++;
+      say('top-up failed:', e.message);
+    } finally {
+      topUpRunning = false;
+    }
+  }
+
+  async function onGuestMessage(d, arrived) {
     stats.envelopes++;
     const sessionId = d?.guest_session_id;
     if (d?.type === LEGACY_REQUEST_TYPE) return onLegacyRequest(sessionId, d);
@@ -174,7 +216,13 @@ export async function startBot({
     }
     stats.requests++;
     say(`key request ${req.request_id} from guest ${sessionId}`);
+    if (type === 3) maybeTopUp(); // a PreKey message may have used one up; never awaited
     if (mode === 'silent') return;
+    if (Date.now() - arrived > staleAfterMs) {
+      stats.stale++;
+      say(`not answering ${req.request_id}: it waited ${Date.now() - arrived} ms`);
+      return;
+    }
 
     // The code's inputs are frozen now, with the guest identity this request came under, before
     // anything (initiate mode's fetched bundle included) can change what is known for the session
@@ -253,7 +301,8 @@ export async function startBot({
   // Handle messages one at a time: Signal session state must not be mutated concurrently.
   let chain = Promise.resolve();
   socket.on('guest:signal_message', (d) => {
-    chain = chain.then(() => onGuestMessage(d)).catch((e) => { stats.sendFailures++; say('error:', e.message); });
+    const arrived = Date.now();
+    chain = chain.then(() => onGuestMessage(d, arrived)).catch((e) => { stats.sendFailures++; say('error:', e.message); });
   });
 
   return {
@@ -300,7 +349,9 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     displayName: a.name, mode: a.mode ?? 'reply', meetingKey, keyIndex: Number(a['key-index'] ?? 0),
     rotateAfterMs: Number(a['rotate-after'] ?? 3000), participantToken: a.token ?? 'participant-secret',
     meetingId: a.meeting ?? 'demo-meeting', oneTimePreKeyCount: Number(a.prekeys ?? 50), log: !a.quiet,
-    peer: a.peer ?? 'official',
+    peer: a.peer ?? 'official', staleAfterMs: Number(a['stale-after'] ?? STALE_AFTER_MS),
+    topUp: Number(a['top-up-every'] ?? TOP_UP.everyMs) === 0 ? null
+      : { ...TOP_UP, below: Number(a['top-up-below'] ?? TOP_UP.below), everyMs: Number(a['top-up-every'] ?? TOP_UP.everyMs) },
   });
   // The key itself is never printed: the check value is what people compare.
   console.log(`bot ${bot.mode} (${bot.peerKind}) ready; meeting key check value: ${keyCheckValue(bot.meetingKey)}`);

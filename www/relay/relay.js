@@ -38,7 +38,7 @@
 // CLI: node www/relay/relay.js --port 8080 [--host 127.0.0.1] [--meeting demo-meeting]
 //      [--invite demo-invite] [--participant-token participant-secret] [--no-auto-admit]
 //      [--livekit-url ws://127.0.0.1:7880] [--livekit-key devkey] [--livekit-secret ...]
-//      [--mitm user:device]
+//      [--mitm user:device] [--device-rate-limit 300/1000 (fetches per device / window ms)]
 
 import http from 'node:http';
 import { pathToFileURL } from 'node:url';
@@ -50,14 +50,25 @@ import { startAttack } from './mitm.js';
 // The relay's parts, by job: validate.js (input checks), state.js (what it holds), routes.js
 // (HTTP), sockets.js (socket.io and delivery), mitm.js (MITM mode).
 
+/**
+ * Keybundle fetches a participant device serves, all guests together: 300 a second, about what
+ * one bot answers on this project's 2-core machines (docs/performance.md, "Load"); past it a
+ * guest gets 429 with Retry-After and asks another participant.
+ */
+export const DEVICE_RATE_LIMIT = { max: 300, windowMs: 1_000 };
+
 export async function startRelay({
   port = 0, host = '127.0.0.1', meetingId = 'demo-meeting', invitationToken = 'demo-invite',
   livekit = { apiKey: 'devkey', apiSecret: 'devsecret-devsecret-devsecret-123', url: 'ws://127.0.0.1:7880' },
   autoAdmit = true, participantToken = 'participant-secret',
-  rateLimit = { max: 3, windowMs: 60_000 }, // docs/contract.md §3: 3 keybundle fetches/min per session:user:device
+  // docs/contract.md §3: keybundle fetches per guest and device, and per device for all guests
+  rateLimit = { max: 3, windowMs: 60_000 },
+  deviceRateLimit = DEVICE_RATE_LIMIT,
   mitm = null, // { userId, deviceId, log? }: attack that participant device (see the header)
 } = {}) {
-  const ctx = createContext({ meetingId, invitationToken, livekit, autoAdmit, participantToken, rateLimit });
+  const ctx = createContext({
+    meetingId, invitationToken, livekit, autoAdmit, participantToken, rateLimit, deviceRateLimit,
+  });
   const server = http.createServer(createApp(ctx));
   const rawSockets = trackConnections(server);
   const io = attachSockets(ctx, server);
@@ -120,6 +131,17 @@ function parseArgs(argv) {
   return out;
 }
 
+/** "--device-rate-limit max/windowMs" */
+function parseRate(v) {
+  if (v === undefined) return DEVICE_RATE_LIMIT;
+  const [max, windowMs] = String(v).split('/').map(Number);
+  if (!(Number.isInteger(max) && max > 0 && Number.isInteger(windowMs) && windowMs > 0)) {
+    console.error('--device-rate-limit needs max/windowMs (positive integers)');
+    process.exit(2);
+  }
+  return { max, windowMs };
+}
+
 /** "--mitm user:device" (the device id is after the last colon) */
 function parseMitm(v) {
   if (v === undefined || v === false) return null;
@@ -147,6 +169,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       url: a['livekit-url'] ?? defaults.url,
     },
     mitm: parseMitm(a.mitm),
+    deviceRateLimit: parseRate(a['device-rate-limit']),
   });
   console.log(relay.url);
   if (relay.state.mitm) {

@@ -336,6 +336,94 @@ test('rate limit: 4th keybundle fetch in a minute per session:user:device is 429
   assert.equal((await g2.fetchBundle('erin', '1')).status, 200);
 });
 
+// A TypeScript-port guest: official 0.72.1 as initiator does not interoperate with the port as
+// responder (interop/peers.test.js); the SDK as initiator does (interop/, load/run.sh).
+test('ts bot (libsignal-protocol-typescript): answers guests with and without a one-time prekey', async (t) => {
+  const { bot, guest } = await setup(t);
+  const kim = await bot({ userId: 'kim', deviceId: '1', peer: 'ts', oneTimePreKeyCount: 1 });
+  for (let i = 0; i < 2; i++) { // the second bundle has none left
+    const g = await guest({ kind: 'ts' });
+    const request = await g.requestKey('kim', '1');
+    assertResponse(await g.receive('kim', '1'), request, kim);
+  }
+  assert.equal(kim.stats.answers, 2);
+});
+
+test('per-device rate limit: shared by all guests, 429 with Retry-After, other devices unaffected', async (t) => {
+  const { bot, guest } = await setup(t, { deviceRateLimit: { max: 2, windowMs: 60_000 } });
+  await bot({ userId: 'erin', deviceId: '1' });
+  await bot({ userId: 'erin', deviceId: '2' });
+  const [g1, g2, g3] = [await guest(), await guest(), await guest()];
+  assert.equal((await g1.fetchBundle('erin', '1')).status, 200);
+  assert.equal((await g2.fetchBundle('erin', '1')).status, 200);
+  const r = await g3.fetchBundle('erin', '1'); // a guest that never fetched before
+  assert.equal(r.status, 429);
+  const retry = Number(r.headers.get('retry-after'));
+  assert.ok(Number.isInteger(retry) && retry >= 1 && retry <= 60, `Retry-After ${retry}`);
+  assert.equal((await g3.fetchBundle('erin', '2')).status, 200);
+});
+
+test('top-up: count and upload of at most 100 one-time prekeys per request, authorized, ids checked', async (t) => {
+  const { relay, bot } = await setup(t);
+  const hana = await bot({ userId: 'hana', deviceId: '1', oneTimePreKeyCount: 3, topUp: null });
+  const path = '/api/participants/hana/1/prekeys';
+  const auth = { authorization: `Bearer ${PTOKEN}` };
+  const keys = (ids) => ids.map((id) => ({ id, public_key: b64(hana.peer.identityKey()) }));
+  assert.equal((await http(relay, 'GET', path)).status, 403);
+  assert.equal((await http(relay, 'GET', '/api/participants/nobody/1/prekeys', { headers: auth })).status, 404);
+  assert.deepEqual((await http(relay, 'GET', path, { headers: auth })).json, { count: 3 });
+  const post = (body, headers = auth) => http(relay, 'POST', path, { body, headers });
+  assert.equal((await post({ pre_keys: keys([10]) }, {})).status, 403);
+  const tooMany = await post({ pre_keys: keys(Array.from({ length: 101 }, (_, i) => 100 + i)) });
+  assert.equal(tooMany.status, 400);
+  assert.match(tooMany.json.error, /1\.\.100/);
+  assert.equal((await post({ pre_keys: keys([2]) })).status, 400, 'an id still stored');
+  assert.equal((await post({ pre_keys: keys([20, 20]) })).status, 400, 'an id twice');
+  assert.equal((await post({ pre_keys: keys([0x1000000]) })).status, 400, 'ids are 24-bit');
+  assert.equal((await post({ pre_keys: keys([21]), private_key: 'x' })).status, 400);
+  // Refused uploads changed nothing; an accepted one adds to the stock.
+  assert.deepEqual((await http(relay, 'GET', path, { headers: auth })).json, { count: 3 });
+  const ok = await post({ pre_keys: keys(Array.from({ length: 100 }, (_, i) => 100 + i)) });
+  assert.deepEqual(ok.json, { count: 103 });
+  assert.equal(relay.state.participantKeys.get('hana:1').pre_keys.at(-1).id, 199);
+});
+
+test('a bot tops up when its stock runs low, and guests get sessions on the new keys', async (t) => {
+  const { relay, bot, guest } = await setup(t, { rateLimit: { max: 100, windowMs: 60_000 } });
+  const ivy = await bot({ userId: 'ivy', deviceId: '1', oneTimePreKeyCount: 2, topUp: { below: 2, batch: 5, everyMs: 0 } });
+  const served = [];
+  for (let i = 0; i < 2; i++) {
+    const g = await guest();
+    const request = await g.requestKey('ivy', '1');
+    assertResponse(await g.receive('ivy', '1'), request, ivy);
+    served.push(g);
+  }
+  const stock = () => relay.state.participantKeys.get('ivy:1').pre_keys.length;
+  for (let i = 0; i < 100 && ivy.stats.topUps === 0; i++) await sleep(20);
+  assert.equal(ivy.stats.topUps, 1, JSON.stringify(ivy.stats));
+  assert.ok(stock() >= 4 && stock() <= 5, `stock ${stock()}`);
+  const g = await guest();
+  const b = await g.fetchBundle('ivy', '1');
+  assert.ok(b.json.pre_key.id > 2, 'a topped-up key');
+  await g.peer.processBundle('p:ivy:1', toPeerBundle(b.json));
+  const request = await g.requestKey('ivy', '1');
+  assertResponse(await g.receive('ivy', '1'), request, ivy);
+  assert.equal(ivy.stats.topUpFailures, 0);
+});
+
+test('restraint: a request that waited past the bot\'s limit is decrypted, not answered', async (t) => {
+  const { bot, guest } = await setup(t);
+  const jo = await bot({ userId: 'jo', deviceId: '1', staleAfterMs: -1 });
+  const g = await guest();
+  await g.requestKey('jo', '1');
+  assert.equal(await g.receive('jo', '1', 500), null);
+  await jo.idle();
+  assert.equal(jo.stats.requests, 1);
+  assert.equal(jo.stats.stale, 1);
+  assert.equal(jo.stats.answers, 0);
+  assert.equal(jo.stats.decryptFailures, 0);
+});
+
 test('prekey consumption is counted and exhausted bundles carry pre_key null', async (t) => {
   const { relay, bot, guest } = await setup(t);
   const frank = await bot({ userId: 'frank', deviceId: '1', oneTimePreKeyCount: 2 });
@@ -496,7 +584,7 @@ test('Kyber prekey of participant devices: uploaded by a current bot, validated,
 
 test('current bot (libsignal 0.103): v4 sessions with a v4 guest in reply and initiate mode; a v3 guest is refused', async (t) => {
   const { relay, bot, guest } = await setup(t);
-  await assert.rejects(startBot({ relayUrl: relay.url, userId: 'x', deviceId: '1', peer: 'ts' }), /unknown peer ts/);
+  await assert.rejects(startBot({ relayUrl: relay.url, userId: 'x', deviceId: '1', peer: 'dart' }), /unknown peer dart/);
   const cory = await bot({ userId: 'cory', deviceId: '1', peer: 'current' });
   const dora = await bot({ userId: 'dora', deviceId: '1', peer: 'current', mode: 'initiate' });
   const g = await guest({ kind: 'current', preKeyCount: 5 });

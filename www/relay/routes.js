@@ -7,7 +7,8 @@ import crypto from 'node:crypto';
 import express from 'express';
 import { AccessToken } from 'livekit-server-sdk';
 import {
-  HttpError, bad, deviceIdOf, deviceKey, findPrivateKeyName, nonEmpty, onlyFields, validateKeys,
+  HttpError, MAX_PREKEY_STOCK, bad, deviceIdOf, deviceKey, findPrivateKeyName, nonEmpty, onlyFields, validateKeys,
+  validatePreKeys,
 } from './validate.js';
 import { participantList, rateLimited, takeGuestBundle, takeParticipantBundle } from './state.js';
 import { admit } from './sockets.js';
@@ -89,7 +90,9 @@ function keyBundle(ctx, req, res) {
   const { attack, participantKeys } = ctx;
   if (!ctx.guests.has(sessionId)) throw new HttpError(404, 'unknown session');
   const key = deviceKey(userId, deviceId);
-  const retryAfter = rateLimited(ctx, `${sessionId}:${key}`);
+  // Per guest and device, then per device for all guests together (docs/contract.md §3).
+  const retryAfter = rateLimited(ctx, ctx.rateLimit, `guest:${sessionId}:${key}`)
+    || rateLimited(ctx, ctx.deviceRateLimit, `device:${key}`);
   if (retryAfter) {
     res.set('Retry-After', String(retryAfter));
     throw new HttpError(429, 'too many keybundle fetches');
@@ -131,6 +134,29 @@ function participantRoutes(app, ctx) {
   });
   // Participant device key upload (the real server has its own, authenticated).
   app.post('/api/participants/register', (req, res) => registerParticipant(ctx, req, res));
+  // One-time prekey stock: how many are left, and top-ups of at most 100 (docs/contract.md §3).
+  const deviceOf = (req) => {
+    if (!authorized(req)) throw new HttpError(403, 'participant authorization required');
+    const p = ctx.participantKeys.get(deviceKey(req.params.userId, req.params.deviceId));
+    if (!p) throw new HttpError(404, 'unknown participant device');
+    return p;
+  };
+  app.get('/api/participants/:userId/:deviceId/prekeys', (req, res) => {
+    res.json({ count: deviceOf(req).pre_keys.length });
+  });
+  app.post('/api/participants/:userId/:deviceId/prekeys', (req, res) => {
+    const p = deviceOf(req);
+    const body = req.body;
+    if (!body || typeof body !== 'object' || Array.isArray(body)) bad('body must be a JSON object');
+    onlyFields(body, ['pre_keys'], 'body');
+    const added = validatePreKeys(body.pre_keys);
+    const stored = new Set(p.pre_keys.map((k) => k.id));
+    const reused = added.find((k) => stored.has(k.id));
+    if (reused) bad(`pre_keys id ${reused.id} is already stored`);
+    if (p.pre_keys.length + added.length > MAX_PREKEY_STOCK) bad(`a device holds at most ${MAX_PREKEY_STOCK} one-time prekeys`);
+    p.pre_keys.push(...added);
+    res.json({ count: p.pre_keys.length });
+  });
   app.post('/api/relay/admit/:sessionId', (req, res) => {
     if (!authorized(req)) throw new HttpError(403, 'participant authorization required');
     if (!admit(ctx, req.params.sessionId)) throw new HttpError(404, 'unknown session');

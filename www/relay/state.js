@@ -21,7 +21,7 @@ export function createContext(options) {
     connected: new Map(),
     /** @type {Map<string, any[]>} guest messages held until the guest is admitted */
     pending: new Map(),
-    /** @type {Map<string, number[]>} rate-limit key -> fetch times (ms) inside the window */
+    /** @type {Map<string, number[]>} rate-limit key ("guest:…", "device:…") -> fetch times (ms) in its window */
     fetchTimes: new Map(),
     external: null,
     attack: null,
@@ -53,17 +53,16 @@ export function participantList(ctx) {
   return extra ? [extra, ...listed] : listed;
 }
 
-/** Sliding window: returns 0 when allowed (and records the fetch), else seconds to wait. */
-export function rateLimited(ctx, key) {
-  const { fetchTimes, rateLimit } = ctx;
+/**
+ * Sliding window over `limit` ({max, windowMs}) for one key: 0 when the fetch is allowed (and
+ * recorded), else the seconds until the window has room (Retry-After).
+ */
+export function rateLimited(ctx, limit, key) {
   const now = Date.now();
-  const times = (fetchTimes.get(key) ?? []).filter((t) => now - t < rateLimit.windowMs);
-  if (times.length >= rateLimit.max) {
-    fetchTimes.set(key, times);
-    return Math.max(1, Math.ceil((times[0] + rateLimit.windowMs - now) / 1000));
-  }
+  const times = (ctx.fetchTimes.get(key) ?? []).filter((t) => now - t < limit.windowMs);
+  ctx.fetchTimes.set(key, times);
+  if (times.length >= limit.max) return Math.max(1, Math.ceil((times[0] + limit.windowMs - now) / 1000));
   times.push(now);
-  fetchTimes.set(key, times);
   return 0;
 }
 

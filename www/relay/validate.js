@@ -92,16 +92,7 @@ export function validateKeys(body, identityField) {
     bad('signed_pre_key.signature does not verify under the identity key');
   }
 
-  const pks = body.pre_keys;
-  if (!Array.isArray(pks) || pks.length < 1 || pks.length > 100) bad('pre_keys must be an array of 1..100 keys');
-  const seen = new Set();
-  const pre_keys = pks.map((pk, i) => {
-    onlyFields(pk, ['id', 'public_key'], `pre_keys[${i}]`);
-    if (!isId(pk.id)) bad(`pre_keys[${i}].id must be an integer >= 1`);
-    if (seen.has(pk.id)) bad(`pre_keys[${i}].id ${pk.id} is a duplicate`);
-    seen.add(pk.id);
-    return { id: pk.id, public_key: publicKey33(pk.public_key, `pre_keys[${i}].public_key`) };
-  });
+  const pre_keys = validatePreKeys(body.pre_keys);
   const kyber_pre_key = validateKyberPreKey(body.kyber_pre_key, identity_key);
   return {
     identity_key, registration_id: rid,
@@ -109,6 +100,28 @@ export function validateKeys(body, identityField) {
     kyber_pre_key,
   };
 }
+
+/**
+ * One-time prekeys as registration and top-up take them: 1..MAX_PREKEY_UPLOAD keys (Signal's
+ * server takes at most 100 per upload), 24-bit ids, no id twice.
+ */
+export function validatePreKeys(pks) {
+  if (!Array.isArray(pks) || pks.length < 1 || pks.length > MAX_PREKEY_UPLOAD) {
+    bad(`pre_keys must be an array of 1..${MAX_PREKEY_UPLOAD} keys`);
+  }
+  const seen = new Set();
+  return pks.map((pk, i) => {
+    onlyFields(pk, ['id', 'public_key'], `pre_keys[${i}]`);
+    if (!isId(pk.id)) bad(`pre_keys[${i}].id must be an integer >= 1`);
+    if (seen.has(pk.id)) bad(`pre_keys[${i}].id ${pk.id} is a duplicate`);
+    seen.add(pk.id);
+    return { id: pk.id, public_key: publicKey33(pk.public_key, `pre_keys[${i}].public_key`) };
+  });
+}
+
+export const MAX_PREKEY_UPLOAD = 100;
+/** Unused one-time prekeys the relay keeps per participant device (ten uploads). */
+export const MAX_PREKEY_STOCK = 1000;
 
 export const nonEmpty = (s, max = 200) => typeof s === 'string' && s.trim().length > 0 && s.length <= max;
 /** device ids travel as strings; integers are accepted and converted */
