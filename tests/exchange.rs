@@ -980,3 +980,19 @@ fn stray_events_after_the_key_change_nothing() {
         h.dropped
     );
 }
+
+#[test]
+fn safety_numbers_off_leaves_them_empty_and_the_key_still_arrives() {
+    let mut alice = Participant::new("alice");
+    let mut h = configured(ExchangeConfig {
+        safety_numbers: false,
+        ..ExchangeConfig::default()
+    });
+    h.start(&[&alice]);
+    h.serve_bundle(&mut alice);
+    h.deliver_last_request(&mut alice);
+    h.receive(alice.answer_last(h.now));
+    assert_eq!(h.keys.len(), 1);
+    assert_eq!(h.ex.delivered().unwrap().safety_number, "");
+    assert_eq!(h.ex.safety_number(&alice.id), "");
+}

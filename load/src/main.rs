@@ -3,12 +3,16 @@
 //! SDK's sans-I/O `Exchange` until it delivers the meeting key or fails.
 //!
 //! Prints successes, failures by code, dropped events by reason, time-to-key percentiles (from
-//! `Event::Start` to `Action::DeliverKey`), wall time and guests/s, then one line
-//! `1 passed, 0 failed` when every guest got the expected key and no event was lost,
-//! `0 passed, 1 failed` otherwise (exit 1). Exits 2 on bad arguments.
+//! `Event::Start` to `Action::DeliverKey`), wall time and guests/s, then the summary line
+//! `load: <ok>/<guests> keys, p50 <ms>, p99 <ms>, <n> guests/s, busiest device <pct>% of first
+//! requests, <k> sessions without a one-time prekey, <lost> lost`, and `1 passed, 0 failed` when
+//! every guest got the expected key, nothing was lost and the invariants asked for hold
+//! (`--max-busiest-pct`, `--expect-exhaustion`); `0 passed, 1 failed` otherwise (exit 1).
+//! Exits 2 on bad arguments.
 //!
 //! Usage: signal-guest-load [--guests 500] [--concurrency 50] [--relay http://127.0.0.1:18900]
 //!        [--expect-check HEX] [--meeting demo-meeting] [--invite demo-invite] [--guest-timeout-s 60]
+//!        [--max-busiest-pct 40] [--expect-exhaustion]
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -40,13 +44,18 @@ struct Config {
     meeting: String,
     invite: String,
     guest_timeout: Duration,
+    /// Fail when one device was asked first by more than this share of the guests.
+    max_busiest_pct: Option<f64>,
+    /// Fail unless some session started without a one-time prekey (the last-resort path).
+    expect_exhaustion: bool,
 }
 
 fn usage(problem: &str) -> ! {
     eprintln!("signal-guest-load: {problem}");
     eprintln!(
         "usage: signal-guest-load [--guests N] [--concurrency C] [--relay URL] [--expect-check HEX] \
-         [--meeting ID] [--invite TOKEN] [--guest-timeout-s S]"
+         [--meeting ID] [--invite TOKEN] [--guest-timeout-s S] [--max-busiest-pct P] \
+         [--expect-exhaustion]"
     );
     std::process::exit(2);
 }
@@ -60,11 +69,17 @@ fn parse_args() -> Config {
         meeting: "demo-meeting".into(),
         invite: "demo-invite".into(),
         guest_timeout: Duration::from_secs(60),
+        max_busiest_pct: None,
+        expect_exhaustion: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         if flag == "--help" || flag == "-h" {
             usage("help requested");
+        }
+        if flag == "--expect-exhaustion" {
+            cfg.expect_exhaustion = true;
+            continue;
         }
         let value = args
             .next()
@@ -83,6 +98,7 @@ fn parse_args() -> Config {
             "--meeting" => cfg.meeting = value,
             "--invite" => cfg.invite = value,
             "--guest-timeout-s" => cfg.guest_timeout = Duration::from_secs(number(&value) as u64),
+            "--max-busiest-pct" => cfg.max_busiest_pct = Some(number(&value) as f64),
             other => usage(&format!("unknown option {other}")),
         }
     }
@@ -111,6 +127,10 @@ struct GuestReport {
     setup_ms: Option<f64>,
     socket_errors: usize,
     first_socket_error: Option<String>,
+    /// The device (`user:device`) whose bundle the guest fetched first.
+    first_asked: Option<String>,
+    /// Bundles that came without a one-time prekey (each starts a session without one).
+    bundles_without_prekey: usize,
 }
 
 impl GuestReport {
@@ -281,8 +301,14 @@ async fn exchange(
     state: GuestState,
     report: &mut GuestReport,
 ) -> Result<(), String> {
+    // Safety numbers are the guest's own CPU (3.5 ms each here), not the server's or the
+    // participants' load: one machine playing thousands of guests leaves them out.
+    let config = ExchangeConfig {
+        safety_numbers: false,
+        ..ExchangeConfig::default()
+    };
     let mut machine = Exchange::new(
-        ExchangeConfig::default(),
+        config,
         cfg.meeting.clone(),
         session_id.clone(),
         state,
@@ -339,7 +365,13 @@ async fn exchange(
                             ("deviceId", &participant.device_id),
                         ],
                     );
+                    report.first_asked.get_or_insert_with(|| {
+                        format!("{}:{}", participant.user_id, participant.device_id)
+                    });
                     let result = http_text(http.get(format!("{}{path}", cfg.relay))).await;
+                    if result.as_deref().is_ok_and(without_prekey) {
+                        report.bundles_without_prekey += 1;
+                    }
                     queue.push_back(Event::BundleFetched {
                         participant,
                         result,
@@ -385,6 +417,12 @@ async fn exchange(
             }
         }
     }
+}
+
+/// Whether a bundle (contract §3) carries no one-time prekey: `pre_key` null or absent.
+fn without_prekey(body: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(body)
+        .is_ok_and(|b| b.get("pre_key").is_none_or(serde_json::Value::is_null))
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -498,10 +536,9 @@ async fn main() {
         Some(first) => println!("socket error events: {socket_errors} (first: {first})"),
         None => println!("socket error events: 0"),
     }
-    print_latency(
-        "time-to-key ms",
-        reports.iter().filter_map(|r| r.time_to_key_ms).collect(),
-    );
+    let mut times: Vec<f64> = reports.iter().filter_map(|r| r.time_to_key_ms).collect();
+    times.sort_by(|a, b| a.total_cmp(b));
+    print_latency("time-to-key ms", times.clone());
     print_latency(
         "setup ms (keys + register + socket connect)",
         reports.iter().filter_map(|r| r.setup_ms).collect(),
@@ -515,12 +552,34 @@ async fn main() {
     // Every bot answers, so any timed-out request or dropped event is an event that got lost.
     let lost =
         attempt_failures.get("timeout").copied().unwrap_or(0) + dropped.values().sum::<usize>();
+    let mut first_asked = BTreeMap::new();
+    for device in reports.iter().filter_map(|r| r.first_asked.as_ref()) {
+        *first_asked.entry(device.clone()).or_insert(0usize) += 1;
+    }
+    print_counts("first requests by device", &first_asked);
+    let busiest_pct = first_asked.values().max().copied().unwrap_or(0) as f64 * 100.0
+        / first_asked.values().sum::<usize>().max(1) as f64;
+    let without_prekey: usize = reports.iter().map(|r| r.bundles_without_prekey).sum();
     println!(
-        "keys: {passed} of {} guests; lost events: {lost}",
-        reports.len()
+        "load: {passed}/{} keys, p50 {:.1} ms, p99 {:.1} ms, {:.0} guests/s, busiest device {busiest_pct:.1}% \
+         of first requests, {without_prekey} sessions without a one-time prekey, {lost} lost",
+        reports.len(),
+        percentile(&times, 50.0),
+        percentile(&times, 99.0),
+        reports.len() as f64 / secs.max(1e-9),
     );
-    // One test for the runner: all guests got the right key and nothing was lost.
-    if failed == 0 && lost == 0 {
+    let mut broken = Vec::new();
+    if let Some(max) = cfg.max_busiest_pct.filter(|max| busiest_pct > *max) {
+        broken.push(format!("busiest device {busiest_pct:.1}% > {max}%"));
+    }
+    if cfg.expect_exhaustion && without_prekey == 0 {
+        broken.push("no session without a one-time prekey".to_owned());
+    }
+    for b in &broken {
+        println!("invariant broken: {b}");
+    }
+    // One test for the runner: all guests got the right key, nothing was lost, invariants hold.
+    if failed == 0 && lost == 0 && broken.is_empty() {
         println!("1 passed, 0 failed");
     } else {
         println!("0 passed, 1 failed");

@@ -105,6 +105,10 @@ pub struct ExchangeConfig {
     /// than at the first one listed, so a burst of guests spreads over the devices. Off:
     /// the server's order (for a server that orders participants on purpose).
     pub spread_first_requests: bool,
+    /// Compute safety numbers ([`Delivered::safety_number`](machine::Delivered), 10,400
+    /// SHA-512 blocks each). Off, they are empty: for a load generator that plays thousands
+    /// of guests on one machine, where each real guest would spend that on its own.
+    pub safety_numbers: bool,
     /// The server dialect (the contract's, or PeerWave's as it ships).
     pub profile: contract::WireProfile,
 }
@@ -136,6 +140,7 @@ impl Default for ExchangeConfig {
             ask_unpinned: false,
             require_post_quantum: false,
             spread_first_requests: true,
+            safety_numbers: true,
             profile: Default::default(),
         }
     }

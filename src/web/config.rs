@@ -292,6 +292,7 @@ impl Limits {
                 ask_unpinned: optional_bool(config, "askUnpinned")?,
                 require_post_quantum: optional_bool(config, "requirePostQuantum")?,
                 spread_first_requests: optional_bool_or(config, "spreadFirstRequests", true)?,
+                safety_numbers: true,
                 // Last: the one field that owns memory.
                 pinned: pinned_identities(&get(config, "pinnedIdentities"))?,
             },

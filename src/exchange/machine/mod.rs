@@ -320,14 +320,15 @@ impl Exchange {
     }
 
     /// The safety number between this guest and `participant`, from the session's keys
-    /// (empty without a session).
+    /// (empty without a session, or with [`ExchangeConfig::safety_numbers`] off).
     pub fn safety_number(&self, participant: &ParticipantId) -> String {
         let remote = self
             .state
             .store
             .session(&participant.address())
             .and_then(|r| r.current())
-            .map(|s| *s.remote_identity());
+            .map(|s| *s.remote_identity())
+            .filter(|_| self.config.safety_numbers);
         match remote {
             Some(remote) => crate::signal::fingerprint::displayable_fingerprint(
                 crate::signal::fingerprint::DEFAULT_ITERATIONS,
