@@ -29,12 +29,17 @@
 // order, off the relay's path (the relay never waits for a bot). A request that waited longer
 // than `staleAfterMs` in that queue is decrypted (the session must stay in step) but not
 // answered: the guest's deadline runs out before an answer could reach it, and it has asked
-// another participant by then. `stats.stale` counts them.
+// another participant by then. `stats.stale` counts them. When the work queued would take
+// longer than `busyAfterMs` (from the average time a message took), the bot tells the relay it
+// is busy for `BUSY_FOR_MS` (`participant:busy`): guests fetching its bundle meanwhile get 429
+// with Retry-After and ask another participant at once, rather than waiting on a long queue.
+// `stats.busy` counts the notices.
 //
 // CLI: node www/bot/bot.js --relay http://127.0.0.1:8080 --user alice --device 1 --mode reply
 //      [--key <base64 32 bytes>] [--key-index 0] [--name Alice] [--meeting demo-meeting]
 //      [--token participant-secret] [--rotate-after 3000] [--prekeys 50] [--peer official|current|ts]
-//      [--top-up-below 20] [--top-up-every 30000 (ms; 0: never)] [--stale-after 4000] [--quiet]
+//      [--top-up-below 20] [--top-up-every 30000 (ms; 0: never)] [--stale-after 4000]
+//      [--busy-after 150] [--quiet]
 
 import crypto from 'node:crypto';
 import { pathToFileURL } from 'node:url';
@@ -49,6 +54,9 @@ export const PEERS = ['official', 'current', 'ts'];
 export const TOP_UP = { below: 20, batch: 100, everyMs: 30_000 };
 /** Queue wait after which a request is not answered: under the guest's 5 s, with room for the way back. */
 export const STALE_AFTER_MS = 4_000;
+/** Queued work (ms) past which the bot says it is busy, and for how long it says so. */
+export const BUSY_AFTER_MS = 150;
+export const BUSY_FOR_MS = 1_000;
 const b64 = (u8) => Buffer.from(u8).toString('base64');
 const unb64 = (s) => new Uint8Array(Buffer.from(s, 'base64'));
 const enc = (o) => new TextEncoder().encode(JSON.stringify(o));
@@ -85,6 +93,7 @@ export async function startBot({
   relayUrl, userId, deviceId, displayName, mode = 'reply', meetingKey, keyIndex = 0,
   rotateAfterMs = 3000, participantToken = 'participant-secret', meetingId = 'demo-meeting', log = false,
   oneTimePreKeyCount = 50, peer: peerKind = 'official', topUp = TOP_UP, staleAfterMs = STALE_AFTER_MS,
+  busyAfterMs = BUSY_AFTER_MS,
 } = {}) {
   if (!MODES.includes(mode)) throw new Error(`unknown mode ${mode}`);
   if (!PEERS.includes(peerKind)) throw new Error(`unknown peer ${peerKind} (one of ${PEERS.join(', ')})`);
@@ -95,7 +104,7 @@ export async function startBot({
 
   const stats = {
     envelopes: 0, requests: 0, answers: 0, updates: 0, decryptFailures: 0, rejected: 0, sendFailures: 0,
-    reveals: 0, revealsRefused: 0, stale: 0, topUps: 0, topUpFailures: 0,
+    reveals: 0, revealsRefused: 0, stale: 0, topUps: 0, topUpFailures: 0, busy: 0,
   };
   const answered = new Set(); // guest session ids this bot has given the key to (rotation targets)
   /** guest session id -> { digits, emoji, safetyNumber }, from the latest accepted reveal */
@@ -257,11 +266,19 @@ export async function startBot({
       return;
     }
     const { code, inputs } = result;
-    const safetyNumber = fingerprint(inputs.participantId, inputs.participantIdentity, inputs.guestId, inputs.guestIdentity, 5200, 2);
-    codes.set(sessionId, { ...code, safetyNumber });
+    // The safety number (5,200 SHA-512 iterations a side) only when someone reads it: under a
+    // burst it would cost more than the answer itself.
+    let safetyNumber;
+    codes.set(sessionId, {
+      ...code,
+      get safetyNumber() {
+        safetyNumber ??= fingerprint(inputs.participantId, inputs.participantIdentity, inputs.guestId, inputs.guestIdentity, 5200, 2);
+        return safetyNumber;
+      },
+    });
     stats.reveals++;
     say(`code with guest ${sessionId}: ${code.digits} ${emojiText(code.emoji)}`);
-    say(`safety number with guest ${sessionId}: ${safetyNumber}`);
+    if (log) say(`safety number with guest ${sessionId}: ${codes.get(sessionId).safetyNumber}`);
   }
 
   /**
@@ -300,9 +317,24 @@ export async function startBot({
 
   // Handle messages one at a time: Signal session state must not be mutated concurrently.
   let chain = Promise.resolve();
+  let queued = 0, averageMs = 1, busyUntil = 0;
   socket.on('guest:signal_message', (d) => {
     const arrived = Date.now();
-    chain = chain.then(() => onGuestMessage(d, arrived)).catch((e) => { stats.sendFailures++; say('error:', e.message); });
+    queued++;
+    if (queued * averageMs > busyAfterMs && arrived >= busyUntil) {
+      busyUntil = arrived + BUSY_FOR_MS;
+      socket.emit('participant:busy', { for_ms: BUSY_FOR_MS });
+      stats.busy++;
+    }
+    chain = chain.then(async () => {
+      const started = performance.now();
+      try {
+        await onGuestMessage(d, arrived);
+      } finally {
+        queued--;
+        averageMs = 0.9 * averageMs + 0.1 * (performance.now() - started);
+      }
+    }).catch((e) => { stats.sendFailures++; say('error:', e.message); });
   });
 
   return {
@@ -350,6 +382,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     rotateAfterMs: Number(a['rotate-after'] ?? 3000), participantToken: a.token ?? 'participant-secret',
     meetingId: a.meeting ?? 'demo-meeting', oneTimePreKeyCount: Number(a.prekeys ?? 50), log: !a.quiet,
     peer: a.peer ?? 'official', staleAfterMs: Number(a['stale-after'] ?? STALE_AFTER_MS),
+    busyAfterMs: Number(a['busy-after'] ?? BUSY_AFTER_MS),
     topUp: Number(a['top-up-every'] ?? TOP_UP.everyMs) === 0 ? null
       : { ...TOP_UP, below: Number(a['top-up-below'] ?? TOP_UP.below), everyMs: Number(a['top-up-every'] ?? TOP_UP.everyMs) },
   });

@@ -12,6 +12,8 @@
 //                                      gets PQXDH/v4 sessions from guests)
 //   POST /api/relay/admit/:sessionId  (Authorization: Bearer <participantToken>) -> {session_id, admitted}
 //   main namespace, participant -> relay: `host:admit_guest` {session_id} (optional ack callback)
+//   main namespace, participant -> relay: `participant:busy` {for_ms ≤ 60000}: keybundle fetches
+//                                      for the device get 429 with Retry-After until then
 //   main namespace auth: { token: participantToken, userId, deviceId }
 // Decisions where the contract is silent:
 //   - device_id is always a string in JSON (numbers are accepted and converted), as the

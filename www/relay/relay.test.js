@@ -424,6 +424,24 @@ test('restraint: a request that waited past the bot\'s limit is decrypted, not a
   assert.equal(jo.stats.decryptFailures, 0);
 });
 
+test('a busy participant: its bundle is 429 with Retry-After until the time it gave, others are served', async (t) => {
+  const { relay, bot, guest } = await setup(t);
+  const lee = await bot({ userId: 'lee', deviceId: '1', busyAfterMs: -1 }); // busy at the first message
+  await bot({ userId: 'max', deviceId: '1' });
+  const g = await guest();
+  const request = await g.requestKey('lee', '1');
+  assertResponse(await g.receive('lee', '1'), request, lee); // what was queued is still answered
+  assert.equal(lee.stats.busy, 1);
+  const g2 = await guest();
+  const r = await g2.fetchBundle('lee', '1');
+  assert.equal(r.status, 429);
+  assert.equal(r.headers.get('retry-after'), '1');
+  assert.equal((await g2.fetchBundle('max', '1')).status, 200);
+  await sleep(1050);
+  assert.equal((await g2.fetchBundle('lee', '1')).status, 200, 'busy for the time it said, not longer');
+  assert.equal(relay.state.dropped, 0);
+});
+
 test('prekey consumption is counted and exhausted bundles carry pre_key null', async (t) => {
   const { relay, bot, guest } = await setup(t);
   const frank = await bot({ userId: 'frank', deviceId: '1', oneTimePreKeyCount: 2 });

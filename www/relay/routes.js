@@ -90,9 +90,12 @@ function keyBundle(ctx, req, res) {
   const { attack, participantKeys } = ctx;
   if (!ctx.guests.has(sessionId)) throw new HttpError(404, 'unknown session');
   const key = deviceKey(userId, deviceId);
-  // Per guest and device, then per device for all guests together (docs/contract.md §3).
+  // Per guest and device, then per device for all guests together, then whether the device
+  // said it is busy (docs/contract.md §3).
+  const busyMs = (ctx.busyUntil.get(key) ?? 0) - Date.now();
   const retryAfter = rateLimited(ctx, ctx.rateLimit, `guest:${sessionId}:${key}`)
-    || rateLimited(ctx, ctx.deviceRateLimit, `device:${key}`);
+    || rateLimited(ctx, ctx.deviceRateLimit, `device:${key}`)
+    || (busyMs > 0 ? Math.ceil(busyMs / 1000) : 0);
   if (retryAfter) {
     res.set('Retry-After', String(retryAfter));
     throw new HttpError(429, 'too many keybundle fetches');

@@ -94,6 +94,9 @@ function onGuestMessage(ctx, sid, d) {
 
 // ----- participant devices: the main namespace -----
 
+/** The longest a device may call itself busy at once. */
+const MAX_BUSY_MS = 60_000;
+
 function participantAuth(ctx, socket, next) {
   const { token, userId } = socket.handshake.auth ?? {};
   const device = deviceIdOf(socket.handshake.auth?.deviceId);
@@ -118,6 +121,12 @@ function onParticipantConnection(ctx, socket) {
     if (connected.get(key)?.socket === socket) connected.delete(key);
   });
   socket.on('participant:signal_message_to_guest', (d) => onParticipantMessage(ctx, userId, deviceId, d));
+  // The device says it is busy: keybundle fetches for it get 429 until then (docs/contract.md §3).
+  socket.on('participant:busy', (d) => {
+    const ms = d?.for_ms;
+    if (!Number.isInteger(ms) || ms < 0 || ms > MAX_BUSY_MS) { state.dropped++; return; }
+    ctx.busyUntil.set(key, Date.now() + ms);
+  });
   socket.on('host:admit_guest', (d, ack) => {
     const ok = typeof d?.session_id === 'string' && admit(ctx, d.session_id);
     if (!ok) state.dropped++;

@@ -23,6 +23,8 @@ export function createContext(options) {
     pending: new Map(),
     /** @type {Map<string, number[]>} rate-limit key ("guest:…", "device:…") -> fetch times (ms) in its window */
     fetchTimes: new Map(),
+    /** @type {Map<string, number>} "user:device" -> until when (ms) it said it is busy */
+    busyUntil: new Map(),
     external: null,
     attack: null,
   };
