@@ -5,7 +5,7 @@
 # the package and its size, the SDK in Node against a stub server, the Vite example, the
 # end-to-end and fault tests of the demo page in Chromium, Firefox and WebKit, the same page
 # against PeerWave's real server (the `peerwave` wire profile; Chromium and WebKit), the
-# benchmarks in quick mode, a short fuzz pass and the 500-guest load run. Does its own set-up.
+# benchmarks in quick mode, a short fuzz pass and the 600-guest load run (one-time prekeys run out). Does its own set-up.
 # Each browser engine has steps of its own, so each prints its own count.
 # Ends with one line "N passed, N failed"; exits non-zero if anything failed.
 set -uo pipefail
@@ -68,7 +68,7 @@ step "PeerWave's real server (harness, end to end in headless chromium)" scripts
 step "PeerWave's real server (end to end in WebKit)" scripts/peerwave-e2e.sh www/e2e-webkit/peerwave.test.js
 step "benchmarks (quick mode: they run to the end)" scripts/bench-quick.sh
 step "fuzz (5 s per target)" scripts/fuzz.sh 5
-step "load (500 guests)" env CARGO_BUILD_JOBS=2 load/run.sh
+step "load (600 guests, 50 one-time prekeys per bot)" env CARGO_BUILD_JOBS=2 load/run.sh --guests 600 --concurrency 100 --prekeys 50
 
 echo
 if [ "${#problems[@]}" -gt 0 ]; then printf 'failing: %s\n' "${problems[@]}"; fi
