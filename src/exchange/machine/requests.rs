@@ -68,7 +68,7 @@ impl Requests {
         Some(request)
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, not(target_arch = "wasm32")))]
     fn open_count(&self) -> usize {
         self.open.len()
     }
