@@ -442,6 +442,20 @@ test('a busy participant: its bundle is 429 with Retry-After until the time it g
   assert.equal(relay.state.dropped, 0);
 });
 
+test('when every device says busy, none is refused: guests queue rather than fail', async (t) => {
+  const { bot, guest } = await setup(t);
+  const [ned, olga] = [await bot({ userId: 'ned', deviceId: '1', busyAfterMs: -1 }), await bot({ userId: 'olga', deviceId: '1', busyAfterMs: -1 })];
+  const g = await guest();
+  for (const b of [ned, olga]) {
+    const request = await g.requestKey(b.userId, '1');
+    assertResponse(await g.receive(b.userId, '1'), request, b);
+  }
+  assert.deepEqual([ned.stats.busy, olga.stats.busy], [1, 1]);
+  const g2 = await guest();
+  assert.equal((await g2.fetchBundle('ned', '1')).status, 200);
+  assert.equal((await g2.fetchBundle('olga', '1')).status, 200);
+});
+
 test('prekey consumption is counted and exhausted bundles carry pre_key null', async (t) => {
   const { relay, bot, guest } = await setup(t);
   const frank = await bot({ userId: 'frank', deviceId: '1', oneTimePreKeyCount: 2 });

@@ -10,7 +10,9 @@ import {
   HttpError, MAX_PREKEY_STOCK, bad, deviceIdOf, deviceKey, findPrivateKeyName, nonEmpty, onlyFields, validateKeys,
   validatePreKeys,
 } from './validate.js';
-import { participantList, rateLimited, takeGuestBundle, takeParticipantBundle } from './state.js';
+import {
+  busyFor, participantList, rateLimited, takeGuestBundle, takeParticipantBundle,
+} from './state.js';
 import { admit } from './sockets.js';
 
 /** The relay's express app over `ctx`. */
@@ -92,7 +94,7 @@ function keyBundle(ctx, req, res) {
   const key = deviceKey(userId, deviceId);
   // Per guest and device, then per device for all guests together, then whether the device
   // said it is busy (docs/contract.md §3).
-  const busyMs = (ctx.busyUntil.get(key) ?? 0) - Date.now();
+  const busyMs = busyFor(ctx, key);
   const retryAfter = rateLimited(ctx, ctx.rateLimit, `guest:${sessionId}:${key}`)
     || rateLimited(ctx, ctx.deviceRateLimit, `device:${key}`)
     || (busyMs > 0 ? Math.ceil(busyMs / 1000) : 0);

@@ -68,6 +68,18 @@ export function rateLimited(ctx, limit, key) {
   return 0;
 }
 
+/**
+ * How long (ms) a device's keybundle is refused for having said it is busy: 0 when it has not,
+ * and 0 while every other device in the meeting is busy too, so that guests queue at someone
+ * rather than fail everywhere (docs/contract.md §3).
+ */
+export function busyFor(ctx, key) {
+  const now = Date.now();
+  const left = (k) => (ctx.busyUntil.get(k) ?? 0) - now;
+  if (left(key) <= 0) return 0;
+  return [...ctx.connected.keys()].some((k) => k !== key && left(k) <= 0) ? left(key) : 0;
+}
+
 /** The stored Kyber prekey as bundles carry it: a copy (last resort, never used up), or null. */
 const kyberOf = (rec) => (rec.kyber_pre_key ? { ...rec.kyber_pre_key } : null);
 
