@@ -26,13 +26,16 @@ GUESTS=${LOAD_GUESTS:-500}
 CONCURRENCY=${LOAD_CONCURRENCY:-50}
 PREKEYS=${LOAD_PREKEYS:-100}
 LIMIT=${LOAD_TIMEOUT_S:-300}
+usage() { echo "usage: $0 [--guests N] [--concurrency C] [--prekeys K]" >&2; exit 2; }
 while [ $# -gt 0 ]; do
+  [ $# -ge 2 ] || usage
   case "$1" in
-    --guests) GUESTS=$2; shift 2 ;;
-    --concurrency) CONCURRENCY=$2; shift 2 ;;
-    --prekeys) PREKEYS=$2; shift 2 ;;
-    *) echo "usage: $0 [--guests N] [--concurrency C] [--prekeys K]" >&2; exit 2 ;;
+    --guests) GUESTS=$2 ;;
+    --concurrency) CONCURRENCY=$2 ;;
+    --prekeys) PREKEYS=$2 ;;
+    *) usage ;;
   esac
+  shift 2
 done
 for n in "$GUESTS" "$CONCURRENCY" "$PREKEYS"; do
   [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "load: counts must be positive integers" >&2; exit 2; }
