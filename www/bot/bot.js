@@ -25,7 +25,7 @@
 // answering it checks the relay's count (at most once a second) and, below `topUp.below`, uploads
 // `topUp.batch` more (at most 100, at most once per `topUp.everyMs`). `topUp: null` never does.
 //
-// Restraint under a burst (docs/contract.md §7): messages are handled one at a time in arrival
+// Restraint under a burst (docs/contract.md §3, "Busy participants"): messages are handled one at a time in arrival
 // order, off the relay's path (the relay never waits for a bot). A request that waited longer
 // than `staleAfterMs` in that queue is decrypted (the session must stay in step) but not
 // answered: the guest's deadline runs out before an answer could reach it, and it has asked
@@ -55,10 +55,11 @@ export const PEERS = ['official', 'current', 'ts'];
 export const TOP_UP = { below: 20, batch: 100, everyMs: 30_000 };
 /** Queue wait after which a request is not answered: under the guest's 5 s, with room for the way back. */
 export const STALE_AFTER_MS = 4_000;
-/** Queued work (ms) past which the bot says it is busy, and for how long it says so. */
+/** Queued work (ms) past which the bot says it is busy. */
 export const BUSY_AFTER_MS = 150;
 /** The share of its time a device spends answering guests before it says busy. */
 export const MAX_SHARE = 0.25;
+/** How long each busy notice lasts (the relay's Retry-After: 1 s). */
 export const BUSY_FOR_MS = 1_000;
 const b64 = (u8) => Buffer.from(u8).toString('base64');
 const unb64 = (s) => new Uint8Array(Buffer.from(s, 'base64'));
