@@ -172,7 +172,8 @@ async function outcomeTryingAgain(demo, page, ms, who) {
   };
   for (let tries = 0; ; tries++) {
     const state = await settledWithin(page, ms, () => described(tries));
-    if (state.error?.code !== 'SESSION_LOST' || tries === 2) return { ...state, tries };
+    // Up to four: on a loaded machine the same race can meet a pair more than twice.
+    if (state.error?.code !== 'SESSION_LOST' || tries === 4) return { ...state, tries };
     await page.evaluate(() => { window.demo.result = null; window.demo.error = null; });
     await page.click('#retry');
   }
@@ -376,9 +377,13 @@ test('4c knocked out on every way to the lobby: the call gives up with SESSION_L
   try {
     let others = 0;
     await s.page.route('**/request-admission', async (route) => {
-      await registerOtherGuest(s.demo);
-      others += 1;
-      await route.continue();
+      // A late request after the call ended can meet the server closing: never an unhandled
+      // rejection (the TypeScript port's curve module aborts the process on one).
+      try {
+        await registerOtherGuest(s.demo);
+        others += 1;
+        await route.continue();
+      } catch { /* closing */ }
     });
     await s.page.click('#join');
     const state = await settled(s.page);
