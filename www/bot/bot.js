@@ -30,17 +30,16 @@
 // than `staleAfterMs` in that queue is decrypted (the session must stay in step) but not
 // answered: the guest's deadline runs out before an answer could reach it, and it has asked
 // another participant by then. `stats.stale` counts them. When the work queued would take
-// longer than `busyAfterMs` (from the average time a message took), or answering took more than
-// `maxShare` of the last second (a participant's device is in a meeting: most of its time is
-// the call's), the bot tells the relay it is busy for `BUSY_FOR_MS` (`participant:busy`):
-// guests fetching its bundle meanwhile get 429 with Retry-After and ask another participant at
-// once, rather than waiting on a long queue. `stats.busy` counts the notices.
+// longer than `busyAfterMs` (from the average time a message took), the bot tells the relay it
+// is busy for `BUSY_FOR_MS` (`participant:busy`): guests fetching its bundle meanwhile get 429
+// with Retry-After and ask another participant at once, rather than waiting on a long queue.
+// `stats.busy` counts the notices.
 //
 // CLI: node www/bot/bot.js --relay http://127.0.0.1:8080 --user alice --device 1 --mode reply
 //      [--key <base64 32 bytes>] [--key-index 0] [--name Alice] [--meeting demo-meeting]
 //      [--token participant-secret] [--rotate-after 3000] [--prekeys 50] [--peer official|current|ts]
 //      [--top-up-below 20] [--top-up-every 30000 (ms; 0: never)] [--stale-after 4000]
-//      [--busy-after 150] [--max-share 0.25] [--quiet]
+//      [--busy-after 150] [--quiet]
 
 import crypto from 'node:crypto';
 import { pathToFileURL } from 'node:url';
@@ -57,8 +56,6 @@ export const TOP_UP = { below: 20, batch: 100, everyMs: 30_000 };
 export const STALE_AFTER_MS = 4_000;
 /** Queued work (ms) past which the bot says it is busy. */
 export const BUSY_AFTER_MS = 150;
-/** The share of its time a device spends answering guests before it says busy. */
-export const MAX_SHARE = 0.25;
 /** How long each busy notice lasts (the relay's Retry-After: 1 s). */
 export const BUSY_FOR_MS = 1_000;
 const b64 = (u8) => Buffer.from(u8).toString('base64');
@@ -97,7 +94,7 @@ export async function startBot({
   relayUrl, userId, deviceId, displayName, mode = 'reply', meetingKey, keyIndex = 0,
   rotateAfterMs = 3000, participantToken = 'participant-secret', meetingId = 'demo-meeting', log = false,
   oneTimePreKeyCount = 50, peer: peerKind = 'official', topUp = TOP_UP, staleAfterMs = STALE_AFTER_MS,
-  busyAfterMs = BUSY_AFTER_MS, maxShare = MAX_SHARE,
+  busyAfterMs = BUSY_AFTER_MS,
 } = {}) {
   if (!MODES.includes(mode)) throw new Error(`unknown mode ${mode}`);
   if (!PEERS.includes(peerKind)) throw new Error(`unknown peer ${peerKind} (one of ${PEERS.join(', ')})`);
@@ -322,17 +319,10 @@ export async function startBot({
   // Handle messages one at a time: Signal session state must not be mutated concurrently.
   let chain = Promise.resolve();
   let queued = 0, averageMs = 1, busyUntil = 0;
-  /** [end (ms), duration (ms)] of the messages handled in the last second */
-  const recent = [];
-  const shareOfLastSecond = (now) => {
-    while (recent.length && recent[0][0] < now - 1000) recent.shift();
-    return recent.reduce((sum, [, ms]) => sum + ms, 0) / 1000;
-  };
   socket.on('guest:signal_message', (d) => {
     const arrived = Date.now();
     queued++;
-    const loaded = queued * averageMs > busyAfterMs || shareOfLastSecond(performance.now()) > maxShare;
-    if (loaded && arrived >= busyUntil) {
+    if (queued * averageMs > busyAfterMs && arrived >= busyUntil) {
       busyUntil = arrived + BUSY_FOR_MS;
       socket.emit('participant:busy', { for_ms: BUSY_FOR_MS });
       stats.busy++;
@@ -343,9 +333,7 @@ export async function startBot({
         await onGuestMessage(d, arrived);
       } finally {
         queued--;
-        const ended = performance.now();
-        averageMs = 0.9 * averageMs + 0.1 * (ended - started);
-        recent.push([ended, ended - started]);
+        averageMs = 0.9 * averageMs + 0.1 * (performance.now() - started);
       }
     }).catch((e) => { stats.sendFailures++; say('error:', e.message); });
   });
@@ -395,7 +383,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     rotateAfterMs: Number(a['rotate-after'] ?? 3000), participantToken: a.token ?? 'participant-secret',
     meetingId: a.meeting ?? 'demo-meeting', oneTimePreKeyCount: Number(a.prekeys ?? 50), log: !a.quiet,
     peer: a.peer ?? 'official', staleAfterMs: Number(a['stale-after'] ?? STALE_AFTER_MS),
-    busyAfterMs: Number(a['busy-after'] ?? BUSY_AFTER_MS), maxShare: Number(a['max-share'] ?? MAX_SHARE),
+    busyAfterMs: Number(a['busy-after'] ?? BUSY_AFTER_MS),
     topUp: Number(a['top-up-every'] ?? TOP_UP.everyMs) === 0 ? null
       : { ...TOP_UP, below: Number(a['top-up-below'] ?? TOP_UP.below), everyMs: Number(a['top-up-every'] ?? TOP_UP.everyMs) },
   });
