@@ -218,12 +218,14 @@ fn rate_limited_participant_is_skipped_until_retry_after() {
         }),
     });
     assert_eq!(h.fetches.last().unwrap().1, b.id);
-    // b is silent: the third attempt wraps around past a (still rate limited) to b again,
-    // on b's cached session.
+    // b is silent: the next attempts wrap around past a (still rate limited) to b again, on
+    // b's cached session; a's 429 does not count, so b gets three.
     h.serve_bundle(&mut b);
     h.advance(5_000);
     assert_eq!(h.sends.last().unwrap().1, b.id);
     assert_eq!(h.fetches.len(), 2, "a was not asked again");
+    h.advance(5_000);
+    assert!(h.failed.is_none(), "a 429 is not a failure");
     h.advance(5_000);
     let ExchangeFailure::AttemptsExhausted(attempts) = h.failed.clone().unwrap() else {
         panic!()
@@ -234,7 +236,7 @@ fn rate_limited_participant_is_skipped_until_retry_after() {
             retry_after_s: Some(30)
         }
     );
-    assert_eq!(attempts.iter().filter(|t| t.participant == b.id).count(), 2);
+    assert_eq!(attempts.iter().filter(|t| t.participant == b.id).count(), 3);
     // After the Retry-After, a retry asks a again.
     h.advance(30_000);
     h.failed = None;
@@ -245,6 +247,32 @@ fn rate_limited_participant_is_skipped_until_retry_after() {
     h.serve_bundle(&mut a);
     h.deliver_last_request(&mut a);
     h.receive(a.answer_last(h.now));
+    assert_eq!(h.keys.len(), 1);
+}
+
+#[test]
+fn busy_participants_do_not_use_up_the_failures_a_free_one_gives_the_key() {
+    // A burst: three devices answer 429 (busy), the fourth is free. Three 429s used to end
+    // the run before the fourth was asked.
+    let mut ps: Vec<Participant> = ["a", "b", "c", "d"].into_iter().map(Participant::new).collect();
+    let mut h = Harness::new();
+    h.start(&ps.iter().collect::<Vec<_>>());
+    for p in &ps[..3] {
+        assert_eq!(h.fetches.last().unwrap().1, p.id);
+        h.feed(Event::BundleFetched {
+            participant: p.id.clone(),
+            result: Err(HttpFailure {
+                status: 429,
+                retry_after_s: Some(1),
+            }),
+        });
+    }
+    assert!(h.failed.is_none());
+    let d = &mut ps[3];
+    assert_eq!(h.fetches.last().unwrap().1, d.id);
+    h.serve_bundle(d);
+    h.deliver_last_request(d);
+    h.receive(d.answer_last(h.now));
     assert_eq!(h.keys.len(), 1);
 }
 

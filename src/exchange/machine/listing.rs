@@ -112,6 +112,7 @@ impl Exchange {
             participants: self.state.preferred_order(participants, self.spread()),
             next_index: 0,
             failures: Vec::new(),
+            counted: 0,
         };
         self.ask_next(rotation, Attempts::default(), None, now, rng, out);
     }

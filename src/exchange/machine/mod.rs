@@ -90,6 +90,10 @@ struct Rotation {
     next_index: usize,
     /// Consecutive failures of this run.
     failures: Vec<Attempt>,
+    /// Those that count toward `max_failures`: a 429 says "busy, ask someone else", not
+    /// "failed", and it backs the device off, so a run of them ends once every participant
+    /// is backed off (the exchange then gives up: `NoParticipants`).
+    counted: usize,
 }
 
 /// Each state carries the data only it has.

@@ -20,7 +20,7 @@ impl Exchange {
     /// the run has attempts left, and someone is not being asked yet.
     pub(super) fn may_hedge(&self, rotation: &Rotation, attempts: &Attempts) -> bool {
         self.config.hedge_after_ms.is_some()
-            && rotation.failures.len() + attempts.len() < self.config.max_failures
+            && rotation.counted + attempts.len() < self.config.max_failures
             && rotation.participants.iter().any(|p| !attempts.contains(p))
     }
 
@@ -109,7 +109,7 @@ impl Exchange {
             self.lifecycle = Lifecycle::Attempting(rotation, attempts);
             return;
         }
-        if rotation.failures.len() >= self.config.max_failures {
+        if rotation.counted >= self.config.max_failures {
             return self.give_up(ExchangeFailure::AttemptsExhausted(rotation.failures), out);
         }
         let Some(participant) = self.choose_next(&mut rotation, &attempts, now) else {
@@ -216,6 +216,8 @@ impl Exchange {
             self.state.record_silence(&attempt.participant);
             out.push(Action::PersistState);
         }
+        // Busy is not failed (`Rotation::counted`).
+        rotation.counted += usize::from(!matches!(failure, AttemptFailure::RateLimited { .. }));
         rotation.failures.push(Attempt {
             participant: attempt.participant.clone(),
             failure: failure.clone(),
