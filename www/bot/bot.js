@@ -39,7 +39,7 @@
 //      [--key <base64 32 bytes>] [--key-index 0] [--name Alice] [--meeting demo-meeting]
 //      [--token participant-secret] [--rotate-after 3000] [--prekeys 50] [--peer official|current|ts]
 //      [--top-up-below 20] [--top-up-every 30000 (ms; 0: never)] [--stale-after 4000]
-//      [--busy-after 150] [--quiet]
+//      [--busy-after 500] [--quiet]
 
 import crypto from 'node:crypto';
 import { pathToFileURL } from 'node:url';
@@ -55,7 +55,7 @@ export const TOP_UP = { below: 20, batch: 100, everyMs: 30_000 };
 /** Queue wait after which a request is not answered: under the guest's 5 s, with room for the way back. */
 export const STALE_AFTER_MS = 4_000;
 /** Queued work (ms) past which the bot says it is busy. */
-export const BUSY_AFTER_MS = 150;
+export const BUSY_AFTER_MS = 500;
 /** How long each busy notice lasts (the relay's Retry-After: 1 s). */
 export const BUSY_FOR_MS = 1_000;
 const b64 = (u8) => Buffer.from(u8).toString('base64');
