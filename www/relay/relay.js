@@ -10,6 +10,9 @@
 //                                      -> {user_id, device_id}; a participant device's public keys
 //                                      (kyber_pre_key as in guest registration: a device that has one
 //                                      gets PQXDH/v4 sessions from guests)
+//   GET  /api/participants/:userId/:deviceId/prekeys  (Bearer) -> {count} of unused one-time prekeys
+//   POST /api/participants/:userId/:deviceId/prekeys  (Bearer) {pre_keys: 1..100} -> {count}: top-up;
+//                                      ids already stored are refused, at most 1,000 kept
 //   POST /api/relay/admit/:sessionId  (Authorization: Bearer <participantToken>) -> {session_id, admitted}
 //   main namespace, participant -> relay: `host:admit_guest` {session_id} (optional ack callback)
 //   main namespace, participant -> relay: `participant:busy` {for_ms ≤ 60000}: keybundle fetches
@@ -24,7 +27,9 @@
 //     optional signed Kyber prekey (`kyber_pre_key`: 1,569 bytes starting 0x08, a 64-byte XEdDSA
 //     signature over those bytes); `null` is read as absent. Bundles carry it, or `null`.
 //   - the Kyber prekey is a last-resort key: every bundle hands out the same one, never deleted.
-//   - rate limit counts every keybundle attempt for a known session (also ones that fail later).
+//   - rate limits (per guest and device, per device) count every keybundle attempt for a known
+//     session (also ones that fail later); a device's busy notice holds only while another
+//     device is free.
 //   - nothing from participants reaches a guest that has not been admitted (key before admission
 //     is one of PeerWave's defects).
 //   - CLI/demo only: no TLS, no persistence.
