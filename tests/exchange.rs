@@ -254,7 +254,10 @@ fn rate_limited_participant_is_skipped_until_retry_after() {
 fn busy_participants_do_not_use_up_the_failures_a_free_one_gives_the_key() {
     // A burst: three devices answer 429 (busy), the fourth is free. Three 429s used to end
     // the run before the fourth was asked.
-    let mut ps: Vec<Participant> = ["a", "b", "c", "d"].into_iter().map(Participant::new).collect();
+    let mut ps: Vec<Participant> = ["a", "b", "c", "d"]
+        .into_iter()
+        .map(Participant::new)
+        .collect();
     let mut h = Harness::new();
     h.start(&ps.iter().collect::<Vec<_>>());
     for p in &ps[..3] {
@@ -274,6 +277,32 @@ fn busy_participants_do_not_use_up_the_failures_a_free_one_gives_the_key() {
     h.deliver_last_request(d);
     h.receive(d.answer_last(h.now));
     assert_eq!(h.keys.len(), 1);
+}
+
+#[test]
+fn a_run_of_busy_participants_is_bounded_too() {
+    // A server that lists thirty devices and answers 429 for each: not thirty fetches, but
+    // eight times maxFailures.
+    let ps: Vec<Participant> = (0..30)
+        .map(|i| Participant::new(&format!("p{i}")))
+        .collect();
+    let mut h = Harness::new();
+    h.start(&ps.iter().collect::<Vec<_>>());
+    while h.failed.is_none() {
+        let (_, asked) = h.fetches.last().unwrap().clone();
+        h.feed(Event::BundleFetched {
+            participant: asked,
+            result: Err(HttpFailure {
+                status: 429,
+                retry_after_s: Some(1),
+            }),
+        });
+    }
+    assert_eq!(h.fetches.len(), 24);
+    assert!(matches!(
+        h.failed.clone().unwrap(),
+        ExchangeFailure::AttemptsExhausted(a) if a.len() == 24
+    ));
 }
 
 #[test]

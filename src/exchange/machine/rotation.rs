@@ -109,7 +109,11 @@ impl Exchange {
             self.lifecycle = Lifecycle::Attempting(rotation, attempts);
             return;
         }
-        if rotation.counted >= self.config.max_failures {
+        // 429s are not failures, but a run of them is bounded too (a server listing many
+        // devices, all busy): eight times the failures allowed.
+        if rotation.counted >= self.config.max_failures
+            || rotation.failures.len() >= 8 * self.config.max_failures
+        {
             return self.give_up(ExchangeFailure::AttemptsExhausted(rotation.failures), out);
         }
         let Some(participant) = self.choose_next(&mut rotation, &attempts, now) else {
