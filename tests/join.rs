@@ -102,13 +102,13 @@ const LOST: [JoinAction; 3] = [ReplaceIdentity, Notice(JoinNotice::SessionLost),
 #[test]
 fn plan_socket_connects_late_then_the_admission_starts_the_exchange() {
     let mut g = Guest::registered(WireProfile::Plan, Link::Down);
-    assert_eq!(g.call(), [waiting(Waiting::Connection)]);
+    assert_eq!(g.call(), [PrepareExchange, waiting(Waiting::Connection)]);
     assert_eq!(g.join.poll_timeout(), Some(T0 + CONNECT_MS));
     g.now += 2_000;
     // Connected: the server may have said "admitted" before the SDK listened, so it is asked.
     assert_eq!(
         g.on(JoinEvent::SocketConnected),
-        [QueryAdmission, waiting(Waiting::Admission)]
+        [QueryAdmission, PrepareExchange, waiting(Waiting::Admission)]
     );
     assert_eq!(g.join.poll_timeout(), Some(T0 + 2_000 + ADMISSION_MS));
     // Another guest's admission is not ours.
@@ -147,7 +147,7 @@ fn exchange_key_while_the_socket_connects_never_drives_it_again() {
     let actions = g.call();
     assert_eq!(
         actions,
-        [waiting(Waiting::Connection)],
+        [PrepareExchange, waiting(Waiting::Connection)],
         "no second handshake: {actions:?}"
     );
     // The socket's own events while it connects: still nothing to drive.
@@ -159,25 +159,25 @@ fn exchange_key_while_the_socket_connects_never_drives_it_again() {
     assert!(g.on(JoinEvent::Authenticated(s("old"))).is_empty());
     assert_eq!(
         g.on(JoinEvent::Authenticated(s("s1"))),
-        [RequestAdmission, waiting(Waiting::Admission)]
+        [RequestAdmission, PrepareExchange, waiting(Waiting::Admission)]
     );
 }
 
 #[test]
 fn a_reconnect_in_the_lobby_asks_whether_the_admission_was_missed() {
     let mut g = Guest::in_lobby();
-    assert_eq!(g.call(), [waiting(Waiting::Admission)]);
+    assert_eq!(g.call(), [PrepareExchange, waiting(Waiting::Admission)]);
     g.now += 1_000;
     // The socket drops and reconnects on its own; the host admits meanwhile and PeerWave's
     // one notice goes nowhere.
     assert_eq!(
         g.on(JoinEvent::SocketDisconnected { reconnecting: true }),
-        [waiting(Waiting::Connection)]
+        [PrepareExchange, waiting(Waiting::Connection)]
     );
     assert!(g.on(JoinEvent::SocketConnected).is_empty());
     // Back in the room: ask, rather than request admission again (which would withdraw it).
     let actions = g.on(JoinEvent::Authenticated(s("s1")));
-    assert_eq!(actions, [CheckStatus, waiting(Waiting::Admission)]);
+    assert_eq!(actions, [CheckStatus, PrepareExchange, waiting(Waiting::Admission)]);
     assert!(!started(&actions));
     assert_eq!(
         g.on(JoinEvent::StatusChecked(Status::Admitted)),
@@ -193,7 +193,7 @@ fn a_socket_closed_by_the_server_is_connected_again_once_per_wait() {
         g.on(JoinEvent::SocketDisconnected {
             reconnecting: false
         }),
-        [Handshake, waiting(Waiting::Connection)]
+        [Handshake, PrepareExchange, waiting(Waiting::Connection)]
     );
     // Refused and closed again: no loop of handshakes; the connect deadline ends the call.
     assert!(g
@@ -218,7 +218,7 @@ fn a_handshake_refusal_is_checked_then_the_guest_registers_again_and_goes_on() {
     // A reload after PeerWave restarted: the stored registration is refused.
     let (mut g, opening) = Guest::open(WireProfile::PeerWave, Some(("s1", false)), Link::Down);
     assert_eq!(opening, [Handshake]);
-    assert_eq!(g.call(), [waiting(Waiting::Connection)]);
+    assert_eq!(g.call(), [PrepareExchange, waiting(Waiting::Connection)]);
     // A refusal that does not name the session changes nothing.
     assert!(g
         .on(JoinEvent::HandshakeRefused {
@@ -241,13 +241,13 @@ fn a_handshake_refusal_is_checked_then_the_guest_registers_again_and_goes_on() {
         [
             Notice(JoinNotice::Registered),
             Handshake,
-            waiting(Waiting::Connection)
+            PrepareExchange, waiting(Waiting::Connection)
         ]
     );
     assert_eq!(g.join.poll_timeout(), Some(T0 + 300 + CONNECT_MS));
     assert_eq!(
         g.on(JoinEvent::Authenticated(s("s2"))),
-        [RequestAdmission, waiting(Waiting::Admission)]
+        [RequestAdmission, PrepareExchange, waiting(Waiting::Admission)]
     );
 }
 
@@ -256,7 +256,7 @@ fn a_stored_admission_is_kept_and_not_requested_again() {
     let (mut g, opening) = Guest::open(WireProfile::PeerWave, Some(("s1", true)), Link::Down);
     assert_eq!(opening, [Handshake]);
     assert!(g.join.admitted());
-    assert_eq!(g.call(), [waiting(Waiting::Connection)]);
+    assert_eq!(g.call(), [PrepareExchange, waiting(Waiting::Connection)]);
     // A lobby request on an admitted session would put it back in the lobby.
     assert_eq!(g.on(JoinEvent::Authenticated(s("s1"))), [StartExchange]);
     // The contract's server repeats the notice instead: a stored flag counts for nothing.
@@ -267,7 +267,7 @@ fn a_stored_admission_is_kept_and_not_requested_again() {
 #[test]
 fn a_missed_admission_ends_the_wait_and_try_again_asks_the_lobby_anew() {
     let mut g = Guest::in_lobby();
-    assert_eq!(g.call(), [waiting(Waiting::Admission)]);
+    assert_eq!(g.call(), [PrepareExchange, waiting(Waiting::Admission)]);
     // Status checks every 5 s while in the lobby: this server answers none of them.
     let mut checks = 0;
     let mut t = T0;
@@ -287,7 +287,7 @@ fn a_missed_admission_ends_the_wait_and_try_again_asks_the_lobby_anew() {
     assert_eq!(actions, [failed(JoinFailure::NotAdmitted(ADMISSION_MS))]);
     // No more checks once nobody waits; "Try again" puts the guest in the lobby again.
     assert_eq!(g.join.poll_timeout(), None);
-    assert_eq!(g.call(), [RequestAdmission, waiting(Waiting::Admission)]);
+    assert_eq!(g.call(), [RequestAdmission, PrepareExchange, waiting(Waiting::Admission)]);
 }
 
 #[test]
@@ -326,7 +326,7 @@ fn decline_then_try_again_after_the_servers_cooldown() {
     g.on(JoinEvent::SocketDisconnected { reconnecting: true });
     assert!(g.on(JoinEvent::Authenticated(s("s1"))).is_empty());
     g.now += 1_000;
-    assert_eq!(g.call(), [RequestAdmission, waiting(Waiting::Admission)]);
+    assert_eq!(g.call(), [RequestAdmission, PrepareExchange, waiting(Waiting::Admission)]);
     // PeerWave: 429 within 5 s of the last request. Asked again exactly when it has passed.
     assert!(g
         .on(JoinEvent::LobbyAnswered(LobbyAnswer::TryLater))
@@ -367,7 +367,7 @@ fn deleted_before_the_lobby_the_guest_registers_again_and_goes_on_at_most_three_
         if lost <= LOST_REGISTRATIONS_MAX {
             assert_eq!(
                 actions[2..],
-                [waiting(Waiting::Connection)],
+                [PrepareExchange, waiting(Waiting::Connection)],
                 "goes on after loss {lost}"
             );
         } else {
@@ -400,10 +400,10 @@ fn deleted_in_the_lobby_ends_the_call_once_the_new_registration_is_in() {
         ]
     );
     // "Try again" at once finds the new registration, and the guest is back in the lobby.
-    assert_eq!(g.call(), [waiting(Waiting::Connection)]);
+    assert_eq!(g.call(), [PrepareExchange, waiting(Waiting::Connection)]);
     assert_eq!(
         g.on(JoinEvent::Authenticated(s("s2"))),
-        [RequestAdmission, waiting(Waiting::Admission)]
+        [RequestAdmission, PrepareExchange, waiting(Waiting::Admission)]
     );
 }
 
@@ -421,7 +421,7 @@ fn try_again_while_the_sdk_registers_again_waits_for_the_registration() {
         [
             Notice(JoinNotice::Registered),
             Handshake,
-            waiting(Waiting::Connection)
+            PrepareExchange, waiting(Waiting::Connection)
         ]
     );
     // The SDK's registration failing ends the waiting call.
@@ -573,7 +573,7 @@ fn the_exchange_ends_the_call_only_while_it_runs() {
     let mut g = Guest::registered(WireProfile::Plan, Link::Up);
     // A key update with no call running (the exchange delivered one earlier): nothing to settle.
     assert!(g.on(JoinEvent::KeyDelivered).is_empty());
-    assert_eq!(g.call(), [QueryAdmission, waiting(Waiting::Admission)]);
+    assert_eq!(g.call(), [QueryAdmission, PrepareExchange, waiting(Waiting::Admission)]);
     // Only a running exchange ends the call this way.
     assert!(g.on(JoinEvent::KeyDelivered).is_empty());
     let failure = ExchangeFailure::NoParticipants(Vec::new());

@@ -195,6 +195,33 @@ fn started(participants: &[&PwParticipant]) -> (Harness, GuestBundle) {
     (h, server)
 }
 
+#[test]
+fn prepared_in_the_lobby_with_the_prekeys_stocked_then_admission_only_sends() {
+    let mut alice = PwParticipant::new("alice");
+    let state = GuestState::new(ProtocolStore::generate(&mut TestRng, 30));
+    let mut server = GuestBundle::of(&state);
+    let mut h = Harness::with_config(config(), state);
+    h.feed(Event::Prepare);
+    let list = json!([{"user_id": alice.id.user_id, "device_id": 3, "display_name": "x", "livekit_identity": "x"}]);
+    h.feed(Event::ParticipantsListed(Ok(
+        json!({"participants": list, "count": 1, "room_active": true}).to_string(),
+    )));
+    assert_eq!(h.pre_key_calls, [None], "the prekeys are counted in the lobby too");
+    h.feed(Event::ServerPreKeys(Ok(server.listing())));
+    serve(&mut h, &mut alice);
+    assert!(h.sends.is_empty(), "nothing goes before admission");
+    let mark = h.log.len();
+    h.feed(Event::Start);
+    assert_eq!(h.log[mark..], ["send", "progress"]);
+    let (to, _, request_id) = last_request(&h);
+    assert_eq!(to, alice.id);
+    let answer = alice
+        .answer(&mut server, &request_id, alice.key_plaintext(h.now))
+        .unwrap();
+    h.receive(answer);
+    assert_eq!(h.keys.len(), 1, "{:?}", h.dropped);
+}
+
 fn serve(h: &mut Harness, p: &mut PwParticipant) {
     assert_eq!(h.fetches.last().unwrap().1, p.id);
     let body = p.bundle_json();

@@ -9,8 +9,12 @@ use super::{MeetingKey, ParticipantId};
 /// Inputs to the machine. Time is not an event: see [`super::Exchange::handle_timeout`].
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// Begin, or begin again after a failure ("Try again").
+    /// Begin, or begin again after a failure ("Try again"); after [`Event::Prepare`], send
+    /// the request prepared (the host has admitted the guest).
     Start,
+    /// The call waits for the socket or the host: prepare everything up to the sealed
+    /// request, and send nothing until [`Event::Start`] (`machine/prepare.rs`).
+    Prepare,
     /// The participants list request finished: the raw JSON body, or why not.
     ParticipantsListed(Result<String, HttpFailure>),
     /// PeerWave: the answer to [`Action::CountPreKeys`] or [`Action::PublishPreKeys`]

@@ -31,7 +31,9 @@ pub use failure::{
 };
 pub use io::{Action, Event, Progress};
 pub use key::{MeetingKey, MEETING_KEY_LEN};
-pub use machine::{Delivered, Exchange, Phase, GUEST_DECRYPT_LIMITS};
+pub use machine::{
+    Delivered, Exchange, Phase, GUEST_DECRYPT_LIMITS, HELD_BUNDLES_MAX, PREPARED_MAX_AGE_MS,
+};
 pub use state::{spread_of, GuestState, ONE_TIME_PRE_KEYS};
 
 use core::fmt;

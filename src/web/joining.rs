@@ -41,6 +41,7 @@ pub(crate) fn perform(shared: &Shared, action: JoinAction) {
         JoinAction::RequestAdmission => ask_server(shared, lobby_request, lobby_answer),
         JoinAction::CheckStatus => ask_server(shared, status_request, status_answer),
         JoinAction::PersistAdmitted => persist_admitted(shared),
+        JoinAction::PrepareExchange => feed(shared, Input::Exchange(Event::Prepare)),
         JoinAction::StartExchange => feed(shared, Input::Exchange(Event::Start)),
         JoinAction::Notice(notice) => {
             let session_id = shared

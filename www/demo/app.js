@@ -55,6 +55,9 @@ function describe(event) {
 
 function onEvent(event) {
   line(describe(event));
+  // ?bench: every event's type and stage with the page's clock, for bench/time-to-key.js (the
+  // admission → key measurement waits for `waiting_for_admission`, then for the page to be idle).
+  if (params.has('bench')) (demo.events ??= []).push({ type: event.type, stage: event.stage ?? null, at: performance.now() });
   // The SDK registered again (the server had lost the guest): the page's session changed too.
   if (event.type === 'registered' && demo.registration) {
     demo.registration = { ...demo.registration, sessionId: event.sessionId };

@@ -32,10 +32,12 @@ function webRoot(config) {
 }
 
 /**
- * @param {{ participants?: { peer?: 'ts'|'official', mode?: 'reply'|'silent' }[],
+ * @param {{ participants?: { peer?: 'ts'|'official', mode?: 'reply'|'silent', plaintextFloor?: boolean }[],
  *   autoAdmit?: boolean, participantTimeoutMs?: number, port?: number, log?: boolean }} o
  *   autoAdmit: admit every guest that asks, through PeerWave's own admit endpoint, as a host
  *   watching the lobby would.
+ *   plaintextFloor: that participant also answers the benchmark's plaintext requests
+ *   (participant.js, PLAINTEXT_FLOOR_MESSAGE_TYPE; bench/time-to-key.js only).
  */
 export async function startPeerWaveDemo({
   participants = [{ mode: 'silent' }, { mode: 'reply' }, { mode: 'reply', peer: 'official' }],
@@ -54,7 +56,9 @@ export async function startPeerWaveDemo({
   const server = await startPeerWave({ webRoot: dir, port, echo: log });
   const bots = [];
   for (const p of participants) {
-    bots.push(await startParticipant({ server, peer: p.peer ?? 'ts', mode: p.mode ?? 'reply', meetingKey, log }));
+    bots.push(await startParticipant({
+      server, peer: p.peer ?? 'ts', mode: p.mode ?? 'reply', meetingKey, log, ...(p.plaintextFloor ? { plaintextFloor: true } : {}),
+    }));
   }
   // LiveKit lists them in this order: the first is asked first.
   server.livekit.setParticipants(bots.map((b) => ({ userId: b.userId, deviceId: b.deviceId })));

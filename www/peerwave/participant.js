@@ -19,6 +19,16 @@ import { io } from 'socket.io-client';
 import { createPeer } from '../../interop/peers.js';
 import { clientIp } from './server.js';
 
+/**
+ * The plaintext floor (bench/time-to-key.js only, opt-in with `plaintextFloor`): a
+ * guest:meeting_e2ee_key_request with this messageType whose "ciphertext" is base64 of
+ * `{request_id}` in JSON is answered at once with participant:meeting_e2ee_key_response, same
+ * messageType, whose "ciphertext" is base64 of the answer plaintext as PeerWave's participants
+ * write it (`{meetingId, encryptedKey, timestamp}`): the key asked for and sent in the clear
+ * through PeerWave's server, what the Signal exchange replaces. No Signal operation, no bundle.
+ */
+export const PLAINTEXT_FLOOR_MESSAGE_TYPE = 0;
+
 const b64 = (u8) => Buffer.from(u8).toString('base64');
 const unb64 = (s) => new Uint8Array(Buffer.from(s, 'base64'));
 const isInt = (x) => Number.isInteger(x);
@@ -27,16 +37,20 @@ const isInt = (x) => Number.isInteger(x);
  * @param {{ server: Awaited<ReturnType<import('./server.js').startPeerWave>>, userId?: string,
  *   deviceId?: number, peer?: 'ts'|'official', mode?: 'reply'|'silent', meetingKey?: Uint8Array,
  *   displayName?: string, oneTimePreKeyCount?: number, decryptRequests?: boolean,
- *   rejoinOnReconnect?: boolean, log?: boolean }} o
+ *   rejoinOnReconnect?: boolean, plaintextFloor?: boolean, log?: boolean }} o
  *   decryptRequests: also decrypt requests addressed to this device (the Flutter one never does).
  *   rejoinOnReconnect: re-send meeting:join-room after a reconnect. The Flutter client re-sends
  *   only `authenticate` + `clientReady` (socket_service.dart 'reconnect'), so after a PeerWave
  *   restart it is no longer in room meeting:<id> until the meeting view is opened again; the
  *   default (false) keeps that. joinRoom() re-enters by hand.
+ *   plaintextFloor: also answer the benchmark's plaintext requests addressed to this device (see
+ *   PLAINTEXT_FLOOR_MESSAGE_TYPE); they are not counted as key requests. Off by default: the
+ *   Flutter participant has no such mode.
  */
 export async function startParticipant({
   server, userId = crypto.randomUUID(), deviceId = 1, peer: kind = 'ts', mode = 'reply', meetingKey,
-  displayName, oneTimePreKeyCount = 20, decryptRequests = false, rejoinOnReconnect = false, log = false,
+  displayName, oneTimePreKeyCount = 20, decryptRequests = false, rejoinOnReconnect = false, plaintextFloor = false,
+  log = false,
 }) {
   if (!['reply', 'silent'].includes(mode)) throw new Error(`unknown mode ${mode}`);
   // PeerWave's cookie auth checks session.deviceId for truthiness, so device 0 cannot log in.
@@ -66,7 +80,7 @@ export async function startParticipant({
 
   const stats = {
     connects: 0, authFailures: 0, requests: 0, ignored: 0, answers: 0, bundle404: 0, errors: 0,
-    decrypted: 0, decryptFailures: 0,
+    decrypted: 0, decryptFailures: 0, plaintextFloorAnswers: 0,
   };
   /** every guest:meeting_e2ee_key_request payload seen, in order */
   const requests = [];
@@ -131,6 +145,7 @@ export async function startParticipant({
   });
 
   socket.on('guest:meeting_e2ee_key_request', (data) => {
+    if (plaintextFloor && data?.messageType === PLAINTEXT_FLOOR_MESSAGE_TYPE) return answerPlaintext(data);
     requests.push(data);
     stats.requests++;
     chain = chain.then(() => onRequest(data)).catch((e) => { stats.errors++; say('request handling failed:', e.message); });
@@ -177,6 +192,22 @@ export async function startParticipant({
     });
     stats.answers++;
     say(`answered ${sid} (type ${m.type})`);
+  }
+
+  /** The benchmark's plaintext floor: answered at once, outside the Signal chain. */
+  function answerPlaintext(data) {
+    if (data.participant_user_id !== userId || Number(data.participant_device_id) !== deviceId) return;
+    if (typeof data.guest_session_id !== 'string' || data.meeting_id !== server.meetingId) return;
+    let req;
+    try { req = JSON.parse(Buffer.from(String(data.ciphertext), 'base64').toString()); } catch { return; }
+    if (typeof req?.request_id !== 'string' || mode === 'silent') return;
+    const answer = { meetingId: data.meeting_id, encryptedKey: b64(key), timestamp: Date.now() };
+    socket.emit('participant:meeting_e2ee_key_response', {
+      guest_session_id: data.guest_session_id, meeting_id: data.meeting_id,
+      ciphertext: Buffer.from(JSON.stringify(answer)).toString('base64'),
+      messageType: PLAINTEXT_FLOOR_MESSAGE_TYPE, request_id: req.request_id,
+    });
+    stats.plaintextFloorAnswers++;
   }
 
   async function tryDecrypt(data) {

@@ -56,6 +56,10 @@ impl Join {
                     Waiting::Admission => self.config.admission_timeout_ms,
                 };
                 self.prod(what, out);
+                // The wait is the time to prepare the exchange (it sends nothing yet).
+                if self.session_id().is_some() {
+                    out.push(JoinAction::PrepareExchange);
+                }
                 out.push(JoinAction::Notice(JoinNotice::Waiting(what)));
                 Stage::Waiting {
                     what,

@@ -185,7 +185,11 @@ pub enum JoinAction {
     CheckStatus,
     /// Store that this registration is admitted (PeerWave says it once).
     PersistAdmitted,
-    /// Start (or restart) the key exchange.
+    /// The call waits (for the socket or the host): let the key exchange prepare its
+    /// request, sending nothing ([`crate::exchange::Event::Prepare`]).
+    PrepareExchange,
+    /// Start (or restart) the key exchange; after [`JoinAction::PrepareExchange`], send
+    /// what it prepared.
     StartExchange,
     /// Tell the page.
     Notice(JoinNotice),

@@ -16,14 +16,17 @@ use super::{ExchangeConfig, Millis, ParticipantId};
 mod answer;
 mod attempts;
 mod listing;
+mod prepare;
 mod request;
 mod requests;
 mod rotation;
 
 use attempts::{Attempting, Attempts};
+use prepare::Holding;
 use requests::{Request, Requests};
 
 pub use answer::GUEST_DECRYPT_LIMITS;
+pub use prepare::{HELD_BUNDLES_MAX, PREPARED_MAX_AGE_MS};
 
 /// Where the exchange is, without the data (see [`Exchange::phase`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +161,8 @@ pub struct Exchange {
     asked: Vec<ParticipantId>,
     key_sources: Vec<ParticipantId>,
     backoff_until: Vec<(ParticipantId, Millis)>,
+    /// Preparing: sends held until admission (`prepare.rs`).
+    holding: Option<Holding>,
 }
 
 impl Exchange {
@@ -179,6 +184,7 @@ impl Exchange {
             asked: Vec::new(),
             key_sources: Vec::new(),
             backoff_until: Vec::new(),
+            holding: None,
         }
     }
 
@@ -227,6 +233,9 @@ impl Exchange {
     /// When [`Exchange::handle_timeout`] must be called next, if at all: the earliest
     /// participant deadline, or the moment to ask the next participant as well (hedging).
     pub fn poll_timeout(&self) -> Option<Millis> {
+        if self.holding.is_some() {
+            return self.refresh_time();
+        }
         match &self.lifecycle {
             Lifecycle::Attempting(rotation, attempts) => {
                 attempts.next_deadline(self.may_hedge(rotation, attempts))
@@ -241,6 +250,10 @@ impl Exchange {
     pub fn handle_timeout(&mut self, now: Millis, rng: &mut impl CryptoRngCore) -> Vec<Action> {
         let now = self.tick(now);
         let mut out = Vec::new();
+        if self.holding.is_some() {
+            self.refresh(now, &mut out);
+            return out;
+        }
         // Each pass ends an attempt or starts one (or gives hedging up for this attempt), and
         // a run has at most `max_failures` attempts: the loop is short.
         while let Lifecycle::Attempting(rotation, attempts) = &self.lifecycle {
@@ -267,7 +280,8 @@ impl Exchange {
         let now = self.tick(now);
         let mut out = Vec::new();
         match event {
-            Event::Start => self.start(&mut out),
+            Event::Start => self.release(now, &mut out),
+            Event::Prepare => self.prepare(&mut out),
             Event::ParticipantsListed(result) => self.on_participants(result, now, rng, &mut out),
             Event::ServerPreKeys(result) => self.on_server_pre_keys(result, now, rng, &mut out),
             Event::BundleFetched {
@@ -294,15 +308,23 @@ impl Exchange {
 
     fn start(&mut self, out: &mut Vec<Action>) {
         // A run in progress or a delivered key makes a second start meaningless.
-        if !matches!(self.lifecycle, Lifecycle::Idle | Lifecycle::Failed) {
-            return;
+        if matches!(self.lifecycle, Lifecycle::Idle | Lifecycle::Failed) {
+            self.list(out);
         }
+    }
+
+    fn list(&mut self, out: &mut Vec<Action>) {
         self.lifecycle = Lifecycle::Listing;
         out.push(Action::Progress(Progress::ListingParticipants));
         out.push(Action::ListParticipants);
     }
 
+    /// Ends the run; while preparing, silently (admission starts afresh).
     fn give_up(&mut self, failure: ExchangeFailure, out: &mut Vec<Action>) {
+        if self.holding.is_some() {
+            self.lifecycle = Lifecycle::Idle;
+            return;
+        }
         self.lifecycle = Lifecycle::Failed;
         out.push(Action::Failed(failure));
     }

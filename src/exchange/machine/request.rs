@@ -15,6 +15,7 @@ use super::super::plaintexts;
 use super::super::sas::{SasNonce, SAS_NONCE_LEN};
 use super::super::{Millis, ParticipantId};
 use super::attempts::Stage;
+use super::prepare::Sealed;
 use super::{Exchange, Request};
 
 impl Exchange {
@@ -83,7 +84,8 @@ impl Exchange {
         Ok(())
     }
 
-    /// Encrypts a key request for `participant` in the dialect's shape and sends it.
+    /// Encrypts a key request for `participant` in the dialect's shape and sends it (or,
+    /// while preparing, holds it: `prepare.rs`).
     pub(super) fn send_request(
         &mut self,
         participant: &ParticipantId,
@@ -91,7 +93,27 @@ impl Exchange {
         rng: &mut impl CryptoRngCore,
         out: &mut Vec<Action>,
     ) {
-        let participant = participant.clone();
+        match self.seal_request(participant, now, rng) {
+            Ok(sealed) => {
+                out.push(Action::PersistState);
+                match &mut self.holding {
+                    Some(holding) => holding.sealed = Some(sealed),
+                    None => self.dispatch(sealed, now, out),
+                }
+            }
+            Err(e) => {
+                self.fail_attempt(participant, AttemptFailure::EncryptFailed(e), now, rng, out)
+            }
+        }
+    }
+
+    /// The request for `participant`, encrypted and opened (answerable), not yet sent.
+    fn seal_request(
+        &mut self,
+        participant: &ParticipantId,
+        now: Millis,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Sealed, SignalError> {
         let mut random = [0u8; 16];
         rng.fill_bytes(&mut random);
         let request_id = plaintexts::request_id(&random);
@@ -104,27 +126,36 @@ impl Exchange {
         };
         let mut sas_nonce = SasNonce([0u8; SAS_NONCE_LEN]);
         let plaintext = dialect.request_plaintext(&request, &mut sas_nonce, rng);
-        let message = match self
+        let message = self
             .state
             .store
-            .encrypt(&participant.address(), plaintext.as_bytes())
-        {
-            Ok(message) => message,
-            Err(e) => {
-                return self.fail_attempt(
-                    &participant,
-                    AttemptFailure::EncryptFailed(e),
-                    now,
-                    rng,
-                    out,
-                )
-            }
-        };
-        out.push(Action::PersistState);
-        // The participant's time runs from the request, not from the bundle fetch before it;
-        // so does the wait before the next one is asked as well.
+            .encrypt(&participant.address(), plaintext.as_bytes())?;
+        let body = messages::guest_event(
+            participant,
+            &dialect.request_routing(participant, &request_id),
+            dialect.names(),
+            message.message_type(),
+            message.serialized(),
+        );
+        self.requests.open(Request {
+            id: request_id.clone(),
+            participant: participant.clone(),
+            sas_nonce,
+        });
+        Ok(Sealed {
+            participant: participant.clone(),
+            request_id,
+            body,
+            at: now,
+        })
+    }
+
+    /// Sends a sealed request: the participant's time, and the wait before the next one is
+    /// asked as well, run from now (not from the bundle fetch or the sealing before it).
+    pub(super) fn dispatch(&mut self, sealed: Sealed, now: Millis, out: &mut Vec<Action>) {
         let deadline = now.saturating_add(self.config.participant_timeout_ms);
         let hedge_at = self.hedge_time(now);
+        let participant = sealed.participant;
         if let Some(attempt) = self.attempt_mut(&participant) {
             attempt.deadline = deadline;
             attempt.hedge_at = hedge_at;
@@ -132,21 +163,9 @@ impl Exchange {
         if !self.asked.contains(&participant) {
             self.asked.push(participant.clone());
         }
-        let body = messages::guest_event(
-            &participant,
-            &dialect.request_routing(&participant, &request_id),
-            dialect.names(),
-            message.message_type(),
-            message.serialized(),
-        );
-        self.requests.open(Request {
-            id: request_id,
-            participant: participant.clone(),
-            sas_nonce,
-        });
         out.push(Action::Send {
             participant: participant.clone(),
-            body,
+            body: sealed.body,
         });
         out.push(Action::Progress(Progress::WaitingFor { participant }));
     }

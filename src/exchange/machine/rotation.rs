@@ -147,14 +147,24 @@ impl Exchange {
                 .is_some_and(|t| now.saturating_sub(t) < self.config.session_cache_ttl_ms);
         let stage = if cached {
             Stage::AwaitingAnswer
-        } else {
+        } else if self.may_fetch_bundle() {
             Stage::FetchingBundle
+        } else {
+            return;
+        };
+        // While preparing, the clocks start at admission.
+        let (deadline, hedge_at) = match self.holding {
+            Some(_) => (Millis::MAX, Millis::MAX),
+            None => (
+                now.saturating_add(self.config.participant_timeout_ms),
+                self.hedge_time(now),
+            ),
         };
         attempts.push(Attempting {
             participant: participant.clone(),
             stage,
-            deadline: now.saturating_add(self.config.participant_timeout_ms),
-            hedge_at: self.hedge_time(now),
+            deadline,
+            hedge_at,
         });
         self.lifecycle = Lifecycle::Attempting(rotation, attempts);
         if cached {

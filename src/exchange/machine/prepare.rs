@@ -1,0 +1,121 @@
+//! Preparing while the call waits for the socket or the host ([`Event::Prepare`]): the
+//! participants list, the first participant's bundle, the session (X3DH or PQXDH) and the
+//! sealed request are ready before admission; at admission ([`Event::Start`]) the exchange
+//! only sends. Nothing goes to a participant before then.
+//!
+//! A sealed request is held at most [`PREPARED_MAX_AGE_MS`]. Then the list is fetched again
+//! and the request sealed anew: on the same session while it is younger than the session
+//! cache (no bundle, no one-time prekey), or for the next participant if the first one left
+//! (one more bundle). While holding, at most [`HELD_BUNDLES_MAX`] bundles are fetched; past
+//! that, preparing stops and admission takes the ordinary path. A failure while preparing
+//! is silent: admission starts afresh.
+//!
+//! [`Event::Prepare`]: super::super::Event::Prepare
+//! [`Event::Start`]: super::super::Event::Start
+
+use crate::prelude::*;
+
+use super::super::io::Action;
+use super::super::{Millis, ParticipantId};
+use super::{Exchange, Lifecycle};
+
+/// How long a sealed request waits for admission before it is sealed anew. Its timestamp is
+/// read against ±2 minutes of clock difference (docs/contract.md §5): a minute-old one keeps
+/// half of that, and the participants list it was chosen from is a minute old at most.
+pub const PREPARED_MAX_AGE_MS: Millis = 60_000;
+
+/// Bundles fetched while holding: the first participant's, and one more to redo it (that
+/// participant left, or its session outlived the cache). Each costs the participant a
+/// one-time prekey and, in PeerWave, one of its device's three bundles a minute.
+pub const HELD_BUNDLES_MAX: u8 = 2;
+
+/// Sends held until admission.
+#[derive(Debug, Default)]
+pub(super) struct Holding {
+    /// Bundles fetched while holding.
+    pub(super) bundles: u8,
+    /// The request ready to go, once there is one.
+    pub(super) sealed: Option<Sealed>,
+}
+
+/// A key request encrypted and answerable, not yet sent.
+#[derive(Debug)]
+pub(super) struct Sealed {
+    pub(super) participant: ParticipantId,
+    pub(super) request_id: String,
+    /// The event body to emit.
+    pub(super) body: String,
+    /// When it was sealed (its timestamp).
+    pub(super) at: Millis,
+}
+
+impl Exchange {
+    /// Begins preparing, unless a run is going or a key was delivered (or preparing
+    /// already began for this wait).
+    pub(super) fn prepare(&mut self, out: &mut Vec<Action>) {
+        if self.holding.is_none() && matches!(self.lifecycle, Lifecycle::Idle | Lifecycle::Failed)
+        {
+            self.holding = Some(Holding::default());
+            self.list(out);
+        }
+    }
+
+    /// Admission: the sealed request goes now if it is fresh, or is sealed anew from a new
+    /// list; a preparation still under way carries on unheld; none, and the run starts.
+    pub(super) fn release(&mut self, now: Millis, out: &mut Vec<Action>) {
+        let Some(holding) = self.holding.take() else {
+            return self.start(out);
+        };
+        if let Lifecycle::Attempting(_, attempts) = &mut self.lifecycle {
+            attempts.start_clocks(
+                now.saturating_add(self.config.participant_timeout_ms),
+                self.config.hedge_after_ms.map_or(Millis::MAX, |ms| now.saturating_add(ms)),
+            );
+        }
+        match holding.sealed {
+            Some(sealed) if now.saturating_sub(sealed.at) <= PREPARED_MAX_AGE_MS => {
+                self.dispatch(sealed, now, out)
+            }
+            // A background tab's timer may have fired late.
+            Some(sealed) => self.seal_anew(&sealed, out),
+            None if matches!(self.lifecycle, Lifecycle::Idle | Lifecycle::Failed) => {
+                self.start(out)
+            }
+            None => {}
+        }
+    }
+
+    /// When the held request is sealed anew, if one is held.
+    pub(super) fn refresh_time(&self) -> Option<Millis> {
+        let sealed = self.holding.as_ref()?.sealed.as_ref()?;
+        Some(sealed.at.saturating_add(PREPARED_MAX_AGE_MS))
+    }
+
+    /// The held request has waited its time: it is discarded and the list fetched again.
+    pub(super) fn refresh(&mut self, now: Millis, out: &mut Vec<Action>) {
+        if self.refresh_time().is_some_and(|at| at <= now) {
+            if let Some(sealed) = self.holding.as_mut().and_then(|h| h.sealed.take()) {
+                self.seal_anew(&sealed, out);
+            }
+        }
+    }
+
+    fn seal_anew(&mut self, sealed: &Sealed, out: &mut Vec<Action>) {
+        self.requests.discard(&sealed.request_id);
+        self.list(out);
+    }
+
+    /// Whether a bundle may be fetched now: always unless holding, and then as long as
+    /// [`HELD_BUNDLES_MAX`] allows (counted here). When it does not, preparing stops.
+    pub(super) fn may_fetch_bundle(&mut self) -> bool {
+        let Some(holding) = &mut self.holding else {
+            return true;
+        };
+        if holding.bundles < HELD_BUNDLES_MAX {
+            holding.bundles += 1;
+            return true;
+        }
+        self.lifecycle = Lifecycle::Idle;
+        false
+    }
+}
