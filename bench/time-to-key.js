@@ -13,8 +13,24 @@
 //                   (www/e2e/livekit-harness.js): from the update's arrival at the key provider
 //                   to the first frame decrypted under the new key (not in WebKit here: its
 //                   build has no media path, and livekit-client refuses E2EE there)
+//   lobby           admission → key: the guest waits in the host's lobby (the relay with
+//                   autoAdmit off, three answering participants); once the page is idle there
+//                   (LOBBY_IDLE_MS, default 1500, after the SDK's waiting_for_admission event and
+//                   as long without network activity) the host admits it from Node. Measured in
+//                   the page on its clock: from the guest:admitted notice's arrival on the page's
+//                   socket to the key provider's setKey call; then the floor as in `live`, in the
+//                   same tab, and the ratio of the two medians
+//   peerwave        the same through PeerWave's real server (www/peerwave: booted from its
+//                   bundle, one Flutter-like participant on the TypeScript port), the SDK's
+//                   `peerwave` wire profile, admission by PeerWave's admit endpoint
+//                   (meeting:admission_granted to the page); the floor: the key asked for and
+//                   sent in plaintext guest → PeerWave → participant → PeerWave → guest through
+//                   the same socket (the participant's opt-in plaintextFloor mode)
 //   scripts/build.sh package && node bench/time-to-key.js   (ROUNDS=20, BROWSERS=chromium,firefox,webkit)
 //   QUICK=1: 2 rounds, to check the benchmark runs (CI).
+//   ONLY=exchange,updates,lobby,peerwave: only those parts (default all; exchange = live and
+//   silent, the first table). PEERWAVE_BROWSERS: the browsers of the peerwave part (default
+//   BROWSERS). The peerwave part needs scripts/peerwave-setup.sh (it runs it itself).
 import { startDemo } from '../www/demo/server.js';
 import { launchChromium } from '../www/demo/chromium.js';
 import { launchFirefox } from '../www/demo/firefox.js';
@@ -26,6 +42,14 @@ const QUICK = Boolean(process.env.QUICK);
 const ROUNDS = Number(process.env.ROUNDS ?? (QUICK ? 2 : 20));
 const UPDATES = Number(process.env.UPDATES ?? (QUICK ? 2 : 20));
 const BROWSERS = (process.env.BROWSERS ?? 'chromium,firefox,webkit').split(',');
+const PEERWAVE_BROWSERS = process.env.PEERWAVE_BROWSERS ? process.env.PEERWAVE_BROWSERS.split(',') : BROWSERS;
+const PARTS = ['exchange', 'updates', 'lobby', 'peerwave'];
+const ONLY = process.env.ONLY ? process.env.ONLY.split(',').map((x) => x.trim()).filter(Boolean) : PARTS;
+for (const part of ONLY) if (!PARTS.includes(part)) throw new Error(`ONLY: unknown part ${part} (parts: ${PARTS.join(', ')})`);
+const runs = (part) => ONLY.includes(part);
+// How long the page is left idle in the lobby before the host admits it: this long after the
+// SDK's waiting_for_admission event, and this long without network activity.
+const LOBBY_IDLE_MS = Number(process.env.LOBBY_IDLE_MS ?? 1500);
 const SCENARIOS = [
   { name: 'live', bots: ['reply', 'reply', 'reply'], query: '', floor: true },
   { name: 'silent hedged', bots: ['silent', 'reply', 'reply'], query: '' },
@@ -117,32 +141,34 @@ const median = (xs) => {
 const p90 = (xs) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(0.9 * xs.length))];
 const fixed = (x) => Number(x.toFixed(1));
 
-const rows = {};
-for (const browserName of BROWSERS) {
-  let version = '';
-  for (const scenario of SCENARIOS) {
-    const m = await measure(browserName, scenario);
-    version = m.version;
-    const put = (what, xs) => {
-      rows[what] ??= {};
-      rows[what][`${browserName} median`] = fixed(median(xs));
-      rows[what][`${browserName} p90`] = fixed(p90(xs));
-    };
-    if (scenario.floor) {
-      put('live: exchangeKey() ms', m.exchange);
-      put('live: whole join ms', m.join);
-      put('live: key generation ms', m.keygen);
-      put('floor: plaintext key round trip ms', m.floor);
-      rows['live: exchangeKey() / floor'] ??= {};
-      rows['live: exchangeKey() / floor'][`${browserName} median`] = fixed(median(m.exchange) / median(m.floor));
-    } else {
-      put(`${scenario.name}: exchangeKey() ms`, m.exchange);
+if (runs('exchange')) {
+  const rows = {};
+  for (const browserName of BROWSERS) {
+    let version = '';
+    for (const scenario of SCENARIOS) {
+      const m = await measure(browserName, scenario);
+      version = m.version;
+      const put = (what, xs) => {
+        rows[what] ??= {};
+        rows[what][`${browserName} median`] = fixed(median(xs));
+        rows[what][`${browserName} p90`] = fixed(p90(xs));
+      };
+      if (scenario.floor) {
+        put('live: exchangeKey() ms', m.exchange);
+        put('live: whole join ms', m.join);
+        put('live: key generation ms', m.keygen);
+        put('floor: plaintext key round trip ms', m.floor);
+        rows['live: exchangeKey() / floor'] ??= {};
+        rows['live: exchangeKey() / floor'][`${browserName} median`] = fixed(median(m.exchange) / median(m.floor));
+      } else {
+        put(`${scenario.name}: exchangeKey() ms`, m.exchange);
+      }
     }
+    console.log(`${browserName}: ${version}, ${ROUNDS} fresh tabs per scenario`);
   }
-  console.log(`${browserName}: ${version}, ${ROUNDS} fresh tabs per scenario`);
+  console.log('time to key, loopback (median and p90 of the tabs):');
+  console.table(rows);
 }
-console.log('time to key, loopback (median and p90 of the tabs):');
-console.table(rows);
 
 /** One tab, UPDATES rotations: update sent → at the provider → first frame decrypted under it. */
 async function measureUpdates(browserName) {
@@ -185,16 +211,266 @@ async function measureUpdates(browserName) {
   }
 }
 
-const updates = {};
-for (const browserName of BROWSERS.filter((b) => b !== 'webkit')) {
-  const m = await measureUpdates(browserName);
-  updates['update sent → at the key provider ms'] ??= {};
-  updates['update at the key provider → first frame decrypted under it ms'] ??= {};
-  for (const [what, xs] of [['update sent → at the key provider ms', m.transit],
-    ['update at the key provider → first frame decrypted under it ms', m.usable]]) {
-    updates[what][`${browserName} median`] = fixed(median(xs));
-    updates[what][`${browserName} p90`] = fixed(p90(xs));
+if (runs('updates')) {
+  const updates = {};
+  for (const browserName of BROWSERS.filter((b) => b !== 'webkit')) {
+    const m = await measureUpdates(browserName);
+    updates['update sent → at the key provider ms'] ??= {};
+    updates['update at the key provider → first frame decrypted under it ms'] ??= {};
+    for (const [what, xs] of [['update sent → at the key provider ms', m.transit],
+      ['update at the key provider → first frame decrypted under it ms', m.usable]]) {
+      updates[what][`${browserName} median`] = fixed(median(xs));
+      updates[what][`${browserName} p90`] = fixed(p90(xs));
+    }
+  }
+  console.log(`key updates (${UPDATES} rotations in one tab, livekit-client's E2EE worker on both ends):`);
+  console.table(updates);
+}
+
+// ----- admission → key: the guest admitted from the host's lobby once its page is idle -----
+
+/**
+ * In the page, right after Join (the page has made its socket and key provider): the probe the
+ * admission → key measurement reads. `admittedAt`: the admission notice naming this guest
+ * (`admittedEvent`) as it comes off the page's socket, before any other listener (the SDK's
+ * included) runs; `keyAt`: the first call of the key provider's setKey. `activity`: the page's
+ * network activity from now on (socket.io packets in and events out, fetch calls and their ends,
+ * resource timing ends), to tell when the page is idle in the lobby.
+ */
+function armLobbyProbe({ admittedEvent }) {
+  const socket = window.guestSocket;
+  const provider = window.keyProvider;
+  const probe = (window.lobbyProbe = { admittedAt: null, keyAt: null, activity: [], inFlight: 0 });
+  const mark = (what, at = performance.now()) => probe.activity.push({ what, at });
+  socket.prependAny((event, data) => {
+    const at = performance.now();
+    if (event === admittedEvent && probe.admittedAt === null
+      && data?.session_id === window.demo.registration?.sessionId) probe.admittedAt = at;
+  });
+  socket.io.on('packet', (packet) => mark(`in ${packet.type} ${packet.data?.[0] ?? ''}`));
+  socket.onAnyOutgoing((event) => mark(`out ${event}`));
+  const fetch0 = window.fetch;
+  window.fetch = function (input, init) {
+    const url = String(input?.url ?? input);
+    probe.inFlight++;
+    mark(`fetch ${url}`);
+    return fetch0.call(this, input, init).finally(() => { probe.inFlight--; mark(`fetched ${url}`); });
+  };
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) mark(`resource ${e.name}`, e.responseEnd);
+  }).observe({ type: 'resource' });
+  const setKey = provider.setKey;
+  provider.setKey = function (...args) {
+    if (probe.keyAt === null) probe.keyAt = performance.now();
+    return setKey.apply(this, args);
+  };
+}
+
+/** In the page: where the lobby wait stands (the page's clock). */
+function lobbyState() {
+  const waiting = window.demo.events?.find((e) => e.type === 'progress' && e.stage === 'waiting_for_admission');
+  const probe = window.lobbyProbe;
+  let last = -Infinity;
+  for (const a of probe.activity) last = Math.max(last, a.at);
+  return {
+    now: performance.now(), waitingAt: waiting?.at ?? null, lastActivity: Number.isFinite(last) ? last : null,
+    inFlight: probe.inFlight, sessionId: window.demo.registration?.sessionId ?? null,
+    error: window.demo.error, done: Boolean(window.demo.result || window.demo.error),
+  };
+}
+
+/** In the page, after the key: the probe's figures (ms on the page's clock). */
+function lobbyFigures() {
+  const { admittedAt, keyAt, activity } = window.lobbyProbe;
+  const waitingAt = window.demo.events?.find((e) => e.type === 'progress' && e.stage === 'waiting_for_admission')?.at;
+  const before = activity.filter((a) => a.at >= waitingAt && a.at < admittedAt).map((a) => a.at);
+  return {
+    admittedAt, keyAt, waitingAt,
+    // How long network activity went on after the waiting event (0: none after it).
+    prepMs: before.length ? Math.max(...before) - waitingAt : 0,
+    prepLast: before.length ? activity.find((a) => a.at === Math.max(...before))?.what : null,
+    fetchesBetween: activity.filter((a) => a.what.startsWith('fetch ') && a.at > admittedAt && a.at < keyAt).length,
+  };
+}
+
+/** In the page: one plaintext key round trip with a PeerWave participant (its plaintextFloor mode). */
+async function peerwavePlaintextRoundTrip({ to, meetingId, messageType }) {
+  const socket = window.guestSocket;
+  const requestId = crypto.randomUUID();
+  const started = performance.now();
+  await new Promise((resolve) => {
+    const onMessage = (d) => {
+      if (d?.request_id !== requestId || d?.messageType !== messageType) return;
+      const answer = JSON.parse(atob(d.ciphertext));
+      if (typeof answer.encryptedKey !== 'string') return;
+      socket.off('participant:meeting_e2ee_key_response', onMessage);
+      resolve();
+    };
+    socket.on('participant:meeting_e2ee_key_response', onMessage);
+    socket.emit('guest:meeting_e2ee_key_request', {
+      participant_user_id: to.userId, participant_device_id: to.deviceId, meeting_id: meetingId,
+      ciphertext: btoa(JSON.stringify({ request_id: requestId })), messageType, request_id: requestId,
+    });
+  });
+  return performance.now() - started;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * One tab: open, Join, wait until the page is idle in the lobby, `admit(sessionId)` from Node,
+ * wait for the key, then `floor(page, result)`. Returns the tab's figures.
+ */
+async function lobbyTab({ browserName, browser, url, admittedEvent, admit, floor, what }) {
+  const driver = drivers[browserName];
+  const context = await driver.context(browser);
+  try {
+    const page = await context.newPage();
+    await page.goto(url);
+    await driver.waitFor(page, () => window.demo?.ready, 20_000);
+    await page.click('#join');
+    await page.evaluate(armLobbyProbe, { admittedEvent });
+    // Idle: LOBBY_IDLE_MS after the waiting event, and as long since the last network activity.
+    let state;
+    let quiet = true;
+    for (const started = Date.now(); ; await sleep(50)) {
+      state = await page.evaluate(lobbyState);
+      if (state.done) throw new Error(`${what}: the page ended before admission: ${JSON.stringify(state.error)}`);
+      if (state.waitingAt !== null && state.inFlight === 0
+        && state.now - Math.max(state.waitingAt, state.lastActivity ?? -Infinity) >= LOBBY_IDLE_MS) break;
+      if (Date.now() - started > 20_000) {
+        if (state.waitingAt === null) throw new Error(`${what}: no waiting_for_admission event within 20 s`);
+        quiet = false; // admitted anyway; counted
+        break;
+      }
+    }
+    await admit(state.sessionId);
+    await driver.waitFor(page, () => window.demo.result || window.demo.error, 30_000);
+    const result = await page.evaluate(() => window.demo.result && { from: window.demo.result.from });
+    if (!result) throw new Error(`${what}: ${JSON.stringify(await page.evaluate(() => window.demo.error))}`);
+    const f = await page.evaluate(lobbyFigures);
+    if (f.admittedAt === null || f.keyAt === null || f.keyAt < f.admittedAt) {
+      throw new Error(`${what}: admission at ${f.admittedAt}, key at ${f.keyAt}`);
+    }
+    return {
+      admissionToKey: f.keyAt - f.admittedAt,
+      floor: await floor(page, result),
+      prep: f.prepMs,
+      prepLast: f.prepLast,
+      waited: f.admittedAt - f.waitingAt,
+      fetchesBetween: f.fetchesBetween,
+      quiet,
+    };
+  } finally {
+    await context.close();
   }
 }
-console.log(`key updates (${UPDATES} rotations in one tab, livekit-client's E2EE worker on both ends):`);
-console.table(updates);
+
+/** The relay with autoAdmit off: ROUNDS tabs admitted from the lobby once idle. */
+async function measureLobby(browserName) {
+  const demo = await startDemo({ bots: ['reply', 'reply', 'reply'], autoAdmit: false, rateLimit: { max: 1000, windowMs: 60_000 } });
+  const browser = await drivers[browserName].launch();
+  const tabs = [];
+  try {
+    for (let i = 0; i < ROUNDS; i++) {
+      tabs.push(await lobbyTab({
+        browserName, browser, url: `${demo.url}?bench`, admittedEvent: 'guest:admitted', what: `${browserName} lobby round ${i}`,
+        admit: async (sid) => { if (!demo.relay.state.admit(sid)) throw new Error(`relay: no guest ${sid}`); },
+        floor: (page, result) => page.evaluate(plaintextRoundTrip, {
+          to: result.from, requestType: LEGACY_REQUEST_TYPE, responseType: LEGACY_RESPONSE_TYPE,
+        }),
+      }));
+    }
+    return { version: await browser.version(), tabs };
+  } finally {
+    await browser.close();
+    await demo.close();
+  }
+}
+
+/**
+ * PeerWave's real server, one Flutter-like participant (TypeScript port) that also answers the
+ * plaintext floor. PeerWave lets a meeting's guests fetch one participant device's bundle 3
+ * times a minute and counts all loopback pages against one /api bucket (100 requests per 15
+ * minutes), both in memory: it is restarted every 3 tabs, as www/peerwave/e2e.test.js does.
+ */
+async function measurePeerWave(browserName) {
+  const { startPeerWaveDemo } = await import('../www/peerwave/demo.js');
+  const { PLAINTEXT_FLOOR_MESSAGE_TYPE } = await import('../www/peerwave/participant.js');
+  const demo = await startPeerWaveDemo({ participants: [{ mode: 'reply', plaintextFloor: true }], autoAdmit: false });
+  const browser = await drivers[browserName].launch();
+  const tabs = [];
+  const bot = demo.bots[0];
+  try {
+    for (let i = 0; i < ROUNDS; i++) {
+      if (i > 0 && i % 3 === 0) {
+        await demo.server.restart();
+        await bot.ready;
+        await bot.joinRoom();
+      }
+      tabs.push(await lobbyTab({
+        browserName, browser, url: `${demo.url}?bench`, admittedEvent: 'meeting:admission_granted', what: `${browserName} peerwave round ${i}`,
+        // The page is idle, so its lobby request is done; PeerWave answers 409 to a guest that has
+        // not asked yet (tried again briefly, should it ever be late).
+        admit: async (sid) => {
+          for (let tries = 0; ; tries++) {
+            try { return await demo.server.admit(sid); } catch (e) {
+              if (e.status !== 409 || tries === 20) throw e;
+              await sleep(100);
+            }
+          }
+        },
+        floor: (page, result) => page.evaluate(peerwavePlaintextRoundTrip, {
+          to: result.from, meetingId: demo.server.meetingId, messageType: PLAINTEXT_FLOOR_MESSAGE_TYPE,
+        }),
+      }));
+    }
+    if (bot.stats.plaintextFloorAnswers !== ROUNDS) throw new Error(`peerwave: ${bot.stats.plaintextFloorAnswers} floor answers for ${ROUNDS} tabs`);
+    return { version: await browser.version(), tabs };
+  } finally {
+    await browser.close();
+    await demo.close();
+  }
+}
+
+/** The table and the per-browser ratio lines of a lobby part. */
+async function reportLobby({ label, prefix, browsers, measureOne }) {
+  const rows = {};
+  const lines = [];
+  for (const browserName of browsers) {
+    const m = await measureOne(browserName);
+    const col = (key) => m.tabs.map((t) => t[key]);
+    const put = (what, xs, withP90 = true) => {
+      rows[what] ??= {};
+      rows[what][`${browserName} median`] = fixed(median(xs));
+      if (withP90) rows[what][`${browserName} p90`] = fixed(p90(xs));
+    };
+    put(`${prefix}: admission → key ms`, col('admissionToKey'));
+    put(`${prefix}: floor: plaintext key round trip ms`, col('floor'));
+    put(`${prefix}: waiting event → last network activity before admission ms`, col('prep'));
+    put(`${prefix}: waiting event → admission ms`, col('waited'));
+    put(`${prefix}: fetch() calls between admission and key`, col('fetchesBetween'), false);
+    const lasts = [...new Set(col('prepLast').filter(Boolean).map((w) => w.replace(/\?.*$/, '').replace(/[0-9a-f]{32}/g, '<sid>')))];
+    const notQuiet = col('quiet').filter((q) => !q).length;
+    lines.push(`${browserName}: ${m.version}, ${ROUNDS} fresh tabs${notQuiet ? `, ${notQuiet} admitted before the page was quiet (20 s)` : ''}`
+      + `; last activity after the waiting event: ${lasts.length ? lasts.join(', ') : 'none'}`);
+    lines.push(`${label}: ${(median(col('admissionToKey')) / median(col('floor'))).toFixed(1)}`);
+  }
+  return { rows, lines };
+}
+
+if (runs('lobby')) {
+  const { rows, lines } = await reportLobby({ label: 'admission→key / floor', prefix: 'lobby', browsers: BROWSERS, measureOne: measureLobby });
+  console.log(`admission → key, loopback: admitted from the relay's lobby ${LOBBY_IDLE_MS} ms after the page went idle there (median and p90 of the tabs):`);
+  console.table(rows);
+  for (const l of lines) console.log(l);
+}
+
+if (runs('peerwave')) {
+  const { rows, lines } = await reportLobby({
+    label: 'peerwave admission→key / floor', prefix: 'peerwave', browsers: PEERWAVE_BROWSERS, measureOne: measurePeerWave,
+  });
+  console.log(`admission → key through PeerWave's real server, loopback: admitted from its lobby ${LOBBY_IDLE_MS} ms after the page went idle there (median and p90 of the tabs):`);
+  console.table(rows);
+  for (const l of lines) console.log(l);
+}

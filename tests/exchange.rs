@@ -895,6 +895,27 @@ fn a_pinned_identity_that_does_not_match_stops_the_attempt_before_any_request() 
 }
 
 #[test]
+fn the_safety_number_is_computed_after_the_key_is_handed_over() {
+    let mut alice = Participant::new("alice");
+    let mut h = Harness::new();
+    h.start(&[&alice]);
+    h.serve_bundle(&mut alice);
+    h.deliver_last_request(&mut alice);
+    // Fed by hand, without the harness's settling: the key goes out first.
+    let answer = alice.answer_last(h.now);
+    let actions = h.ex.handle(Event::MessageReceived(answer), h.now, &mut TestRng);
+    let handed = actions.iter().find_map(|a| match a {
+        Action::DeliverKey { delivered, .. } => Some(delivered.safety_number.clone()),
+        _ => None,
+    });
+    assert_eq!(handed.as_deref(), Some(""), "not on the way to setKey");
+    let number = h.ex.settle_safety_number().unwrap();
+    assert_eq!(number.len(), 60);
+    assert_eq!(h.ex.delivered().unwrap().safety_number, number);
+    assert_eq!(h.ex.safety_number(&alice.id), number);
+}
+
+#[test]
 fn a_pinned_identity_that_matches_is_asked_and_the_safety_number_is_reported() {
     let mut alice = Participant::new("alice");
     let mut h = pinned_harness(vec![(alice.id.clone(), alice.store.identity_key())]);

@@ -226,7 +226,14 @@ impl Harness {
 
     pub fn feed(&mut self, event: Event) {
         let actions = self.ex.handle(event, self.now, &mut TestRng);
+        let delivers = actions
+            .iter()
+            .any(|a| matches!(a, Action::DeliverKey { .. }));
         self.record(actions);
+        // As the browser's driver does, once the key is handed over.
+        if delivers {
+            self.ex.settle_safety_number();
+        }
     }
 
     pub fn fire_timeout(&mut self) {

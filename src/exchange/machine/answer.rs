@@ -111,7 +111,8 @@ impl Exchange {
         let delivered = Delivered {
             identity_key,
             session_version,
-            safety_number: self.safety_number(&from),
+            // After the key is handed over: `Exchange::settle_safety_number`.
+            safety_number: String::new(),
             short_code,
             from,
             key_index: answer.key_index,

@@ -56,7 +56,8 @@ pub struct Delivered {
     /// must be newer than the key they replace.
     pub timestamp_ms: i64,
     /// The 60-digit safety number between this guest and the sender (docs/contract.md §9):
-    /// equal on both sides unless someone is in the middle.
+    /// equal on both sides unless someone is in the middle. Empty until
+    /// [`Exchange::settle_safety_number`].
     pub safety_number: String,
     /// The short verification code agreed with the sender (§10), when it took part.
     pub short_code: Option<ShortCode>,
@@ -143,8 +144,11 @@ enum Stocking {
 ///    and answers are checked against it). It must not go backwards: a smaller value than
 ///    one seen before is taken as the larger one, so deadlines never move back in time.
 /// 5. After [`Action::PersistState`], store [`Exchange::state`]; after
-///    [`Action::DeliverKey`], hand the key over; after [`Action::Failed`], the machine is
-///    idle until the next [`Event::Start`].
+///    [`Action::DeliverKey`], hand the key over, then call
+///    [`Exchange::settle_safety_number`]; after [`Action::Failed`], the machine is idle
+///    until the next [`Event::Start`].
+/// 6. While a call waits for the socket or the host, [`Event::Prepare`] lets the machine
+///    prepare its request (it sends nothing); [`Event::Start`] at admission sends it.
 ///
 /// Every input is checked: bad input yields [`Action::Dropped`] (or a failed attempt) and
 /// leaves the Signal state as it was.
@@ -369,6 +373,19 @@ impl Exchange {
             ),
             None => String::new(),
         }
+    }
+
+    /// Computes the delivered key's safety number into [`Exchange::delivered`] and returns
+    /// it. Called once the key is handed over, so that its 10,400 SHA-512 blocks do not stand
+    /// between the answer and the key provider.
+    pub fn settle_safety_number(&mut self) -> Option<String> {
+        let from = self.delivered()?.from.clone();
+        let number = self.safety_number(&from);
+        match &mut self.lifecycle {
+            Lifecycle::Delivered(d) => d.safety_number.clone_from(&number),
+            _ => {}
+        }
+        Some(number)
     }
 
     fn attempt_mut(&mut self, participant: &ParticipantId) -> Option<&mut Attempting> {
