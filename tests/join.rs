@@ -159,7 +159,11 @@ fn exchange_key_while_the_socket_connects_never_drives_it_again() {
     assert!(g.on(JoinEvent::Authenticated(s("old"))).is_empty());
     assert_eq!(
         g.on(JoinEvent::Authenticated(s("s1"))),
-        [RequestAdmission, PrepareExchange, waiting(Waiting::Admission)]
+        [
+            RequestAdmission,
+            PrepareExchange,
+            waiting(Waiting::Admission)
+        ]
     );
 }
 
@@ -177,7 +181,10 @@ fn a_reconnect_in_the_lobby_asks_whether_the_admission_was_missed() {
     assert!(g.on(JoinEvent::SocketConnected).is_empty());
     // Back in the room: ask, rather than request admission again (which would withdraw it).
     let actions = g.on(JoinEvent::Authenticated(s("s1")));
-    assert_eq!(actions, [CheckStatus, PrepareExchange, waiting(Waiting::Admission)]);
+    assert_eq!(
+        actions,
+        [CheckStatus, PrepareExchange, waiting(Waiting::Admission)]
+    );
     assert!(!started(&actions));
     assert_eq!(
         g.on(JoinEvent::StatusChecked(Status::Admitted)),
@@ -241,13 +248,18 @@ fn a_handshake_refusal_is_checked_then_the_guest_registers_again_and_goes_on() {
         [
             Notice(JoinNotice::Registered),
             Handshake,
-            PrepareExchange, waiting(Waiting::Connection)
+            PrepareExchange,
+            waiting(Waiting::Connection)
         ]
     );
     assert_eq!(g.join.poll_timeout(), Some(T0 + 300 + CONNECT_MS));
     assert_eq!(
         g.on(JoinEvent::Authenticated(s("s2"))),
-        [RequestAdmission, PrepareExchange, waiting(Waiting::Admission)]
+        [
+            RequestAdmission,
+            PrepareExchange,
+            waiting(Waiting::Admission)
+        ]
     );
 }
 
@@ -287,7 +299,14 @@ fn a_missed_admission_ends_the_wait_and_try_again_asks_the_lobby_anew() {
     assert_eq!(actions, [failed(JoinFailure::NotAdmitted(ADMISSION_MS))]);
     // No more checks once nobody waits; "Try again" puts the guest in the lobby again.
     assert_eq!(g.join.poll_timeout(), None);
-    assert_eq!(g.call(), [RequestAdmission, PrepareExchange, waiting(Waiting::Admission)]);
+    assert_eq!(
+        g.call(),
+        [
+            RequestAdmission,
+            PrepareExchange,
+            waiting(Waiting::Admission)
+        ]
+    );
 }
 
 #[test]
@@ -326,7 +345,14 @@ fn decline_then_try_again_after_the_servers_cooldown() {
     g.on(JoinEvent::SocketDisconnected { reconnecting: true });
     assert!(g.on(JoinEvent::Authenticated(s("s1"))).is_empty());
     g.now += 1_000;
-    assert_eq!(g.call(), [RequestAdmission, PrepareExchange, waiting(Waiting::Admission)]);
+    assert_eq!(
+        g.call(),
+        [
+            RequestAdmission,
+            PrepareExchange,
+            waiting(Waiting::Admission)
+        ]
+    );
     // PeerWave: 429 within 5 s of the last request. Asked again exactly when it has passed.
     assert!(g
         .on(JoinEvent::LobbyAnswered(LobbyAnswer::TryLater))
@@ -403,7 +429,11 @@ fn deleted_in_the_lobby_ends_the_call_once_the_new_registration_is_in() {
     assert_eq!(g.call(), [PrepareExchange, waiting(Waiting::Connection)]);
     assert_eq!(
         g.on(JoinEvent::Authenticated(s("s2"))),
-        [RequestAdmission, PrepareExchange, waiting(Waiting::Admission)]
+        [
+            RequestAdmission,
+            PrepareExchange,
+            waiting(Waiting::Admission)
+        ]
     );
 }
 
@@ -421,7 +451,8 @@ fn try_again_while_the_sdk_registers_again_waits_for_the_registration() {
         [
             Notice(JoinNotice::Registered),
             Handshake,
-            PrepareExchange, waiting(Waiting::Connection)
+            PrepareExchange,
+            waiting(Waiting::Connection)
         ]
     );
     // The SDK's registration failing ends the waiting call.
@@ -573,7 +604,10 @@ fn the_exchange_ends_the_call_only_while_it_runs() {
     let mut g = Guest::registered(WireProfile::Plan, Link::Up);
     // A key update with no call running (the exchange delivered one earlier): nothing to settle.
     assert!(g.on(JoinEvent::KeyDelivered).is_empty());
-    assert_eq!(g.call(), [QueryAdmission, PrepareExchange, waiting(Waiting::Admission)]);
+    assert_eq!(
+        g.call(),
+        [QueryAdmission, PrepareExchange, waiting(Waiting::Admission)]
+    );
     // Only a running exchange ends the call this way.
     assert!(g.on(JoinEvent::KeyDelivered).is_empty());
     let failure = ExchangeFailure::NoParticipants(Vec::new());

@@ -206,7 +206,11 @@ fn prepared_in_the_lobby_with_the_prekeys_stocked_then_admission_only_sends() {
     h.feed(Event::ParticipantsListed(Ok(
         json!({"participants": list, "count": 1, "room_active": true}).to_string(),
     )));
-    assert_eq!(h.pre_key_calls, [None], "the prekeys are counted in the lobby too");
+    assert_eq!(
+        h.pre_key_calls,
+        [None],
+        "the prekeys are counted in the lobby too"
+    );
     h.feed(Event::ServerPreKeys(Ok(server.listing())));
     serve(&mut h, &mut alice);
     assert!(h.sends.is_empty(), "nothing goes before admission");

@@ -54,17 +54,28 @@ fn prepared_in_the_lobby_then_admission_only_sends() {
     let first = prepare(&mut h, &[&ps[0], &ps[1]]);
     h.now += 20;
     h.serve_bundle(&mut ps[first]);
-    assert!(h.sends.is_empty(), "nothing goes to a participant before admission");
+    assert!(
+        h.sends.is_empty(),
+        "nothing goes to a participant before admission"
+    );
     let sealed_at = h.now;
     // No participant clock runs in the lobby; only the refresh of the sealed request.
     assert_eq!(h.ex.poll_timeout(), Some(sealed_at + PREPARED_MAX_AGE_MS));
     h.advance(45_000);
     assert!(h.sends.is_empty());
-    assert_eq!((h.list_requests, h.fetches.len()), (1, 1), "no hedge, no new fetch");
+    assert_eq!(
+        (h.list_requests, h.fetches.len()),
+        (1, 1),
+        "no hedge, no new fetch"
+    );
 
     let mark = h.log.len();
     h.feed(Event::Start);
-    assert_eq!(since(&h, mark), ["send", "progress"], "admission only sends");
+    assert_eq!(
+        since(&h, mark),
+        ["send", "progress"],
+        "admission only sends"
+    );
     // The participant's time runs from admission.
     assert_eq!(h.ex.poll_timeout(), Some(h.now + HEDGE));
     let request = h.deliver_last_request(&mut ps[first]);
@@ -82,11 +93,12 @@ fn admission_while_the_bundle_is_on_its_way_sends_as_soon_as_it_is_in() {
     let mut ps = [Participant::new("alice"), Participant::new("bob")];
     let mut h = hedged();
     let first = prepare(&mut h, &[&ps[0], &ps[1]]);
+    let fetched_at = h.now;
     h.now += 5;
     h.feed(Event::Start);
     assert!(h.sends.is_empty());
-    // Its clock started at admission, not when the fetch went out.
-    assert_eq!(h.ex.poll_timeout(), Some(h.now + HEDGE));
+    // The fetch's own clock runs on (its bundle is on the way).
+    assert_eq!(h.ex.poll_timeout(), Some(fetched_at + HEDGE));
     h.now += 15;
     h.serve_bundle(&mut ps[first]);
     assert_eq!(h.sends.len(), 1);
@@ -107,7 +119,11 @@ fn a_request_held_a_minute_is_sealed_anew_on_the_same_session() {
     h.advance(PREPARED_MAX_AGE_MS);
     assert_eq!(h.list_requests, 2, "the list is fetched again");
     h.feed(list(&[&ps[0], &ps[1]]));
-    assert_eq!(h.fetches.len(), 1, "same session: no bundle, no one-time prekey");
+    assert_eq!(
+        h.fetches.len(),
+        1,
+        "same session: no bundle, no one-time prekey"
+    );
     assert!(h.sends.is_empty());
     assert_eq!(
         h.ex.poll_timeout(),
@@ -172,7 +188,11 @@ fn at_most_two_bundles_in_the_lobby_then_admission_takes_the_ordinary_path() {
     let third = 3 - first - second;
     h.feed(list(&[&ps[third]]));
     assert_eq!(h.fetches.len(), HELD_BUNDLES_MAX as usize);
-    assert_eq!(h.ex.poll_timeout(), None, "preparing stopped: no more lists");
+    assert_eq!(
+        h.ex.poll_timeout(),
+        None,
+        "preparing stopped: no more lists"
+    );
     assert!(h.failed.is_none());
     // Admission: the ordinary path, from the list.
     let lists = h.list_requests;
@@ -234,7 +254,11 @@ fn hedging_waits_for_admission() {
     h.advance(HEDGE - 1);
     assert_eq!(h.fetches.len(), 1);
     h.advance(1);
-    assert_eq!(h.fetches.len(), 2, "the next one is asked 1.5 s after admission");
+    assert_eq!(
+        h.fetches.len(),
+        2,
+        "the next one is asked 1.5 s after admission"
+    );
     assert_ne!(h.fetches[1].1, ps[first].id);
 }
 

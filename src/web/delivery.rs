@@ -56,7 +56,7 @@ pub(crate) fn deliver_key(shared: &Shared, key: MeetingKey, delivered: Delivered
     let weak = Rc::downgrade(shared);
     let done = move |ok: JsValue| {
         if let Some(shared) = weak.upgrade() {
-            key_applied(&shared, ok.as_bool() == Some(true), delivered);
+            key_applied(&shared, ok.as_bool() == Some(true));
         }
     };
     // Called exactly once, which frees the closure.
@@ -65,15 +65,21 @@ pub(crate) fn deliver_key(shared: &Shared, key: MeetingKey, delivered: Delivered
 
 /// After `setKey` (and its promise, if it returned one) settled.
 #[inline(never)]
-fn key_applied(shared: &Shared, ok: bool, mut delivered: Delivered) {
+fn key_applied(shared: &Shared, ok: bool) {
     if has_left(shared) {
         return;
     }
     if ok {
-        // Computed now that the key is in the provider (it is not on the way there).
-        let settled = with_usable(shared, |i| i.lifecycle.exchange_mut()?.settle_safety_number());
-        delivered.safety_number = settled.ok().flatten().unwrap_or_default();
-        emit(shared, events::key(&delivered));
+        // The safety number now that the key is in the provider (it is not on the way there).
+        let event = with_usable(shared, |i| {
+            i.lifecycle
+                .exchange_mut()?
+                .settle_safety_number()
+                .map(events::key)
+        });
+        if let Ok(Some(event)) = event {
+            emit(shared, event);
+        }
         feed(shared, Input::Join(JoinEvent::KeyDelivered));
     } else {
         feed(shared, Input::Exchange(Event::DeliveryFailed));

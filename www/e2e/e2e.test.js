@@ -331,8 +331,9 @@ test('11b a device the server adds for a pinned user: never asked with pins; ask
   } finally { await s.close(); }
 });
 
-test('9 guest not admitted: it waits in the lobby, nothing reaches a participant, the key comes on admission', async () => {
+test('9 guest not admitted: it prepares in the lobby (one keybundle) and sends nothing; admission only sends, the key comes', async () => {
   const s = await open({ bots: ['reply'], autoAdmit: false }, '?e2e&timeout=1000');
+  const bundles = () => [...s.demo.relay.state.prekeyConsumption.participants.values()].reduce((a, b) => a + b, 0);
   try {
     await s.page.click('#join');
     await s.page.waitForFunction(() => window.demo.transcript.some((l) => /let you in/.test(l.text)), null, { timeout: 20_000 });
@@ -340,11 +341,14 @@ test('9 guest not admitted: it waits in the lobby, nothing reaches a participant
     assert.equal(s.demo.bots[0].stats.envelopes, 0, 'the participant received nothing');
     assert.equal(s.demo.relay.state.relayedToParticipants.length, 0);
     const sessionId = await s.page.evaluate(() => window.demo.registration.sessionId);
+    assert.equal(s.demo.relay.state.heldFor(sessionId), 0, 'the guest sent nothing before admission');
+    assert.equal(bundles(), 1, 'the keybundle was fetched in the lobby');
     assert.equal(s.demo.relay.state.admit(sessionId), true);
     const state = await settled(s.page);
     assert.equal(state.error, null, JSON.stringify(state.error));
     assert.equal(state.result.keyCheckValue, keyCheckValue(s.demo.meetingKey));
     assert.ok(s.demo.bots[0].stats.requests >= 1);
+    assert.equal(bundles(), 1, 'admission only sent: no keybundle fetched after it');
   } finally { await s.close(); }
 });
 

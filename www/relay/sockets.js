@@ -46,13 +46,16 @@ export function deliverToParticipant(ctx, sessionId, d) {
     timestamp: Date.now(),
   };
   target.socket.emit('guest:signal_message', body);
-  state.relayedToParticipants.push({ to: { user_id: target.user_id, device_id: target.device_id }, event: 'guest:signal_message', body });
+  state.relayedToParticipants.push({ to: { user_id: target.user_id, device_id: target.device_id }, event: 'guest:signal_message', body, at: epochNow() });
 }
+
+/** Epoch ms with the monotonic clock's resolution: comparable with a page's timeOrigin + now(). */
+const epochNow = () => performance.timeOrigin + performance.now();
 
 /** A participant's message (`body` as the guest receives it) to every socket of the guest. */
 export function deliverToGuest(ctx, sessionId, body) {
   ctx.external.to(`guest:${sessionId}`).emit('participant:signal_message', body);
-  ctx.state.relayedToGuests.push({ to: sessionId, event: 'participant:signal_message', body });
+  ctx.state.relayedToGuests.push({ to: sessionId, event: 'participant:signal_message', body, at: epochNow() });
 }
 
 // ----- guests: the /external namespace -----

@@ -39,6 +39,7 @@ export function createContext(options) {
     undeliverable: 0, // valid bodies whose target is not connected / not admitted
     admit: (sessionId) => admit(ctx, sessionId),
     isAdmitted: (sid) => ctx.guests.get(sid)?.admitted === true,
+    heldFor: (sid) => ctx.pending.get(sid)?.length ?? 0, // guest messages held until admission
     // Fault injection for tests: "user:device" -> 'error500' | 'hang' | 'wrong-device'.
     faults: { keybundle: new Map() },
     participants: () => participantList(ctx),

@@ -54,14 +54,6 @@ impl Attempts {
         Some(self.0.remove(i))
     }
 
-    /// Sets every attempt's deadline and hedge time (their clocks start at admission).
-    pub(super) fn start_clocks(&mut self, deadline: Millis, hedge_at: Millis) {
-        for a in &mut self.0 {
-            a.deadline = deadline;
-            a.hedge_at = hedge_at;
-        }
-    }
-
     /// The attempt started last.
     pub(super) fn newest(&self) -> Option<&Attempting> {
         self.0.last()

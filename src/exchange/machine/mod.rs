@@ -375,17 +375,18 @@ impl Exchange {
         }
     }
 
-    /// Computes the delivered key's safety number into [`Exchange::delivered`] and returns
-    /// it. Called once the key is handed over, so that its 10,400 SHA-512 blocks do not stand
+    /// Computes the delivered key's safety number into [`Exchange::delivered`], and returns
+    /// that. Called once the key is handed over, so that its 10,400 SHA-512 blocks do not stand
     /// between the answer and the key provider.
-    pub fn settle_safety_number(&mut self) -> Option<String> {
-        let from = self.delivered()?.from.clone();
-        let number = self.safety_number(&from);
+    pub fn settle_safety_number(&mut self) -> Option<&Delivered> {
+        let number = self.safety_number(&self.delivered()?.from);
         match &mut self.lifecycle {
-            Lifecycle::Delivered(d) => d.safety_number.clone_from(&number),
-            _ => {}
+            Lifecycle::Delivered(d) => {
+                d.safety_number = number;
+                Some(d)
+            }
+            _ => None,
         }
-        Some(number)
     }
 
     fn attempt_mut(&mut self, participant: &ParticipantId) -> Option<&mut Attempting> {

@@ -38,11 +38,11 @@ pub(super) struct Holding {
     pub(super) sealed: Option<Sealed>,
 }
 
-/// A key request encrypted and answerable, not yet sent.
+/// A key request encrypted and answerable, not yet sent. One that is dropped unsent stays in
+/// the open requests until it ages out: its id was never on the wire, so nobody can answer it.
 #[derive(Debug)]
 pub(super) struct Sealed {
     pub(super) participant: ParticipantId,
-    pub(super) request_id: String,
     /// The event body to emit.
     pub(super) body: String,
     /// When it was sealed (its timestamp).
@@ -53,35 +53,23 @@ impl Exchange {
     /// Begins preparing, unless a run is going or a key was delivered (or preparing
     /// already began for this wait).
     pub(super) fn prepare(&mut self, out: &mut Vec<Action>) {
-        if self.holding.is_none() && matches!(self.lifecycle, Lifecycle::Idle | Lifecycle::Failed)
-        {
+        if self.holding.is_none() && matches!(self.lifecycle, Lifecycle::Idle | Lifecycle::Failed) {
             self.holding = Some(Holding::default());
             self.list(out);
         }
     }
 
     /// Admission: the sealed request goes now if it is fresh, or is sealed anew from a new
-    /// list; a preparation still under way carries on unheld; none, and the run starts.
+    /// list (a background tab's timer may have fired late); a preparation still under way
+    /// carries on unheld (an attempt's clock runs from its bundle fetch); none, and the run
+    /// starts.
     pub(super) fn release(&mut self, now: Millis, out: &mut Vec<Action>) {
-        let Some(holding) = self.holding.take() else {
-            return self.start(out);
-        };
-        if let Lifecycle::Attempting(_, attempts) = &mut self.lifecycle {
-            attempts.start_clocks(
-                now.saturating_add(self.config.participant_timeout_ms),
-                self.config.hedge_after_ms.map_or(Millis::MAX, |ms| now.saturating_add(ms)),
-            );
-        }
-        match holding.sealed {
+        match self.holding.take().and_then(|h| h.sealed) {
             Some(sealed) if now.saturating_sub(sealed.at) <= PREPARED_MAX_AGE_MS => {
                 self.dispatch(sealed, now, out)
             }
-            // A background tab's timer may have fired late.
-            Some(sealed) => self.seal_anew(&sealed, out),
-            None if matches!(self.lifecycle, Lifecycle::Idle | Lifecycle::Failed) => {
-                self.start(out)
-            }
-            None => {}
+            Some(_) => self.list(out),
+            None => self.start(out),
         }
     }
 
@@ -91,18 +79,14 @@ impl Exchange {
         Some(sealed.at.saturating_add(PREPARED_MAX_AGE_MS))
     }
 
-    /// The held request has waited its time: it is discarded and the list fetched again.
+    /// The held request has waited its time: it is dropped and the list fetched again.
     pub(super) fn refresh(&mut self, now: Millis, out: &mut Vec<Action>) {
         if self.refresh_time().is_some_and(|at| at <= now) {
-            if let Some(sealed) = self.holding.as_mut().and_then(|h| h.sealed.take()) {
-                self.seal_anew(&sealed, out);
+            if let Some(holding) = &mut self.holding {
+                holding.sealed = None;
             }
+            self.list(out);
         }
-    }
-
-    fn seal_anew(&mut self, sealed: &Sealed, out: &mut Vec<Action>) {
-        self.requests.discard(&sealed.request_id);
-        self.list(out);
     }
 
     /// Whether a bundle may be fetched now: always unless holding, and then as long as

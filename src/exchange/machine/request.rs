@@ -93,27 +93,6 @@ impl Exchange {
         rng: &mut impl CryptoRngCore,
         out: &mut Vec<Action>,
     ) {
-        match self.seal_request(participant, now, rng) {
-            Ok(sealed) => {
-                out.push(Action::PersistState);
-                match &mut self.holding {
-                    Some(holding) => holding.sealed = Some(sealed),
-                    None => self.dispatch(sealed, now, out),
-                }
-            }
-            Err(e) => {
-                self.fail_attempt(participant, AttemptFailure::EncryptFailed(e), now, rng, out)
-            }
-        }
-    }
-
-    /// The request for `participant`, encrypted and opened (answerable), not yet sent.
-    fn seal_request(
-        &mut self,
-        participant: &ParticipantId,
-        now: Millis,
-        rng: &mut impl CryptoRngCore,
-    ) -> Result<Sealed, SignalError> {
         let mut random = [0u8; 16];
         rng.fill_bytes(&mut random);
         let request_id = plaintexts::request_id(&random);
@@ -126,10 +105,23 @@ impl Exchange {
         };
         let mut sas_nonce = SasNonce([0u8; SAS_NONCE_LEN]);
         let plaintext = dialect.request_plaintext(&request, &mut sas_nonce, rng);
-        let message = self
+        let message = match self
             .state
             .store
-            .encrypt(&participant.address(), plaintext.as_bytes())?;
+            .encrypt(&participant.address(), plaintext.as_bytes())
+        {
+            Ok(message) => message,
+            Err(e) => {
+                return self.fail_attempt(
+                    participant,
+                    AttemptFailure::EncryptFailed(e),
+                    now,
+                    rng,
+                    out,
+                )
+            }
+        };
+        out.push(Action::PersistState);
         let body = messages::guest_event(
             participant,
             &dialect.request_routing(participant, &request_id),
@@ -138,16 +130,19 @@ impl Exchange {
             message.serialized(),
         );
         self.requests.open(Request {
-            id: request_id.clone(),
+            id: request_id,
             participant: participant.clone(),
             sas_nonce,
         });
-        Ok(Sealed {
+        let sealed = Sealed {
             participant: participant.clone(),
-            request_id,
             body,
             at: now,
-        })
+        };
+        match &mut self.holding {
+            Some(holding) => holding.sealed = Some(sealed),
+            None => self.dispatch(sealed, now, out),
+        }
     }
 
     /// Sends a sealed request: the participant's time, and the wait before the next one is

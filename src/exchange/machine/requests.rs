@@ -59,13 +59,6 @@ impl Requests {
         self.answered.iter().any(|r| r == id)
     }
 
-    /// Forgets the open request `id` without an answer (a prepared request never sent).
-    pub(super) fn discard(&mut self, id: &str) {
-        if let Some(pos) = self.open.iter().position(|r| r.id == id) {
-            drop(wipe::remove(&mut self.open, pos));
-        }
-    }
-
     /// Closes the open request `id` as answered and returns it.
     pub(super) fn close(&mut self, id: &str) -> Option<Request> {
         let pos = self.open.iter().position(|r| r.id == id)?;

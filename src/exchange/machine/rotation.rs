@@ -152,19 +152,11 @@ impl Exchange {
         } else {
             return;
         };
-        // While preparing, the clocks start at admission.
-        let (deadline, hedge_at) = match self.holding {
-            Some(_) => (Millis::MAX, Millis::MAX),
-            None => (
-                now.saturating_add(self.config.participant_timeout_ms),
-                self.hedge_time(now),
-            ),
-        };
         attempts.push(Attempting {
             participant: participant.clone(),
             stage,
-            deadline,
-            hedge_at,
+            deadline: now.saturating_add(self.config.participant_timeout_ms),
+            hedge_at: self.hedge_time(now),
         });
         self.lifecycle = Lifecycle::Attempting(rotation, attempts);
         if cached {
