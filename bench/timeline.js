@@ -63,22 +63,26 @@ async function oneTab(driver, browser, demo, kase) {
   const context = await driver.context(browser);
   try {
     const page = await context.newPage();
-    await page.goto(`${demo.url}?bench`);
+    // e2e: the page records its setKey calls.
+    await page.goto(`${demo.url}?bench&e2e`);
     await driver.waitFor(page, () => window.demo?.ready, 20_000);
     await page.click('#join');
     let origin;
+    await driver.waitFor(page, () => window.demo.registration?.sessionId, 20_000);
+    const sessionId = await page.evaluate(() => window.demo.registration.sessionId);
     if (kase === 'lobby') {
       await driver.waitFor(page, () => window.demo.events?.some((e) => e.stage === 'waiting_for_admission'), 20_000);
       await new Promise((r) => setTimeout(r, LOBBY_IDLE_MS));
-      const sessionId = await page.evaluate(() => window.demo.registration.sessionId);
       origin = epochNow();
       demo.relay.state.admit(sessionId);
     }
     await driver.waitFor(page, () => window.demo.result || window.demo.error, 30_000);
     const m = await page.evaluate(pageMarks);
     if (m.error) throw new Error(`${kase}: ${m.error}`);
-    const request = demo.relay.state.relayedToParticipants.at(-1);
-    const answer = demo.relay.state.relayedToGuests.at(-1);
+    // This tab's first request and the first answer to it (later ones: the code's reveal,
+    // key updates).
+    const request = demo.relay.state.relayedToParticipants.find((r) => r.body.guest_session_id === sessionId);
+    const answer = demo.relay.state.relayedToGuests.find((r) => r.to === sessionId);
     const event = (name) => m.events.filter((e) => e.name === name).at(-1)?.at;
     if (kase === 'cold') origin = event('progress/listing_participants');
     const marks = [];

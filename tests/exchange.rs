@@ -895,7 +895,7 @@ fn a_pinned_identity_that_does_not_match_stops_the_attempt_before_any_request() 
 }
 
 #[test]
-fn the_safety_number_is_computed_after_the_key_is_handed_over() {
+fn the_key_is_handed_over_first_and_its_safety_number_after() {
     let mut alice = Participant::new("alice");
     let mut h = Harness::new();
     h.start(&[&alice]);
@@ -910,6 +910,10 @@ fn the_safety_number_is_computed_after_the_key_is_handed_over() {
         _ => None,
     });
     assert_eq!(handed.as_deref(), Some(""), "not on the way to setKey");
+    assert!(
+        matches!(actions.first(), Some(Action::DeliverKey { .. })),
+        "the key is the first thing done; storing and telling the page follow"
+    );
     let number = h.ex.settle_safety_number().unwrap().safety_number.clone();
     assert_eq!(number.len(), 60);
     assert_eq!(h.ex.delivered().unwrap().safety_number, number);

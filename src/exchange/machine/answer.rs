@@ -103,7 +103,9 @@ impl Exchange {
             Err(reason) => return drop(out, reason),
         };
         self.state.store = trial;
-        let short_code = self.short_code(&from, answered_request.as_ref(), &answer, out);
+        // The code's reveal is sent after the key is handed over.
+        let mut reveal = Vec::new();
+        let short_code = self.short_code(&from, answered_request.as_ref(), &answer, &mut reveal);
         if answered_request.is_some() {
             // Asked first next time (after a reload too).
             self.state.record_answer(&from);
@@ -120,15 +122,19 @@ impl Exchange {
             timestamp_ms: answer.timestamp_ms,
         };
         self.lifecycle = Lifecycle::Delivered(delivered.clone());
-        out.push(Action::PersistState);
-        out.push(Action::Progress(Progress::KeyReceived {
+        // The key goes first: storing the state and telling the page are not on its way (all
+        // three run in the same task, so nothing else comes between them).
+        let progress = Progress::KeyReceived {
             from: delivered.from.clone(),
             key_index: delivered.key_index,
-        }));
+        };
         out.push(Action::DeliverKey {
             key: answer.key,
             delivered,
         });
+        out.push(Action::PersistState);
+        out.append(&mut reveal);
+        out.push(Action::Progress(progress));
     }
 
     /// Why an answer to `request_id` from `from` cannot be ours, if it cannot.
