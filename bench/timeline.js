@@ -39,6 +39,23 @@ const drivers = {
 
 const epochNow = () => performance.timeOrigin + performance.now();
 
+/** In the page, once its socket exists: stamps the admission notice, the first request sent and
+ *  the first answer received, as the page's own socket sees them. */
+function watchSocket() {
+  const socket = window.guestSocket;
+  const marks = (window.socketMarks = {});
+  const stamp = (name) => { marks[name] ??= performance.timeOrigin + performance.now(); };
+  socket.prependAny((event) => {
+    if (event === 'guest:admitted') stamp('admitted');
+    if (event === 'participant:signal_message') stamp('answer');
+  });
+  const emit = socket.emit.bind(socket);
+  socket.emit = (event, ...args) => {
+    if (event === 'guest:signal_message') stamp('request');
+    return emit(event, ...args);
+  };
+}
+
 /** In the page: its marks, in epoch ms. */
 function pageMarks() {
   const at = (t) => performance.timeOrigin + t;
@@ -47,15 +64,14 @@ function pageMarks() {
     .map((e) => ({ url: e.name, start: at(e.startTime), end: at(e.responseEnd) }));
   const events = (window.demo.events ?? []).map((e) => ({ name: e.stage ? `${e.type}/${e.stage}` : e.type, at: at(e.at) }));
   const setKey = window.demo.setKeyCalls?.[0] ? at(window.demo.setKeyCalls[0].at) : null;
-  return { http, events, setKey, error: window.demo.error?.message ?? null };
+  return { http, events, setKey, socket: window.socketMarks ?? {}, error: window.demo.error?.message ?? null };
 }
 
 const httpName = (url) => {
   const path = new URL(url).pathname;
   if (/\/participants$/.test(path)) return 'participants list';
   if (/\/participant\/[^/]+\/[^/]+\/keys$/.test(path)) return 'keybundle';
-  if (/\/register$/.test(path)) return 'registration';
-  return path;
+  return null; // the page's own calls (codes, LiveKit token), after the key
 };
 
 /** One tab: the marks of its exchange relative to the case's origin. */
@@ -70,6 +86,7 @@ async function oneTab(driver, browser, demo, kase) {
     let origin;
     await driver.waitFor(page, () => window.demo.registration?.sessionId, 20_000);
     const sessionId = await page.evaluate(() => window.demo.registration.sessionId);
+    await page.evaluate(watchSocket);
     if (kase === 'lobby') {
       await driver.waitFor(page, () => window.demo.events?.some((e) => e.stage === 'waiting_for_admission'), 20_000);
       await new Promise((r) => setTimeout(r, LOBBY_IDLE_MS));
@@ -87,12 +104,15 @@ async function oneTab(driver, browser, demo, kase) {
     if (kase === 'cold') origin = event('progress/listing_participants');
     const marks = [];
     for (const h of m.http) {
-      if (h.end < origin) continue;
+      if (h.end < origin || !httpName(h.url)) continue;
       marks.push([`${httpName(h.url)}: sent`, h.start], [`${httpName(h.url)}: answered`, h.end]);
     }
+    if (kase === 'lobby') marks.push(['admission notice at the page', m.socket.admitted]);
     marks.push(
-      ['request at the relay (the SDK sent it)', request.at],
+      ['request emitted by the page', m.socket.request],
+      ['request at the relay', request.at],
       ['answer at the relay (the participant\'s side: socket hops, its decryption and answer)', answer.at],
+      ['answer at the page', m.socket.answer],
       ['setKey called (the answer decrypted and checked)', m.setKey],
       ['`key` event (after the safety number)', event('key')],
     );
