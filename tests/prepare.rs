@@ -85,7 +85,17 @@ fn prepared_in_the_lobby_then_admission_only_sends() {
     h.receive(answer);
     assert_eq!(h.keys.len(), 1, "{:?}", h.dropped);
     assert_eq!(h.keys[0].2, ps[first].id);
-    assert_eq!(h.ex.delivered().unwrap().session_version, 4);
+    let delivered = h.ex.delivered().unwrap();
+    assert_eq!(delivered.session_version, 4);
+    // Made in the lobby, and the one both sides compute.
+    let participant_side = signal_guest_sdk::signal::fingerprint::displayable_fingerprint(
+        5200,
+        format!("{}:1", ps[first].id.user_id).as_bytes(),
+        &ps[first].store.identity_key(),
+        format!("guest:{GUEST}").as_bytes(),
+        &h.ex.state().store.identity_key(),
+    );
+    assert_eq!(delivered.safety_number, participant_side);
 }
 
 #[test]

@@ -167,6 +167,9 @@ pub struct Exchange {
     backoff_until: Vec<(ParticipantId, Millis)>,
     /// Preparing: sends held until admission (`prepare.rs`).
     holding: Option<Holding>,
+    /// The safety number computed while preparing, for that participant and identity: the
+    /// key's arrival then finds it made.
+    safety_ready: Option<(ParticipantId, crate::signal::PublicKey, String)>,
 }
 
 impl Exchange {
@@ -189,6 +192,7 @@ impl Exchange {
             key_sources: Vec::new(),
             backoff_until: Vec::new(),
             holding: None,
+            safety_ready: None,
         }
     }
 
@@ -360,17 +364,20 @@ impl Exchange {
             .map(|s| *s.remote_identity())
             .filter(|_| self.config.safety_numbers);
         match remote {
-            Some(remote) => crate::signal::fingerprint::displayable_fingerprint(
-                crate::signal::fingerprint::DEFAULT_ITERATIONS,
-                super::contract::guest_fingerprint_id(&self.guest_session_id).as_bytes(),
-                &self.state.store.identity_key(),
-                super::contract::participant_fingerprint_id(
-                    &participant.user_id,
-                    &participant.device_id,
-                )
-                .as_bytes(),
-                &remote,
-            ),
+            Some(remote) => match &self.safety_ready {
+                Some((p, key, number)) if p == participant && *key == remote => number.clone(),
+                _ => crate::signal::fingerprint::displayable_fingerprint(
+                    crate::signal::fingerprint::DEFAULT_ITERATIONS,
+                    super::contract::guest_fingerprint_id(&self.guest_session_id).as_bytes(),
+                    &self.state.store.identity_key(),
+                    super::contract::participant_fingerprint_id(
+                        &participant.user_id,
+                        &participant.device_id,
+                    )
+                    .as_bytes(),
+                    &remote,
+                ),
+            },
             None => String::new(),
         }
     }

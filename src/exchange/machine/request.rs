@@ -139,9 +139,19 @@ impl Exchange {
             body,
             at: now,
         };
-        match &mut self.holding {
-            Some(holding) => holding.sealed = Some(sealed),
-            None => self.dispatch(sealed, now, out),
+        if self.holding.is_none() {
+            return self.dispatch(sealed, now, out);
+        }
+        // The lobby is idle time: the safety number is made now rather than after the key.
+        let number = self.safety_number(participant);
+        let remote = self
+            .state
+            .store
+            .known_identity(&participant.address())
+            .copied();
+        self.safety_ready = remote.map(|key| (participant.clone(), key, number));
+        if let Some(holding) = &mut self.holding {
+            holding.sealed = Some(sealed);
         }
     }
 
