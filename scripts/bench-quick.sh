@@ -26,5 +26,6 @@ done
 run node bench/engine.bench.js
 run node bench/stall.bench.js
 run node bench/time-to-key.js
+run node bench/timeline.js
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
