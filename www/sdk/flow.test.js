@@ -35,7 +35,7 @@ test('a socket that never connects is SOCKET_NOT_CONNECTED, retryable', async ()
   g.leave();
 });
 
-test('before admission nothing is sent; the key comes once the host admits', async () => {
+test('before admission nothing is sent (the request is prepared: one keybundle); admission only sends it', async () => {
   const m = meeting({}, { autoAdmit: false });
   const events = [];
   const g = guest(m, { keyProvider: keyProvider(), onEvent: (e) => events.push(e) });
@@ -45,7 +45,8 @@ test('before admission nothing is sent; the key comes once the host admits', asy
   assert.equal(g.admitted, false);
   assert.ok(stages(events).includes('waiting_for_admission'));
   assert.equal(m.participant.requests.length, 0, 'no request before admission');
-  assert.ok(!m.calls.some((p) => p.endsWith('/keys')), 'no prekey used up in the lobby');
+  const bundles = () => m.calls.filter((p) => p.endsWith('/keys')).length;
+  assert.equal(bundles(), 1, 'one keybundle fetched in the lobby (the prepared request)');
   m.socket.admit('someone-else');
   await new Promise((r) => setTimeout(r, 20));
   assert.equal(g.admitted, false, "another guest's admission does not count");
@@ -54,6 +55,8 @@ test('before admission nothing is sent; the key comes once the host admits', asy
   assert.equal(g.admitted, true);
   assert.ok(stages(events).includes('admitted'));
   assert.equal(keyCheckValue, sdk.GuestKeyExchange.checkValueOf(m.participant.key));
+  assert.equal(bundles(), 1, 'no keybundle after admission');
+  assert.equal(m.participant.requests.length, 1);
   g.leave();
 });
 

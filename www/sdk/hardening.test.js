@@ -27,27 +27,30 @@ test('a key the provider refused is not reported as delivered; the next exchange
   g.leave();
 });
 
-test('leave() from onEvent on key_received: setKey is never called and nothing is filled in', async () => {
-  const m = meeting();
-  const provider = keyProvider();
-  let g;
-  const seen = [];
-  g = guest(m, {
-    keyProvider: provider,
-    onEvent: (e) => {
-      seen.push(e.stage ?? e.type);
-      if (e.stage === 'key_received') g.leave();
-    },
-  });
-  await g.register();
-  const left = await rejection(g.exchangeKey());
-  assert.equal(sdk.guestErrorCode(left), 'LEFT');
-  await new Promise((r) => setTimeout(r, 50));
-  assert.deepEqual(provider.keys, [], 'setKey after leave()');
-  assert.equal(g.keyCheckValue, undefined);
-  assert.equal(g.sessionId, undefined);
-  assert.ok(seen.includes('key_received'));
-  assert.ok(!seen.includes('key'), `no key event after leave(): ${seen}`);
+test('leave() from onEvent: on waiting_for, setKey is never called; on key_received (after setKey), nothing more happens', async () => {
+  for (const stage of ['waiting_for', 'key_received']) {
+    const m = meeting();
+    const provider = keyProvider();
+    let g;
+    const seen = [];
+    g = guest(m, {
+      keyProvider: provider,
+      onEvent: (e) => {
+        seen.push(e.stage ?? e.type);
+        if (e.stage === stage) g.leave();
+      },
+    });
+    await g.register();
+    const left = await rejection(g.exchangeKey());
+    assert.equal(sdk.guestErrorCode(left), 'LEFT');
+    await new Promise((r) => setTimeout(r, 50));
+    // The key goes to the provider first (before the state is stored and the page is told).
+    assert.equal(provider.keys.length, stage === 'waiting_for' ? 0 : 1, `${stage}: setKey calls`);
+    assert.equal(g.keyCheckValue, undefined);
+    assert.equal(g.sessionId, undefined);
+    assert.ok(seen.includes(stage));
+    assert.ok(!seen.includes('key'), `${stage}: no key event after leave(): ${seen}`);
+  }
 });
 
 test('a 429 on the participants list is RATE_LIMITED with its Retry-After', async () => {
