@@ -25,12 +25,16 @@
 //                   `peerwave` wire profile, admission by PeerWave's admit endpoint
 //                   (meeting:admission_granted to the page); the floor: the key asked for and
 //                   sent in plaintext guest → PeerWave → participant → PeerWave → guest through
-//                   the same socket (the participant's opt-in plaintextFloor mode)
+//                   the same socket (the participant's opt-in plaintextFloor mode). PeerWave is
+//                   restarted every three tabs (its rate limits), and the first tab after each
+//                   boot is a warm-up, reported on a row of its own
 //   scripts/build.sh package && node bench/time-to-key.js   (ROUNDS=20, BROWSERS=chromium,firefox,webkit)
 //   QUICK=1: 2 rounds, to check the benchmark runs (CI).
 //   ONLY=exchange,updates,lobby,peerwave: only those parts (default all; exchange = live and
 //   silent, the first table). PEERWAVE_BROWSERS: the browsers of the peerwave part (default
 //   BROWSERS). The peerwave part needs scripts/peerwave-setup.sh (it runs it itself).
+//   GUEST_SDK_PKG: the SDK package the pages load (default pkg/signal-guest-sdk). VERBOSE=1:
+//   each tab's figures in the lobby and peerwave parts.
 import { startDemo } from '../www/demo/server.js';
 import { launchChromium } from '../www/demo/chromium.js';
 import { launchFirefox } from '../www/demo/firefox.js';
@@ -50,6 +54,8 @@ const runs = (part) => ONLY.includes(part);
 // How long the page is left idle in the lobby before the host admits it: this long after the
 // SDK's waiting_for_admission event, and this long without network activity.
 const LOBBY_IDLE_MS = Number(process.env.LOBBY_IDLE_MS ?? 1500);
+// VERBOSE=1: one line per tab of the lobby and peerwave parts.
+const VERBOSE = Boolean(process.env.VERBOSE);
 const SCENARIOS = [
   { name: 'live', bots: ['reply', 'reply', 'reply'], query: '', floor: true },
   { name: 'silent hedged', bots: ['silent', 'reply', 'reply'], query: '' },
@@ -247,7 +253,11 @@ function armLobbyProbe({ admittedEvent }) {
     if (event === admittedEvent && probe.admittedAt === null
       && data?.session_id === window.demo.registration?.sessionId) probe.admittedAt = at;
   });
-  socket.io.on('packet', (packet) => mark(`in ${packet.type} ${packet.data?.[0] ?? ''}`));
+  // Every packet in but the admission notice itself (the manager may hand it over before the
+  // socket dispatches it, i.e. just before `admittedAt`).
+  socket.io.on('packet', (packet) => {
+    if (packet.data?.[0] !== admittedEvent) mark(`in ${packet.type} ${packet.data?.[0] ?? ''}`);
+  });
   socket.onAnyOutgoing((event) => mark(`out ${event}`));
   const fetch0 = window.fetch;
   window.fetch = function (input, init) {
@@ -329,6 +339,8 @@ async function lobbyTab({ browserName, browser, url, admittedEvent, admit, floor
     await page.goto(url);
     await driver.waitFor(page, () => window.demo?.ready, 20_000);
     await page.click('#join');
+    // Join makes the page's socket and key provider at once (www/demo/app.js), before registering.
+    await driver.waitFor(page, () => window.guestSocket && window.keyProvider, 5_000);
     await page.evaluate(armLobbyProbe, { admittedEvent });
     // Idle: LOBBY_IDLE_MS after the waiting event, and as long since the last network activity.
     let state;
@@ -352,7 +364,7 @@ async function lobbyTab({ browserName, browser, url, admittedEvent, admit, floor
     if (f.admittedAt === null || f.keyAt === null || f.keyAt < f.admittedAt) {
       throw new Error(`${what}: admission at ${f.admittedAt}, key at ${f.keyAt}`);
     }
-    return {
+    const tab = {
       admissionToKey: f.keyAt - f.admittedAt,
       floor: await floor(page, result),
       prep: f.prepMs,
@@ -361,6 +373,12 @@ async function lobbyTab({ browserName, browser, url, admittedEvent, admit, floor
       fetchesBetween: f.fetchesBetween,
       quiet,
     };
+    if (VERBOSE) {
+      console.log(`${what}: admission → key ${tab.admissionToKey.toFixed(1)} ms, floor ${tab.floor.toFixed(1)} ms, `
+        + `activity ${tab.prep.toFixed(1)} ms after the waiting event, admitted ${tab.waited.toFixed(0)} ms after it, `
+        + `${tab.fetchesBetween} fetch() between (at ${new Date().toISOString().slice(11, 23)})`);
+    }
+    return tab;
   } finally {
     await context.close();
   }
@@ -392,7 +410,10 @@ async function measureLobby(browserName) {
  * PeerWave's real server, one Flutter-like participant (TypeScript port) that also answers the
  * plaintext floor. PeerWave lets a meeting's guests fetch one participant device's bundle 3
  * times a minute and counts all loopback pages against one /api bucket (100 requests per 15
- * minutes), both in memory: it is restarted every 3 tabs, as www/peerwave/e2e.test.js does.
+ * minutes), both in memory, so it is restarted (as www/peerwave/e2e.test.js does) after every
+ * three tabs: after each boot one warm-up tab, the same flow but kept out of the figures (a
+ * freshly booted PeerWave takes about twice as long: `cold`, reported on a row of its own),
+ * then two measured tabs.
  */
 async function measurePeerWave(browserName) {
   const { startPeerWaveDemo } = await import('../www/peerwave/demo.js');
@@ -400,33 +421,39 @@ async function measurePeerWave(browserName) {
   const demo = await startPeerWaveDemo({ participants: [{ mode: 'reply', plaintextFloor: true }], autoAdmit: false });
   const browser = await drivers[browserName].launch();
   const tabs = [];
+  const cold = [];
   const bot = demo.bots[0];
+  const tab = (what) => lobbyTab({
+    browserName, browser, url: `${demo.url}?bench`, admittedEvent: 'meeting:admission_granted', what,
+    // The page is idle, so its lobby request is done; PeerWave answers 409 to a guest that has
+    // not asked yet (tried again briefly, should it ever be late).
+    admit: async (sid) => {
+      for (let tries = 0; ; tries++) {
+        try { return await demo.server.admit(sid); } catch (e) {
+          if (e.status !== 409 || tries === 20) throw e;
+          await sleep(100);
+        }
+      }
+    },
+    floor: (page, result) => page.evaluate(peerwavePlaintextRoundTrip, {
+      to: result.from, meetingId: demo.server.meetingId, messageType: PLAINTEXT_FLOOR_MESSAGE_TYPE,
+    }),
+  });
   try {
     for (let i = 0; i < ROUNDS; i++) {
-      if (i > 0 && i % 3 === 0) {
-        await demo.server.restart();
-        await bot.ready;
-        await bot.joinRoom();
+      if (i % 2 === 0) {
+        if (i > 0) {
+          await demo.server.restart();
+          await bot.ready;
+          await bot.joinRoom();
+        }
+        cold.push(await tab(`${browserName} peerwave warm-up after boot ${i / 2}`));
       }
-      tabs.push(await lobbyTab({
-        browserName, browser, url: `${demo.url}?bench`, admittedEvent: 'meeting:admission_granted', what: `${browserName} peerwave round ${i}`,
-        // The page is idle, so its lobby request is done; PeerWave answers 409 to a guest that has
-        // not asked yet (tried again briefly, should it ever be late).
-        admit: async (sid) => {
-          for (let tries = 0; ; tries++) {
-            try { return await demo.server.admit(sid); } catch (e) {
-              if (e.status !== 409 || tries === 20) throw e;
-              await sleep(100);
-            }
-          }
-        },
-        floor: (page, result) => page.evaluate(peerwavePlaintextRoundTrip, {
-          to: result.from, meetingId: demo.server.meetingId, messageType: PLAINTEXT_FLOOR_MESSAGE_TYPE,
-        }),
-      }));
+      tabs.push(await tab(`${browserName} peerwave round ${i}`));
     }
-    if (bot.stats.plaintextFloorAnswers !== ROUNDS) throw new Error(`peerwave: ${bot.stats.plaintextFloorAnswers} floor answers for ${ROUNDS} tabs`);
-    return { version: await browser.version(), tabs };
+    const tabCount = tabs.length + cold.length;
+    if (bot.stats.plaintextFloorAnswers !== tabCount) throw new Error(`peerwave: ${bot.stats.plaintextFloorAnswers} floor answers for ${tabCount} tabs`);
+    return { version: await browser.version(), tabs, cold };
   } finally {
     await browser.close();
     await demo.close();
@@ -450,9 +477,11 @@ async function reportLobby({ label, prefix, browsers, measureOne }) {
     put(`${prefix}: waiting event → last network activity before admission ms`, col('prep'));
     put(`${prefix}: waiting event → admission ms`, col('waited'));
     put(`${prefix}: fetch() calls between admission and key`, col('fetchesBetween'), false);
-    const lasts = [...new Set(col('prepLast').filter(Boolean).map((w) => w.replace(/\?.*$/, '').replace(/[0-9a-f]{32}/g, '<sid>')))];
+    if (m.cold) put(`${prefix}: admission → key, warm-up tab after PeerWave's boot (not above) ms`, m.cold.map((t) => t.admissionToKey));
+    const short = (w) => w.replace(/https?:\/\/[^/]+/, '').replace(/\?.*$/, '').replace(/mtg_[0-9a-f]+/g, '<meeting>').replace(/[0-9a-f]{32}|[0-9a-f-]{36}/g, '<id>');
+    const lasts = [...new Set(col('prepLast').filter(Boolean).map(short))];
     const notQuiet = col('quiet').filter((q) => !q).length;
-    lines.push(`${browserName}: ${m.version}, ${ROUNDS} fresh tabs${notQuiet ? `, ${notQuiet} admitted before the page was quiet (20 s)` : ''}`
+    lines.push(`${browserName}: ${m.version}, ${ROUNDS} fresh tabs${m.cold ? ` (and ${m.cold.length} warm-up tab${m.cold.length === 1 ? '' : 's'})` : ''}${notQuiet ? `, ${notQuiet} admitted before the page was quiet (20 s)` : ''}`
       + `; last activity after the waiting event: ${lasts.length ? lasts.join(', ') : 'none'}`);
     lines.push(`${label}: ${(median(col('admissionToKey')) / median(col('floor'))).toFixed(1)}`);
   }

@@ -1,5 +1,7 @@
 // The demo: reference relay + participant bots + a static server for the prejoin page.
 // Used by `scripts/demo.sh` (interactive or headless) and by the end-to-end tests.
+// Env: GUEST_SDK_PKG  the package directory the page loads (default pkg/signal-guest-sdk), to
+// run the page against another build of the SDK (as www/peerwave/demo.js).
 import crypto from 'node:crypto';
 import http from 'node:http';
 import path from 'node:path';
@@ -10,6 +12,7 @@ import { startBot, keyCheckValue } from '../bot/bot.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
+const sdkPackage = path.resolve(root, process.env.GUEST_SDK_PKG ?? 'pkg/signal-guest-sdk');
 
 /**
  * @param {{ port?: number, host?: string, bots?: (string | { mode?: string, peer?: 'official'|'current' })[],
@@ -77,7 +80,7 @@ export async function startDemo({
     }
     res.json(out);
   });
-  app.use('/pkg', express.static(path.join(root, 'pkg/signal-guest-sdk')));
+  app.use('/pkg', express.static(sdkPackage));
   app.get('/vendor/socket.io-client.mjs', (_req, res) =>
     res.sendFile(path.join(root, 'node_modules/socket.io-client/dist/socket.io.esm.min.js')));
   app.get('/vendor/livekit-client.mjs', (_req, res) =>
