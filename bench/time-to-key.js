@@ -243,22 +243,27 @@ if (runs('updates')) {
  * network activity from now on (socket.io packets in and events out, fetch calls and their ends,
  * resource timing ends), to tell when the page is idle in the lobby.
  */
-function armLobbyProbe({ admittedEvent }) {
+function armLobbyProbe({ admittedEvent, requestEvent, answerEvent }) {
   const socket = window.guestSocket;
   const provider = window.keyProvider;
-  const probe = (window.lobbyProbe = { admittedAt: null, keyAt: null, activity: [], inFlight: 0 });
+  const probe = (window.lobbyProbe = { admittedAt: null, keyAt: null, requestAt: null, answerAt: null, activity: [], inFlight: 0 });
   const mark = (what, at = performance.now()) => probe.activity.push({ what, at });
   socket.prependAny((event, data) => {
     const at = performance.now();
     if (event === admittedEvent && probe.admittedAt === null
       && data?.session_id === window.demo.registration?.sessionId) probe.admittedAt = at;
+    // The first answer after admission: the end of the participant-side path.
+    if (event === answerEvent && probe.admittedAt !== null && probe.answerAt === null) probe.answerAt = at;
   });
   // Every packet in but the admission notice itself (the manager may hand it over before the
   // socket dispatches it, i.e. just before `admittedAt`).
   socket.io.on('packet', (packet) => {
     if (packet.data?.[0] !== admittedEvent) mark(`in ${packet.type} ${packet.data?.[0] ?? ''}`);
   });
-  socket.onAnyOutgoing((event) => mark(`out ${event}`));
+  socket.onAnyOutgoing((event) => {
+    mark(`out ${event}`);
+    if (event === requestEvent && probe.admittedAt !== null && probe.requestAt === null) probe.requestAt = performance.now();
+  });
   const fetch0 = window.fetch;
   window.fetch = function (input, init) {
     const url = String(input?.url ?? input);
@@ -291,11 +296,14 @@ function lobbyState() {
 
 /** In the page, after the key: the probe's figures (ms on the page's clock). */
 function lobbyFigures() {
-  const { admittedAt, keyAt, activity } = window.lobbyProbe;
+  const { admittedAt, keyAt, requestAt, answerAt, activity } = window.lobbyProbe;
   const waitingAt = window.demo.events?.find((e) => e.type === 'progress' && e.stage === 'waiting_for_admission')?.at;
   const before = activity.filter((a) => a.at >= waitingAt && a.at < admittedAt).map((a) => a.at);
   return {
     admittedAt, keyAt, waitingAt,
+    // The request's way through the server and the participant and back: what the guest waits
+    // for that is not its own (the participant-side path).
+    participantPath: requestAt !== null && answerAt !== null ? answerAt - requestAt : null,
     // How long network activity went on after the waiting event (0: none after it).
     prepMs: before.length ? Math.max(...before) - waitingAt : 0,
     prepLast: before.length ? activity.find((a) => a.at === Math.max(...before))?.what : null,
@@ -331,7 +339,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * One tab: open, Join, wait until the page is idle in the lobby, `admit(sessionId)` from Node,
  * wait for the key, then `floor(page, result)`. Returns the tab's figures.
  */
-async function lobbyTab({ browserName, browser, url, admittedEvent, admit, floor, what }) {
+async function lobbyTab({ browserName, browser, url, admittedEvent, requestEvent, answerEvent, admit, floor, what }) {
   const driver = drivers[browserName];
   const context = await driver.context(browser);
   try {
@@ -341,7 +349,7 @@ async function lobbyTab({ browserName, browser, url, admittedEvent, admit, floor
     await page.click('#join');
     // Join makes the page's socket and key provider at once (www/demo/app.js), before registering.
     await driver.waitFor(page, () => window.guestSocket && window.keyProvider, 5_000);
-    await page.evaluate(armLobbyProbe, { admittedEvent });
+    await page.evaluate(armLobbyProbe, { admittedEvent, requestEvent, answerEvent });
     // Idle: LOBBY_IDLE_MS after the waiting event, and as long since the last network activity.
     let state;
     let quiet = true;
@@ -366,6 +374,7 @@ async function lobbyTab({ browserName, browser, url, admittedEvent, admit, floor
     }
     const tab = {
       admissionToKey: f.keyAt - f.admittedAt,
+      participantPath: f.participantPath,
       floor: await floor(page, result),
       prep: f.prepMs,
       prepLast: f.prepLast,
@@ -392,7 +401,8 @@ async function measureLobby(browserName) {
   try {
     for (let i = 0; i < ROUNDS; i++) {
       tabs.push(await lobbyTab({
-        browserName, browser, url: `${demo.url}?bench`, admittedEvent: 'guest:admitted', what: `${browserName} lobby round ${i}`,
+        browserName, browser, url: `${demo.url}?bench`, what: `${browserName} lobby round ${i}`,
+        admittedEvent: 'guest:admitted', requestEvent: 'guest:signal_message', answerEvent: 'participant:signal_message',
         admit: async (sid) => { if (!demo.relay.state.admit(sid)) throw new Error(`relay: no guest ${sid}`); },
         floor: (page, result) => page.evaluate(plaintextRoundTrip, {
           to: result.from, requestType: LEGACY_REQUEST_TYPE, responseType: LEGACY_RESPONSE_TYPE,
@@ -425,6 +435,7 @@ async function measurePeerWave(browserName) {
   const bot = demo.bots[0];
   const tab = (what) => lobbyTab({
     browserName, browser, url: `${demo.url}?bench`, admittedEvent: 'meeting:admission_granted', what,
+    requestEvent: 'guest:meeting_e2ee_key_request', answerEvent: 'participant:meeting_e2ee_key_response',
     // The page is idle, so its lobby request is done; PeerWave answers 409 to a guest that has
     // not asked yet (tried again briefly, should it ever be late).
     admit: async (sid) => {
@@ -474,6 +485,7 @@ async function reportLobby({ label, prefix, browsers, measureOne }) {
     };
     put(`${prefix}: admission → key ms`, col('admissionToKey'));
     put(`${prefix}: floor: plaintext key round trip ms`, col('floor'));
+    put(`${prefix}: participant-side path (request out → answer in, at the page) ms`, col('participantPath').filter((x) => x !== null));
     put(`${prefix}: waiting event → last network activity before admission ms`, col('prep'));
     put(`${prefix}: waiting event → admission ms`, col('waited'));
     put(`${prefix}: fetch() calls between admission and key`, col('fetchesBetween'), false);
@@ -484,6 +496,8 @@ async function reportLobby({ label, prefix, browsers, measureOne }) {
     lines.push(`${browserName}: ${m.version}, ${ROUNDS} fresh tabs${m.cold ? ` (and ${m.cold.length} warm-up tab${m.cold.length === 1 ? '' : 's'})` : ''}${notQuiet ? `, ${notQuiet} admitted before the page was quiet (20 s)` : ''}`
       + `; last activity after the waiting event: ${lasts.length ? lasts.join(', ') : 'none'}`);
     lines.push(`${label}: ${(median(col('admissionToKey')) / median(col('floor'))).toFixed(1)}`);
+    const path = col('participantPath').filter((x) => x !== null);
+    if (path.length) lines.push(`${prefix} admission→key / participant-side path: ${(median(col('admissionToKey')) / median(path)).toFixed(1)}`);
   }
   return { rows, lines };
 }
