@@ -17,6 +17,7 @@
 import { startDemo } from '../www/demo/server.js';
 import { launchChromium } from '../www/demo/chromium.js';
 import { launchFirefox } from '../www/demo/firefox.js';
+import { drivers as pageDrivers } from '../www/e2e/page.js';
 
 const QUICK = Boolean(process.env.QUICK);
 const ROUNDS = Number(process.env.ROUNDS ?? (QUICK ? 2 : 10));
@@ -25,16 +26,8 @@ const CASES = (process.env.CASES ?? 'lobby,cold').split(',');
 const LOBBY_IDLE_MS = 1_500;
 
 const drivers = {
-  chromium: {
-    launch: launchChromium,
-    context: (b) => b.newContext(),
-    waitFor: (page, fn, ms) => page.waitForFunction(fn, null, { timeout: ms }),
-  },
-  firefox: {
-    launch: () => launchFirefox(),
-    context: (b) => b.createBrowserContext(),
-    waitFor: (page, fn, ms) => page.waitForFunction(fn, { timeout: ms }),
-  },
+  chromium: { ...pageDrivers.chromium, launch: launchChromium },
+  firefox: { ...pageDrivers.firefox, launch: () => launchFirefox() },
 };
 
 const epochNow = () => performance.timeOrigin + performance.now();
@@ -76,7 +69,7 @@ const httpName = (url) => {
 
 /** One tab: the marks of its exchange relative to the case's origin. */
 async function oneTab(driver, browser, demo, kase) {
-  const context = await driver.context(browser);
+  const context = await driver.newContext(browser);
   try {
     const page = await context.newPage();
     // e2e: the page records its setKey calls.

@@ -16,11 +16,6 @@ use signal_guest_sdk::signal::ProtocolStore;
 
 const HEDGE: Millis = 1_500;
 
-fn hedged() -> Harness {
-    let state = GuestState::new(ProtocolStore::generate(&mut TestRng, 30));
-    Harness::with_config(ExchangeConfig::default(), state)
-}
-
 fn fetched(h: &Harness) -> Vec<String> {
     h.fetches.iter().map(|(_, p)| p.user_id.clone()).collect()
 }
@@ -34,7 +29,7 @@ fn the_default_hedges_after_one_and_a_half_seconds() {
 fn a_silent_first_participant_costs_one_and_a_half_seconds_not_five() {
     let mut silent = Participant::new("silent");
     let mut bob = Participant::new("bob");
-    let mut h = hedged();
+    let mut h = Harness::hedged();
     h.start(&[&silent, &bob]);
     h.serve_bundle(&mut silent);
     h.deliver_last_request(&mut silent);
@@ -76,7 +71,7 @@ fn a_silent_first_participant_costs_one_and_a_half_seconds_not_five() {
 fn the_first_valid_answer_wins_even_from_the_participant_asked_first() {
     let mut slow = Participant::new("slow");
     let mut bob = Participant::new("bob");
-    let mut h = hedged();
+    let mut h = Harness::hedged();
     h.start(&[&slow, &bob]);
     h.serve_bundle(&mut slow);
     h.deliver_last_request(&mut slow);
@@ -115,7 +110,7 @@ fn three_silent_participants_fail_at_eight_seconds_each_counted_once() {
         .iter()
         .map(|n| Participant::new(n))
         .collect();
-    let mut h = hedged();
+    let mut h = Harness::hedged();
     let t0 = h.now;
     h.start(&ps.iter().collect::<Vec<_>>());
     for (i, p) in ps.iter_mut().enumerate() {
@@ -179,7 +174,7 @@ fn hedges_go_on_while_the_run_has_attempts_left() {
 #[test]
 fn a_lone_participant_gets_no_company_and_a_hanging_bundle_fetch_is_hedged() {
     let alone = Participant::new("alone");
-    let mut h = hedged();
+    let mut h = Harness::hedged();
     h.start(&[&alone]);
     assert_eq!(
         h.ex.poll_timeout(),
@@ -188,7 +183,7 @@ fn a_lone_participant_gets_no_company_and_a_hanging_bundle_fetch_is_hedged() {
     );
     let mut first = Participant::new("first");
     let second = Participant::new("second");
-    let mut h = hedged();
+    let mut h = Harness::hedged();
     h.start(&[&first, &second]);
     // The bundle fetch itself hangs: the hedge time runs from the start of the attempt.
     h.advance(HEDGE);
@@ -203,7 +198,7 @@ fn handle_timeout_early_or_twice_hedges_once() {
     let mut silent = Participant::new("silent");
     let bob = Participant::new("bob");
     let carol = Participant::new("carol");
-    let mut h = hedged();
+    let mut h = Harness::hedged();
     h.start(&[&silent, &bob, &carol]);
     h.serve_bundle(&mut silent);
     h.deliver_last_request(&mut silent);
@@ -221,7 +216,7 @@ fn a_hedge_skips_rate_limited_participants() {
     let mut silent = Participant::new("silent");
     let limited = Participant::new("limited");
     let mut carol = Participant::new("carol");
-    let mut h = hedged();
+    let mut h = Harness::hedged();
     h.start(&[&limited, &silent, &carol]);
     // limited answers 429 at once: the run moves to silent (a failure, not a hedge).
     h.feed(Event::BundleFetched {

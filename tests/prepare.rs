@@ -15,14 +15,8 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 use signal_guest_sdk::exchange::*;
-use signal_guest_sdk::signal::ProtocolStore;
 
 const HEDGE: Millis = 1_500;
-
-fn hedged() -> Harness {
-    let state = GuestState::new(ProtocolStore::generate(&mut TestRng, 30));
-    Harness::with_config(ExchangeConfig::default(), state)
-}
 
 fn list(participants: &[&Participant]) -> Event {
     let list: Vec<Value> = participants
@@ -50,7 +44,7 @@ fn since(h: &Harness, mark: usize) -> Vec<&'static str> {
 #[test]
 fn prepared_in_the_lobby_then_admission_only_sends() {
     let mut ps = [Participant::new_v4("alice"), Participant::new_v4("bob")];
-    let mut h = hedged();
+    let mut h = Harness::hedged();
     let first = prepare(&mut h, &[&ps[0], &ps[1]]);
     h.now += 20;
     h.serve_bundle(&mut ps[first]);
@@ -101,7 +95,7 @@ fn prepared_in_the_lobby_then_admission_only_sends() {
 #[test]
 fn admission_while_the_bundle_is_on_its_way_sends_as_soon_as_it_is_in() {
     let mut ps = [Participant::new("alice"), Participant::new("bob")];
-    let mut h = hedged();
+    let mut h = Harness::hedged();
     let first = prepare(&mut h, &[&ps[0], &ps[1]]);
     let fetched_at = h.now;
     h.now += 5;
@@ -122,7 +116,7 @@ fn admission_while_the_bundle_is_on_its_way_sends_as_soon_as_it_is_in() {
 #[test]
 fn a_request_held_a_minute_is_sealed_anew_on_the_same_session() {
     let mut ps = [Participant::new("alice"), Participant::new("bob")];
-    let mut h = hedged();
+    let mut h = Harness::hedged();
     let first = prepare(&mut h, &[&ps[0], &ps[1]]);
     h.serve_bundle(&mut ps[first]);
     let first_seal = h.now;
@@ -156,7 +150,7 @@ fn a_request_held_a_minute_is_sealed_anew_on_the_same_session() {
 #[test]
 fn a_participant_that_left_is_replaced_with_one_more_bundle() {
     let mut ps = [Participant::new("alice"), Participant::new("bob")];
-    let mut h = hedged();
+    let mut h = Harness::hedged();
     let first = prepare(&mut h, &[&ps[0], &ps[1]]);
     let other = 1 - first;
     h.serve_bundle(&mut ps[first]);
@@ -183,7 +177,7 @@ fn at_most_two_bundles_in_the_lobby_then_admission_takes_the_ordinary_path() {
         Participant::new("bob"),
         Participant::new("carol"),
     ];
-    let mut h = hedged();
+    let mut h = Harness::hedged();
     let first = prepare(&mut h, &[&ps[0], &ps[1], &ps[2]]);
     h.serve_bundle(&mut ps[first]);
     // The first leaves: one more bundle (the second, in the list's order).
@@ -221,7 +215,7 @@ fn at_most_two_bundles_in_the_lobby_then_admission_takes_the_ordinary_path() {
 #[test]
 fn a_failure_while_preparing_is_silent_and_admission_starts_afresh() {
     let mut alice = Participant::new("alice");
-    let mut h = hedged();
+    let mut h = Harness::hedged();
     h.feed(Event::Prepare);
     // Nobody in the meeting yet.
     h.feed(Event::ParticipantsListed(Ok("[]".into())));
@@ -238,7 +232,7 @@ fn a_failure_while_preparing_is_silent_and_admission_starts_afresh() {
 fn a_timer_that_fired_late_does_not_send_a_stale_request() {
     // A background tab's timers may run a minute late: admission finds the request old.
     let mut ps = [Participant::new("alice"), Participant::new("bob")];
-    let mut h = hedged();
+    let mut h = Harness::hedged();
     let first = prepare(&mut h, &[&ps[0], &ps[1]]);
     h.serve_bundle(&mut ps[first]);
     h.now += PREPARED_MAX_AGE_MS + 30_000;
@@ -255,7 +249,7 @@ fn a_timer_that_fired_late_does_not_send_a_stale_request() {
 #[test]
 fn hedging_waits_for_admission() {
     let mut ps = [Participant::new("alice"), Participant::new("bob")];
-    let mut h = hedged();
+    let mut h = Harness::hedged();
     let first = prepare(&mut h, &[&ps[0], &ps[1]]);
     h.serve_bundle(&mut ps[first]);
     h.advance(30_000);
@@ -275,7 +269,7 @@ fn hedging_waits_for_admission() {
 #[test]
 fn a_second_prepare_or_an_answer_before_admission_changes_nothing() {
     let mut ps = [Participant::new("alice"), Participant::new("bob")];
-    let mut h = hedged();
+    let mut h = Harness::hedged();
     let first = prepare(&mut h, &[&ps[0], &ps[1]]);
     h.serve_bundle(&mut ps[first]);
     let mark = h.log.len();

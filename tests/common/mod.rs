@@ -202,6 +202,12 @@ impl Harness {
         Self::with_state(GuestState::new(ProtocolStore::generate(&mut TestRng, 30)))
     }
 
+    /// The product's defaults: hedging after 1.5 s (the others ask one at a time).
+    pub fn hedged() -> Self {
+        let state = GuestState::new(ProtocolStore::generate(&mut TestRng, 30));
+        Self::with_config(ExchangeConfig::default(), state)
+    }
+
     pub fn with_state(state: GuestState) -> Self {
         Self::with_config(one_at_a_time(), state)
     }
