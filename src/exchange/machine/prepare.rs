@@ -17,7 +17,7 @@ use crate::prelude::*;
 
 use super::super::io::Action;
 use super::super::{Millis, ParticipantId};
-use super::{Exchange, Lifecycle};
+use super::{Exchange, Lifecycle, Stocking};
 
 /// How long a sealed request waits for admission before it is sealed anew. Its timestamp is
 /// read against ±2 minutes of clock difference (docs/contract.md §5): a minute-old one keeps
@@ -65,11 +65,23 @@ impl Exchange {
     /// starts.
     pub(super) fn release(&mut self, now: Millis, out: &mut Vec<Action>) {
         match self.holding.take().and_then(|h| h.sealed) {
+            // PeerWave serves a guest's bundle to anyone, so its stock may have been drained in
+            // the lobby: counted again first, then the request goes on the prepared session.
+            Some(_) if self.config.profile.stocks_pre_keys() => self.restock(out),
             Some(sealed) if now.saturating_sub(sealed.at) <= PREPARED_MAX_AGE_MS => {
                 self.dispatch(sealed, now, out)
             }
             Some(_) => self.list(out),
             None => self.start(out),
+        }
+    }
+
+    fn restock(&mut self, out: &mut Vec<Action>) {
+        if let Lifecycle::Attempting(rotation, _) =
+            core::mem::replace(&mut self.lifecycle, Lifecycle::Idle)
+        {
+            self.lifecycle = Lifecycle::Stocking(rotation.participants, Stocking::Counting);
+            out.push(Action::CountPreKeys);
         }
     }
 
