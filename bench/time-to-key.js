@@ -36,6 +36,7 @@
 //   GUEST_SDK_PKG: the SDK package the pages load (default pkg/signal-guest-sdk). VERBOSE=1:
 //   each tab's figures in the lobby and peerwave parts.
 import { startDemo } from '../www/demo/server.js';
+import { startDemoProcess } from './demo-process.js';
 import { launchChromium } from '../www/demo/chromium.js';
 import { launchFirefox } from '../www/demo/firefox.js';
 import { launchWebKit } from '../www/demo/webkit.js';
@@ -106,7 +107,7 @@ async function plaintextRoundTrip({ to, requestType, responseType }) {
 
 async function measure(browserName, scenario) {
   const driver = drivers[browserName];
-  const demo = await startDemo({ bots: scenario.bots, rateLimit: { max: 1000, windowMs: 60_000 } });
+  const demo = await startDemoProcess({ bots: scenario.bots, rateLimit: { max: 1000, windowMs: 60_000 } });
   const browser = await driver.launch();
   const out = { exchange: [], join: [], keygen: [], floor: [] };
   try {
@@ -304,6 +305,9 @@ function lobbyFigures() {
     // The request's way through the server and the participant and back: what the guest waits
     // for that is not its own (the participant-side path).
     participantPath: requestAt !== null && answerAt !== null ? answerAt - requestAt : null,
+    // The guest's own parts: the admission notice to the request out, the answer in to setKey.
+    toRequest: requestAt !== null ? requestAt - admittedAt : null,
+    fromAnswer: answerAt !== null ? keyAt - answerAt : null,
     // How long network activity went on after the waiting event (0: none after it).
     prepMs: before.length ? Math.max(...before) - waitingAt : 0,
     prepLast: before.length ? activity.find((a) => a.at === Math.max(...before))?.what : null,
@@ -375,6 +379,8 @@ async function lobbyTab({ browserName, browser, url, admittedEvent, requestEvent
     const tab = {
       admissionToKey: f.keyAt - f.admittedAt,
       participantPath: f.participantPath,
+      toRequest: f.toRequest,
+      fromAnswer: f.fromAnswer,
       floor: await floor(page, result),
       prep: f.prepMs,
       prepLast: f.prepLast,
@@ -395,7 +401,7 @@ async function lobbyTab({ browserName, browser, url, admittedEvent, requestEvent
 
 /** The relay with autoAdmit off: ROUNDS tabs admitted from the lobby once idle. */
 async function measureLobby(browserName) {
-  const demo = await startDemo({ bots: ['reply', 'reply', 'reply'], autoAdmit: false, rateLimit: { max: 1000, windowMs: 60_000 } });
+  const demo = await startDemoProcess({ bots: ['reply', 'reply', 'reply'], autoAdmit: false, rateLimit: { max: 1000, windowMs: 60_000 } });
   const browser = await drivers[browserName].launch();
   const tabs = [];
   try {
@@ -403,7 +409,7 @@ async function measureLobby(browserName) {
       tabs.push(await lobbyTab({
         browserName, browser, url: `${demo.url}?bench`, what: `${browserName} lobby round ${i}`,
         admittedEvent: 'guest:admitted', requestEvent: 'guest:signal_message', answerEvent: 'participant:signal_message',
-        admit: async (sid) => { if (!demo.relay.state.admit(sid)) throw new Error(`relay: no guest ${sid}`); },
+        admit: (sid) => demo.admit(sid),
         floor: (page, result) => page.evaluate(plaintextRoundTrip, {
           to: result.from, requestType: LEGACY_REQUEST_TYPE, responseType: LEGACY_RESPONSE_TYPE,
         }),
@@ -486,6 +492,8 @@ async function reportLobby({ label, prefix, browsers, measureOne }) {
     put(`${prefix}: admission → key ms`, col('admissionToKey'));
     put(`${prefix}: floor: plaintext key round trip ms`, col('floor'));
     put(`${prefix}: participant-side path (request out → answer in, at the page) ms`, col('participantPath').filter((x) => x !== null));
+    put(`${prefix}: admission notice → request out, at the page ms`, col('toRequest').filter((x) => x !== null));
+    put(`${prefix}: answer in → setKey, at the page ms`, col('fromAnswer').filter((x) => x !== null));
     put(`${prefix}: waiting event → last network activity before admission ms`, col('prep'));
     put(`${prefix}: waiting event → admission ms`, col('waited'));
     put(`${prefix}: fetch() calls between admission and key`, col('fetchesBetween'), false);

@@ -27,13 +27,12 @@ const DEFAULT_LOCAL_NAME = 'local';
 const addr = (name) => C.ProtocolAddress.new(name, DEVICE_ID);
 
 class CurrentSessionStore extends C.SessionStore {
-  /** @type {Map<string, Uint8Array>} serialized SessionRecord by "name.deviceId" */
+  // Records are kept as the objects libsignal hands over (it copies what it is given and hands
+  // a new record to every save), so a message costs no serialization round trip.
+  /** @type {Map<string, C.SessionRecord>} by "name.deviceId" */
   sessions = new Map();
-  async saveSession(address, record) { this.sessions.set(address.toString(), record.serialize()); }
-  async getSession(address) {
-    const s = this.sessions.get(address.toString());
-    return s ? C.SessionRecord.deserialize(s) : null;
-  }
+  async saveSession(address, record) { this.sessions.set(address.toString(), record); }
+  async getSession(address) { return this.sessions.get(address.toString()) ?? null; }
   async getExistingSessions(addresses) {
     return Promise.all(addresses.map(async (a) => {
       const r = await this.getSession(a);
@@ -71,23 +70,23 @@ class CurrentIdentityStore extends C.IdentityKeyStore {
 }
 
 class CurrentPreKeyStore extends C.PreKeyStore {
-  /** @type {Map<number, Uint8Array>} */ preKeys = new Map();
-  async savePreKey(id, record) { this.preKeys.set(id, record.serialize()); }
+  /** @type {Map<number, C.PreKeyRecord>} */ preKeys = new Map();
+  async savePreKey(id, record) { this.preKeys.set(id, record); }
   async getPreKey(id) {
     const r = this.preKeys.get(id);
     if (!r) throw new Error(`no one-time prekey ${id}`);
-    return C.PreKeyRecord.deserialize(r);
+    return r;
   }
   async removePreKey(id) { this.preKeys.delete(id); }
 }
 
 class CurrentSignedPreKeyStore extends C.SignedPreKeyStore {
-  /** @type {Map<number, Uint8Array>} */ signedPreKeys = new Map();
-  async saveSignedPreKey(id, record) { this.signedPreKeys.set(id, record.serialize()); }
+  /** @type {Map<number, C.SignedPreKeyRecord>} */ signedPreKeys = new Map();
+  async saveSignedPreKey(id, record) { this.signedPreKeys.set(id, record); }
   async getSignedPreKey(id) {
     const r = this.signedPreKeys.get(id);
     if (!r) throw new Error(`no signed prekey ${id}`);
-    return C.SignedPreKeyRecord.deserialize(r);
+    return r;
   }
 }
 
@@ -98,13 +97,13 @@ class CurrentSignedPreKeyStore extends C.SignedPreKeyStore {
  * which stops a replayed PreKey message from setting up a second session.
  */
 class CurrentKyberPreKeyStore extends C.KyberPreKeyStore {
-  /** @type {Map<number, Uint8Array>} serialized KyberPreKeyRecord by id */ kyberPreKeys = new Map();
+  /** @type {Map<number, C.KyberPreKeyRecord>} by id */ kyberPreKeys = new Map();
   /** @type {Set<string>} "kyberId:signedPreKeyId:baseKeyHex" already used */ usedBaseKeys = new Set();
-  async saveKyberPreKey(id, record) { this.kyberPreKeys.set(id, record.serialize()); }
+  async saveKyberPreKey(id, record) { this.kyberPreKeys.set(id, record); }
   async getKyberPreKey(id) {
     const r = this.kyberPreKeys.get(id);
     if (!r) throw new Error(`no kyber prekey ${id}`);
-    return C.KyberPreKeyRecord.deserialize(r);
+    return r;
   }
   /** 0.103 signature: (kyberPreKeyId, signedPreKeyId, baseKey: PublicKey); 0.72.1 passed only the id. */
   async markKyberPreKeyUsed(id, signedPreKeyId, baseKey) {

@@ -25,13 +25,12 @@ const buf = (b) => Buffer.from(u8(b));
 
 // ---------- official libsignal peer ----------
 class OfficialSessionStore extends L.SessionStore {
-  /** @type {Map<string, Buffer>} serialized SessionRecord by "name.deviceId" */
+  // Records are kept as the objects libsignal hands over (it copies what it is given and hands
+  // a new record to every save), so a message costs no serialization round trip.
+  /** @type {Map<string, L.SessionRecord>} by "name.deviceId" */
   sessions = new Map();
-  async saveSession(addr, record) { this.sessions.set(addr.toString(), record.serialize()); }
-  async getSession(addr) {
-    const s = this.sessions.get(addr.toString());
-    return s ? L.SessionRecord.deserialize(s) : null;
-  }
+  async saveSession(addr, record) { this.sessions.set(addr.toString(), record); }
+  async getSession(addr) { return this.sessions.get(addr.toString()) ?? null; }
   async getExistingSessions(addrs) {
     return Promise.all(addrs.map(async (a) => {
       const r = await this.getSession(a);
@@ -64,23 +63,23 @@ class OfficialIdentityStore extends L.IdentityKeyStore {
 }
 
 class OfficialPreKeyStore extends L.PreKeyStore {
-  /** @type {Map<number, Buffer>} */ preKeys = new Map();
-  async savePreKey(id, record) { this.preKeys.set(id, record.serialize()); }
+  /** @type {Map<number, L.PreKeyRecord>} */ preKeys = new Map();
+  async savePreKey(id, record) { this.preKeys.set(id, record); }
   async getPreKey(id) {
     const r = this.preKeys.get(id);
     if (!r) throw new Error(`no one-time prekey ${id}`);
-    return L.PreKeyRecord.deserialize(r);
+    return r;
   }
   async removePreKey(id) { this.preKeys.delete(id); }
 }
 
 class OfficialSignedPreKeyStore extends L.SignedPreKeyStore {
-  /** @type {Map<number, Buffer>} */ signedPreKeys = new Map();
-  async saveSignedPreKey(id, record) { this.signedPreKeys.set(id, record.serialize()); }
+  /** @type {Map<number, L.SignedPreKeyRecord>} */ signedPreKeys = new Map();
+  async saveSignedPreKey(id, record) { this.signedPreKeys.set(id, record); }
   async getSignedPreKey(id) {
     const r = this.signedPreKeys.get(id);
     if (!r) throw new Error(`no signed prekey ${id}`);
-    return L.SignedPreKeyRecord.deserialize(r);
+    return r;
   }
 }
 

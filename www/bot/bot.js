@@ -22,8 +22,8 @@
 // inputs and keeps them in `codes` (guest session id -> { digits, emoji, safetyNumber }).
 //
 // One-time prekeys (docs/contract.md §3): the bot uploads `oneTimePreKeyCount` at start; while
-// answering it checks the relay's count (at most once a second) and, below `topUp.below`, uploads
-// `topUp.batch` more (at most 100, at most once per `topUp.everyMs`). `topUp: null` never does.
+// answering it checks the relay's count (at most once a second, from a timer) and, below
+// `topUp.below`, uploads `topUp.batch` more (at most 100, at most once per `topUp.everyMs`). `topUp: null` never does.
 //
 // Restraint under a burst (docs/contract.md §3, "Busy participants"): messages are handled one at a time in arrival
 // order, off the relay's path (the relay never waits for a bot). A request that waited longer
@@ -52,6 +52,8 @@ export const MODES = ['reply', 'initiate', 'silent', 'rotate'];
 export const PEERS = ['official', 'current', 'ts'];
 /** Top-up when the relay holds fewer than `below`: `batch` keys (≤ 100), at most once per `everyMs`. */
 export const TOP_UP = { below: 20, batch: 100, everyMs: 30_000 };
+/** How often the relay's count is checked after PreKey messages came in. */
+const STOCK_CHECK_EVERY_MS = 1_000;
 /** Queue wait after which a request is not answered: under the guest's 5 s, with room for the way back. */
 export const STALE_AFTER_MS = 4_000;
 /** Queued work (ms) past which the bot says it is busy. */
@@ -170,13 +172,17 @@ export async function startBot({
 
   const preKeysPath = `${relayUrl}/api/participants/${encodeURIComponent(userId)}/${encodeURIComponent(device)}/prekeys`;
   const bearer = { authorization: `Bearer ${participantToken}` };
-  let topUpRunning = false, lastCountCheck = 0, lastTopUp = -Infinity;
-  /** Checks the relay's stock (at most once a second) and uploads a batch when it is low. */
+  let topUpRunning = false, lastTopUp = -Infinity, stockCheckDue = false;
+  // The stock is checked from a timer, not while a request is handled: the check starts an HTTP
+  // request (1–4 ms of this thread), which would delay the answer the guest is waiting for.
+  const stockTimer = topUp && setInterval(() => {
+    if (stockCheckDue && !topUpRunning) { stockCheckDue = false; maybeTopUp(); }
+  }, STOCK_CHECK_EVERY_MS);
+  stockTimer?.unref?.();
+  /** Checks the relay's stock (from the timer above) and uploads a batch when it is low. */
   async function maybeTopUp() {
-    const now = Date.now();
-    if (!topUp || topUpRunning || closed || now - lastCountCheck < 1000 || now - lastTopUp < topUp.everyMs) return;
+    if (!topUp || topUpRunning || closed || Date.now() - lastTopUp < topUp.everyMs) return;
     topUpRunning = true;
-    lastCountCheck = now;
     try {
       const r = await fetch(preKeysPath, { headers: bearer });
       if (!r.ok) throw new Error(`prekey count: ${r.status}`);
@@ -226,7 +232,7 @@ export async function startBot({
     }
     stats.requests++;
     say(`key request ${req.request_id} from guest ${sessionId}`);
-    if (type === 3) maybeTopUp(); // a PreKey message may have used one up; never awaited
+    if (type === 3) stockCheckDue = true; // a PreKey message may have used one up
     if (mode === 'silent') return;
     if (Date.now() - arrived > staleAfterMs) {
       stats.stale++;
@@ -359,6 +365,7 @@ export async function startBot({
     close: async () => {
       closed = true;
       clearTimeout(rotateTimer);
+      clearInterval(stockTimer);
       socket.disconnect();
       await chain;
     },
