@@ -15,7 +15,9 @@
 # Env: the same as LOAD_GUESTS, LOAD_CONCURRENCY, LOAD_PREKEYS; LOAD_PORT (18900),
 # LOAD_TIMEOUT_S (300: the relay, bots and generator are killed after this),
 # LOAD_DEVICE_RATE_LIMIT (the relay's per-device keybundle limit, max/windowMs; its default
-# without), CARGO_TARGET_DIR (target/load), CARGO_BUILD_JOBS (1).
+# without), LOAD_BOTS (the bots' peers, "current official ts"), LOAD_BOT_ARGS (more bot options,
+# e.g. "--busy-after 100"), LOAD_RELAY_NODE_ARGS / LOAD_BOT_NODE_ARGS (node options, e.g.
+# "--cpu-prof --cpu-prof-dir=/tmp/prof"), CARGO_TARGET_DIR (target/load), CARGO_BUILD_JOBS (1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -76,7 +78,7 @@ if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
 fi
 
 # Everything started here is killed after $LIMIT seconds at the latest.
-timeout -s TERM -k 5 "$LIMIT" node www/relay/relay.js --port "$PORT" --host 127.0.0.1 \
+timeout -s TERM -k 5 "$LIMIT" node ${LOAD_RELAY_NODE_ARGS:-} www/relay/relay.js --port "$PORT" --host 127.0.0.1 \
   ${LOAD_DEVICE_RATE_LIMIT:+--device-rate-limit "$LOAD_DEVICE_RATE_LIMIT"} >"$LOGS/relay.log" 2>&1 &
 PIDS+=($!)
 
@@ -100,8 +102,8 @@ USERS=()
 for n in "${!BOTS[@]}"; do
   user="${BOTS[$n]}-$((n + 1))"
   USERS+=("$user")
-  timeout -s TERM -k 5 "$LIMIT" node www/bot/bot.js --relay "$RELAY" --user "$user" --device 1 \
-    --mode reply --peer "${BOTS[$n]}" --key "$KEY" --prekeys "$PREKEYS" --quiet >"$LOGS/$user.log" 2>&1 &
+  timeout -s TERM -k 5 "$LIMIT" node ${LOAD_BOT_NODE_ARGS:-} www/bot/bot.js --relay "$RELAY" --user "$user" --device 1 \
+    --mode reply --peer "${BOTS[$n]}" --key "$KEY" --prekeys "$PREKEYS" ${LOAD_BOT_ARGS:-} --quiet >"$LOGS/$user.log" 2>&1 &
   PIDS+=($!)
 done
 CHECK=""

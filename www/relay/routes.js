@@ -11,7 +11,7 @@ import {
   validatePreKeys,
 } from './validate.js';
 import {
-  busyFor, participantList, rateLimited, takeGuestBundle, takeParticipantBundle,
+  busyFor, logEntry, participantList, rateLimited, takeGuestBundle, takeParticipantBundle,
 } from './state.js';
 import { admit } from './sockets.js';
 
@@ -63,7 +63,7 @@ function guestRoutes(app, ctx) {
 
 function registerGuest(ctx, req, res) {
   const { state, meetingId } = ctx;
-  state.registrations.push(req.body);
+  logEntry(state.registrations, req.body);
   const body = req.body;
   if (!body || typeof body !== 'object' || Array.isArray(body)) bad('body must be a JSON object');
   const priv = findPrivateKeyName(body);

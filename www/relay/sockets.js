@@ -5,6 +5,7 @@
 
 import { Server } from 'socket.io';
 import { deviceIdOf, deviceKey, nonEmpty, validCipherBody } from './validate.js';
+import { logEntry } from './state.js';
 
 const MAX_QUEUED_PER_GUEST = 100; // guest messages held back until admission
 
@@ -46,7 +47,7 @@ export function deliverToParticipant(ctx, sessionId, d) {
     timestamp: Date.now(),
   };
   target.socket.emit('guest:signal_message', body);
-  state.relayedToParticipants.push({ to: { user_id: target.user_id, device_id: target.device_id }, event: 'guest:signal_message', body, at: epochNow() });
+  logEntry(state.relayedToParticipants, { to: { user_id: target.user_id, device_id: target.device_id }, event: 'guest:signal_message', body, at: epochNow() });
 }
 
 /** Epoch ms with the monotonic clock's resolution: comparable with a page's timeOrigin + now(). */
@@ -55,7 +56,7 @@ const epochNow = () => performance.timeOrigin + performance.now();
 /** A participant's message (`body` as the guest receives it) to every socket of the guest. */
 export function deliverToGuest(ctx, sessionId, body) {
   ctx.external.to(`guest:${sessionId}`).emit('participant:signal_message', body);
-  ctx.state.relayedToGuests.push({ to: sessionId, event: 'participant:signal_message', body, at: epochNow() });
+  logEntry(ctx.state.relayedToGuests, { to: sessionId, event: 'participant:signal_message', body, at: epochNow() });
 }
 
 // ----- guests: the /external namespace -----
