@@ -1,6 +1,8 @@
 // Time to key on loopback: the demo page in headless Chromium, headless Firefox ESR and WebKit
 // (WebKitGTK's MiniBrowser under Xvfb) against the relay, ROUNDS fresh tabs per scenario and browser. Figures only; nothing here asserts a
 // time.
+// In the exchange and lobby parts the relay (with the page server) and each bot run in
+// processes of their own (bench/demo-process.js), as deployed.
 //   live            three answering participants: exchangeKey() alone, the whole join (keys,
 //                   registration, socket, exchange), key generation, and the floor: the same
 //                   tab then asks for the key in plaintext through the same relay and socket
@@ -16,8 +18,8 @@
 //   lobby           admission → key: the guest waits in the host's lobby (the relay with
 //                   autoAdmit off, three answering participants); once the page is idle there
 //                   (LOBBY_IDLE_MS, default 1500, after the SDK's waiting_for_admission event and
-//                   as long without network activity) the host admits it from Node. Measured in
-//                   the page on its clock: from the guest:admitted notice's arrival on the page's
+//                   as long without network activity) the host admits it (the relay's admit
+//                   endpoint). Measured in the page on its clock: from the guest:admitted notice's arrival on the page's
 //                   socket to the key provider's setKey call; then the floor as in `live`, in the
 //                   same tab, and the ratio of the two medians
 //   peerwave        the same through PeerWave's real server (www/peerwave: booted from its
