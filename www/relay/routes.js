@@ -19,6 +19,9 @@ import { admit } from './sockets.js';
 export function createApp(ctx) {
   const app = express();
   app.disable('x-powered-by');
+  // Every answer is made for its request (a keybundle uses up a prekey): no ETag, so no
+  // conditional request is ever answered 304 from a stale body, and no SHA-1 of each body.
+  app.set('etag', false);
   app.use(cors);
   app.use(express.json({ limit: '256kb' }));
   guestRoutes(app, ctx);
