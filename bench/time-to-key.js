@@ -309,6 +309,10 @@ function lobbyFigures() {
     participantPath: requestAt !== null && answerAt !== null ? answerAt - requestAt : null,
     // The guest's own parts: the admission notice to the request out, the answer in to setKey.
     toRequest: requestAt !== null ? requestAt - admittedAt : null,
+    toAdmittedEvent: (() => {
+      const e = window.demo.events?.find((x) => x.type === 'admitted' && x.at >= admittedAt);
+      return e ? e.at - admittedAt : null;
+    })(),
     fromAnswer: answerAt !== null ? keyAt - answerAt : null,
     // How long network activity went on after the waiting event (0: none after it).
     prepMs: before.length ? Math.max(...before) - waitingAt : 0,
@@ -382,6 +386,7 @@ async function lobbyTab({ browserName, browser, url, admittedEvent, requestEvent
       admissionToKey: f.keyAt - f.admittedAt,
       participantPath: f.participantPath,
       toRequest: f.toRequest,
+      toAdmittedEvent: f.toAdmittedEvent,
       fromAnswer: f.fromAnswer,
       floor: await floor(page, result),
       prep: f.prepMs,
@@ -495,6 +500,7 @@ async function reportLobby({ label, prefix, browsers, measureOne }) {
     put(`${prefix}: floor: plaintext key round trip ms`, col('floor'));
     put(`${prefix}: participant-side path (request out → answer in, at the page) ms`, col('participantPath').filter((x) => x !== null));
     put(`${prefix}: admission notice → request out, at the page ms`, col('toRequest').filter((x) => x !== null));
+    put(`${prefix}: admission notice → the SDK's admitted event, at the page ms`, col('toAdmittedEvent').filter((x) => x !== null));
     put(`${prefix}: answer in → setKey, at the page ms`, col('fromAnswer').filter((x) => x !== null));
     put(`${prefix}: waiting event → last network activity before admission ms`, col('prep'));
     put(`${prefix}: waiting event → admission ms`, col('waited'));

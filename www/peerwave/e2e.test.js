@@ -481,9 +481,12 @@ test('6 a drained bundle: the guest tops its prekeys up before asking, so every 
     assert.deepEqual(s.demo.bots.map((b) => b.stats.answers), [1, 1, 1]);
     const left = await (await fetch(`${s.demo.server.url}/api/meetings/external/session/${sid}/prekeys`)).json();
     const ids = left.preKeys.map((k) => k.keyId);
-    // 3 participants x 3 attempts, at least the 30 registered: 28 new ones, ids 31..58.
-    assert.ok(ids.includes(58) && !ids.includes(59), JSON.stringify(ids));
-    assert.ok(ids.every((id) => id >= 29 && id <= 58));
+    // Topped up to at least 30 (3 participants x 3 attempts, at least the 30 registered) before
+    // the three answers used one each; the drained ids never come back. How many new ones each
+    // count added depends on when PeerWave's deletions land, so the ids are not fixed.
+    assert.ok(ids.length >= 27, JSON.stringify(ids));
+    assert.equal(new Set(ids).size, ids.length, JSON.stringify(ids));
+    assert.ok(ids.every((id) => id >= 29), JSON.stringify(ids));
     assert.ok(left.preKeys.every((k) => Object.keys(k).sort().join() === 'keyId,publicKey'), 'public halves only');
   } finally { await s.close(); }
 });
