@@ -4,9 +4,10 @@
 # native load generator (load/src/main.rs) with N guests.
 # Prints the generator's figures and its summary line ("load: <ok>/<guests> keys, p50 …, p99 …,
 # … guests/s, busiest device …% of first requests, … sessions without a one-time prekey, … lost")
-# and ends with "1 passed, 0 failed" when every guest got the key, nothing was lost, no device
+# and "1 passed, 0 failed" when every guest got the key, nothing was lost, no device
 # was asked first by more than 40 % of the guests, and (when the guests outnumber the bots'
-# one-time prekeys) some sessions started without one.
+# one-time prekeys) some sessions started without one; last, the CPU seconds each process used
+# ("cpu: relay … s, current-1 … s, …, generator … s").
 #
 # Usage: load/run.sh [--guests 500] [--concurrency 50] [--prekeys 100]
 #   --prekeys   one-time prekeys each bot uploads at start (≤ 100, as the relay takes per upload);
@@ -121,11 +122,30 @@ echo "== ${#USERS[@]} reply bots ready (${USERS[*]}; $PREKEYS one-time prekeys e
 # More guests than the stock and one top-up: the last-resort path must have been taken.
 exhaustion=()
 [ "$GUESTS" -le $((${#USERS[@]} * (PREKEYS + 100))) ] || exhaustion=(--expect-exhaustion)
+# CPU seconds (user + system) of a process, from /proc.
+cpu_of() {
+  local f
+  read -r -a f < <(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+  # fields 14 and 15 of stat (utime, stime), here 12 and 13 after the command name
+  awk -v u="${f[11]}" -v s="${f[12]}" -v t="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (u + s) / t }'
+}
+# The CPU seconds of this shell's waited-for children, from bash's `times` (second line),
+# which must run in this shell, not in a $(…) subshell.
+children_cpu() {
+  awk 'NR == 2 { for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] } printf "%.2f", t }' "$1"
+}
+times >"$LOGS/times.before"
 set +e
 timeout -s TERM -k 5 "$LIMIT" "$BIN" --relay "$RELAY" --guests "$GUESTS" \
   --concurrency "$CONCURRENCY" --expect-check "$CHECK" --max-busiest-pct 40 "${exhaustion[@]}"
 status=$?
 set -e
+times >"$LOGS/times.after"
+# Where the machine's CPU went (the relay's and the bots' from their start, the generator's
+# including the guests' keys made before the timed run), per guest: all of it on these cores.
+cpu="relay $(cpu_of "$(pgrep -P "${PIDS[0]}" | head -n1)") s"
+for n in "${!USERS[@]}"; do cpu+=", ${USERS[$n]} $(cpu_of "$(pgrep -P "${PIDS[$((n + 1))]}" | head -n1)") s"; done
+echo "cpu: $cpu, generator $(awk -v a="$(children_cpu "$LOGS/times.before")" -v b="$(children_cpu "$LOGS/times.after")" 'BEGIN { printf "%.2f", b - a }') s (CPU seconds, $GUESTS guests)"
 if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
   echo "load: generator killed after ${LIMIT} s" >&2
   echo "0 passed, 1 failed"
