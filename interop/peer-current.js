@@ -6,11 +6,13 @@
 // "X3DH no longer supported". So it does not interoperate with the 0.72.1 'official' peer, nor with
 // the TypeScript port; current.test.js asserts where that breaks.
 //
-// Its store classes are separate from the 0.72.1 ones on purpose: records must be (de)serialized by
-// the same native module that uses them, and the two packages' store base classes differ (0.72.1
-// stores subclass bridge classes with _saveSession etc.; 0.103 wraps any object with the methods).
+// Its stores are made from this package's own base classes (record-stores.js makes the record
+// stores for each package): a record belongs to the native module that made it, and the two
+// packages' base classes differ (0.72.1 stores subclass bridge classes with _saveSession etc.;
+// 0.103 wraps any object with the methods).
 import * as C from '@signalapp/libsignal-client-current';
 import { DEVICE_ID, addPreKeys, bytesEqual, checkRegistrationId, makeBundle, randomRegistrationId, u8 } from './peer-ts.js';
+import { recordStores } from './record-stores.js';
 
 /** @typedef {import('./peers.js').Bundle} Bundle */
 /** @typedef {import('./peers.js').Ciphertext} Ciphertext */
@@ -26,21 +28,9 @@ const DEFAULT_LOCAL_NAME = 'local';
 /** @param {string} name */
 const addr = (name) => C.ProtocolAddress.new(name, DEVICE_ID);
 
-class CurrentSessionStore extends C.SessionStore {
-  // Records are kept as the objects libsignal hands over (it copies what it is given and hands
-  // a new record to every save), so a message costs no serialization round trip.
-  /** @type {Map<string, C.SessionRecord>} by "name.deviceId" */
-  sessions = new Map();
-  async saveSession(address, record) { this.sessions.set(address.toString(), record); }
-  async getSession(address) { return this.sessions.get(address.toString()) ?? null; }
-  async getExistingSessions(addresses) {
-    return Promise.all(addresses.map(async (a) => {
-      const r = await this.getSession(a);
-      if (!r) throw new Error(`no session for ${a.toString()}`);
-      return r;
-    }));
-  }
-}
+const {
+  SessionStore: CurrentSessionStore, PreKeyStore: CurrentPreKeyStore, SignedPreKeyStore: CurrentSignedPreKeyStore,
+} = recordStores(C);
 
 /** Trust on first use; a changed identity for a known address is refused (throws), as in peers.js. */
 class CurrentIdentityStore extends C.IdentityKeyStore {
@@ -66,27 +56,6 @@ class CurrentIdentityStore extends C.IdentityKeyStore {
   async getIdentity(address) {
     const known = this.identities.get(address.toString());
     return known ? C.PublicKey.deserialize(known) : null;
-  }
-}
-
-class CurrentPreKeyStore extends C.PreKeyStore {
-  /** @type {Map<number, C.PreKeyRecord>} */ preKeys = new Map();
-  async savePreKey(id, record) { this.preKeys.set(id, record); }
-  async getPreKey(id) {
-    const r = this.preKeys.get(id);
-    if (!r) throw new Error(`no one-time prekey ${id}`);
-    return r;
-  }
-  async removePreKey(id) { this.preKeys.delete(id); }
-}
-
-class CurrentSignedPreKeyStore extends C.SignedPreKeyStore {
-  /** @type {Map<number, C.SignedPreKeyRecord>} */ signedPreKeys = new Map();
-  async saveSignedPreKey(id, record) { this.signedPreKeys.set(id, record); }
-  async getSignedPreKey(id) {
-    const r = this.signedPreKeys.get(id);
-    if (!r) throw new Error(`no signed prekey ${id}`);
-    return r;
   }
 }
 

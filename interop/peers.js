@@ -12,6 +12,7 @@ import * as L from '@signalapp/libsignal-client';
 import {
   DEVICE_ID, TsPeer, ab, addPreKeys, bytesEqual, checkRegistrationId, createTsPeer, makeBundle, randomRegistrationId, u8,
 } from './peer-ts.js';
+import { recordStores } from './record-stores.js';
 
 
 /** @typedef {{ id: number, publicKey: Uint8Array, signature: Uint8Array }} SignedPreKeyPublic */
@@ -24,21 +25,9 @@ import {
 const buf = (b) => Buffer.from(u8(b));
 
 // ---------- official libsignal peer ----------
-class OfficialSessionStore extends L.SessionStore {
-  // Records are kept as the objects libsignal hands over (it copies what it is given and hands
-  // a new record to every save), so a message costs no serialization round trip.
-  /** @type {Map<string, L.SessionRecord>} by "name.deviceId" */
-  sessions = new Map();
-  async saveSession(addr, record) { this.sessions.set(addr.toString(), record); }
-  async getSession(addr) { return this.sessions.get(addr.toString()) ?? null; }
-  async getExistingSessions(addrs) {
-    return Promise.all(addrs.map(async (a) => {
-      const r = await this.getSession(a);
-      if (!r) throw new Error(`no session for ${a.toString()}`);
-      return r;
-    }));
-  }
-}
+const {
+  SessionStore: OfficialSessionStore, PreKeyStore: OfficialPreKeyStore, SignedPreKeyStore: OfficialSignedPreKeyStore,
+} = recordStores(L);
 
 class OfficialIdentityStore extends L.IdentityKeyStore {
   /** @type {Map<string, Buffer>} serialized remote identity PublicKey by "name.deviceId" */
@@ -59,27 +48,6 @@ class OfficialIdentityStore extends L.IdentityKeyStore {
   async getIdentity(addr) {
     const known = this.identities.get(addr.toString());
     return known ? L.PublicKey.deserialize(known) : null;
-  }
-}
-
-class OfficialPreKeyStore extends L.PreKeyStore {
-  /** @type {Map<number, L.PreKeyRecord>} */ preKeys = new Map();
-  async savePreKey(id, record) { this.preKeys.set(id, record); }
-  async getPreKey(id) {
-    const r = this.preKeys.get(id);
-    if (!r) throw new Error(`no one-time prekey ${id}`);
-    return r;
-  }
-  async removePreKey(id) { this.preKeys.delete(id); }
-}
-
-class OfficialSignedPreKeyStore extends L.SignedPreKeyStore {
-  /** @type {Map<number, L.SignedPreKeyRecord>} */ signedPreKeys = new Map();
-  async saveSignedPreKey(id, record) { this.signedPreKeys.set(id, record); }
-  async getSignedPreKey(id) {
-    const r = this.signedPreKeys.get(id);
-    if (!r) throw new Error(`no signed prekey ${id}`);
-    return r;
   }
 }
 

@@ -23,7 +23,8 @@
 //
 // One-time prekeys (docs/contract.md §3): the bot uploads `oneTimePreKeyCount` at start; while
 // answering it checks the relay's count (at most once a second, from a timer) and, below
-// `topUp.below`, uploads `topUp.batch` more (at most 100, at most once per `topUp.everyMs`). `topUp: null` never does.
+// `topUp.below`, uploads `topUp.batch` more (at most 100, at most once per `topUp.everyMs`).
+// `topUp: null` never does.
 //
 // Restraint under a burst (docs/contract.md §3, "Busy participants"): messages are handled one at a time in arrival
 // order, off the relay's path (the relay never waits for a bot). A request that waited longer
