@@ -148,6 +148,7 @@ pub(crate) fn open(config: Config, mut rng: WebCryptoRng) -> Result<Shared, Setu
         pending: None,
         queue: VecDeque::new(),
         dispatching: false,
+        outbox: VecDeque::new(),
         tab: TabClaim::Pending(Vec::new()),
         lock_release: None,
     }));

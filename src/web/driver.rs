@@ -2,6 +2,8 @@
 //! messages, one timer at its deadline, storage after each state change. Follows the
 //! driver contract on [`crate::exchange::Exchange`]: inputs are queued and fed one at a
 //! time, actions are carried out in order, and the timer is re-armed after every batch.
+//! The page's `onEvent` hears the events of a batch after the queue has run dry: a send
+//! that an input made (the prepared request at admission) does not wait for the page.
 
 use crate::prelude::*;
 
@@ -88,6 +90,16 @@ pub(crate) fn feed(shared: &Shared, input: Input) {
         batch.perform(shared);
     }
     rearm_timer(shared);
+    // Now the page hears what the loop said, in order. A handler that feeds an input runs
+    // the loop again, and that loop hands over the rest of the outbox first.
+    while let Some(event) = shared
+        .try_borrow_mut()
+        .ok()
+        .filter(|i| !i.dispatching)
+        .and_then(|mut i| i.outbox.pop_front())
+    {
+        emit(shared, event);
+    }
 }
 
 /// What one input made the machines ask for.

@@ -100,6 +100,9 @@ pub(crate) struct Instance {
     pub pending: Option<Deferred>,
     pub queue: VecDeque<Input>,
     pub dispatching: bool,
+    /// Events raised while inputs are being fed: the page hears them once every queued
+    /// input's actions are carried out, so that its handlers never hold up a send.
+    pub outbox: VecDeque<JsValue>,
     /// Whether this tab may use the stored state (see `tab.rs`).
     pub tab: TabClaim,
     /// Releases this tab's Web Lock.
@@ -142,9 +145,14 @@ pub(crate) fn has_left(shared: &Shared) -> bool {
 }
 
 /// Calls the page's `onEvent` (outside any borrow; its exceptions are ignored).
+/// Inside the driver's loop the event waits in the outbox (`driver::feed` hands it over).
 pub(crate) fn emit(shared: &Shared, event: JsValue) {
-    let (callback, debug) = match shared.try_borrow() {
-        Ok(i) if !matches!(i.lifecycle, Lifecycle::Left) => {
+    let (callback, debug) = match shared.try_borrow_mut() {
+        Ok(mut i) if !matches!(i.lifecycle, Lifecycle::Left) => {
+            if i.dispatching {
+                i.outbox.push_back(event);
+                return;
+            }
             (i.config.on_event.clone(), i.config.debug)
         }
         _ => return,

@@ -12,12 +12,13 @@ extern "C" {
     /// `setTimeout` with the handler guarded against a trapped module (see shim.js).
     #[wasm_bindgen(js_name = setTimer)]
     fn set_timer(handler: &Function, ms: i32) -> JsValue;
+    /// `clearTimeout` for a timer made by `set_timer`.
+    #[wasm_bindgen(js_name = clearTimer)]
+    fn clear_timeout(id: &JsValue);
 }
 
 #[wasm_bindgen]
 extern "C" {
-    #[wasm_bindgen(js_name = clearTimeout)]
-    fn clear_timeout(id: &JsValue);
 
     #[wasm_bindgen(js_namespace = crypto, js_name = getRandomValues, catch)]
     fn get_random_values(destination: &mut [u8]) -> Result<JsValue, JsValue>;

@@ -46,6 +46,9 @@ function guard(callback) {
       trapped = e;
       for (const reject of owed) reject(internalError());
       owed.clear();
+      // Nothing may enter the module any more, and a pending timer would keep Node alive.
+      for (const id of timers) clearTimeout(id);
+      timers.clear();
       return undefined;
     }
   };
@@ -57,7 +60,18 @@ export function paid(reject) { owed.delete(reject); }
 // Whether the module has trapped (then the SDK refuses every call).
 export function stopped() { return trapped !== null; }
 
-export function setTimer(handler, ms) { return setTimeout(guard(handler), ms); }
+// The SDK's pending timers (one per guest), cleared when the module traps.
+const timers = new Set();
+export function setTimer(handler, ms) {
+  const guarded = guard(handler);
+  const id = setTimeout((...args) => { timers.delete(id); guarded(...args); }, ms);
+  timers.add(id);
+  return id;
+}
+export function clearTimer(id) {
+  timers.delete(id);
+  clearTimeout(id);
+}
 
 // socket.on(event, handler) with the handler guarded; returns what to pass to socket.off.
 export function listen(socket, event, handler) {

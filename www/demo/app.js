@@ -193,8 +193,9 @@ async function join(name) {
     if (reason === 'io server disconnect') socket.connect();
   });
   socket.io.on('reconnect', () => line('Reconnected to the meeting server'));
-  // The time-to-key benchmark measures its plaintext floor over this same socket.
-  if (params.has('bench')) window.guestSocket = socket;
+  // The time-to-key benchmark measures its plaintext floor over this same socket; the
+  // end-to-end tests watch what the SDK emits on it.
+  if (params.has('bench') || params.has('e2e')) window.guestSocket = socket;
   guest = new GuestKeyExchange({
     baseUrl: config.relayUrl,
     // PeerWave's server as it ships (docs/contract.md §8): the SDK then drives the socket's

@@ -343,9 +343,25 @@ test('9 guest not admitted: it prepares in the lobby (one keybundle) and sends n
     const sessionId = await s.page.evaluate(() => window.demo.registration.sessionId);
     assert.equal(s.demo.relay.state.heldFor(sessionId), 0, 'the guest sent nothing before admission');
     assert.equal(bundles(), 1, 'the keybundle was fetched in the lobby');
+    // Each emit on the page's socket goes into the transcript, between the page's own lines.
+    await s.page.evaluate(() => {
+      const socket = window.guestSocket;
+      const emit = socket.emit.bind(socket);
+      socket.emit = (event, ...args) => {
+        window.demo.transcript.push({ t: null, text: `socket emit ${event}` });
+        return emit(event, ...args);
+      };
+    });
     assert.equal(s.demo.relay.state.admit(sessionId), true);
     const state = await settled(s.page);
     assert.equal(state.error, null, JSON.stringify(state.error));
+    // The prepared request leaves before the page hears of the admission: a slow onEvent
+    // handler does not hold it up.
+    const lines = state.transcript.map((l) => l.text);
+    const sent = lines.indexOf('socket emit guest:signal_message');
+    const heard = lines.indexOf('The host let you in');
+    assert.ok(sent >= 0 && heard >= 0, JSON.stringify(lines));
+    assert.ok(sent < heard, `request sent before the admitted event reached the page: ${JSON.stringify(lines)}`);
     assert.equal(state.result.keyCheckValue, keyCheckValue(s.demo.meetingKey));
     assert.ok(s.demo.bots[0].stats.requests >= 1);
     assert.equal(bundles(), 1, 'admission only sent: no keybundle fetched after it');
