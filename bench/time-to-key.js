@@ -21,7 +21,9 @@
 //                   as long without network activity) the host admits it (the relay's admit
 //                   endpoint). Measured in the page on its clock: from the guest:admitted notice's arrival on the page's
 //                   socket to the key provider's setKey call; then the floor as in `live`, in the
-//                   same tab, and the ratio of the two medians
+//                   same tab, and the ratio of the two medians; and the floor once more after
+//                   LOBBY_IDLE_MS idle, as the admission came (a second ratio: waking the idle
+//                   relay and participant costs the plaintext round trip too)
 //   peerwave        the same through PeerWave's real server (www/peerwave: booted from its
 //                   bundle, one Flutter-like participant on the TypeScript port), the SDK's
 //                   `peerwave` wire profile, admission by PeerWave's admit endpoint
@@ -389,6 +391,9 @@ async function lobbyTab({ browserName, browser, url, admittedEvent, requestEvent
       toAdmittedEvent: f.toAdmittedEvent,
       fromAnswer: f.fromAnswer,
       floor: await floor(page, result),
+      // The same round trip once everything has been idle as long as before the admission
+      // (the relay's and the participant's processes too): like with like.
+      idleFloor: await sleep(LOBBY_IDLE_MS).then(() => floor(page, result)),
       prep: f.prepMs,
       prepLast: f.prepLast,
       waited: f.admittedAt - f.waitingAt,
@@ -475,8 +480,9 @@ async function measurePeerWave(browserName) {
       }
       tabs.push(await tab(`${browserName} peerwave round ${i}`));
     }
-    const tabCount = tabs.length + cold.length;
-    if (bot.stats.plaintextFloorAnswers !== tabCount) throw new Error(`peerwave: ${bot.stats.plaintextFloorAnswers} floor answers for ${tabCount} tabs`);
+    // Two floors a tab: right after the key and after the idle time.
+    const floors = 2 * (tabs.length + cold.length);
+    if (bot.stats.plaintextFloorAnswers !== floors) throw new Error(`peerwave: ${bot.stats.plaintextFloorAnswers} floor answers, not ${floors}`);
     return { version: await browser.version(), tabs, cold };
   } finally {
     await browser.close();
@@ -498,6 +504,7 @@ async function reportLobby({ label, prefix, browsers, measureOne }) {
     };
     put(`${prefix}: admission → key ms`, col('admissionToKey'));
     put(`${prefix}: floor: plaintext key round trip ms`, col('floor'));
+    put(`${prefix}: floor after ${LOBBY_IDLE_MS} ms idle ms`, col('idleFloor'));
     put(`${prefix}: participant-side path (request out → answer in, at the page) ms`, col('participantPath').filter((x) => x !== null));
     put(`${prefix}: admission notice → request out, at the page ms`, col('toRequest').filter((x) => x !== null));
     put(`${prefix}: admission notice → the SDK's admitted event, at the page ms`, col('toAdmittedEvent').filter((x) => x !== null));
@@ -512,6 +519,7 @@ async function reportLobby({ label, prefix, browsers, measureOne }) {
     lines.push(`${browserName}: ${m.version}, ${ROUNDS} fresh tabs${m.cold ? ` (and ${m.cold.length} warm-up tab${m.cold.length === 1 ? '' : 's'})` : ''}${notQuiet ? `, ${notQuiet} admitted before the page was quiet (20 s)` : ''}`
       + `; last activity after the waiting event: ${lasts.length ? lasts.join(', ') : 'none'}`);
     lines.push(`${label}: ${(median(col('admissionToKey')) / median(col('floor'))).toFixed(1)}`);
+    lines.push(`${label} after ${LOBBY_IDLE_MS} ms idle: ${(median(col('admissionToKey')) / median(col('idleFloor'))).toFixed(1)}`);
     const path = col('participantPath').filter((x) => x !== null);
     if (path.length) lines.push(`${prefix} admission→key / participant-side path: ${(median(col('admissionToKey')) / median(path)).toFixed(1)}`);
   }
