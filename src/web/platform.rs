@@ -14,12 +14,11 @@ extern "C" {
     fn set_timer(handler: &Function, ms: i32) -> JsValue;
     /// `clearTimeout` for a timer made by `set_timer`.
     #[wasm_bindgen(js_name = clearTimer)]
-    fn clear_timeout(id: &JsValue);
+    fn clear_timer(id: &JsValue);
 }
 
 #[wasm_bindgen]
 extern "C" {
-
     #[wasm_bindgen(js_namespace = crypto, js_name = getRandomValues, catch)]
     fn get_random_values(destination: &mut [u8]) -> Result<JsValue, JsValue>;
 }
@@ -50,7 +49,7 @@ impl Timeout {
 
 impl Drop for Timeout {
     fn drop(&mut self) {
-        clear_timeout(&self.id);
+        clear_timer(&self.id);
     }
 }
 
