@@ -26,7 +26,7 @@ test('happy path: the key handed to the key provider (GuestKeyProvider) is the p
   console.log(`firefox: time to key ${Math.round(state.result.timeToKeyMs)} ms`);
 });
 
-test('rotation (one at a time): the first participant silent, the key from the second 5 to 6.5 s after the first request', async () => {
+test('rotation (one at a time): the first participant silent, the second asked 5 s after the first, the key within 6.5 s', async () => {
   await rotationOneAtATime(helpers);
 });
 

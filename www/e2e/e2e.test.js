@@ -10,7 +10,7 @@ import { keyCheckValue } from '../bot/bot.js';
 import { frameCheck } from './frame-check.js';
 import { fingerprint } from '../../interop/peers.js';
 import { EMOJI } from '../bot/sas.js';
-import { at, pageHelpers } from './page.js';
+import { at, pageHelpers, requestGap } from './page.js';
 
 let browser;
 before(async () => { browser = await launchChromium(); });
@@ -73,15 +73,15 @@ test('1d by default each guest starts at the participant its session id picks (F
   } finally { await s.close(); }
 });
 
-test('2 first participant silent, one at a time (hedgeAfterMs: 0): key from the second, 5 to 6.5 s after the first request', async () => {
+test('2 first participant silent, one at a time (hedgeAfterMs: 0): the second asked 5 s after the first, the key within 6.5 s', async () => {
   const s = await open({ bots: ['silent', 'reply'] }, '?e2e&hedge=0');
   try {
     const state = await join(s.page);
     assert.equal(state.result.from.userId, 'participant-2');
-    const firstRequest = at(state, 'Asking participant-1/1 for the meeting key');
-    const received = at(state, 'Received the meeting key from participant-2');
-    const waited = received - firstRequest;
-    assert.ok(waited >= 5.0 && waited <= 6.5, `key ${waited.toFixed(3)} s after the first request`);
+    const rotated = requestGap(s.demo.relay, 'participant-1', 'participant-2');
+    assert.ok(rotated >= 4.95 && rotated <= 6.0, `second request ${rotated.toFixed(3)} s after the first`);
+    const waited = at(state, 'Received the meeting key from participant-2') - at(state, 'Asking participant-1/1 for the meeting key');
+    assert.ok(waited <= 6.5, `key ${waited.toFixed(3)} s after the first request`);
     assert.ok(state.transcript.some((l) => l.text.includes('rotating to participant-2')));
   } finally { await s.close(); }
 });
@@ -92,11 +92,10 @@ test('2b first participant silent, hedged (the default): the second is asked at 
     const state = await join(s.page);
     assert.equal(state.error, null, JSON.stringify(state.error));
     assert.equal(state.result.from.userId, 'participant-2');
-    const firstRequest = at(state, 'Asking participant-1/1 for the meeting key');
+    const hedgeGap = requestGap(s.demo.relay, 'participant-1', 'participant-2');
     const hedged = at(state, 'participant-1/1 has not answered yet; asking participant-2/1 as well');
     const received = at(state, 'Received the meeting key from participant-2');
-    // (The page stamps its lines a few milliseconds after the machine stamps the request.)
-    assert.ok(hedged - firstRequest >= 1.45 && hedged - firstRequest < 1.9, `hedged ${(hedged - firstRequest).toFixed(3)} s after the first request`);
+    assert.ok(hedgeGap >= 1.45 && hedgeGap < 1.9, `hedged ${hedgeGap.toFixed(3)} s after the first request`);
     assert.ok(state.result.timeToKeyMs <= 2_000, `key in ${state.result.timeToKeyMs} ms`);
     assert.ok(received > hedged);
     assert.ok(!state.transcript.some((l) => l.text.includes('rotating')), 'no failure counted');

@@ -98,5 +98,17 @@ export function pageHelpers({
 /** The time (s since joining) of the first transcript line that starts with `prefix`. */
 export const at = (state, prefix) => state.transcript.find((l) => l.text.startsWith(prefix))?.t;
 
+/**
+ * Seconds between the relay forwarding the guest's first message to `firstUser` and its first
+ * to `secondUser`: when the SDK's requests left, without the page's own delay in stamping the
+ * progress events it hears after the sends (and after the state is stored: tens of ms in WebKit).
+ * The machine times a request from the start of the step that seals it, so a gap may come out a
+ * few ms under the SDK's deadline.
+ */
+export function requestGap(relay, firstUser, secondUser) {
+  const sentTo = (user) => relay.state.relayedToParticipants.find((r) => r.to.user_id === user)?.at;
+  return (sentTo(secondUser) - sentTo(firstUser)) / 1000;
+}
+
 /** The transcript as text, one line a line. */
 export const transcript = (state) => state.transcript.map((l) => l.text).join('\n');
