@@ -105,11 +105,8 @@ impl Exchange {
         };
         let mut sas_nonce = SasNonce([0u8; SAS_NONCE_LEN]);
         let plaintext = dialect.request_plaintext(&request, &mut sas_nonce, rng);
-        let message = match self
-            .state
-            .store
-            .encrypt(&participant.address(), plaintext.as_bytes())
-        {
+        let address = participant.address();
+        let message = match self.state.store.encrypt(&address, plaintext.as_bytes()) {
             Ok(message) => message,
             Err(e) => {
                 return self.fail_attempt(
@@ -144,11 +141,7 @@ impl Exchange {
         }
         // The lobby is idle time: the safety number is made now rather than after the key.
         let number = self.safety_number(participant);
-        let remote = self
-            .state
-            .store
-            .known_identity(&participant.address())
-            .copied();
+        let remote = self.state.store.known_identity(&address).copied();
         self.safety_ready = remote.map(|key| (participant.clone(), key, number));
         if let Some(holding) = &mut self.holding {
             holding.sealed = Some(sealed);
