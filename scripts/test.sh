@@ -36,14 +36,6 @@ tally() {
   printf '== %s: %d passed, %d failed\n' "$name" "$p" "$f"
 }
 
-# Prints each failed node:test subtest with its diagnostics (the YAML block that ends in "..."),
-# which a long suite's tail alone can cut off.
-failures() {
-  awk '
-    !on && /^ *not ok [0-9]+ / { on = 1; match($0, /^ */); end = substr($0, 1, RLENGTH) "  ..."; print "-- " $0; next }
-    on { print; if ($0 == end) on = 0 }' "$1"
-}
-
 step() {
   local name=$1; shift
   local log="$logs/${name// /_}.log"
@@ -51,7 +43,7 @@ step() {
   local started=$SECONDS
   "$@" >"$log" 2>&1
   local rc=$?
-  if [ "$rc" -ne 0 ] || [ -n "${VERBOSE:-}" ]; then failures "$log"; tail -n 60 "$log"; fi
+  if [ "$rc" -ne 0 ] || [ -n "${VERBOSE:-}" ]; then scripts/tap-failures.sh "$log"; tail -n 60 "$log"; fi
   tally "$name" "$rc" "$log"
   echo "   ($((SECONDS - started)) s)"
 }
