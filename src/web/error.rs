@@ -314,7 +314,7 @@ pub(crate) enum TokenError {
 fn session_lost() -> GuestError {
     GuestError::new(
         GuestErrorCode::SessionLost,
-        "The meeting server lost this guest's registration (it may have restarted). You were registered again; once the host lets you in again, try again.",
+        "The meeting server lost this guest's registration again and again (it may be restarting). Try again in a moment; the host will have to let you in again.",
     )
 }
 

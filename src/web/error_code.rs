@@ -34,9 +34,10 @@ pub enum GuestErrorCode {
     /// The host has not admitted the guest yet (or not within `admissionTimeoutMs`), or
     /// declined it.
     NotAdmitted = "NOT_ADMITTED",
-    /// The server lost this guest's registration (PeerWave keeps guests in memory: a
-    /// restart drops them). The SDK has registered again with new keys; once the host
-    /// admits the guest again, the same call succeeds (retryable).
+    /// The server lost this guest's registration a fourth time in one call, or the SDK could
+    /// not register it again (PeerWave keeps guests in memory: a restart drops them). Fewer
+    /// losses are handled by the SDK: new keys, a new registration, the lobby again, and the
+    /// same call goes on (retryable).
     SessionLost = "SESSION_LOST",
     /// The socket did not connect within `connectTimeoutMs`.
     SocketNotConnected = "SOCKET_NOT_CONNECTED",

@@ -18,7 +18,7 @@ const demo = (window.demo = {
   registration: null,
   result: null,
   error: null,
-  // Every error a call ended with, in order (a page may try again at once: ?retryLost).
+  // Every error a call ended with, in order.
   errors: [],
   left: false,
   keys: [],
@@ -28,10 +28,6 @@ let started = performance.now();
 let guest = null;
 let socket = null;
 let keyProvider = null;
-// ?retryLost: the page calls exchangeKey() again as soon as a call ends with SESSION_LOST,
-// without waiting for the user (at most this many times in a row).
-const RETRIES_ON_LOST = 3;
-let retriesOnLost = 0;
 
 function line(text) {
   const t = ((performance.now() - started) / 1000).toFixed(3);
@@ -111,7 +107,6 @@ async function exchange() {
       ? `${result.shortCode.digits}  ${result.shortCode.emoji.join(' ')}`
       : '(the participant did not take part)';
     $('result').hidden = false;
-    retriesOnLost = 0;
     line(`Done in ${Math.round(demo.result.timeToKeyMs)} ms`);
     if (result.shortCode) await showParticipantCode(result);
     await joinRoom();
@@ -120,12 +115,6 @@ async function exchange() {
     demo.error = { code: e.code, message: e.message, retryable: e.retryable, attempts: e.attempts ?? [] };
     demo.errors.push({ code: e.code, retryable: e.retryable });
     if (e.code === 'LEFT') return; // the Leave button: nothing to show
-    if (e.code === 'SESSION_LOST' && params.has('retryLost') && retriesOnLost < RETRIES_ON_LOST) {
-      retriesOnLost += 1;
-      line(`${e.message} Trying again at once`);
-      await exchange();
-      return;
-    }
     $('status').textContent = 'Unable to get the meeting key.';
     $('status').className = 'bad';
     $('error-text').textContent = e.message;

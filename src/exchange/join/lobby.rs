@@ -144,28 +144,21 @@ impl Join {
         }
     }
 
-    /// The server no longer has the registration: new keys, a new registration. A call
-    /// that had not reached the lobby goes on with it (a bounded number of times); one in
-    /// the lobby or admitted ends with `SESSION_LOST` once the new registration is in.
+    /// The server no longer has the registration: new keys, a new registration. The running
+    /// call goes on with it (a bounded number of times), in the lobby or admitted alike: the
+    /// new registration asks the lobby and waits for the host, which is all "Try again"
+    /// would do. Past the bound it ends with `SESSION_LOST` once the new registration is in.
     pub(super) fn lost(&mut self, out: &mut Vec<JoinAction>) {
-        if !self.config.rules.reregisters {
+        if !self.config.rules.reregisters || self.admission().is_none() {
             return;
         }
-        let Some(admission) = self.admission() else {
-            return;
-        };
-        let before_lobby = matches!(
-            admission,
-            Admission::Outside | Admission::Asking | Admission::AskAt(_) | Admission::Declined
-        );
         let delay = self.renewal_delay();
         let at = (delay > 0).then_some(self.clock + delay);
         self.registration = Registration::Renewing;
         self.renewals.at = at;
         self.link_reset();
         if let Some(call) = &mut self.call {
-            let waiting = matches!(call.stage, Stage::Waiting { .. } | Stage::Starting);
-            let resume = before_lobby && waiting && call.lost < LOST_REGISTRATIONS_MAX;
+            let resume = call.lost < LOST_REGISTRATIONS_MAX;
             if resume {
                 call.lost += 1;
             }

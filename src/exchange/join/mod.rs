@@ -21,8 +21,8 @@ pub const LOBBY_COOLDOWN_MS: Millis = 5_000;
 /// admitted: the server can delete a waiting guest without telling it, and says "admitted"
 /// only once, to the sockets connected at that moment.
 pub const STATUS_CHECK_MS: Millis = 5_000;
-/// How many lost registrations one `exchangeKey()` call outlives before the lobby (guests
-/// joining together each knock the others out at most once per registration of theirs).
+/// How many lost registrations one `exchangeKey()` call outlives (guests joining together
+/// each knock the others out at most once per registration of theirs; a restart is one).
 pub const LOST_REGISTRATIONS_MAX: u8 = 3;
 /// Re-registrations after a loss that go at once; past this many without a quiet
 /// [`RENEWAL_QUIET_MS`] between them, each waits, from 5 s and doubling up to a minute. A
@@ -148,7 +148,7 @@ enum Admission {
 #[derive(Debug)]
 struct Call {
     started_at: Millis,
-    /// Registrations lost before the lobby, each replaced without ending the call.
+    /// Registrations lost during the call, each replaced without ending it.
     lost: u8,
     stage: Stage,
 }
