@@ -442,6 +442,40 @@ fn deleted_in_the_lobby_the_guest_registers_again_asks_the_lobby_and_the_call_go
 }
 
 #[test]
+fn the_host_admits_a_registration_peerwave_had_already_deleted_and_the_call_goes_on() {
+    // Two guests join at once: PeerWave deletes this one between reading its session and
+    // answering its lobby request, so the lobby still lists it and the host admits it.
+    let mut g = Guest::in_lobby();
+    g.call();
+    let actions = g.on(JoinEvent::Admitted(s("s1")));
+    assert!(started(&actions));
+    // The first call the exchange makes (the prekey count) answers "Session not found".
+    assert_eq!(g.on(JoinEvent::RegistrationLost), LOST);
+    // A late outcome of the dropped exchange ends nothing.
+    let failure = ExchangeFailure::NoParticipants(Vec::new());
+    assert!(g.on(JoinEvent::ExchangeFailed(failure)).is_empty());
+    assert!(g.join.call_running());
+    let actions = g.on(JoinEvent::Registered(s("s2")));
+    assert!(
+        !actions.contains(&failed(JoinFailure::SessionLost)),
+        "{actions:?}"
+    );
+    assert_eq!(g.on(JoinEvent::Authenticated(s("s2")))[0], RequestAdmission);
+    assert!(g
+        .on(JoinEvent::LobbyAnswered(LobbyAnswer::InLobby))
+        .is_empty());
+    // The old admission again (a repeated notice) is not this registration's.
+    assert!(!started(&g.on(JoinEvent::Admitted(s("s1")))));
+    assert!(started(&g.on(JoinEvent::Admitted(s("s2")))));
+    let actions = g.on(JoinEvent::KeyDelivered);
+    assert!(
+        matches!(actions.last(), Some(Settle(CallOutcome::Key { .. }))),
+        "{actions:?}"
+    );
+    assert!(!g.join.call_running());
+}
+
+#[test]
 fn lost_in_the_lobby_again_and_again_the_call_ends_after_three_new_registrations() {
     let mut g = Guest::in_lobby();
     g.call();
