@@ -118,6 +118,63 @@ fn a_hanging_bundle_fetch_times_out() {
 }
 
 #[test]
+fn a_bundle_fetch_aborted_at_the_deadline_is_a_timeout_whichever_the_driver_hears_first() {
+    // The browser aborts the fetch after the participant's timeout too: at the same moment
+    // as the attempt's deadline. Heard before the timer, the abort still reads as a timeout,
+    // and a bundle that arrives at the deadline starts nothing.
+    for result in [
+        Err(HttpFailure {
+            status: 0,
+            retry_after_s: None,
+        }),
+        Ok(Participant::new("a").bundle_json()),
+    ] {
+        let a = Participant::new("a");
+        let b = Participant::new("b");
+        let mut h = Harness::new();
+        h.start(&[&a, &b]);
+        let deadline = h.ex.poll_timeout().unwrap();
+        h.now = deadline;
+        let sends = h.sends.len();
+        h.feed(Event::BundleFetched {
+            participant: a.id.clone(),
+            result,
+        });
+        assert!(
+            h.progress.iter().any(|p| matches!(p,
+                Progress::Rotating { from, to, reason: AttemptFailure::Timeout } if *from == a.id && *to == b.id)),
+            "{:?}",
+            h.progress
+        );
+        assert_eq!(h.sends.len(), sends, "no request to a");
+        assert_eq!(h.fetches.last().unwrap(), &(deadline, b.id.clone()));
+        // The timer, when it comes, finds nothing more to do.
+        h.fire_timeout();
+        assert_eq!(h.fetches.len(), 2);
+    }
+    // One millisecond before the deadline the abort is what it is.
+    let a = Participant::new("a");
+    let b = Participant::new("b");
+    let mut h = Harness::new();
+    h.start(&[&a, &b]);
+    h.now = h.ex.poll_timeout().unwrap() - 1;
+    h.feed(Event::BundleFetched {
+        participant: a.id.clone(),
+        result: Err(HttpFailure {
+            status: 0,
+            retry_after_s: None,
+        }),
+    });
+    assert!(h.progress.iter().any(|p| matches!(
+        p,
+        Progress::Rotating {
+            reason: AttemptFailure::BundleHttp(0),
+            ..
+        }
+    )));
+}
+
+#[test]
 fn three_failures_end_in_a_retryable_failure_naming_each_attempt() {
     let mut ps: Vec<_> = ["a", "b", "c", "d"]
         .iter()
@@ -914,7 +971,8 @@ fn the_key_is_handed_over_first_and_its_safety_number_after() {
         matches!(actions.first(), Some(Action::DeliverKey { .. })),
         "the key is the first thing done; storing and telling the page follow"
     );
-    let number = h.ex.settle_safety_number().unwrap().safety_number.clone();
+    h.ex.handle(Event::KeyHandedOver, h.now, &mut TestRng);
+    let number = h.ex.delivered().unwrap().safety_number.clone();
     assert_eq!(number.len(), 60);
     assert_eq!(h.ex.delivered().unwrap().safety_number, number);
     assert_eq!(h.ex.safety_number(&alice.id), number);

@@ -206,3 +206,58 @@ fn a_participant_that_sends_no_nonce_gets_no_reveal_and_there_is_no_code() {
     assert_eq!(h.ex.delivered().unwrap().short_code, None);
     assert_eq!(h.sends.len(), sends, "nothing more is sent");
 }
+
+#[test]
+fn the_code_and_its_reveal_come_after_the_key_is_handed_over() {
+    let mut v = Verifier::new("alice");
+    let mut h = Harness::new();
+    h.start(&[&v.p]);
+    h.serve_bundle(&mut v.p);
+    let request = h.sends.last().unwrap().2.clone();
+    let answer = v.answer(&request, h.now, 5);
+    // Fed by hand, without the harness's settling: nothing of the code is on the key's way.
+    let actions =
+        h.ex.handle(Event::MessageReceived(answer), h.now, &mut TestRng);
+    assert!(matches!(actions.first(), Some(Action::DeliverKey { .. })));
+    assert!(
+        !actions.iter().any(|a| matches!(a, Action::Send { .. })),
+        "no reveal before the key is in the provider"
+    );
+    assert_eq!(h.ex.delivered().unwrap().short_code, None);
+    let settled = h.ex.handle(Event::KeyHandedOver, h.now, &mut TestRng);
+    // The reveal moved the sending chain: the state is stored before it goes.
+    assert!(matches!(
+        settled.as_slice(),
+        [Action::PersistState, Action::Send { .. }]
+    ));
+    let Some(Action::Send { body, .. }) = settled.last() else {
+        unreachable!()
+    };
+    v.reveal(body, GUEST);
+    let code = h.ex.delivered().unwrap().short_code.clone();
+    assert!(code.is_some());
+    assert_eq!(code, v.code);
+    assert_eq!(h.ex.delivered().unwrap().safety_number.len(), 60);
+    // Handed over once: a second notice settles nothing more and sends nothing.
+    assert!(h
+        .ex
+        .handle(Event::KeyHandedOver, h.now, &mut TestRng)
+        .is_empty());
+    assert_eq!(h.ex.delivered().unwrap().short_code, code);
+}
+
+#[test]
+fn a_key_the_provider_refused_sends_no_reveal() {
+    let mut v = Verifier::new("alice");
+    let mut h = Harness::new();
+    h.start(&[&v.p]);
+    h.serve_bundle(&mut v.p);
+    let request = h.sends.last().unwrap().2.clone();
+    let answer = v.answer(&request, h.now, 6);
+    h.ex.handle(Event::MessageReceived(answer), h.now, &mut TestRng);
+    h.ex.handle(Event::DeliveryFailed, h.now, &mut TestRng);
+    assert!(h
+        .ex
+        .handle(Event::KeyHandedOver, h.now, &mut TestRng)
+        .is_empty());
+}

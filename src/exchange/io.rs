@@ -34,6 +34,10 @@ pub enum Event {
         /// The device the request was for.
         participant: ParticipantId,
     },
+    /// The key of the last [`Action::DeliverKey`] is in the key provider: the machine
+    /// settles what is not on the key's way (the safety number; for an answer, the short
+    /// code, whose reveal it sends).
+    KeyHandedOver,
     /// The key of the last [`Action::DeliverKey`] could not be handed over (the key
     /// provider refused it). The key is gone, so the exchange counts as failed and the
     /// next [`Event::Start`] asks again instead of reporting a key nobody holds.

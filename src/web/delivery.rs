@@ -70,12 +70,11 @@ fn key_applied(shared: &Shared, ok: bool) {
         return;
     }
     if ok {
-        // The safety number now that the key is in the provider (it is not on the way there).
+        // The safety number and the short code now that the key is in the provider (they
+        // are not on the way there); the reveal goes out with them.
+        feed(shared, Input::Exchange(Event::KeyHandedOver));
         let event = with_usable(shared, |i| {
-            i.lifecycle
-                .exchange_mut()?
-                .settle_safety_number()
-                .map(events::key)
+            i.lifecycle.exchange()?.delivered().map(events::key)
         });
         if let Ok(Some(event)) = event {
             emit(shared, event);

@@ -61,13 +61,6 @@ impl Lifecycle {
             _ => None,
         }
     }
-
-    pub(crate) fn exchange_mut(&mut self) -> Option<&mut Exchange> {
-        match self {
-            Self::Registered(exchange) => Some(exchange),
-            _ => None,
-        }
-    }
 }
 
 /// What the machines are fed, one at a time.

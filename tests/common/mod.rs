@@ -238,7 +238,8 @@ impl Harness {
         self.record(actions);
         // As the browser's driver does, once the key is handed over.
         if delivers {
-            self.ex.settle_safety_number();
+            let settled = self.ex.handle(Event::KeyHandedOver, self.now, &mut TestRng);
+            self.record(settled);
         }
     }
 

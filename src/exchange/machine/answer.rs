@@ -103,17 +103,25 @@ impl Exchange {
             Err(reason) => return drop(out, reason),
         };
         self.state.store = trial;
-        // The code's reveal is sent after the key is handed over.
-        let mut reveal = Vec::new();
-        let short_code = self.short_code(&from, answered_request.as_ref(), &answer, &mut reveal);
-        if answered_request.is_some() {
-            // Asked first next time (after a reload too).
-            self.state.record_answer(&from);
-        }
+        let short_code = match answered_request {
+            Some(request) => {
+                // Asked first next time (after a reload too).
+                self.state.record_answer(&from);
+                // The code and its reveal once the key is handed over (`key_handed_over`):
+                // neither is on the key's way.
+                self.code_due = answer.sas_nonce.clone().map(|theirs| (request, theirs));
+                None
+            }
+            // An update keeps the code agreed with the same sender.
+            None => match &self.lifecycle {
+                Lifecycle::Delivered(d) if d.from == from => d.short_code.clone(),
+                _ => None,
+            },
+        };
         let delivered = Delivered {
             identity_key,
             session_version,
-            // After the key is handed over: `Exchange::settle_safety_number`.
+            // After the key is handed over (`Event::KeyHandedOver`).
             safety_number: String::new(),
             short_code,
             from,
@@ -133,7 +141,6 @@ impl Exchange {
             delivered,
         });
         out.push(Action::PersistState);
-        out.append(&mut reveal);
         out.push(Action::Progress(progress));
     }
 
@@ -195,42 +202,18 @@ impl Exchange {
         }
     }
 
-    /// The short code that goes with a key from `from`: settled now for an answer that took
-    /// part, kept from the same sender for an update.
-    fn short_code(
-        &mut self,
-        from: &ParticipantId,
-        answered: Option<&Request>,
-        answer: &KeyMessage,
-        out: &mut Vec<Action>,
-    ) -> Option<ShortCode> {
-        match (answered, &answer.sas_nonce) {
-            (Some(request), Some(theirs)) => self.settle_short_code(request, theirs, out),
-            // An update keeps the code agreed with the same sender.
-            (None, _) => match &self.lifecycle {
-                Lifecycle::Delivered(d) if d.from == *from => d.short_code.clone(),
-                _ => None,
-            },
-            (Some(_), None) => None,
-        }
-    }
-
-    /// The code with `request`'s participant, and the reveal of our nonce (sent now: the
-    /// participant computes its side when it arrives).
-    fn settle_short_code(
+    /// The code with `request`'s participant, whose answer decrypted under a session with
+    /// `remote`, and the reveal of our nonce (sent now: the participant computes its side
+    /// when it arrives).
+    pub(super) fn settle_short_code(
         &mut self,
         request: &Request,
         theirs: &SasNonce,
+        remote: &crate::signal::PublicKey,
         out: &mut Vec<Action>,
-    ) -> Option<ShortCode> {
+    ) -> ShortCode {
         let participant = &request.participant;
         let address = participant.address();
-        let remote = *self
-            .state
-            .store
-            .session(&address)?
-            .current()?
-            .remote_identity();
         let guest_id = contract::guest_fingerprint_id(&self.guest_session_id);
         let participant_id =
             contract::participant_fingerprint_id(&participant.user_id, &participant.device_id);
@@ -238,7 +221,7 @@ impl Exchange {
             guest_nonce: &request.sas_nonce,
             participant_nonce: theirs,
             guest_identity: &self.state.store.identity_key(),
-            participant_identity: &remote,
+            participant_identity: remote,
             guest_id: &guest_id,
             participant_id: &participant_id,
             meeting_id: &self.meeting_id,
@@ -252,6 +235,6 @@ impl Exchange {
                 body: sas_reveal_event(participant, &message),
             });
         }
-        Some(code)
+        code
     }
 }

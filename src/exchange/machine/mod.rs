@@ -9,7 +9,7 @@ use rand_core::CryptoRngCore;
 
 use super::failure::{Attempt, AttemptFailure, ExchangeFailure};
 use super::io::{Action, Event, Progress};
-use super::sas::ShortCode;
+use super::sas::{SasNonce, ShortCode};
 use super::state::GuestState;
 use super::{ExchangeConfig, Millis, ParticipantId};
 
@@ -57,9 +57,10 @@ pub struct Delivered {
     pub timestamp_ms: i64,
     /// The 60-digit safety number between this guest and the sender (docs/contract.md §9):
     /// equal on both sides unless someone is in the middle. Empty until
-    /// [`Exchange::settle_safety_number`].
+    /// [`Event::KeyHandedOver`].
     pub safety_number: String,
-    /// The short verification code agreed with the sender (§10), when it took part.
+    /// The short verification code agreed with the sender (§10), when it took part; for an
+    /// answer, `None` until [`Event::KeyHandedOver`].
     pub short_code: Option<ShortCode>,
     /// The sender's identity key, as the session holds it (what a page pins after
     /// verifying the safety number or the code).
@@ -144,9 +145,9 @@ enum Stocking {
 ///    and answers are checked against it). It must not go backwards: a smaller value than
 ///    one seen before is taken as the larger one, so deadlines never move back in time.
 /// 5. After [`Action::PersistState`], store [`Exchange::state`]; after
-///    [`Action::DeliverKey`], hand the key over, then call
-///    [`Exchange::settle_safety_number`]; after [`Action::Failed`], the machine is idle
-///    until the next [`Event::Start`].
+///    [`Action::DeliverKey`], hand the key over, then feed [`Event::KeyHandedOver`] (or
+///    [`Event::DeliveryFailed`]); after [`Action::Failed`], the machine is idle until the
+///    next [`Event::Start`].
 /// 6. While a call waits for the socket or the host, [`Event::Prepare`] lets the machine
 ///    prepare its request (it sends nothing); [`Event::Start`] at admission sends it.
 ///
@@ -170,6 +171,9 @@ pub struct Exchange {
     /// The safety number computed while preparing, for that participant and identity: the
     /// key's arrival then finds it made.
     safety_ready: Option<(ParticipantId, crate::signal::PublicKey, String)>,
+    /// The answer's request and the participant's nonce: the short code and its reveal,
+    /// settled once the key is handed over ([`Event::KeyHandedOver`]).
+    code_due: Option<(Request, SasNonce)>,
 }
 
 impl Exchange {
@@ -193,6 +197,7 @@ impl Exchange {
             backoff_until: Vec::new(),
             holding: None,
             safety_ready: None,
+            code_due: None,
         }
     }
 
@@ -300,7 +305,9 @@ impl Exchange {
             Event::SendFailed { participant } => {
                 self.fail_attempt(&participant, AttemptFailure::SendFailed, now, rng, &mut out)
             }
+            Event::KeyHandedOver => self.key_handed_over(&mut out),
             Event::DeliveryFailed => {
+                self.code_due = None;
                 if matches!(self.lifecycle, Lifecycle::Delivered(_)) {
                     self.lifecycle = Lifecycle::Failed;
                 }
@@ -382,17 +389,25 @@ impl Exchange {
         }
     }
 
-    /// Computes the delivered key's safety number into [`Exchange::delivered`], and returns
-    /// that. Called once the key is handed over, so that its 10,400 SHA-512 blocks do not stand
-    /// between the answer and the key provider.
-    pub fn settle_safety_number(&mut self) -> Option<&Delivered> {
-        let number = self.safety_number(&self.delivered()?.from);
-        match &mut self.lifecycle {
-            Lifecycle::Delivered(d) => {
-                d.safety_number = number;
-                Some(d)
+    /// The key is in the key provider: what is not on its way is settled now, into
+    /// [`Exchange::delivered`]: the safety number (10,400 SHA-512 blocks) and, for an answer,
+    /// the short code, whose reveal goes to the participant.
+    fn key_handed_over(&mut self, out: &mut Vec<Action>) {
+        let (number, remote) = match &self.lifecycle {
+            Lifecycle::Delivered(d) => (self.safety_number(&d.from), d.identity_key),
+            _ => return,
+        };
+        // With the identity key the answer decrypted under (contract §10, step 4).
+        let code = self.code_due.take().map(|(request, theirs)| {
+            // The reveal moves the sending chain on: stored before it goes.
+            out.push(Action::PersistState);
+            self.settle_short_code(&request, &theirs, &remote, out)
+        });
+        if let Lifecycle::Delivered(d) = &mut self.lifecycle {
+            d.safety_number = number;
+            if code.is_some() {
+                d.short_code = code;
             }
-            _ => None,
         }
     }
 

@@ -37,6 +37,11 @@ impl Exchange {
             return;
         };
         attempt.stage = Stage::AwaitingAnswer;
+        // Past its deadline the attempt has timed out, whichever the driver heard first: its
+        // timer, or a fetch aborted at the same moment (the browser's own timeout).
+        if attempt.deadline <= now {
+            return self.fail_attempt(&participant, AttemptFailure::Timeout, now, rng, out);
+        }
         if let Err(failure) = self.start_session(&participant, result, now, rng) {
             return self.fail_attempt(&participant, failure, now, rng, out);
         }
