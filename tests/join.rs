@@ -99,6 +99,38 @@ fn started(actions: &[JoinAction]) -> bool {
 
 const LOST: [JoinAction; 3] = [ReplaceIdentity, Notice(JoinNotice::SessionLost), Register];
 
+/// What a loss makes the guest do: new keys and a registration at once, or, held back, when
+/// they are due (not a millisecond early). Returns how long that took.
+fn registering_again(g: &mut Guest, actions: Vec<JoinAction>) -> u64 {
+    if actions == LOST {
+        return 0;
+    }
+    assert_eq!(
+        actions,
+        [Notice(JoinNotice::SessionLost)],
+        "nothing else yet"
+    );
+    let at = g.join.poll_timeout().expect("a re-registration is due");
+    let waited = at - g.now;
+    assert!(g.at(at - 1).is_empty(), "not a millisecond early");
+    assert_eq!(g.at(at), [ReplaceIdentity, Register]);
+    waited
+}
+
+/// The wait before the `n`-th re-registration in a row (from 1): none for the first, then
+/// at least the spread's minimum and less than its window.
+fn assert_spread_wait(n: u8, waited: u64) {
+    if n == 1 {
+        assert_eq!(waited, 0, "the first goes at once");
+    } else {
+        let window = RENEWAL_SPREAD_MS << (n - 2);
+        assert!(
+            (RENEWAL_SPREAD_MIN_MS..RENEWAL_SPREAD_MIN_MS + window).contains(&waited),
+            "re-registration {n} waited {waited} ms"
+        );
+    }
+}
+
 #[test]
 fn plan_socket_connects_late_then_the_admission_starts_the_exchange() {
     let mut g = Guest::registered(WireProfile::Plan, Link::Down);
@@ -381,10 +413,8 @@ fn deleted_before_the_lobby_the_guest_registers_again_and_goes_on_at_most_three_
             g.on(JoinEvent::Authenticated(id.clone()))[0],
             RequestAdmission
         );
-        assert_eq!(
-            g.on(JoinEvent::LobbyAnswered(LobbyAnswer::SessionGone)),
-            LOST
-        );
+        let actions = g.on(JoinEvent::LobbyAnswered(LobbyAnswer::SessionGone));
+        assert_spread_wait(lost, registering_again(&mut g, actions));
         // The call is still the running one.
         assert_eq!(g.join.exchange_key(g.now), Err(CallRefused::AlreadyRunning));
         id = format!("s{}", lost + 1);
@@ -479,14 +509,10 @@ fn the_host_admits_a_registration_peerwave_had_already_deleted_and_the_call_goes
 fn lost_in_the_lobby_again_and_again_the_call_ends_after_three_new_registrations() {
     let mut g = Guest::in_lobby();
     g.call();
-    let mut id = s("s1");
     for lost in 1..=LOST_REGISTRATIONS_MAX + 1 {
-        assert_eq!(
-            g.on(JoinEvent::StatusChecked(Status::Gone)),
-            LOST,
-            "loss {lost} of {id}"
-        );
-        id = format!("s{}", lost + 1);
+        let actions = g.on(JoinEvent::StatusChecked(Status::Gone));
+        assert_spread_wait(lost, registering_again(&mut g, actions));
+        let id = format!("s{}", lost + 1);
         let actions = g.on(JoinEvent::Registered(id.clone()));
         if lost > LOST_REGISTRATIONS_MAX {
             assert_eq!(actions.last(), Some(&failed(JoinFailure::SessionLost)));
@@ -768,29 +794,23 @@ fn a_server_that_forgets_every_registration_gets_a_few_at_once_then_fewer_and_fe
             g.on(JoinEvent::HandshakeRefused { session_gone: true }),
             [CheckStatus]
         );
-        let mut actions = g.on(JoinEvent::StatusChecked(Status::Gone));
-        if !actions.contains(&Register) {
-            assert_eq!(
-                actions,
-                [Notice(JoinNotice::SessionLost)],
-                "nothing else yet"
-            );
-            let at = g.join.poll_timeout().expect("a re-registration is due");
-            assert!(g.at(at - 1).is_empty(), "not a millisecond early");
-            actions = g.at(at);
-            assert_eq!(actions, [ReplaceIdentity, Register]);
-        }
+        let actions = g.on(JoinEvent::StatusChecked(Status::Gone));
+        registering_again(&mut g, actions);
         registrations.push(g.now);
         id += 1;
         g.now += 20; // the server answers at once
         assert_eq!(g.on(JoinEvent::Registered(format!("s{id}")))[1], Handshake);
     }
     let gaps: Vec<u64> = registrations.windows(2).map(|w| w[1] - w[0]).collect();
-    // Four at once (guests joining together knock each other out), then 5, 10, 20, 40 s and
-    // a minute between them.
+    // Four soon (guests joining together knock each other out: the first at once, the next
+    // three after a wait of this guest's own), then 5, 10, 20, 40 s and a minute between them.
+    assert_eq!(gaps.len(), 8, "{registrations:?}");
+    for (i, gap) in gaps[..3].iter().enumerate() {
+        assert_spread_wait(i as u8 + 2, gap - 20);
+    }
     assert_eq!(
-        gaps,
-        [20, 20, 20, 5_020, 10_020, 20_020, 40_020, 60_020],
+        gaps[3..],
+        [5_020, 10_020, 20_020, 40_020, 60_020],
         "{registrations:?}"
     );
     // A re-registration held back is not made after leave().
@@ -808,15 +828,46 @@ fn a_server_that_forgets_every_registration_gets_a_few_at_once_then_fewer_and_fe
     // A quiet minute starts the count afresh.
     let mut g = Guest::registered(WireProfile::PeerWave, Link::Down);
     for round in 0..2 {
-        for _ in 0..RENEWALS_AT_ONCE {
+        for n in 1..=RENEWALS_AT_ONCE {
             g.on(JoinEvent::HandshakeRefused { session_gone: true });
-            assert_eq!(
-                g.on(JoinEvent::StatusChecked(Status::Gone)),
-                LOST,
-                "round {round}"
-            );
+            let actions = g.on(JoinEvent::StatusChecked(Status::Gone));
+            let waited = registering_again(&mut g, actions);
+            assert!(n > 1 || waited == 0, "round {round}: the first at once");
+            assert!(waited < RENEWAL_BACKOFF_FLOOR_MS, "round {round}: soon");
             g.on(JoinEvent::Registered(s("again")));
         }
         g.now += RENEWAL_QUIET_MS;
     }
+}
+
+/// The long waits start at 5 s.
+const RENEWAL_BACKOFF_FLOOR_MS: u64 = 5_000;
+
+#[test]
+fn two_guests_that_knock_each_other_out_come_back_at_different_times() {
+    // On PeerWave a registration deletes every guest not yet in the lobby: two guests joining
+    // together can each register again at once and delete the other again, in turn. From the
+    // second loss in a row each waits long enough for the other to reach the lobby, and for a
+    // time of its own, taken from its lost session id.
+    let waits: Vec<u64> = ["guest-a-1", "guest-b-1"]
+        .iter()
+        .map(|first| {
+            let mut g = Guest::registered(WireProfile::PeerWave, Link::Down);
+            g.on(JoinEvent::Registered(s(first)));
+            g.call();
+            g.on(JoinEvent::Authenticated(s(first)));
+            let actions = g.on(JoinEvent::LobbyAnswered(LobbyAnswer::SessionGone));
+            assert_eq!(registering_again(&mut g, actions), 0, "the first at once");
+            g.now += 30;
+            let second = format!("{first}-again");
+            g.on(JoinEvent::Registered(second.clone()));
+            g.on(JoinEvent::Authenticated(second));
+            let actions = g.on(JoinEvent::LobbyAnswered(LobbyAnswer::SessionGone));
+            let waited = registering_again(&mut g, actions);
+            assert_spread_wait(2, waited);
+            assert!(g.join.call_running(), "the call goes on");
+            waited
+        })
+        .collect();
+    assert_ne!(waits[0], waits[1], "{waits:?}");
 }

@@ -7,8 +7,9 @@ use super::{
     Admission, CallOutcome, Held, Join, JoinAction, JoinFailure, JoinNotice, Link, LobbyAnswer,
     Millis, Registration, Stage, Status, Waiting, LOBBY_COOLDOWN_MS, LOST_REGISTRATIONS_MAX,
     RENEWALS_AT_ONCE, RENEWAL_BACKOFF_MAX_MS, RENEWAL_BACKOFF_MS, RENEWAL_QUIET_MS,
-    STATUS_CHECK_MS,
+    RENEWAL_SPREAD_MIN_MS, RENEWAL_SPREAD_MS, STATUS_CHECK_MS,
 };
+use crate::exchange::spread_of;
 
 impl Join {
     /// A registration is held: the handshake names it (PeerWave).
@@ -149,10 +150,14 @@ impl Join {
     /// new registration asks the lobby and waits for the host, which is all "Try again"
     /// would do. Past the bound it ends with `SESSION_LOST` once the new registration is in.
     pub(super) fn lost(&mut self, out: &mut Vec<JoinAction>) {
-        if !self.config.rules.reregisters || self.admission().is_none() {
+        let Registration::Held(held) = &self.registration else {
+            return;
+        };
+        if !self.config.rules.reregisters {
             return;
         }
-        let delay = self.renewal_delay();
+        let spread = spread_of(&held.session_id) as Millis;
+        let delay = self.renewal_delay(spread);
         let at = (delay > 0).then_some(self.clock + delay);
         self.registration = Registration::Renewing;
         self.renewals.at = at;
@@ -174,18 +179,22 @@ impl Join {
         out.push(JoinAction::Register);
     }
 
-    /// How long this re-registration waits: nothing for the first few, then from 5 s
-    /// doubling up to a minute, until a quiet minute starts the count afresh.
-    fn renewal_delay(&mut self) -> Millis {
+    /// How long this re-registration waits: nothing for the first, a short wait of this
+    /// guest's own (`spread`) for the next few, then from 5 s doubling up to a minute, until
+    /// a quiet minute starts the count afresh.
+    fn renewal_delay(&mut self, spread: Millis) -> Millis {
         let r = &mut self.renewals;
         let count = if self.clock.saturating_sub(r.last) >= RENEWAL_QUIET_MS {
             0
         } else {
             r.count
         };
-        let delay = match count.checked_sub(RENEWALS_AT_ONCE) {
-            None => 0,
-            Some(over) => (RENEWAL_BACKOFF_MS << over.min(4)).min(RENEWAL_BACKOFF_MAX_MS),
+        let delay = match count {
+            0 => 0,
+            c if c < RENEWALS_AT_ONCE => {
+                RENEWAL_SPREAD_MIN_MS + spread % (RENEWAL_SPREAD_MS << (c - 1))
+            }
+            c => (RENEWAL_BACKOFF_MS << (c - RENEWALS_AT_ONCE).min(4)).min(RENEWAL_BACKOFF_MAX_MS),
         };
         // Quiet is counted from when this one goes.
         r.last = self.clock + delay;

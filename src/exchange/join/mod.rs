@@ -24,12 +24,23 @@ pub const STATUS_CHECK_MS: Millis = 5_000;
 /// How many lost registrations one `exchangeKey()` call outlives (guests joining together
 /// each knock the others out at most once per registration of theirs; a restart is one).
 pub const LOST_REGISTRATIONS_MAX: u8 = 3;
-/// Re-registrations after a loss that go at once; past this many without a quiet
-/// [`RENEWAL_QUIET_MS`] between them, each waits, from 5 s and doubling up to a minute. A
-/// server that forgets every registration at once (or refuses every handshake and then
-/// says the guest is gone) would otherwise have the guest register new keys in a tight loop,
-/// and on PeerWave each registration deletes the other guests still on their way.
+/// Re-registrations after a loss that go soon: the first at once, the next ones after
+/// [`RENEWAL_SPREAD_MIN_MS`] and a part of a growing window that differs from guest to guest.
+/// Past this many without a quiet [`RENEWAL_QUIET_MS`] between them, each waits, from 5 s
+/// and doubling up to a minute. A server that forgets every registration at once (or refuses
+/// every handshake and then says the guest is gone) would otherwise have the guest register
+/// new keys in a tight loop, and on PeerWave each registration deletes the other guests
+/// still on their way.
 pub const RENEWALS_AT_ONCE: u8 = LOST_REGISTRATIONS_MAX + 1;
+/// The least wait before registering again after a second loss in a row. On PeerWave two
+/// guests joining together knock each other out in turn if each registers again at once
+/// (each registration deletes the other on its way to the lobby); this long lets the other
+/// reach the lobby first, where a registration no longer deletes it.
+pub const RENEWAL_SPREAD_MIN_MS: Millis = 400;
+/// The window beyond [`RENEWAL_SPREAD_MIN_MS`], doubling with each loss in a row: where in
+/// it a guest registers again comes from its lost session id (server-made and random), so
+/// two guests that lost theirs together do not come back together.
+pub const RENEWAL_SPREAD_MS: Millis = 400;
 /// A minute without a lost registration starts the count afresh.
 pub const RENEWAL_QUIET_MS: Millis = 60_000;
 const RENEWAL_BACKOFF_MS: Millis = 5_000;
