@@ -104,6 +104,17 @@ fn exchange_with(h: &mut Harness, v: &mut Verifier, nonce_byte: u8) {
     v.reveal(&reveal, GUEST);
 }
 
+/// A guest that asked alice, and alice's answer with the nonce `nonce_byte`, not yet fed.
+fn asked_and_answered(nonce_byte: u8) -> (Verifier, Harness, String) {
+    let mut v = Verifier::new("alice");
+    let mut h = Harness::new();
+    h.start(&[&v.p]);
+    h.serve_bundle(&mut v.p);
+    let request = h.sends.last().unwrap().2.clone();
+    let answer = v.answer(&request, h.now, nonce_byte);
+    (v, h, answer)
+}
+
 #[test]
 fn both_sides_get_the_same_code_and_again_after_a_retry() {
     let mut v = Verifier::new("alice");
@@ -178,12 +189,7 @@ fn a_server_in_the_middle_leaves_different_codes_even_with_the_real_key() {
 
 #[test]
 fn a_reveal_that_does_not_match_its_commitment_is_refused() {
-    let mut v = Verifier::new("alice");
-    let mut h = Harness::new();
-    h.start(&[&v.p]);
-    h.serve_bundle(&mut v.p);
-    let request = h.sends.last().unwrap().2.clone();
-    let answer = v.answer(&request, h.now, 4);
+    let (mut v, mut h, answer) = asked_and_answered(4);
     // Someone changed the commitment the participant holds (or the reveal): no code.
     v.commitment[0] ^= 1;
     h.receive(answer);
@@ -209,12 +215,7 @@ fn a_participant_that_sends_no_nonce_gets_no_reveal_and_there_is_no_code() {
 
 #[test]
 fn the_code_and_its_reveal_come_after_the_key_is_handed_over() {
-    let mut v = Verifier::new("alice");
-    let mut h = Harness::new();
-    h.start(&[&v.p]);
-    h.serve_bundle(&mut v.p);
-    let request = h.sends.last().unwrap().2.clone();
-    let answer = v.answer(&request, h.now, 5);
+    let (mut v, mut h, answer) = asked_and_answered(5);
     // Fed by hand, without the harness's settling: nothing of the code is on the key's way.
     let actions =
         h.ex.handle(Event::MessageReceived(answer), h.now, &mut TestRng);
@@ -248,12 +249,7 @@ fn the_code_and_its_reveal_come_after_the_key_is_handed_over() {
 
 #[test]
 fn a_key_the_provider_refused_sends_no_reveal() {
-    let mut v = Verifier::new("alice");
-    let mut h = Harness::new();
-    h.start(&[&v.p]);
-    h.serve_bundle(&mut v.p);
-    let request = h.sends.last().unwrap().2.clone();
-    let answer = v.answer(&request, h.now, 6);
+    let (_, mut h, answer) = asked_and_answered(6);
     h.ex.handle(Event::MessageReceived(answer), h.now, &mut TestRng);
     h.ex.handle(Event::DeliveryFailed, h.now, &mut TestRng);
     assert!(h
