@@ -9,7 +9,8 @@
     unreachable_pub
 )]
 
-use rand::rngs::OsRng;
+use rand::rngs::{OsRng, StdRng};
+use rand::SeedableRng;
 use signal_guest_sdk::signal::*;
 
 fn party() -> ProtocolStore {
@@ -237,6 +238,78 @@ fn every_bit_flip_and_truncation_is_rejected_without_state_change() {
         assert_eq!(bob.to_bytes(), before);
     }
     assert_eq!(recv(&mut bob, "alice", &prekey_msg), "secret");
+}
+
+#[test]
+fn a_pending_decryption_changes_the_store_only_when_applied() {
+    let (mut alice, mut bob) = started(true);
+    let prekey_msg = parsed(&send(&mut alice, "bob", "first"));
+    let before = bob.to_bytes();
+    let pending = bob
+        .decrypt_pending("alice", &prekey_msg, DecryptLimits::LIBSIGNAL, &mut OsRng)
+        .unwrap();
+    assert_eq!(pending.plaintext(), b"first");
+    assert_eq!(
+        pending.sender_identity().map(|k| k.serialize()),
+        Some(alice.identity_key().serialize())
+    );
+    // Dropped: no session, no trusted identity, the one-time prekey still there.
+    drop(pending);
+    assert_eq!(bob.to_bytes(), before);
+    assert!(!bob.has_session("alice"));
+    assert_eq!(bob.known_identity("alice"), None);
+    // Applied: exactly what a plain decryption does to a copy of the same store (with the
+    // same randomness for the new ratchet key).
+    let mut plain = bob.clone();
+    let decrypted = plain.decrypt("alice", &prekey_msg, &mut StdRng::seed_from_u64(9));
+    assert_eq!(decrypted.unwrap(), b"first");
+    let pending = bob
+        .decrypt_pending(
+            "alice",
+            &prekey_msg,
+            DecryptLimits::LIBSIGNAL,
+            &mut StdRng::seed_from_u64(9),
+        )
+        .unwrap();
+    bob.apply_decryption(pending);
+    assert_eq!(bob.to_bytes(), plain.to_bytes());
+    assert!(matches!(
+        bob.decrypt("alice", &prekey_msg, &mut OsRng),
+        Err(SignalError::DuplicateMessage(0))
+    ));
+
+    // A session's message: the chain moves only when applied, and the sender stays trusted.
+    let reply = parsed(&send(&mut bob, "alice", "reply"));
+    let before = alice.to_bytes();
+    let pending = alice
+        .decrypt_pending("bob", &reply, DecryptLimits::LIBSIGNAL, &mut OsRng)
+        .unwrap();
+    assert_eq!(pending.plaintext(), b"reply");
+    assert_eq!(pending.sender_identity(), alice.known_identity("bob"));
+    drop(pending);
+    assert_eq!(alice.to_bytes(), before);
+    let pending = alice
+        .decrypt_pending("bob", &reply, DecryptLimits::LIBSIGNAL, &mut OsRng)
+        .unwrap();
+    alice.apply_decryption(pending);
+    assert_ne!(alice.to_bytes(), before);
+    assert!(matches!(
+        alice.decrypt("bob", &reply, &mut OsRng),
+        Err(SignalError::DuplicateMessage(0))
+    ));
+    // Nothing in its Debug form but the sender's address.
+    let pending = bob
+        .decrypt_pending(
+            "alice",
+            &parsed(&send(&mut alice, "bob", "x")),
+            DecryptLimits::LIBSIGNAL,
+            &mut OsRng,
+        )
+        .unwrap();
+    assert_eq!(
+        format!("{pending:?}"),
+        r#"PendingDecryption { address: "alice", .. }"#
+    );
 }
 
 #[test]

@@ -6,6 +6,7 @@ mod error;
 pub mod fingerprint;
 pub mod keys;
 pub mod kyber;
+mod pending;
 mod protobuf;
 mod ratchet;
 pub(crate) mod record;
@@ -21,6 +22,7 @@ mod xeddsa;
 pub use basepoint::build_basepoint_table;
 pub use error::SignalError;
 pub use keys::{KeyPair, PrivateKey, PublicKey, PUBLIC_KEY_LEN, SIGNATURE_LEN};
+pub use pending::PendingDecryption;
 pub(crate) use ratchet::hkdf_sha256;
 pub use record::RECORD_FORMAT_VERSION;
 pub use session::{

@@ -5,10 +5,12 @@
 use crate::prelude::*;
 
 use rand_core::CryptoRngCore;
+use zeroize::Zeroizing;
 
 use super::error::SignalError;
 use super::keys::{KeyPair, PublicKey, SIGNATURE_LEN};
 use super::kyber::KyberKeyPair;
+use super::pending::PendingDecryption;
 use super::session::{DecryptLimits, SessionRecord};
 use super::vec_map::VecMap;
 use super::wire::{CiphertextMessage, PreKeySignalMessage};
@@ -388,6 +390,22 @@ impl ProtocolStore {
         limits: DecryptLimits,
         rng: &mut impl CryptoRngCore,
     ) -> Result<Vec<u8>, SignalError> {
+        let mut pending = self.decrypt_pending(address, message, limits, rng)?;
+        let plaintext = core::mem::take(&mut *pending.plaintext);
+        self.apply_decryption(pending);
+        Ok(plaintext)
+    }
+
+    /// Decrypts as [`ProtocolStore::decrypt_within`] does, but changes nothing yet: the
+    /// session's step, the sender's identity and the used one-time prekey are applied by
+    /// [`ProtocolStore::apply_decryption`], or dropped with the result.
+    pub fn decrypt_pending(
+        &self,
+        address: &str,
+        message: &CiphertextMessage,
+        limits: DecryptLimits,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<PendingDecryption, SignalError> {
         match message {
             CiphertextMessage::Whisper(m) => {
                 let mut record = self
@@ -398,20 +416,44 @@ impl ProtocolStore {
                 let plaintext = record.decrypt(m, limits, rng)?;
                 let remote = record.current().map(|s| *s.remote_identity());
                 self.check_trust(address, &remote.ok_or(SignalError::NoMatchingState)?)?;
-                self.sessions.insert(address.to_owned(), record);
-                Ok(plaintext)
+                Ok(PendingDecryption {
+                    plaintext: Zeroizing::new(plaintext),
+                    address: address.to_owned(),
+                    record,
+                    sender: self.known_identities.get(address).copied(),
+                    used_one_time_pre_key: None,
+                })
             }
             CiphertextMessage::PreKey(m) => self.decrypt_pre_key(address, m, limits, rng),
         }
     }
 
+    /// Makes the changes of a message decrypted by [`ProtocolStore::decrypt_pending`] on this
+    /// store, which must not have changed since.
+    pub fn apply_decryption(&mut self, pending: PendingDecryption) {
+        let PendingDecryption {
+            address,
+            record,
+            sender,
+            used_one_time_pre_key,
+            ..
+        } = pending;
+        if let Some(key) = sender {
+            self.known_identities.insert(address.clone(), key);
+        }
+        self.sessions.insert(address, record);
+        if let Some(id) = used_one_time_pre_key {
+            self.one_time_pre_keys.remove(&id);
+        }
+    }
+
     fn decrypt_pre_key(
-        &mut self,
+        &self,
         address: &str,
         message: &PreKeySignalMessage,
         limits: DecryptLimits,
         rng: &mut impl CryptoRngCore,
-    ) -> Result<Vec<u8>, SignalError> {
+    ) -> Result<PendingDecryption, SignalError> {
         self.check_trust(address, message.identity_key())?;
         let mut record = self.sessions.get(address).cloned().unwrap_or_default();
         let mut used_one_time = None;
@@ -463,13 +505,13 @@ impl ProtocolStore {
             used_one_time = message.pre_key_id().filter(|&id| id != 0);
         }
         let plaintext = record.decrypt(message.message(), limits, rng)?;
-        self.sessions.insert(address.to_owned(), record);
-        self.known_identities
-            .insert(address.to_owned(), *message.identity_key());
-        if let Some(id) = used_one_time {
-            self.one_time_pre_keys.remove(&id);
-        }
-        Ok(plaintext)
+        Ok(PendingDecryption {
+            plaintext: Zeroizing::new(plaintext),
+            address: address.to_owned(),
+            record,
+            sender: Some(*message.identity_key()),
+            used_one_time_pre_key: used_one_time,
+        })
     }
 
     /// Forgets the session and trusted identity of `address`.

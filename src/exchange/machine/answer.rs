@@ -6,7 +6,6 @@
 use crate::prelude::*;
 
 use rand_core::CryptoRngCore;
-use zeroize::Zeroizing;
 
 use crate::signal::{CiphertextMessage, DecryptLimits, SignalError};
 
@@ -65,14 +64,19 @@ impl Exchange {
             Ok(m) => m,
             Err(e) => return drop(out, DropReason::DecryptFailed(e)),
         };
-        // Decrypt on a copy: the Signal state moves only if the answer is accepted.
-        let mut trial = self.state.store.clone();
+        // Decrypted without changing the store: the Signal state moves only if the answer is
+        // accepted.
         let address = incoming.from.address();
-        let plaintext = match trial.decrypt_within(&address, &message, GUEST_DECRYPT_LIMITS, rng) {
-            Ok(p) => Zeroizing::new(p),
-            Err(e) => return drop(out, DropReason::DecryptFailed(e)),
-        };
-        let parsed = profile.parse_answer(&plaintext, incoming.request_id);
+        let decryption =
+            match self
+                .state
+                .store
+                .decrypt_pending(&address, &message, GUEST_DECRYPT_LIMITS, rng)
+            {
+                Ok(d) => d,
+                Err(e) => return drop(out, DropReason::DecryptFailed(e)),
+            };
+        let parsed = profile.parse_answer(decryption.plaintext(), incoming.request_id);
         let answer = match parsed {
             Ok(a) => a,
             Err(e) => return drop(out, DropReason::BadPlaintext(e)),
@@ -86,7 +90,7 @@ impl Exchange {
         // The version of the message is that of the session state that decrypted it; the
         // sender's identity is the one trusted for it (a session with another is refused).
         let session_version = message.version();
-        let Some(&identity_key) = trial.known_identity(&address) else {
+        let Some(&identity_key) = decryption.sender_identity() else {
             return drop(out, DropReason::DecryptFailed(SignalError::NoMatchingState));
         };
         if self.config.require_post_quantum && session_version < 4 {
@@ -102,7 +106,7 @@ impl Exchange {
             Ok(request) => request,
             Err(reason) => return drop(out, reason),
         };
-        self.state.store = trial;
+        self.state.store.apply_decryption(decryption);
         let short_code = match answered_request {
             Some(request) => {
                 // Asked first next time (after a reload too).
