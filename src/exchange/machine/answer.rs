@@ -7,7 +7,7 @@ use crate::prelude::*;
 
 use rand_core::CryptoRngCore;
 
-use crate::signal::{CiphertextMessage, DecryptLimits, SignalError};
+use crate::signal::{CiphertextMessage, DecryptLimits, SignalError, WHISPER_TYPE};
 
 use super::super::contract;
 use super::super::dialect::sas_reveal_event;
@@ -146,6 +146,28 @@ impl Exchange {
         });
         out.push(Action::PersistState);
         out.push(Action::Progress(progress));
+    }
+
+    /// Runs the answer's decryption once, in the lobby, on the request `sent` to `address`
+    /// read as if it had come back. It cannot authenticate (it fails its MAC) and changes
+    /// nothing: [`crate::signal::ProtocolStore::decrypt_pending`] leaves the store as it is.
+    /// It is there for V8, which compiles a WebAssembly function when it is first called: the
+    /// receiving side of the ratchet is compiled now, not between the answer and `setKey`
+    /// (docs/performance.md, "From the host's admission to the key").
+    pub(super) fn rehearse_answer(
+        &self,
+        address: &str,
+        sent: &CiphertextMessage,
+        rng: &mut impl CryptoRngCore,
+    ) {
+        let inner = match sent {
+            CiphertextMessage::PreKey(m) => m.message().serialized(),
+            CiphertextMessage::Whisper(m) => m.serialized(),
+        };
+        if let Ok(echo) = CiphertextMessage::parse(Some(WHISPER_TYPE.into()), inner) {
+            let _refused =
+                (self.state.store).decrypt_pending(address, &echo, GUEST_DECRYPT_LIMITS, rng);
+        }
     }
 
     /// Why an answer to `request_id` from `from` cannot be ours, if it cannot.

@@ -144,7 +144,9 @@ impl Exchange {
         if self.holding.is_none() {
             return self.dispatch(sealed, now, out);
         }
-        // The lobby is idle time: the safety number is made now rather than after the key.
+        // The lobby is idle time: the safety number is made now rather than after the key,
+        // and the answer's decryption is rehearsed.
+        self.rehearse_answer(&address, &message, rng);
         let number = self.safety_number(participant);
         let remote = self.state.store.known_identity(&address).copied();
         self.safety_ready = remote.map(|key| (participant.clone(), key, number));
