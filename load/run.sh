@@ -6,8 +6,10 @@
 # … guests/s, busiest device …% of first requests, … sessions without a one-time prekey, … lost")
 # and "1 passed, 0 failed" when every guest got the key, nothing was lost, no device
 # was asked first by more than 40 % of the guests, and (when the guests outnumber the bots'
-# one-time prekeys) some sessions started without one; last, the CPU seconds each process used
-# ("cpu: relay … s, current-1 … s, …, generator … s").
+# one-time prekeys) some sessions started without one; then the CPU seconds each process used
+# ("cpu: relay … s, current-1 … s, …, generator … s"); last, how many of the guests' short-code
+# reveals (sent after the key, as the SDK does) matched at the participant that answered, with a
+# second "1 passed, 0 failed" when all of them did.
 #
 # Usage: load/run.sh [--guests 500] [--concurrency 50] [--prekeys 100]
 #   --prekeys   one-time prekeys each bot uploads at start (≤ 100, as the relay takes per upload);
@@ -137,8 +139,9 @@ children_cpu() {
 times >"$LOGS/times.before"
 set +e
 timeout -s TERM -k 5 "$LIMIT" "$BIN" --relay "$RELAY" --guests "$GUESTS" \
-  --concurrency "$CONCURRENCY" --expect-check "$CHECK" --max-busiest-pct 40 "${exhaustion[@]}"
-status=$?
+  --concurrency "$CONCURRENCY" --expect-check "$CHECK" --max-busiest-pct 40 "${exhaustion[@]}" \
+  | tee "$LOGS/generator.out"
+status=${PIPESTATUS[0]}
 set -e
 times >"$LOGS/times.after"
 # Where the machine's CPU went (the relay's and the bots' from their start, the generator's
@@ -146,6 +149,31 @@ times >"$LOGS/times.after"
 cpu="relay $(cpu_of "$(pgrep -P "${PIDS[0]}" | head -n1)") s"
 for n in "${!USERS[@]}"; do cpu+=", ${USERS[$n]} $(cpu_of "$(pgrep -P "${PIDS[$((n + 1))]}" | head -n1)") s"; done
 echo "cpu: $cpu, generator $(awk -v a="$(children_cpu "$LOGS/times.before")" -v b="$(children_cpu "$LOGS/times.after")" 'BEGIN { printf "%.2f", b - a }') s (CPU seconds, $GUESTS guests)"
+# Each guest's short-code reveal goes to the participant that answered it, after the key: a
+# moment for the last ones to arrive, then the bots stop and print what they handled.
+sleep 1
+for n in "${!USERS[@]}"; do kill -TERM "${PIDS[$((n + 1))]}" 2>/dev/null || true; done
+for n in "${!USERS[@]}"; do wait "${PIDS[$((n + 1))]}" 2>/dev/null || true; done
+successes=$(sed -n 's/^successes: \([0-9]*\)$/\1/p' "$LOGS/generator.out")
+reveals=0
+refused=0
+for user in "${USERS[@]}"; do
+  stats=$(sed -n 's/^bot stats: //p' "$LOGS/$user.log" | tail -n1)
+  r=$(sed -n 's/.*"reveals":\([0-9]*\).*/\1/p' <<<"$stats")
+  x=$(sed -n 's/.*"revealsRefused":\([0-9]*\).*/\1/p' <<<"$stats")
+  reveals=$((reveals + ${r:-0}))
+  refused=$((refused + ${x:-0}))
+done
+echo "reveals: ${reveals} of ${successes:-0} guests' short codes matched at their participant, ${refused} refused"
+if [ "$status" -eq 0 ]; then
+  if [ "$reveals" -eq "${successes:--1}" ] && [ "$refused" -eq 0 ]; then
+    echo "1 passed, 0 failed"
+  else
+    echo "load: a guest's reveal did not reach its participant, or was refused" >&2
+    echo "0 passed, 1 failed"
+    status=1
+  fi
+fi
 if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
   echo "load: generator killed after ${LIMIT} s" >&2
   echo "0 passed, 1 failed"

@@ -140,6 +140,9 @@ impl GuestReport {
     }
 }
 
+/// How long a guest's socket stays open after its exchange ends.
+const LINGER: Duration = Duration::from_millis(500);
+
 /// Socket callbacks only forward into this channel: they run under the client's builder lock.
 #[derive(Debug)]
 enum SocketEvent {
@@ -147,6 +150,18 @@ enum SocketEvent {
     Message(String),
     Error(String),
     Closed,
+}
+
+/// Emits a guest message (the machine's JSON text) on the `/external` socket; `false` if it
+/// could not go out.
+async fn emit(client: &Client, body: &str) -> bool {
+    match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(value) => client
+            .emit(contract::GUEST_MESSAGE_EVENT, Payload::Text(vec![value]))
+            .await
+            .is_ok(),
+        Err(_) => false,
+    }
 }
 
 async fn http_text(req: reqwest::RequestBuilder) -> Result<String, HttpFailure> {
@@ -293,7 +308,13 @@ async fn guest(
     report.setup_ms = Some(setup_started.elapsed().as_secs_f64() * 1e3);
 
     let result = exchange(cfg, http, &client, &mut rx, session_id, state, report).await;
-    let _ = client.disconnect().await;
+    // A guest stays in the call after its key: its socket is closed a moment later, off the
+    // guest's slot, so the short code's reveal (its last message) is read first. Socket.IO's
+    // server drops an event that arrives in the same read as its socket's disconnect.
+    tokio::spawn(async move {
+        tokio::time::sleep(LINGER).await;
+        let _ = client.disconnect().await;
+    });
     result
 }
 
@@ -312,12 +333,7 @@ async fn exchange(
         safety_numbers: false,
         ..ExchangeConfig::default()
     };
-    let mut machine = Exchange::new(
-        config,
-        cfg.meeting.clone(),
-        session_id.clone(),
-        state,
-    );
+    let mut machine = Exchange::new(config, cfg.meeting.clone(), session_id.clone(), state);
     let started = Instant::now();
     let mut queue: VecDeque<Event> = VecDeque::from([Event::Start]);
 
@@ -383,14 +399,7 @@ async fn exchange(
                     });
                 }
                 Action::Send { participant, body } => {
-                    let sent = match serde_json::from_str::<serde_json::Value>(&body) {
-                        Ok(value) => client
-                            .emit(contract::GUEST_MESSAGE_EVENT, Payload::Text(vec![value]))
-                            .await
-                            .is_ok(),
-                        Err(_) => false,
-                    };
-                    if !sent {
+                    if !emit(&client, &body).await {
                         queue.push_back(Event::SendFailed { participant });
                     }
                 }
@@ -399,6 +408,16 @@ async fn exchange(
                     let check = key.check_value();
                     let mismatch = cfg.expect_check.as_ref().is_some_and(|e| *e != check);
                     report.check = Some(check);
+                    // What the SDK's driver does once the key provider has the key: the short
+                    // code's reveal goes to the participant, which decrypts it (part of the
+                    // participants' load). The safety number is off (`safety_numbers`).
+                    for after in machine.handle(Event::KeyHandedOver, now_ms(), &mut OsRng) {
+                        if let Action::Send { body, .. } = after {
+                            if !emit(&client, &body).await {
+                                report.socket_error("reveal not sent".into());
+                            }
+                        }
+                    }
                     return if mismatch {
                         Err("key_check_mismatch".into())
                     } else {
@@ -594,6 +613,8 @@ async fn main() {
     for b in &broken {
         println!("invariant broken: {b}");
     }
+    // The last guests' sockets close after their linger (`guest`), before the process exits.
+    tokio::time::sleep(LINGER * 2).await;
     // One test for the runner: all guests got the right key, nothing was lost, invariants hold.
     if failed == 0 && lost == 0 && broken.is_empty() {
         println!("1 passed, 0 failed");

@@ -397,7 +397,11 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   });
   // The key itself is never printed: the check value is what people compare.
   console.log(`bot ${bot.mode} (${bot.peerKind}) ready; meeting key check value: ${keyCheckValue(bot.meetingKey)}`);
-  const stop = () => bot.close().then(() => process.exit(0));
+  // What it did, on one line, once its queue is handled (load/run.sh sums these).
+  const stop = () => bot.close().then(() => {
+    console.log(`bot stats: ${JSON.stringify(bot.stats)}`);
+    process.exit(0);
+  });
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
 }
