@@ -166,7 +166,9 @@ impl Exchange {
         };
         if let Ok(echo) = CiphertextMessage::parse(Some(WHISPER_TYPE.into()), inner) {
             let _refused =
-                (self.state.store).decrypt_pending(address, &echo, GUEST_DECRYPT_LIMITS, rng);
+                self.state
+                    .store
+                    .decrypt_pending(address, &echo, GUEST_DECRYPT_LIMITS, rng);
         }
     }
 
