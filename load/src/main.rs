@@ -1,6 +1,8 @@
 //! `signal-guest-load`: runs N native guests against an already running relay with participant
 //! bots. Every guest's keys are made first (not timed); then each guest registers over HTTP, joins the `/external` Socket.IO namespace and drives the
-//! SDK's sans-I/O `Exchange` until it delivers the meeting key or fails.
+//! SDK's sans-I/O `Exchange` until it delivers the meeting key or fails; then, as the SDK's
+//! driver does once the key is handed over, it sends the short code's reveal, and closes its
+//! socket half a second later.
 //!
 //! Prints successes, failures by code, dropped events by reason, time-to-key percentiles (from
 //! `Event::Start` to `Action::DeliverKey`), wall time and guests/s, then the summary line
