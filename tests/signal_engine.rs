@@ -240,14 +240,24 @@ fn every_bit_flip_and_truncation_is_rejected_without_state_change() {
     assert_eq!(recv(&mut bob, "alice", &prekey_msg), "secret");
 }
 
+/// `store`'s pending decryption of `msg` from `from`, within libsignal's limits.
+fn pending_from(
+    store: &ProtocolStore,
+    from: &str,
+    msg: &CiphertextMessage,
+    rng: &mut (impl rand::CryptoRng + rand::RngCore),
+) -> PendingDecryption {
+    store
+        .decrypt_pending(from, msg, DecryptLimits::LIBSIGNAL, rng)
+        .unwrap()
+}
+
 #[test]
 fn a_pending_decryption_changes_the_store_only_when_applied() {
     let (mut alice, mut bob) = started(true);
     let prekey_msg = parsed(&send(&mut alice, "bob", "first"));
     let before = bob.to_bytes();
-    let pending = bob
-        .decrypt_pending("alice", &prekey_msg, DecryptLimits::LIBSIGNAL, &mut OsRng)
-        .unwrap();
+    let pending = pending_from(&bob, "alice", &prekey_msg, &mut OsRng);
     assert_eq!(pending.plaintext(), b"first");
     assert_eq!(
         pending.sender_identity().map(|k| k.serialize()),
@@ -263,14 +273,7 @@ fn a_pending_decryption_changes_the_store_only_when_applied() {
     let mut plain = bob.clone();
     let decrypted = plain.decrypt("alice", &prekey_msg, &mut StdRng::seed_from_u64(9));
     assert_eq!(decrypted.unwrap(), b"first");
-    let pending = bob
-        .decrypt_pending(
-            "alice",
-            &prekey_msg,
-            DecryptLimits::LIBSIGNAL,
-            &mut StdRng::seed_from_u64(9),
-        )
-        .unwrap();
+    let pending = pending_from(&bob, "alice", &prekey_msg, &mut StdRng::seed_from_u64(9));
     bob.apply_decryption(pending);
     assert_eq!(bob.to_bytes(), plain.to_bytes());
     assert!(matches!(
@@ -281,16 +284,12 @@ fn a_pending_decryption_changes_the_store_only_when_applied() {
     // A session's message: the chain moves only when applied, and the sender stays trusted.
     let reply = parsed(&send(&mut bob, "alice", "reply"));
     let before = alice.to_bytes();
-    let pending = alice
-        .decrypt_pending("bob", &reply, DecryptLimits::LIBSIGNAL, &mut OsRng)
-        .unwrap();
+    let pending = pending_from(&alice, "bob", &reply, &mut OsRng);
     assert_eq!(pending.plaintext(), b"reply");
     assert_eq!(pending.sender_identity(), alice.known_identity("bob"));
     drop(pending);
     assert_eq!(alice.to_bytes(), before);
-    let pending = alice
-        .decrypt_pending("bob", &reply, DecryptLimits::LIBSIGNAL, &mut OsRng)
-        .unwrap();
+    let pending = pending_from(&alice, "bob", &reply, &mut OsRng);
     alice.apply_decryption(pending);
     assert_ne!(alice.to_bytes(), before);
     assert!(matches!(
@@ -298,14 +297,8 @@ fn a_pending_decryption_changes_the_store_only_when_applied() {
         Err(SignalError::DuplicateMessage(0))
     ));
     // Nothing in its Debug form but the sender's address.
-    let pending = bob
-        .decrypt_pending(
-            "alice",
-            &parsed(&send(&mut alice, "bob", "x")),
-            DecryptLimits::LIBSIGNAL,
-            &mut OsRng,
-        )
-        .unwrap();
+    let another = parsed(&send(&mut alice, "bob", "x"));
+    let pending = pending_from(&bob, "alice", &another, &mut OsRng);
     assert_eq!(
         format!("{pending:?}"),
         r#"PendingDecryption { address: "alice", .. }"#
