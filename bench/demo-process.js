@@ -16,8 +16,11 @@ import { fileURLToPath } from 'node:url';
 const PARTICIPANT_TOKEN = 'participant-secret'; // the relay's default (www/relay/relay.js)
 const BOT_CLI = fileURLToPath(new URL('../www/bot/bot.js', import.meta.url));
 
-/** Runs `args` with node; resolves with the child once a line of its stdout matches `ready`. */
-function startNode(args, ready, what) {
+/**
+ * Runs `args` with node; resolves with the child once a line of its stdout matches `ready`.
+ * Later lines that start with `keep` are kept in `child.kept` (the bots' last words).
+ */
+function startNode(args, ready, what, keep = null) {
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
     let seen = '';
@@ -26,7 +29,17 @@ function startNode(args, ready, what) {
       const m = seen.match(ready);
       if (!m) return;
       child.stdout.off('data', onData);
-      child.stdout.resume(); // later output is not read
+      child.kept = [];
+      if (keep) {
+        let rest = seen.slice(m.index + m[0].length);
+        child.stdout.on('data', (more) => {
+          const lines = (rest + more).split('\n');
+          rest = lines.pop();
+          child.kept.push(...lines.filter((l) => l.startsWith(keep)).map((l) => l.slice(keep.length)));
+        });
+      } else {
+        child.stdout.resume(); // later output is not read
+      }
       resolve({ child, match: m });
     };
     child.stdout.setEncoding('utf8').on('data', onData);
@@ -36,7 +49,7 @@ function startNode(args, ready, what) {
 
 const stop = (child) => new Promise((resolve) => {
   if (child.exitCode !== null || child.signalCode !== null) return resolve();
-  child.once('exit', resolve);
+  child.once('close', resolve); // after its output is read, not only its exit
   child.kill('SIGTERM');
 });
 
@@ -57,7 +70,8 @@ export async function startDemoProcess({ bots = ['reply'], autoAdmit = true, rat
     for (const [i, bot] of bots.entries()) {
       const { mode = 'reply', peer = 'official' } = typeof bot === 'string' ? { mode: bot } : bot;
       const { child } = await startNode([BOT_CLI, '--relay', relayUrl, '--user', `participant-${i + 1}`, '--device', '1',
-        '--mode', mode, '--peer', peer, '--key', key, '--quiet'], /ready/, `bot ${i + 1}`);
+        '--mode', mode, '--peer', peer, '--key', key, '--quiet'], /ready/, `bot ${i + 1}`, 'bot handling: ');
+      child.participant = { user: `participant-${i + 1}`, peer };
       children.push(child);
     }
     return {
@@ -70,7 +84,16 @@ export async function startDemoProcess({ bots = ['reply'], autoAdmit = true, rat
         });
         if (!r.ok) throw new Error(`relay admit ${sessionId}: ${r.status} ${await r.text()}`);
       },
-      close: () => Promise.all(children.reverse().map(stop)),
+      /**
+       * Stops every process; resolves with each bot's handling times once it has stopped
+       * (www/bot/bot.js `handling()`): [{ user, peer, handling }].
+       */
+      close: async () => {
+        await Promise.all([...children].reverse().map(stop));
+        return children.filter((c) => c.participant).map((c) => ({
+          ...c.participant, handling: c.kept.length ? JSON.parse(c.kept.at(-1)) : null,
+        }));
+      },
     };
   } catch (e) {
     await Promise.all(children.map(stop));

@@ -416,6 +416,7 @@ async function measureLobby(browserName) {
   const demo = await startDemoProcess({ bots: ['reply', 'reply', 'reply'], autoAdmit: false, rateLimit: { max: 1000, windowMs: 60_000 } });
   const browser = await drivers[browserName].launch();
   const tabs = [];
+  let measured = null;
   try {
     for (let i = 0; i < ROUNDS; i++) {
       tabs.push(await lobbyTab({
@@ -427,11 +428,13 @@ async function measureLobby(browserName) {
         }),
       }));
     }
-    return { version: await browser.version(), tabs };
+    measured = { version: await browser.version(), tabs };
   } finally {
     await browser.close();
-    await demo.close();
+    const participants = await demo.close();
+    if (measured) measured.participants = participants;
   }
+  return measured;
 }
 
 /**
@@ -522,6 +525,12 @@ async function reportLobby({ label, prefix, browsers, measureOne }) {
     lines.push(`${label} after ${LOBBY_IDLE_MS} ms idle: ${(median(col('admissionToKey')) / median(col('idleFloor'))).toFixed(1)}`);
     const path = col('participantPath').filter((x) => x !== null);
     if (path.length) lines.push(`${prefix} admission→key / participant-side path: ${(median(col('admissionToKey')) / median(path)).toFixed(1)}`);
+    // The participant's own part of that path, from its side: its turn at the message to the
+    // answer sent, in its own process (www/bot/bot.js `handling()`).
+    for (const { user, peer, handling } of m.participants ?? []) {
+      const of = (kind) => (handling?.[kind] ? `${handling[kind].median} ms (p90 ${handling[kind].p90}, ${handling[kind].n})` : 'none');
+      if (handling && Object.keys(handling).length) lines.push(`${prefix}: ${user} (${peer}) handling, its turn → answer sent: key request ${of('keyRequest')}, plaintext floor ${of('plaintext')}`);
+    }
   }
   return { rows, lines };
 }

@@ -36,6 +36,10 @@
 // with Retry-After and ask another participant at once, rather than waiting on a long queue.
 // `stats.busy` counts the notices.
 //
+// Handling time (`handling()`): from a message's turn in that queue to its answer sent, per
+// kind of answer (a key request's, the plaintext floor's), the latest HANDLING_KEPT of each:
+// the participant's own part of a guest's wait, beside the socket hops (bench/time-to-key.js).
+//
 // CLI: node www/bot/bot.js --relay http://127.0.0.1:8080 --user alice --device 1 --mode reply
 //      [--key <base64 32 bytes>] [--key-index 0] [--name Alice] [--meeting demo-meeting]
 //      [--token participant-secret] [--rotate-after 3000] [--prekeys 50] [--peer official|current|ts]
@@ -61,6 +65,8 @@ export const STALE_AFTER_MS = 4_000;
 export const BUSY_AFTER_MS = 500;
 /** How long each busy notice lasts (the relay's Retry-After: 1 s). */
 export const BUSY_FOR_MS = 1_000;
+/** Handling times kept per kind of answer (the latest). */
+const HANDLING_KEPT = 200;
 const b64 = (u8) => Buffer.from(u8).toString('base64');
 const unb64 = (s) => new Uint8Array(Buffer.from(s, 'base64'));
 const enc = (o) => new TextEncoder().encode(JSON.stringify(o));
@@ -82,6 +88,23 @@ export function keyCheckValue(key) {
 }
 
 /** relay JSON bundle -> peers.js Bundle */
+/** The latest HANDLING_KEPT durations (ms) of each kind; `summary()`: count, median and p90 of each. */
+class HandlingTimes {
+  byKind = new Map();
+  record(kind, ms) {
+    const xs = this.byKind.get(kind) ?? [];
+    if (xs.push(ms) > HANDLING_KEPT) xs.shift();
+    this.byKind.set(kind, xs);
+  }
+  summary() {
+    const at = (sorted, q) => Number(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))].toFixed(2));
+    return Object.fromEntries([...this.byKind].map(([kind, xs]) => {
+      const sorted = [...xs].sort((a, b) => a - b);
+      return [kind, { n: sorted.length, median: at(sorted, 0.5), p90: at(sorted, 0.9) }];
+    }));
+  }
+}
+
 function toPeerBundle(j) {
   return {
     registrationId: j.registration_id, deviceId: 1, identityKey: unb64(j.identity_key),
@@ -110,6 +133,7 @@ export async function startBot({
     envelopes: 0, requests: 0, answers: 0, updates: 0, decryptFailures: 0, rejected: 0, sendFailures: 0,
     reveals: 0, revealsRefused: 0, stale: 0, topUps: 0, topUpFailures: 0, busy: 0,
   };
+  const handling = new HandlingTimes();
   const answered = new Set(); // guest session ids this bot has given the key to (rotation targets)
   /** guest session id -> { digits, emoji, safetyNumber }, from the latest accepted reveal */
   const codes = new Map();
@@ -206,6 +230,7 @@ export async function startBot({
     }
   }
 
+  /** Handles one guest message; resolves with the kind of answer it sent, if any. */
   async function onGuestMessage(d, arrived) {
     stats.envelopes++;
     const sessionId = d?.guest_session_id;
@@ -257,6 +282,7 @@ export async function startBot({
     say(`answered ${req.request_id} (message_type ${mt}, key check ${keyCheckValue(key)})`);
 
     if (mode === 'rotate' && !rotateTimer) rotateTimer = setTimeout(rotate, rotateAfterMs);
+    return 'keyRequest';
   }
 
   /**
@@ -304,6 +330,7 @@ export async function startBot({
     socket.emit('participant:signal_message_to_guest', {
       guest_session_id: sessionId, type: LEGACY_RESPONSE_TYPE, encrypted_message: Buffer.from(JSON.stringify(answer)).toString('base64'), message_type: 2,
     });
+    return 'plaintext';
   }
 
   /** Rotation: new random key, index+1, sent to every guest that already holds the key. */
@@ -336,11 +363,14 @@ export async function startBot({
     }
     chain = chain.then(async () => {
       const started = performance.now();
+      let answer;
       try {
-        await onGuestMessage(d, arrived);
+        answer = await onGuestMessage(d, arrived);
       } finally {
+        const ms = performance.now() - started;
         queued--;
-        averageMs = 0.9 * averageMs + 0.1 * (performance.now() - started);
+        averageMs = 0.9 * averageMs + 0.1 * ms;
+        if (answer) handling.record(answer, ms);
       }
     }).catch((e) => { stats.sendFailures++; say('error:', e.message); });
   });
@@ -352,6 +382,8 @@ export async function startBot({
     peer,
     peerKind,
     codes,
+    /** Handling times by kind of answer: { keyRequest: { n, median, p90 }, plaintext: … } (ms). */
+    handling: () => handling.summary(),
     get meetingKey() { return key; },
     get keyIndex() { return keyIndex; },
     get mode() { return mode; },
@@ -400,6 +432,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   // What it did, on one line, once its queue is handled (load/run.sh sums these).
   const stop = () => bot.close().then(() => {
     console.log(`bot stats: ${JSON.stringify(bot.stats)}`);
+    console.log(`bot handling: ${JSON.stringify(bot.handling())}`);
     process.exit(0);
   });
   process.on('SIGINT', stop);
