@@ -87,7 +87,6 @@ export function keyCheckValue(key) {
   return crypto.createHash('sha256').update('signal-guest key check').update(key).digest().subarray(0, 4).toString('hex');
 }
 
-/** relay JSON bundle -> peers.js Bundle */
 /** The latest HANDLING_KEPT durations (ms) of each kind; `summary()`: count, median and p90 of each. */
 class HandlingTimes {
   byKind = new Map();
@@ -105,6 +104,7 @@ class HandlingTimes {
   }
 }
 
+/** relay JSON bundle -> peers.js Bundle */
 function toPeerBundle(j) {
   return {
     registrationId: j.registration_id, deviceId: 1, identityKey: unb64(j.identity_key),

@@ -273,6 +273,12 @@ test('reply mode: guest gets the meeting key over a Signal session', async (t) =
   const again = await g.requestKey('alice', '1');
   assertResponse(await g.receive('alice', '1'), again, alice);
   assert.equal(relay.state.relayedToParticipants[1].body.message_type, 2);
+  // Both answers timed (the benchmarks' participant handling), nothing else.
+  await alice.idle();
+  const { keyRequest, ...other } = alice.handling();
+  assert.equal(keyRequest.n, 2);
+  assert.ok(keyRequest.median > 0 && keyRequest.p90 >= keyRequest.median, JSON.stringify(keyRequest));
+  assert.deepEqual(other, {});
 });
 
 test('initiate mode: bot fetches the guest bundle and answers with a PreKey message', async (t) => {
@@ -296,6 +302,7 @@ test('silent mode: request decrypted, no answer within 1 s', async (t) => {
   assert.equal(carol.stats.requests, 1);
   assert.equal(carol.stats.answers, 0);
   assert.equal(carol.stats.decryptFailures, 0);
+  assert.deepEqual(carol.handling(), {}, 'a request not answered is not timed');
   assert.equal(g.inbox.length, 0);
 });
 
